@@ -1,0 +1,1 @@
+"""The zkml command-line interface (installed as the ``zkml_cli`` package)."""

@@ -1,0 +1,65 @@
+"""The EVM CLI commands, and `chain up/down/status` with a real detached anvil."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from zkml_cli.evm_commands import register
+from zkml.errors import ChainError
+from zkml.evm import chain as chain_mod
+
+
+@pytest.fixture
+def app() -> click.Group:
+    @click.group()
+    def root() -> None:
+        pass
+
+    register(root)
+    return root
+
+
+def test_chain_up_status_down(app, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ZKML_CACHE_DIR", str(tmp_path / "cache"))
+    runner = CliRunner()
+    try:
+        up = runner.invoke(app, ["chain", "up"])
+        assert up.exit_code == 0 and "started" in up.output, up.output
+        node = chain_mod.chain_status()
+        assert node is not None and chain_mod.rpc_chain_id(node.url) == 31337
+        assert chain_mod.resolve_rpc_url(None) == node.url
+        again = runner.invoke(app, ["chain", "up"])
+        assert "already running" in again.output
+        status = runner.invoke(app, ["chain", "status", "--json"])
+        assert json.loads(status.output)["pid"] == node.pid
+    finally:
+        down = runner.invoke(app, ["chain", "down"])
+    assert down.exit_code == 0 and "stopped" in down.output
+    assert chain_mod.chain_status() is None
+    with pytest.raises(ChainError, match="chain up"):
+        chain_mod.resolve_rpc_url(None)
+
+
+def test_verifier_deploy_verify_via_cli(app, conn, proved_circuit, proved_circuit_b, tmp_path) -> None:
+    runner = CliRunner()
+    c = proved_circuit
+    out = tmp_path / "v"
+    made = runner.invoke(app, ["verifier", "--vk", str(c.vk), "--settings", str(c.settings), "--srs", str(c.srs),
+                               "--out", str(out), "--json"])
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.output)["runtime_bytes"] > 0
+    deployed = runner.invoke(app, ["deploy", "--verifier-dir", str(out), "--rpc-url", conn.url, "--json"])
+    assert deployed.exit_code == 0, deployed.output
+    address = json.loads(deployed.output)["verifier"]["address"]
+    ok = runner.invoke(app, ["verify-onchain", "--address", address, "--proof", str(c.proof), "--rpc-url", conn.url,
+                             "--settings", str(c.settings)])
+    assert ok.exit_code == 0 and "accepted" in ok.output, ok.output
+    bad = runner.invoke(app, ["verify-onchain", "--address", address, "--proof", str(proved_circuit_b.proof),
+                              "--rpc-url", conn.url])
+    assert bad.exit_code == 1 and "rejected" in bad.output
+    wrong = runner.invoke(app, ["deploy", "--verifier-dir", str(out), "--rpc-url", conn.url, "--chain-id", "1"])
+    assert wrong.exit_code != 0 and isinstance(wrong.exception, ChainError)

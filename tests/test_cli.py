@@ -1,0 +1,136 @@
+"""The CLI: one-line errors with exit codes, summaries, reuse."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from zkml.errors import InputDataError
+from zkml.verify import flip_proof_byte
+from zkml_cli.main import cli
+
+from .conftest import CIRCUITS, ProvedCircuit
+
+MLP = str(CIRCUITS / "mlp_regressor")
+
+
+@pytest.fixture
+def build(mlp: ProvedCircuit, tmp_path: Path) -> Path:
+    """A copy of the proved example's build folder."""
+    shutil.copytree(mlp.workspace, tmp_path / "build" / "mlp_regressor")
+    return tmp_path / "build"
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args), obj={})
+
+
+def test_help_is_instant_and_lists_stages() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    for command in ("run", "export", "preflight", "calibrate", "compile", "setup", "prove", "verify", "srs"):
+        assert command in result.output  # type: ignore[attr-defined]
+
+
+def test_run_again_reuses_keys_and_writes_json(build: Path, tmp_path: Path) -> None:
+    out = tmp_path / "summary.json"
+    result = invoke("run", MLP, "--build-dir", str(build), "--json", str(out))
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "verified       True" in result.output  # type: ignore[attr-defined]
+    summary = json.loads(out.read_text())
+    keys = next(s for s in summary["stages"] if s["stage"] == "keys")
+    assert keys["reused"] is True
+    assert summary["proof_bytes"] > 0 and summary["logrows"] == 15
+    assert summary["fidelity"]["max_abs_error"] >= 0
+
+
+def test_tampered_proof_exits_1(build: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    flip_proof_byte(build / "mlp_regressor" / "proof.json", bad)
+    result = invoke("verify", MLP, "--build-dir", str(build), "--proof", str(bad))
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert "verified: false" in result.output  # type: ignore[attr-defined]
+    good = invoke("verify", MLP, "--build-dir", str(build))
+    assert good.exit_code == 0 and "verified: true" in good.output  # type: ignore[attr-defined]
+
+
+def _one_error_line(result: object, pattern: str) -> None:
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    lines = [line for line in result.output.splitlines() if line.strip()]  # type: ignore[attr-defined]
+    assert lines[-1].startswith("error: ") and pattern in lines[-1], lines
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+
+
+def test_missing_onnx(tmp_path: Path) -> None:
+    _one_error_line(invoke("run", str(tmp_path / "nope.onnx"), "--build-dir", str(tmp_path)), "does not exist")
+
+
+def test_corrupt_onnx(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"garbage")
+    _one_error_line(invoke("export", str(bad), "--build-dir", str(tmp_path)), "not a valid ONNX model")
+
+
+def test_wrong_shape_input(build: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "in.json"
+    bad.write_text(json.dumps({"input_data": [[0.1, 0.2, 0.3]]}))
+    _one_error_line(invoke("prove", MLP, "--build-dir", str(build), "--input", str(bad)), "has 3 values, not a multiple of one sample's 8")
+
+
+def test_nan_input(build: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "in.json"
+    bad.write_text('{"input_data": [[0.1, NaN, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1]]}')
+    _one_error_line(invoke("prove", MLP, "--build-dir", str(build), "--input", str(bad)), "NaN or inf")
+
+
+def test_out_of_range_input(build: Path, tmp_path: Path) -> None:
+    data = json.loads((CIRCUITS / "mlp_regressor" / "input.json").read_text())
+    data["input_data"][0][0] = -500.0
+    bad = tmp_path / "in.json"
+    bad.write_text(json.dumps(data))
+    _one_error_line(invoke("prove", MLP, "--build-dir", str(build), "--input", str(bad)), "outside the calibrated range")
+
+
+def test_unsupported_op(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Trilu", ["x"], ["y"], name="mask")], "g", [x], [y])
+    path = tmp_path / "trilu.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # what exporters write; onnxruntime refuses the newest IR versions
+    onnx.save(model, str(path))
+    _one_error_line(invoke("run", str(path), "--build-dir", str(tmp_path / "b")), "mask (Trilu)")
+
+
+def test_debug_shows_the_exception(build: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "in.json"
+    bad.write_text(json.dumps({"input_data": [[0.1]]}))
+    result = invoke("--debug", "prove", MLP, "--build-dir", str(build), "--input", str(bad))
+    assert isinstance(result.exception, InputDataError)  # type: ignore[attr-defined]
+
+
+def test_key_mismatch_via_swapped_key_file(build: Path, tiny: ProvedCircuit) -> None:
+    # A pk from another circuit dropped into the workspace: detected, keys remade, proof verifies.
+    shutil.copyfile(tiny.workspace / "pk.key", build / "mlp_regressor" / "pk.key")
+    result = invoke("run", MLP, "--build-dir", str(build), "--json", "-")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    summary = json.loads(result.output[result.output.index("{") :])  # type: ignore[attr-defined]
+    keys = next(s for s in summary["stages"] if s["stage"] == "keys")
+    assert keys["reused"] is False and summary["verified"] is True
+
+
+def test_srs_commands(tmp_path: Path) -> None:
+    made = invoke("srs", "gen", "-k", "4")
+    assert made.exit_code == 0 and "development only, unsafe" in made.output  # type: ignore[attr-defined]
+    listed = invoke("srs", "list")
+    assert "logrows  4" in listed.output  # type: ignore[attr-defined]
+    bad = tmp_path / "bad.srs"
+    bad.write_bytes(b"\x04\x00\x00\x00" + b"\x00" * 10)
+    _one_error_line(invoke("srs", "import", str(bad)), "corrupt")

@@ -1,0 +1,80 @@
+"""Keys, proving and verification on real ezkl artifacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from zkml.circuit import compile_circuit
+from zkml.errors import KeysError, SrsError
+from zkml.keys import load_keys, setup_keys
+from zkml.prove import load_proof, prove
+from zkml.srs import generate_dev_srs
+from zkml.verify import flip_proof_byte, verify
+
+from .conftest import ProvedCircuit
+
+
+def test_example_proves_and_verifies(mlp: ProvedCircuit) -> None:
+    summary = mlp.summary
+    assert summary.verified is True  # type: ignore[attr-defined]
+    assert summary.proof_bytes and summary.proof_bytes > 1000  # type: ignore[attr-defined]
+    assert summary.logrows == 15  # type: ignore[attr-defined]
+    fidelity = summary.fidelity  # type: ignore[attr-defined]
+    assert fidelity is not None and fidelity.samples > 10 and fidelity.max_abs_error < 0.05
+
+
+def test_flipped_byte_fails_verification(mlp: ProvedCircuit, tmp_path: Path) -> None:
+    p = mlp.pipeline
+    bad = tmp_path / "bad.json"
+    flip_proof_byte(p.ws.path("proof.json"), bad, index=100)  # type: ignore[attr-defined]
+    result = verify(load_proof(bad), p.compile().settings, p.keys(), p.srs())  # type: ignore[attr-defined]
+    assert result.verified is False
+    assert result.reason
+
+
+def test_altered_public_output_fails_verification(mlp: ProvedCircuit, tmp_path: Path) -> None:
+    p = mlp.pipeline
+    data = json.loads(p.ws.path("proof.json").read_text())  # type: ignore[attr-defined]
+    instance = data["instances"][0][-1]
+    data["instances"][0][-1] = format((int(instance[:2], 16) ^ 1), "02x") + instance[2:]
+    bad = tmp_path / "altered.json"
+    bad.write_text(json.dumps(data))
+    result = verify(load_proof(bad), p.compile().settings, p.keys(), p.srs())  # type: ignore[attr-defined]
+    assert result.verified is False
+    assert "not satisfied" in result.reason
+
+
+def test_keys_of_another_circuit_are_refused(mlp: ProvedCircuit, tiny: ProvedCircuit) -> None:
+    # ezkl 23 aborts the whole process (100 GB allocation) on a mismatched pk; zkml must stop first.
+    p, other = mlp.pipeline, tiny.pipeline
+    with pytest.raises(KeysError, match="made for another circuit"):
+        prove(p.witness(), p.compile(), other.keys(), p.srs(), Path("never-written.json"))  # type: ignore[attr-defined]
+    assert not Path("never-written.json").exists()
+
+
+def test_changed_key_file_is_detected(mlp: ProvedCircuit, tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    for name in ("pk.key", "vk.key", "keys.json"):
+        shutil.copyfile(mlp.workspace / name, folder / name)
+    load_keys(folder)
+    with (folder / "vk.key").open("r+b") as handle:
+        handle.seek(200)
+        byte = handle.read(1)
+        handle.seek(200)
+        handle.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(KeysError, match="changed since setup"):
+        load_keys(folder)
+
+
+def test_too_small_srs_is_refused(tiny: ProvedCircuit, tmp_path: Path) -> None:
+    p = tiny.pipeline
+    small = generate_dev_srs(8)
+    circuit = compile_circuit(p.export(), p.calibrate(), tmp_path / "c.compiled")  # type: ignore[attr-defined]
+    with pytest.raises(SrsError, match="has logrows 8, the circuit needs"):
+        setup_keys(circuit, small, tmp_path)
+    assert not (tmp_path / "pk.key").exists()

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from zkml.errors import WorkspaceError
+from zkml.workspace import Workspace, atomic_path, fingerprint, write_bytes_atomic
+
+
+def test_failed_write_leaves_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "pk.key"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["pk.key"]
+
+
+def test_empty_output_is_not_kept(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="nothing was written"), atomic_path(tmp_path / "x"):
+        pass
+    assert not (tmp_path / "x").exists()
+
+
+def test_record_and_current(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    out = tmp_path / "a.txt"
+    out.write_text("a")
+    key = fingerprint({"x": 1})
+    ws.record("stage", key, {"a": out}, seconds=0.1)
+    assert Workspace(tmp_path).current_outputs("stage", key) is not None
+    assert ws.current_outputs("stage", fingerprint({"x": 2})) is None
+    out.write_text("tampered")
+    assert ws.current_outputs("stage", key) is None
+
+
+def test_corrupt_manifest_means_nothing_is_current(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text("{half")
+    ws = Workspace(tmp_path)
+    assert ws.stage("export") is None
+
+
+def test_unwritable_build_dir(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        # root ignores permissions; a read-only mount is a real unwritable folder.
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True).returncode:
+            pytest.skip("cannot mount a read-only tmpfs here")
+        try:
+            with pytest.raises(WorkspaceError, match="not writable|permission denied|read-only|cannot write"):
+                Workspace(ro / "build")
+        finally:
+            subprocess.run(["umount", str(ro)], check=False)
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        with pytest.raises(WorkspaceError):
+            Workspace(ro / "build")
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Path:
+    """A real 64 KiB filesystem, so 'disk full' is the kernel's ENOSPC, not a mock."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_full_disk_is_one_clear_error_and_keeps_the_old_file(tiny_disk: Path) -> None:
+    target = tiny_disk / "proof.json"
+    target.write_bytes(b"previous proof")
+    with pytest.raises(WorkspaceError, match="disk full"):
+        write_bytes_atomic(target, b"x" * 200_000)
+    assert target.read_bytes() == b"previous proof"
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["proof.json"]

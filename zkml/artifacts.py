@@ -1,0 +1,186 @@
+"""Typed artifacts passed between stages.
+
+Each artifact is a small frozen dataclass: where the file is, its sha256, and
+cheap metadata read once when it was made. Stages take and return these, never
+bare string paths, so a stage can check it was handed the right thing (a key
+made for another circuit, a proof of another model) before calling ezkl.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Visibility = Literal["public", "private", "hashed", "fixed"]
+SrsProvenance = Literal["dev-unsafe", "imported"]
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB chunks (keys are ~100 MB)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return the hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape and element type of one model input or output."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    @property
+    def size(self) -> int:
+        """Number of elements in one sample of this tensor."""
+        size = 1
+        for dim in self.shape:
+            size *= dim
+        return size
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """A checked ONNX model plus the float reference outputs of onnxruntime."""
+
+    path: Path
+    sha256: str
+    opset: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    reference_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class OpReport:
+    """The preflight verdict: every op in the graph and the nodes that cannot compile."""
+
+    op_counts: dict[str, int]
+    unsupported: tuple[tuple[str, str], ...] = ()
+    conditional: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when every node can be compiled."""
+        return not self.unsupported
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How far the quantized circuit is from the float model on some samples."""
+
+    samples: int
+    max_abs_error: float
+    mean_abs_error: float
+    argmax_agreement: float | None = None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        """Plain-JSON form for manifests and summaries."""
+        return {
+            "samples": self.samples,
+            "max_abs_error": self.max_abs_error,
+            "mean_abs_error": self.mean_abs_error,
+            "argmax_agreement": self.argmax_agreement,
+        }
+
+
+@dataclass(frozen=True)
+class Settings:
+    """ezkl circuit settings after calibration."""
+
+    path: Path
+    sha256: str
+    logrows: int
+    input_scales: tuple[int, ...]
+    output_scales: tuple[int, ...]
+    param_scale: int
+    input_visibility: str
+    output_visibility: str
+    param_visibility: str
+    fidelity: Fidelity | None = None
+
+
+@dataclass(frozen=True)
+class CompiledCircuit:
+    """The ezkl circuit compiled from an ONNX model and its settings."""
+
+    path: Path
+    sha256: str
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Srs:
+    """A KZG structured reference string for circuits of up to 2**logrows rows."""
+
+    path: Path
+    sha256: str
+    logrows: int
+    provenance: SrsProvenance
+
+    @property
+    def unsafe(self) -> bool:
+        """True for a locally generated SRS, whose toxic waste is known."""
+        return self.provenance == "dev-unsafe"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Proving and verifying keys, bound to the circuit and SRS they came from."""
+
+    pk_path: Path
+    vk_path: Path
+    pk_sha256: str
+    vk_sha256: str
+    circuit_sha256: str
+    srs_sha256: str
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A witness for one input: the quantized inputs and outputs of the circuit."""
+
+    path: Path
+    sha256: str
+    circuit_sha256: str
+    outputs: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A proof file with the public instances it commits to."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    circuit_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of a local verification; an invalid proof is a result, not an error."""
+
+    verified: bool
+    reason: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """How long one stage took and whether its cached output was reused."""
+
+    stage: str
+    seconds: float
+    reused: bool
+    detail: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,174 @@
+"""Pipeline configuration: one ``zkml.toml`` per circuit, validated on load.
+
+A circuit folder holds the model source, sample and calibration inputs and a
+``zkml.toml``; a bare ``.onnx`` file gets a default config. Every value is
+checked in ``__post_init__`` so a typo fails before any slow work starts.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from zkml.errors import ConfigError
+
+VISIBILITIES = ("public", "private", "hashed", "fixed")
+CALIBRATION_TARGETS = ("resources", "accuracy")
+TASKS = ("regression", "classification")
+
+Task = Literal["regression", "classification"]
+
+
+@dataclass(frozen=True)
+class CircuitSettings:
+    """How the model becomes a circuit: visibility, calibration, optional overrides."""
+
+    input_visibility: str = "public"
+    output_visibility: str = "public"
+    param_visibility: str = "fixed"
+    calibration_target: str = "resources"
+    # None lets calibration choose; set to pin a value (the tuner will).
+    logrows: int | None = None
+    input_scale: int | None = None
+    param_scale: int | None = None
+    max_logrows: int | None = None
+    lookup_safety_margin: float = 2.0
+    # How far outside the calibration data's per-feature range an input may lie,
+    # as a fraction of that range, before prove refuses it.
+    input_range_margin: float = 0.25
+    calibration_samples: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("input_visibility", "output_visibility", "param_visibility"):
+            value = getattr(self, name)
+            if value not in VISIBILITIES:
+                raise ConfigError(f"{name} = {value!r} is not a visibility", hint=f"use one of {', '.join(VISIBILITIES)}")
+        if self.calibration_target not in CALIBRATION_TARGETS:
+            raise ConfigError(
+                f"calibration_target = {self.calibration_target!r} is unknown",
+                hint=f"use one of {', '.join(CALIBRATION_TARGETS)}",
+            )
+        for name in ("logrows", "max_logrows"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= 26:
+                raise ConfigError(f"{name} = {value} is out of range", hint="use 1..26")
+        if self.lookup_safety_margin < 1:
+            raise ConfigError("lookup_safety_margin must be >= 1")
+        if self.input_range_margin < 0:
+            raise ConfigError("input_range_margin must be >= 0")
+        if self.calibration_samples < 1:
+            raise ConfigError("calibration_samples must be >= 1")
+
+
+@dataclass(frozen=True)
+class CircuitConfig:
+    """Everything ``zkml run`` needs to take one model to a verified proof.
+
+    Attributes:
+        name: workspace name (``build/<name>``).
+        root: folder that relative paths are resolved against.
+        factory: ``file.py:function`` returning a torch module or ONNX model.
+        example_input: ``file.py:function`` returning the tracing input, if any.
+        input_shape: shape of a seeded random tracing input, when there is no
+            ``example_input`` (batch axis first).
+        onnx: path to an existing ONNX model (instead of ``factory``).
+        input: sample input JSON to prove.
+        calibration: calibration input JSON; generated around ``input`` if absent.
+        holdout: held-out JSON with ``targets``, for fidelity reports.
+    """
+
+    name: str
+    root: Path
+    task: Task = "regression"
+    description: str = ""
+    factory: str | None = None
+    example_input: str | None = None
+    onnx: Path | None = None
+    input_shape: tuple[int, ...] | None = None
+    input: Path | None = None
+    calibration: Path | None = None
+    holdout: Path | None = None
+    circuit: CircuitSettings = field(default_factory=CircuitSettings)
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ConfigError(f"circuit name {self.name!r} is not a valid folder name")
+        if self.task not in TASKS:
+            raise ConfigError(f"task = {self.task!r} is unknown", hint=f"use one of {', '.join(TASKS)}")
+        if (self.factory is None) == (self.onnx is None):
+            raise ConfigError(f"circuit {self.name!r} needs exactly one of [model] factory or onnx")
+        if self.input_shape is not None and (not self.input_shape or any(int(d) < 1 for d in self.input_shape)):
+            raise ConfigError(f"input_shape {list(self.input_shape)} must be positive integers, batch first")
+        for label, spec in (("factory", self.factory), ("example_input", self.example_input)):
+            if spec is not None and ":" not in spec:
+                raise ConfigError(f"[model] {label} = {spec!r} must look like 'file.py:function'")
+
+    def with_circuit(self, **changes: Any) -> CircuitConfig:
+        """A copy with some circuit settings changed (validated again)."""
+        return replace(self, circuit=replace(self.circuit, **changes))
+
+
+def _path(root: Path, value: object, key: str) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a path string")
+    return (root / value).resolve()
+
+
+def load_config(path: Path) -> CircuitConfig:
+    """Load a circuit folder's ``zkml.toml`` (or the file itself).
+
+    Raises:
+        ConfigError: missing file, TOML syntax error, unknown key or bad value.
+    """
+    path = Path(path)
+    toml_path = path / "zkml.toml" if path.is_dir() else path
+    if not toml_path.is_file():
+        raise ConfigError(f"no zkml.toml at {toml_path}", hint="give a circuit folder with a zkml.toml, or an .onnx file")
+    try:
+        data = tomllib.loads(toml_path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{toml_path}: {exc}") from exc
+    root = toml_path.parent.resolve()
+    allowed_top = {"name", "description", "task", "model", "data", "circuit"}
+    unknown = set(data) - allowed_top
+    if unknown:
+        raise ConfigError(f"{toml_path}: unknown keys {sorted(unknown)}", hint=f"allowed: {sorted(allowed_top)}")
+    model = data.get("model", {})
+    dataset = data.get("data", {})
+    circuit_keys = {f.name for f in fields(CircuitSettings)}
+    circuit = data.get("circuit", {})
+    bad = set(circuit) - circuit_keys
+    if bad:
+        raise ConfigError(f"{toml_path}: unknown [circuit] keys {sorted(bad)}", hint=f"allowed: {sorted(circuit_keys)}")
+    for section, allowed in (("model", {"factory", "example_input", "onnx", "input_shape"}), ("data", {"input", "calibration", "holdout"})):
+        extra = set(data.get(section, {})) - allowed
+        if extra:
+            raise ConfigError(f"{toml_path}: unknown [{section}] keys {sorted(extra)}", hint=f"allowed: {sorted(allowed)}")
+    try:
+        settings = CircuitSettings(**circuit)
+    except TypeError as exc:
+        raise ConfigError(f"{toml_path}: {exc}") from exc
+    return CircuitConfig(
+        name=str(data.get("name", root.name)),
+        root=root,
+        task=data.get("task", "regression"),
+        description=str(data.get("description", "")),
+        factory=model.get("factory"),
+        example_input=model.get("example_input"),
+        onnx=_path(root, model.get("onnx"), "[model] onnx"),
+        input_shape=tuple(int(d) for d in model["input_shape"]) if "input_shape" in model else None,
+        input=_path(root, dataset.get("input"), "[data] input"),
+        calibration=_path(root, dataset.get("calibration"), "[data] calibration"),
+        holdout=_path(root, dataset.get("holdout"), "[data] holdout"),
+        circuit=settings,
+    )
+
+
+def config_for_onnx(onnx_path: Path, *, input_path: Path | None = None, task: Task = "regression") -> CircuitConfig:
+    """A default config for a bare ``.onnx`` file (name = file stem)."""
+    onnx_path = Path(onnx_path).resolve()
+    return CircuitConfig(name=onnx_path.stem, root=onnx_path.parent, task=task, onnx=onnx_path, input=input_path)

@@ -1,0 +1,257 @@
+"""Export: a PyTorch module (or an existing ONNX file) to a checked ONNX model.
+
+The export stage is where a model enters zkml, so it is strict: the ONNX must
+pass ``onnx.checker``, have static shapes (a symbolic batch dimension is fixed
+to the declared batch size) and run in onnxruntime. The float outputs of that
+run are kept as the reference the quantized circuit is later measured against.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zkml.artifacts import OnnxModel, TensorSpec, sha256_file
+from zkml.data import Samples
+from zkml.errors import ExportError, InputDataError, ModelNotFoundError
+from zkml.workspace import atomic_path, write_bytes_atomic, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+
+
+def load_callable(spec: str, root: Path | None = None) -> Callable[..., Any]:
+    """Load ``path/to/file.py:function`` and return the function.
+
+    The file's folder is put on ``sys.path`` while it imports, so a model file
+    can import its neighbours (a ``data.py`` next to it, say).
+
+    Raises:
+        ModelNotFoundError: the file or the function does not exist.
+        ExportError: importing the file raised.
+    """
+    if ":" not in spec:
+        raise ExportError(f"{spec!r} is not 'file.py:function'", hint="for example circuits/mlp_regressor/model.py:build")
+    file_part, _, func_name = spec.rpartition(":")
+    path = Path(file_part)
+    if root is not None and not path.is_absolute():
+        path = root / path
+    path = path.resolve()
+    if not path.is_file():
+        raise ModelNotFoundError(f"model source {path} does not exist")
+    module_name = f"zkml_user_{abs(hash(str(path)))}"
+    if module_name in sys.modules:
+        module = sys.modules[module_name]
+    else:
+        import_spec = importlib.util.spec_from_file_location(module_name, path)
+        if import_spec is None or import_spec.loader is None:
+            raise ExportError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(import_spec)
+        sys.path.insert(0, str(path.parent))
+        try:
+            sys.modules[module_name] = module
+            import_spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(module_name, None)
+            raise ExportError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            sys.path.remove(str(path.parent))
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ModelNotFoundError(f"{path} has no function {func_name!r}")
+    return func  # type: ignore[no-any-return]
+
+
+def _tensor_specs(graph_values: Any, batch_size: int) -> tuple[TensorSpec, ...]:
+    from onnx import TensorProto
+
+    specs = []
+    for value in graph_values:
+        tensor_type = value.type.tensor_type
+        shape = []
+        for axis, dim in enumerate(tensor_type.shape.dim):
+            if dim.HasField("dim_value") and dim.dim_value > 0:
+                shape.append(int(dim.dim_value))
+            elif axis == 0:
+                shape.append(batch_size)
+            else:
+                raise ExportError(
+                    f"tensor {value.name!r} has a symbolic dimension {dim.dim_param!r} at axis {axis}",
+                    hint="export with fixed shapes; only the batch axis may be dynamic",
+                )
+        specs.append(TensorSpec(value.name, tuple(shape), TensorProto.DataType.Name(tensor_type.elem_type).lower()))
+    return tuple(specs)
+
+
+def _fix_batch_dims(model: Any, batch_size: int) -> None:
+    """Replace a symbolic batch axis on graph inputs/outputs by ``batch_size``.
+
+    Circuits have fixed shapes; ezkl would otherwise need the symbol declared.
+    """
+    initializer_names = {init.name for init in model.graph.initializer}
+    for value in list(model.graph.input) + list(model.graph.output):
+        if value.name in initializer_names:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        if dims and not (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
+            dims[0].ClearField("dim_param")
+            dims[0].dim_value = batch_size
+
+
+def _graph_inputs(model: Any) -> list[Any]:
+    initializer_names = {init.name for init in model.graph.initializer}
+    return [value for value in model.graph.input if value.name not in initializer_names]
+
+
+def inspect_onnx(path: Path, *, batch_size: int = 1) -> OnnxModel:
+    """Check an ONNX file and describe it (no rewriting).
+
+    Raises:
+        ModelNotFoundError: the file does not exist.
+        ExportError: not a valid ONNX model.
+    """
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFoundError(f"ONNX file {path} does not exist")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
+        raise ExportError(f"{path} is not a valid ONNX model: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", hint="re-export the model") from exc
+    opset = next((imp.version for imp in model.opset_import if imp.domain in ("", "ai.onnx")), 0)
+    return OnnxModel(
+        path=path,
+        sha256=sha256_file(path),
+        opset=int(opset),
+        inputs=_tensor_specs(_graph_inputs(model), batch_size),
+        outputs=_tensor_specs(model.graph.output, batch_size),
+    )
+
+
+def _export_torch(module: Any, example: Any, out: Path, opset: int) -> None:
+    import torch
+
+    if not isinstance(example, tuple):
+        example = (example,)
+    module.eval()
+    names_in = ["input"] if len(example) == 1 else [f"input_{i}" for i in range(len(example))]
+    with warnings.catch_warnings(), torch.no_grad():
+        # The legacy exporter warns that it is deprecated; it is still the one
+        # whose graphs ezkl 23 compiles reliably (dynamo emits ops it lacks).
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(module, example, str(out), input_names=names_in, output_names=["output"], opset_version=opset, dynamo=False)
+        except Exception as exc:
+            raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+
+
+def export_model(
+    model: Any,
+    out_path: Path,
+    *,
+    example_input: Any = None,
+    batch_size: int = 1,
+    opset: int = DEFAULT_OPSET,
+) -> OnnxModel:
+    """Export a model to a checked, static-shape ONNX file.
+
+    Args:
+        model: a ``torch.nn.Module`` (needs ``example_input``), an
+            ``onnx.ModelProto``, or a path to an ``.onnx`` file (copied).
+        out_path: where to write the ONNX model.
+        example_input: tensor (or tuple of tensors) to trace a torch module with.
+        batch_size: value for a symbolic batch axis.
+        opset: ONNX opset for torch exports.
+
+    Returns:
+        The checked model; ``reference_path`` is unset (see :func:`reference_outputs`).
+
+    Raises:
+        ExportError: the model cannot be exported or is not valid ONNX.
+    """
+    import onnx
+
+    out_path = Path(out_path)
+    with atomic_path(out_path) as tmp:
+        if isinstance(model, (str, Path)):
+            src = inspect_onnx(Path(model), batch_size=batch_size)
+            proto = onnx.load(str(src.path))
+        elif isinstance(model, onnx.ModelProto):
+            proto = model
+        else:
+            try:
+                import torch
+            except ImportError as exc:  # pragma: no cover - torch is a dependency
+                raise ExportError("torch is not installed; give an .onnx file instead") from exc
+            if not isinstance(model, torch.nn.Module):
+                raise ExportError(f"cannot export a {type(model).__name__}", hint="give a torch.nn.Module, an onnx.ModelProto or an .onnx path")
+            if example_input is None:
+                raise ExportError("a torch module needs an example input to trace", hint="pass example_input (CLI: --input-shape or --example)")
+            _export_torch(model, example_input, tmp, opset)
+            proto = onnx.load(str(tmp))
+        _fix_batch_dims(proto, batch_size)
+        try:
+            onnx.checker.check_model(proto)
+        except Exception as exc:
+            raise ExportError(f"exported model fails onnx.checker: {str(exc).splitlines()[0]}") from exc
+        write_bytes_atomic(tmp, proto.SerializeToString())
+    result = inspect_onnx(out_path, batch_size=batch_size)
+    log.info("exported %s: opset %d, inputs %s, outputs %s", out_path, result.opset, [s.shape for s in result.inputs], [s.shape for s in result.outputs])
+    return result
+
+
+def run_onnx(model: OnnxModel, samples: Samples) -> list[Any]:
+    """Run the float model in onnxruntime, one sample at a time.
+
+    Returns:
+        One float64 array per model output, with samples on axis 0.
+
+    Raises:
+        InputDataError: the samples do not fit the model's inputs.
+        ExportError: onnxruntime cannot load or run the model.
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(model.path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ExportError(f"onnxruntime cannot load {model.path}: {str(exc).splitlines()[0]}") from exc
+    batch = model.inputs[0].shape[0] if model.inputs[0].shape else 1
+    if samples.count % batch:
+        raise InputDataError(f"{samples.count} samples is not a multiple of the model's batch size {batch}")
+    outputs: list[list[Any]] = [[] for _ in model.outputs]
+    for start in range(0, samples.count, batch):
+        feeds = {}
+        for spec, array in zip(model.inputs, samples.arrays, strict=True):
+            feeds[spec.name] = array[start : start + batch].reshape(spec.shape).astype(np.float32)
+        try:
+            results = session.run([spec.name for spec in model.outputs], feeds)
+        except Exception as exc:
+            raise ExportError(f"onnxruntime failed to run {model.path}: {str(exc).splitlines()[0]}") from exc
+        for index, value in enumerate(results):
+            outputs[index].append(np.asarray(value, dtype=np.float64).reshape(batch, -1))
+    return [np.concatenate(chunks) for chunks in outputs]
+
+
+def reference_outputs(model: OnnxModel, samples: Samples, out_path: Path) -> OnnxModel:
+    """Run the float model on ``samples`` and keep its outputs next to it.
+
+    Returns:
+        ``model`` with ``reference_path`` set.
+    """
+    from dataclasses import replace
+
+    results = run_onnx(model, samples)
+    write_json_atomic(out_path, {"outputs": [array.tolist() for array in results], "names": [spec.name for spec in model.outputs]})
+    return replace(model, reference_path=Path(out_path))

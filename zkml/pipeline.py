@@ -1,0 +1,613 @@
+"""The whole flow for one circuit, with a manifest-backed cache.
+
+:class:`Pipeline` composes the stage functions; it owns nothing but the order,
+the workspace file names and the fingerprints that decide whether a stage's
+recorded outputs are still current. Each stage method can also run alone (the
+CLI's per-stage commands use them), pulling what it needs from earlier stages,
+which are then reused from the manifest when current.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zkml import _ezkl
+from zkml.artifacts import (
+    CompiledCircuit,
+    Fidelity,
+    Keys,
+    OnnxModel,
+    OpReport,
+    Proof,
+    Settings,
+    Srs,
+    StageTiming,
+    VerifyResult,
+    Witness,
+    sha256_file,
+)
+from zkml.config import CircuitConfig
+from zkml.errors import ConfigError, InputDataError, ZkmlError
+
+log = logging.getLogger(__name__)
+
+STAGES = ("export", "preflight", "calibrate", "compile", "srs", "keys", "witness", "prove", "verify")
+EVM_STAGES = ("verifier", "deploy", "verify_onchain")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What the pipeline is doing, for a progress display.
+
+    Attributes:
+        stage: the stage name.
+        state: ``start``, ``done``, ``reused`` or ``step`` (a sub-step of a long stage).
+        step, total: sub-step counters for ``step`` events.
+        seconds: elapsed seconds for ``done``/``reused``.
+    """
+
+    stage: str
+    state: str
+    step: int = 0
+    total: int = 0
+    seconds: float = 0.0
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class RunSummary:
+    """What ``zkml run`` reports: per-stage seconds and the headline numbers."""
+
+    name: str
+    workspace: Path
+    timings: list[StageTiming] = field(default_factory=list)
+    logrows: int | None = None
+    proof_bytes: int | None = None
+    fidelity: Fidelity | None = None
+    verified: bool | None = None
+    verify_reason: str = ""
+    srs_provenance: str | None = None
+    outputs: tuple[float, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def timing(self, stage: str) -> StageTiming | None:
+        """The timing of one stage, if it ran."""
+        return next((t for t in self.timings if t.stage == stage), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (``zkml run --json``)."""
+        return {
+            "name": self.name,
+            "workspace": str(self.workspace),
+            "stages": [{"stage": t.stage, "seconds": round(t.seconds, 3), "reused": t.reused, **t.detail} for t in self.timings],
+            "logrows": self.logrows,
+            "proof_bytes": self.proof_bytes,
+            "fidelity": self.fidelity.as_dict() if self.fidelity else None,
+            "verified": self.verified,
+            "verify_reason": self.verify_reason,
+            "srs_provenance": self.srs_provenance,
+            "outputs": list(self.outputs),
+            **self.extra,
+        }
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the tools whose behaviour the artifacts depend on."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version(), "ezkl": _ezkl.version()}
+    for dist in ("zkml", "onnx", "onnxruntime", "torch", "numpy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "absent"
+    return versions
+
+
+def _source_digest(factory: str, root: Path) -> str:
+    """Hash the model source: every .py file in the factory's folder (it may import neighbours)."""
+    from zkml.workspace import fingerprint
+
+    file_part = Path(factory.rpartition(":")[0])
+    folder = (root / file_part).resolve().parent
+    files = sorted(folder.glob("*.py"))
+    return fingerprint({str(p.name): sha256_file(p) for p in files} | {"factory": factory})
+
+
+def _random_example(shape: tuple[int, ...] | None) -> Any:
+    """A seeded tracing input for a torch factory that has no example_input function."""
+    if shape is None:
+        raise ConfigError("a torch model needs an example input to trace", hint="set [model] example_input or input_shape (CLI: --input-shape 1,8)")
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(*shape, generator=generator)
+
+
+class Pipeline:
+    """Runs a circuit's stages in a workspace, reusing what the manifest proves current."""
+
+    def __init__(
+        self,
+        config: CircuitConfig,
+        workspace: Any,
+        *,
+        progress: ProgressCallback | None = None,
+        allow_dev_srs: bool = True,
+        input_path: Path | None = None,
+    ) -> None:
+        from zkml.workspace import Workspace
+
+        self.config = config
+        self.ws: Workspace = workspace
+        self.progress = progress or (lambda event: None)
+        self.allow_dev_srs = allow_dev_srs
+        self.input_path = Path(input_path) if input_path else config.input
+        self.timings: list[StageTiming] = []
+        self._cache: dict[str, Any] = {}
+        self._versions = tool_versions()
+        self.ws.set_info("tools", self._versions)
+        self.ws.set_info("circuit", {"name": config.name, "root": str(config.root), "task": config.task})
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _memo(self, stage: str, build: Callable[[], Any]) -> Any:
+        if stage not in self._cache:
+            self._cache[stage] = build()
+        return self._cache[stage]
+
+    def _run_stage(
+        self,
+        stage: str,
+        parts: dict[str, Any],
+        produce: Callable[[], tuple[dict[str, Path], dict[str, Any]]],
+    ) -> tuple[dict[str, Path], dict[str, Any], bool]:
+        """Reuse ``stage`` if current, else run ``produce`` and record it.
+
+        Returns:
+            The output paths, the stage details, and whether it was reused.
+        """
+        from zkml.workspace import fingerprint
+
+        key = fingerprint({"stage": stage, **parts})
+        self.progress(ProgressEvent(stage, "start"))
+        start = time.perf_counter()
+        current = self.ws.current_outputs(stage, key)
+        if current is not None:
+            details = (self.ws.stage(stage) or {}).get("details", {})
+            seconds = time.perf_counter() - start
+            self.timings.append(StageTiming(stage, seconds, True))
+            self.progress(ProgressEvent(stage, "reused", seconds=seconds))
+            log.info("stage %s: reused (inputs unchanged)", stage)
+            return {name: rec.path for name, rec in current.items()}, details, True
+        outputs, details = produce()
+        seconds = time.perf_counter() - start
+        self.ws.record(stage, key, outputs, seconds=seconds, details=details)
+        self.timings.append(StageTiming(stage, seconds, False))
+        self.progress(ProgressEvent(stage, "done", seconds=seconds))
+        return outputs, details, False
+
+    def _timed(self, stage: str, action: Callable[[], Any]) -> Any:
+        self.progress(ProgressEvent(stage, "start"))
+        start = time.perf_counter()
+        result = action()
+        seconds = time.perf_counter() - start
+        self.timings.append(StageTiming(stage, seconds, False))
+        self.progress(ProgressEvent(stage, "done", seconds=seconds))
+        return result
+
+    # -- stages ----------------------------------------------------------------------------
+
+    def export(self) -> OnnxModel:
+        """Export the model (or take the given ONNX) and keep float reference outputs."""
+        return self._memo("export", self._export)  # type: ignore[no-any-return]
+
+    def _export(self) -> OnnxModel:
+        from zkml.export import export_model, inspect_onnx, load_callable, reference_outputs
+
+        cfg = self.config
+        onnx_path = self.ws.path("model.onnx")
+        if cfg.onnx is not None:
+            if not cfg.onnx.is_file():
+                from zkml.errors import ModelNotFoundError
+
+                raise ModelNotFoundError(f"ONNX file {cfg.onnx} does not exist")
+            parts: dict[str, Any] = {"onnx": sha256_file(cfg.onnx)}
+        else:
+            assert cfg.factory is not None
+            parts = {"source": _source_digest(cfg.factory, cfg.root), "example": cfg.example_input, "shape": cfg.input_shape, "torch": self._versions.get("torch")}
+
+        def produce() -> tuple[dict[str, Path], dict[str, Any]]:
+            if cfg.onnx is not None:
+                model = export_model(cfg.onnx, onnx_path)
+            else:
+                assert cfg.factory is not None
+                built = load_callable(cfg.factory, cfg.root)()
+                example = load_callable(cfg.example_input, cfg.root)() if cfg.example_input else _random_example(cfg.input_shape)
+                model = export_model(built, onnx_path, example_input=example)
+            return {"model": onnx_path}, {"opset": model.opset, "inputs": [list(s.shape) for s in model.inputs], "outputs": [list(s.shape) for s in model.outputs]}
+
+        self._run_stage("export", parts, produce)
+        model = inspect_onnx(onnx_path)
+        # The float reference on the sample input: cheap, so recomputed rather than cached.
+        sample_path = self.sample_input(model)
+        from zkml.data import read_samples
+
+        return reference_outputs(model, read_samples(sample_path, model.inputs), self.ws.path("reference.json"))
+
+    def sample_input(self, model: OnnxModel) -> Path:
+        """The input to prove: the configured one, or a seeded random sample for a bare ONNX."""
+        if self.input_path is not None:
+            if not self.input_path.is_file():
+                raise InputDataError(f"input file {self.input_path} does not exist")
+            return self.input_path
+        import numpy as np
+
+        from zkml.data import Samples, write_samples
+
+        generated = self.ws.path("generated_input.json")
+        if not generated.exists():
+            rng = np.random.default_rng(0)
+            log.warning("no input given; proving a seeded random sample (%s)", generated)
+            write_samples(generated, Samples(tuple(rng.normal(size=(1, *spec.shape[1:])) for spec in model.inputs)))
+        return generated
+
+    def preflight(self) -> OpReport:
+        """Check every op before circuit work."""
+        from zkml.preflight import preflight
+
+        model = self.export()
+        return self._memo("preflight", lambda: self._timed("preflight", lambda: preflight(model)))  # type: ignore[no-any-return]
+
+    def calibrate(self) -> Settings:
+        """Generate and calibrate settings (reused while model, data and config are unchanged)."""
+        return self._memo("calibrate", self._calibrate)  # type: ignore[no-any-return]
+
+    def _calibration_data(self, model: OnnxModel) -> Path:
+        from zkml.data import generate_around, read_samples, write_samples
+
+        cfg = self.config
+        target = self.ws.path("calibration.json")
+        if cfg.calibration is not None:
+            samples = read_samples(cfg.calibration, model.inputs)
+        else:
+            base = read_samples(self.sample_input(model), model.inputs)
+            samples = generate_around(base, cfg.circuit.calibration_samples)
+        new_bytes = json.dumps({"input_data": [[float(x) for x in a.reshape(-1)] for a in samples.arrays]}, sort_keys=True).encode()
+        if not target.exists() or target.read_bytes() != new_bytes:
+            from zkml.workspace import write_bytes_atomic
+
+            write_bytes_atomic(target, new_bytes)
+        return target
+
+    def _calibrate(self) -> Settings:
+        from zkml.calibrate import calibrate, read_settings
+        from zkml.data import feature_ranges, read_samples
+
+        model = self.export()
+        self.preflight()
+        data_path = self._calibration_data(model)
+        parts = {"model": model.sha256, "data": sha256_file(data_path), "circuit": vars(self.config.circuit), "ezkl": self._versions["ezkl"]}
+        settings_path = self.ws.path("settings.json")
+
+        def produce() -> tuple[dict[str, Path], dict[str, Any]]:
+            settings = calibrate(model, data_path, settings_path, self.config.circuit)
+            ranges = feature_ranges(read_samples(data_path, model.inputs))
+            return {"settings": settings_path}, {"logrows": settings.logrows, "input_ranges": ranges}
+
+        self._run_stage("calibrate", parts, produce)
+        settings = read_settings(settings_path)
+        self.ws.set_info("settings", {"logrows": settings.logrows, "input_scales": settings.input_scales, "param_scale": settings.param_scale, "visibility": {"input": settings.input_visibility, "output": settings.output_visibility, "params": settings.param_visibility}})
+        return settings
+
+    def compile(self) -> CompiledCircuit:
+        """Compile the circuit and measure its fidelity against the float model."""
+        return self._memo("compile", self._compile)  # type: ignore[no-any-return]
+
+    def _compile(self) -> CompiledCircuit:
+        from dataclasses import replace
+
+        from zkml.circuit import compile_circuit
+        from zkml.data import read_samples
+        from zkml.fidelity import measure_fidelity
+        from zkml.workspace import write_json_atomic
+
+        model = self.export()
+        settings = self.calibrate()
+        compiled_path = self.ws.path("model.compiled")
+        fidelity_path = self.ws.path("fidelity.json")
+        fidelity_source = self.config.holdout or self.ws.path("calibration.json")
+        parts = {"model": model.sha256, "settings": settings.sha256, "fidelity_data": sha256_file(fidelity_source), "ezkl": self._versions["ezkl"]}
+
+        def produce() -> tuple[dict[str, Path], dict[str, Any]]:
+            circuit = compile_circuit(model, settings, compiled_path)
+            samples = read_samples(fidelity_source, model.inputs)
+            fidelity, floats, circuits = measure_fidelity(
+                model,
+                circuit,
+                samples,
+                classifier=self.config.task == "classification",
+                progress=lambda i, n: self.progress(ProgressEvent("compile", "step", i, n)),
+            )
+            write_json_atomic(fidelity_path, {**fidelity.as_dict(), "data": str(fidelity_source), "float_outputs": floats, "circuit_outputs": circuits})
+            return {"compiled": compiled_path, "fidelity": fidelity_path}, {"fidelity": fidelity.as_dict()}
+
+        _, details, _ = self._run_stage("compile", parts, produce)
+        circuit = CompiledCircuit(compiled_path, sha256_file(compiled_path), settings)
+        fid = details.get("fidelity")
+        if fid:
+            self._cache["fidelity"] = Fidelity(**fid)
+            circuit = replace(circuit, settings=replace(settings, fidelity=self._cache["fidelity"]))
+        return circuit
+
+    def srs(self) -> Srs:
+        """The SRS for the circuit's logrows (imported if present, else development)."""
+        return self._memo("srs", self._srs)  # type: ignore[no-any-return]
+
+    def _srs(self) -> Srs:
+        from zkml.srs import _load_cached, resolve_srs
+
+        settings = self.calibrate()
+        cached = _load_cached(settings.logrows, "dev-unsafe") or _load_cached(settings.logrows, "imported")
+        start = time.perf_counter()
+        self.progress(ProgressEvent("srs", "start"))
+        srs = resolve_srs(settings.logrows, allow_dev=self.allow_dev_srs)
+        seconds = time.perf_counter() - start
+        reused = cached is not None and cached.sha256 == srs.sha256
+        self.timings.append(StageTiming("srs", seconds, reused))
+        self.progress(ProgressEvent("srs", "reused" if reused else "done", seconds=seconds))
+        self.ws.set_info(
+            "srs",
+            {
+                "path": str(srs.path),
+                "sha256": srs.sha256,
+                "logrows": srs.logrows,
+                "provenance": srs.provenance,
+                "warning": "development only, unsafe: toxic waste known locally" if srs.unsafe else "",
+            },
+        )
+        return srs
+
+    def keys(self) -> Keys:
+        """Proving and verifying keys (reused while circuit and SRS are unchanged)."""
+        return self._memo("keys", self._keys)  # type: ignore[no-any-return]
+
+    def _keys(self) -> Keys:
+        from zkml.keys import load_keys, setup_keys
+
+        circuit = self.compile()
+        srs = self.srs()
+        parts = {"circuit": circuit.sha256, "srs": srs.sha256, "ezkl": self._versions["ezkl"]}
+
+        def produce() -> tuple[dict[str, Path], dict[str, Any]]:
+            keys = setup_keys(circuit, srs, self.ws.root)
+            return (
+                {"pk": keys.pk_path, "vk": keys.vk_path, "binding": self.ws.path("keys.json")},
+                {"pk_bytes": keys.pk_path.stat().st_size, "vk_bytes": keys.vk_path.stat().st_size},
+            )
+
+        self._run_stage("keys", parts, produce)
+        return load_keys(self.ws.root, verify_hashes=False)
+
+    def witness(self, input_path: Path | None = None) -> Witness:
+        """Check the input and run the circuit on it."""
+        from zkml.circuit import decode_outputs, generate_witness
+        from zkml.data import check_in_range, read_samples
+
+        model = self.export()
+        circuit = self.compile()
+        source = Path(input_path) if input_path else self.sample_input(model)
+        samples = read_samples(source, model.inputs)
+        if samples.count != 1:
+            raise InputDataError(f"{source} holds {samples.count} samples; prove takes one", hint="split it, or use zkml prove --batch")
+        ranges = ((self.ws.stage("calibrate") or {}).get("details") or {}).get("input_ranges")
+        if ranges:
+            check_in_range(samples, [(lo, hi) for lo, hi in ranges], self.config.circuit.input_range_margin)
+        keys = self.keys() if "polycommit" in (circuit.settings.input_visibility, circuit.settings.output_visibility) else None
+        parts = {"circuit": circuit.sha256, "input": sha256_file(source)}
+        witness_path = self.ws.path("witness.json")
+
+        def produce() -> tuple[dict[str, Path], dict[str, Any]]:
+            shutil.copyfile(source, self.ws.path("input.json")) if source != self.ws.path("input.json") else None
+            generate_witness(circuit, source, witness_path, keys=keys, srs=self.srs() if keys else None)
+            return {"witness": witness_path, "input": self.ws.path("input.json")}, {}
+
+        self._run_stage("witness", parts, produce)
+        data = json.loads(witness_path.read_text())
+        return Witness(witness_path, sha256_file(witness_path), circuit.sha256, decode_outputs(data, circuit.settings))
+
+    def prove(self, input_path: Path | None = None) -> Proof:
+        """Prove the input (reused while witness and keys are unchanged)."""
+        from zkml.prove import load_proof, prove
+
+        witness = self.witness(input_path)
+        circuit = self.compile()
+        keys = self.keys()
+        srs = self.srs()
+        proof_path = self.ws.path("proof.json")
+        parts = {"witness": witness.sha256, "pk": keys.pk_sha256, "srs": srs.sha256}
+
+        def produce() -> tuple[dict[str, Path], dict[str, Any]]:
+            proof = prove(witness, circuit, keys, srs, proof_path)
+            return {"proof": proof_path}, {"proof_bytes": proof.size_bytes}
+
+        self._run_stage("prove", parts, produce)
+        self._cache["outputs"] = witness.outputs
+        return load_proof(proof_path, circuit.sha256)
+
+    def verify(self, proof: Proof | None = None) -> VerifyResult:
+        """Verify a proof (the workspace's own by default); always runs, it is cheap."""
+        from zkml.prove import load_proof
+        from zkml.verify import verify
+
+        circuit = self.compile()
+        keys = self.keys()
+        srs = self.srs()
+        if proof is None:
+            proof_path = self.ws.path("proof.json")
+            if not proof_path.is_file():
+                raise ConfigError(f"no proof in {self.ws.root}", hint="run zkml prove first")
+            proof = load_proof(proof_path, circuit.sha256)
+        result: VerifyResult = self._timed("verify", lambda: verify(proof, circuit.settings, keys, srs))
+        self.ws.set_info("last_verify", {"proof": str(proof.path), "verified": result.verified, "reason": result.reason})
+        return result
+
+    # -- EVM stages -------------------------------------------------------------------------
+
+    def verifier(self, *, reusable: bool = False, solc: Path | None = None) -> Any:
+        """Generate and compile the Solidity verifier (reused while vk, settings and compiler are unchanged)."""
+        key = f"verifier_{'reusable' if reusable else 'plain'}"
+        return self._memo(key, lambda: self._verifier(reusable, solc))
+
+    def _verifier(self, reusable: bool, solc: Path | None) -> Any:
+        from zkml.evm.solc import find_compiler
+        from zkml.evm.verifier import generate_verifier, load_verifier
+
+        keys = self.keys()
+        circuit = self.compile()
+        srs = self.srs()
+        compiler = find_compiler(solc)
+        out_dir = self.ws.path("evm/reusable" if reusable else "evm/plain")
+        stage = "verifier_reusable" if reusable else "verifier"
+        # The reusable verifier does not depend on the vk: only on the settings' shape.
+        parts = {"vk": None if reusable else keys.vk_sha256, "settings": circuit.settings.sha256, "srs": srs.sha256, "compiler": compiler.short_version if hasattr(compiler, "short_version") else str(compiler), "reusable": reusable}
+
+        def produce() -> tuple[dict[str, Path], dict[str, Any]]:
+            artifact = generate_verifier(keys.vk_path, circuit.settings.path, srs.path, out_dir, reusable=reusable, compiler=compiler)
+            files = {name: out_dir / name for name in ("Verifier.sol", "Verifier.bin", "Verifier.abi.json", "Verifier.json")}
+            return files, {"runtime_bytes": artifact.runtime_bytes}
+
+        self._run_stage(stage, parts, produce)
+        artifact = load_verifier(out_dir)
+        self.ws.set_info(stage, artifact.as_dict())
+        return artifact
+
+    def vka(self) -> Any:
+        """The verifying-key artifact that registers this model on a reusable verifier."""
+        return self._memo("vka", self._vka)
+
+    def _vka(self) -> Any:
+        from zkml.evm.verifier import create_vka, read_vka
+
+        keys = self.keys()
+        circuit = self.compile()
+        srs = self.srs()
+        path = self.ws.path("evm/reusable/model.vka")
+        parts = {"vk": keys.vk_sha256, "settings": circuit.settings.sha256, "srs": srs.sha256}
+
+        def produce() -> tuple[dict[str, Path], dict[str, Any]]:
+            create_vka(keys.vk_path, circuit.settings.path, srs.path, path)
+            return {"vka": path}, {}
+
+        self._run_stage("vka", parts, produce)
+        return read_vka(path, keys.vk_sha256)
+
+    def deploy(self, conn: Any, *, allow_unsafe_srs: bool = False, allow_oversize: bool = False, sender: Any = None) -> Any:
+        """Deploy (or reuse) the plain verifier on ``conn``; recorded in ``deployments.json``."""
+        from zkml.evm.deploy import deploy_verifier
+
+        artifact = self.verifier()
+        srs = self.srs()
+        return self._timed(
+            "deploy",
+            lambda: deploy_verifier(conn, artifact, self.ws.root, srs_unsafe=srs.unsafe, allow_unsafe_srs=allow_unsafe_srs, allow_oversize=allow_oversize, sender=sender),
+        )
+
+    def verify_onchain(self, conn: Any, address: str, *, send: bool = True, sender: Any = None) -> Any:
+        """Check the workspace's proof against a deployed verifier."""
+        from zkml.evm.onchain import verify_onchain
+
+        proof_path = self.ws.path("proof.json")
+        return self._timed("verify_onchain", lambda: verify_onchain(conn, address, proof_path, send=send, sender=sender))
+
+    def run_evm(self, summary: RunSummary, *, rpc_url: str | None = None, allow_unsafe_srs: bool = False) -> None:
+        """Verifier, deployment and on-chain verification; results go into ``summary.extra``.
+
+        Without ``rpc_url`` (and no ``zkml chain up`` chain) an anvil is started
+        for the duration and stopped afterwards.
+        """
+        import contextlib
+
+        from zkml.evm.chain import chain_status, connect, local_anvil
+        from zkml.evm.onchain import decode_instances, read_proof
+
+        artifact = self.verifier()
+        summary.extra["verifier_runtime_bytes"] = artifact.runtime_bytes
+        with contextlib.ExitStack() as stack:
+            url = rpc_url
+            if url is None:
+                running = chain_status()
+                url = running.url if running else stack.enter_context(local_anvil()).url
+            conn = connect(url)
+            deployment = self.deploy(conn, allow_unsafe_srs=allow_unsafe_srs)
+            result = self.verify_onchain(conn, deployment.address)
+        summary.timings = list(self.timings)
+        decoded = decode_instances(read_proof(self.ws.path("proof.json")).instances, self.compile().settings.path)
+        summary.extra.update(
+            {
+                "chain_id": deployment.chain_id,
+                "verifier_address": deployment.address,
+                "deploy_gas": deployment.gas_used,
+                "deploy_reused": deployment.reused,
+                "verify_gas": result.gas_used or result.gas_estimate,
+                "calldata_bytes": result.calldata_bytes,
+                "onchain_accepted": result.accepted,
+                "onchain_outputs": [v for values in decoded.outputs for v in values],
+            }
+        )
+        if not result.accepted:
+            summary.verified = False
+            summary.verify_reason = f"rejected on-chain: {result.reason}"
+
+    def run(self, *, chain: bool = False, rpc_url: str | None = None, allow_unsafe_srs: bool = False) -> RunSummary:
+        """Every stage from export to local verification, and with ``chain`` the EVM stages."""
+        summary = RunSummary(self.config.name, self.ws.root)
+        try:
+            proof = self.prove()
+            result = self.verify(proof)
+        finally:
+            summary.timings = list(self.timings)
+        circuit = self.compile()
+        summary.logrows = circuit.settings.logrows
+        summary.proof_bytes = proof.size_bytes
+        summary.fidelity = self._cache.get("fidelity")
+        summary.verified = result.verified
+        summary.verify_reason = result.reason
+        summary.srs_provenance = self.srs().provenance
+        summary.outputs = tuple(self._cache.get("outputs", ()))
+        if chain and result.verified:
+            self.run_evm(summary, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs)
+        return summary
+
+
+def run(
+    config: CircuitConfig,
+    build_dir: Path = Path("build"),
+    *,
+    progress: ProgressCallback | None = None,
+    allow_dev_srs: bool = True,
+    chain: bool = False,
+    rpc_url: str | None = None,
+) -> RunSummary:
+    """Run a circuit end to end in ``build_dir/<name>``.
+
+    Raises:
+        ZkmlError: any stage's failure, with what to do about it.
+    """
+    from zkml.workspace import Workspace
+
+    workspace = Workspace(Path(build_dir) / config.name)
+    return Pipeline(config, workspace, progress=progress, allow_dev_srs=allow_dev_srs).run(chain=chain, rpc_url=rpc_url)
+
+
+__all__ = ["STAGES", "Pipeline", "ProgressEvent", "RunSummary", "ZkmlError", "run", "tool_versions"]
