@@ -1,7 +1,7 @@
 """Session fixtures for the EVM tests: real proofs, compiled verifiers, one anvil.
 
-Expensive things are built once per session: two proved circuits (ezkl, raw for
-now), their verifiers, and one anvil. Each test that touches the chain gets a
+Expensive things are built once per session: two proved circuits (from the zkml
+pipeline), their verifiers, and one anvil. Each test that touches the chain gets a
 fresh state through ``evm_snapshot``/``evm_revert``.
 """
 
@@ -37,52 +37,32 @@ class ProvedCircuit:
     proof: Path
 
 
-def _prove_mlp(root: Path, srs_dir: Path, sizes: tuple[int, int, int], seed: int) -> ProvedCircuit:
-    # Raw ezkl on purpose: to be replaced by the zkml pipeline once it exists.
-    import ezkl
-    import torch
-
-    n_in, n_hidden, n_out = sizes
-    torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(n_in, n_hidden), torch.nn.ReLU(), torch.nn.Linear(n_hidden, n_out)).eval()
-    x = torch.randn(1, n_in)
-    root.mkdir(parents=True, exist_ok=True)
-    onnx, data, settings = root / "model.onnx", root / "input.json", root / "settings.json"
-    compiled, vk, pk = root / "model.compiled", root / "vk.key", root / "pk.key"
-    witness, proof = root / "witness.json", root / "proof.json"
-    torch.onnx.export(model, (x,), str(onnx), dynamo=False, opset_version=17, input_names=["x"], output_names=["y"])
-    data.write_text(json.dumps({"input_data": [x.flatten().tolist()]}))
-    ezkl.gen_settings(str(onnx), str(settings))
-    ezkl.calibrate_settings(str(data), str(onnx), str(settings), "resources")
-    ezkl.compile_circuit(str(onnx), str(compiled), str(settings))
-    logrows = json.loads(settings.read_text())["run_args"]["logrows"]
-    srs = srs_dir / f"kzg{logrows}.srs"  # shared by every circuit of the same size
-    if not srs.exists():
-        ezkl.gen_srs(str(srs), logrows)
-    ezkl.gen_witness(str(data), str(compiled), str(witness))
-    ezkl.setup(str(compiled), str(vk), str(pk), srs_path=str(srs))
-    ezkl.prove(str(witness), str(compiled), str(pk), str(proof), srs_path=str(srs))
-    circuit = ProvedCircuit(onnx, settings, compiled, srs, vk, pk, witness, proof)
-    for path in (onnx, settings, compiled, srs, vk, pk, witness, proof):
-        assert path.is_file() and path.stat().st_size > 0, f"ezkl did not write {path}"
-    return circuit
+def _from_pipeline(proved: Any) -> ProvedCircuit:
+    """The paths of a circuit the zkml pipeline proved (tests/conftest.py's session fixtures)."""
+    pipeline = proved.pipeline
+    ws = pipeline.ws
+    return ProvedCircuit(
+        onnx=ws.path("model.onnx"),
+        settings=ws.path("settings.json"),
+        compiled=ws.path("model.compiled"),
+        srs=pipeline.srs().path,
+        vk=ws.path("vk.key"),
+        pk=ws.path("pk.key"),
+        witness=ws.path("witness.json"),
+        proof=ws.path("proof.json"),
+    )
 
 
 @pytest.fixture(scope="session")
-def srs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("srs")
+def proved_circuit(mlp: Any) -> ProvedCircuit:
+    """circuits/mlp_regressor (8 -> 16 -> 16 -> 1), proved once per session by the zkml pipeline."""
+    return _from_pipeline(mlp)
 
 
 @pytest.fixture(scope="session")
-def proved_circuit(tmp_path_factory: pytest.TempPathFactory, srs_dir: Path) -> ProvedCircuit:
-    """The tiny MLP (8 -> 16 -> 1), proved once per session."""
-    return _prove_mlp(tmp_path_factory.mktemp("mlp_a"), srs_dir, (8, 16, 1), seed=0)
-
-
-@pytest.fixture(scope="session")
-def proved_circuit_b(tmp_path_factory: pytest.TempPathFactory, srs_dir: Path) -> ProvedCircuit:
-    """A different model (4 -> 8 -> 2) for cross-model tests."""
-    return _prove_mlp(tmp_path_factory.mktemp("mlp_b"), srs_dir, (4, 8, 2), seed=1)
+def proved_circuit_b(tiny: Any) -> ProvedCircuit:
+    """A different model (4 -> 6 -> 2) for cross-model tests."""
+    return _from_pipeline(tiny)
 
 
 @pytest.fixture(scope="session")

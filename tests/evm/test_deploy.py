@@ -144,16 +144,18 @@ def test_rpc_dies_mid_deploy_then_retry_completes(anvil, conn, plain_verifier, t
             return response
 
     flaky = chain_mod.connect(anvil.url, provider=Flaky(anvil.url))
+    sender = conn.w3.eth.accounts[0]
+    nonce_before = conn.w3.eth.get_transaction_count(sender)
     with pytest.raises(RpcUnreachableError, match="stopped answering"):
         deploy_verifier(flaky, plain_verifier, tmp_path, srs_unsafe=True)
     # The record survived intact and remembers the transaction that was sent.
     entries = json.loads((tmp_path / "deployments.json").read_text())["deployments"]
     assert [e["status"] for e in entries] == ["pending"]
     pending_tx = entries[0]["tx_hash"]
-    block = conn.w3.eth.block_number
     retried = deploy_verifier(conn, plain_verifier, tmp_path, srs_unsafe=True)
     assert retried.tx_hash == pending_tx  # resumed, not deployed a second time
-    assert conn.w3.eth.block_number == block
+    # Exactly one transaction left the account: the retry sent nothing new.
+    assert conn.w3.eth.get_transaction_count(sender) == nonce_before + 1
     assert conn.w3.eth.get_code(retried.address)
     entries = json.loads((tmp_path / "deployments.json").read_text())["deployments"]
     assert [e["status"] for e in entries] == ["mined"]
