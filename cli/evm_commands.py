@@ -37,11 +37,53 @@ _chain_id_option = click.option("--chain-id", type=int, default=None, help="Refu
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
+_workspace_option = click.option(
+    "-w", "--workspace", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+    help="A zkml workspace (build/<circuit>) to take keys, settings, SRS, proof and records from.",
+)
+
+
+def _workspace_facts(workspace: Path) -> dict[str, Any]:
+    """What the EVM commands need from a workspace made by `zkml run`/`zkml setup`."""
+    from zkml.errors import ConfigError
+
+    manifest_path = workspace / "manifest.json"
+    try:
+        info = json.loads(manifest_path.read_text()).get("info", {})
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{workspace} is not a zkml workspace (no readable manifest.json)", hint="run zkml setup or zkml run first") from exc
+    srs = info.get("srs") or {}
+    if not srs.get("path"):
+        raise ConfigError(f"{workspace} has no keys yet", hint="run zkml setup TARGET first")
+    return {
+        "vk": workspace / "vk.key",
+        "settings": workspace / "settings.json",
+        "srs": Path(srs["path"]),
+        "srs_unsafe": srs.get("provenance") == "dev-unsafe",
+        "proof": workspace / "proof.json",
+    }
+
+
+def _recorded_address(record_dir: Path, chain_id: int, *, reusable: bool) -> str | None:
+    """The newest mined verifier address recorded for this chain, if any."""
+    try:
+        entries = json.loads((record_dir / "deployments.json").read_text()).get("deployments", [])
+    except (OSError, ValueError):
+        return None
+    for entry in reversed(entries):
+        # A reusable verifier is recorded without a vk digest: it serves any model's VKA.
+        is_reusable = not entry.get("vk_sha256")
+        if entry.get("kind") == "verifier" and entry.get("chain_id") == chain_id and entry.get("status") == "mined" and is_reusable == reusable:
+            return str(entry["address"])
+    return None
+
+
 @click.command("verifier")
-@click.option("--vk", "vk_path", type=_EXISTING, required=True, help="Verifying key.")
-@click.option("--settings", "settings_path", type=_EXISTING, required=True, help="Circuit settings.json.")
-@click.option("--srs", "srs_path", type=_EXISTING, required=True, help="SRS the keys were made with.")
-@click.option("--out", "out_dir", type=_PATH, required=True, help="Folder for Verifier.sol/.abi.json/.bin.")
+@_workspace_option
+@click.option("--vk", "vk_path", type=_EXISTING, default=None, help="Verifying key (default: the workspace's).")
+@click.option("--settings", "settings_path", type=_EXISTING, default=None, help="Circuit settings.json (default: the workspace's).")
+@click.option("--srs", "srs_path", type=_EXISTING, default=None, help="SRS the keys were made with (default: the workspace's).")
+@click.option("--out", "out_dir", type=_PATH, default=None, help="Folder for Verifier.sol/.abi.json/.bin (default: WORKSPACE/evm/plain or /reusable).")
 @click.option("--reusable", is_flag=True, help="Circuit-independent verifier plus a per-model VKA (model.vka).")
 @click.option("--solc", "solc_path", type=_PATH, default=None, help="Native solc binary or npm solc package folder.")
 @click.option("--optimizer-runs", type=int, default=1, show_default=True)
@@ -49,12 +91,21 @@ _json_option = click.option("--json", "as_json", is_flag=True, help="Print the r
 @click.option("--decimals", type=int, default=18, show_default=True, help="VKA rescaling decimals (--reusable).")
 @_json_option
 def verifier_cmd(
-    vk_path: Path, settings_path: Path, srs_path: Path, out_dir: Path, reusable: bool, solc_path: Path | None,
-    optimizer_runs: int, evm_version: str, decimals: int, as_json: bool,
+    workspace: Path | None, vk_path: Path | None, settings_path: Path | None, srs_path: Path | None, out_dir: Path | None,
+    reusable: bool, solc_path: Path | None, optimizer_runs: int, evm_version: str, decimals: int, as_json: bool,
 ) -> None:
-    """Generate and compile the Solidity verifier for a verifying key."""
+    """Generate and compile the Solidity verifier for a verifying key (give -w WORKSPACE or --vk/--settings/--srs/--out)."""
     from zkml.evm.solc import find_compiler
     from zkml.evm.verifier import EIP170_LIMIT, create_vka, generate_verifier
+
+    if workspace is not None:
+        facts = _workspace_facts(workspace)
+        vk_path = vk_path or facts["vk"]
+        settings_path = settings_path or facts["settings"]
+        srs_path = srs_path or facts["srs"]
+        out_dir = out_dir or workspace / "evm" / ("reusable" if reusable else "plain")
+    if vk_path is None or settings_path is None or srs_path is None or out_dir is None:
+        raise click.UsageError("give -w WORKSPACE, or all of --vk, --settings, --srs and --out")
 
     compiler = find_compiler(solc_path)
     artifact = generate_verifier(vk_path, settings_path, srs_path, out_dir, reusable=reusable, compiler=compiler,
@@ -75,11 +126,12 @@ def verifier_cmd(
 
 
 @click.command("deploy")
-@click.option("--verifier-dir", type=_PATH, required=True, help="Folder written by `zkml verifier`.")
+@_workspace_option
+@click.option("--verifier-dir", type=_PATH, default=None, help="Folder written by `zkml verifier` (default: WORKSPACE/evm/plain).")
 @click.option("--records", "record_dir", type=_PATH, default=None, help="Folder for deployments.json (default: --verifier-dir).")
 @click.option("--vka", "vka_path", type=_EXISTING, default=None, help="Register this VKA on the (reusable) verifier.")
-@click.option("--srs-unsafe/--srs-imported", default=True, show_default=True,
-              help="Whether the keys came from a locally generated development SRS.")
+@click.option("--srs-unsafe/--srs-imported", default=None,
+              help="Whether the keys came from a locally generated development SRS (default: the workspace's record; else unsafe).")
 @click.option("--i-understand-dev-srs-is-insecure", "allow_unsafe_srs", is_flag=True,
               help="Deploy a dev-SRS verifier to a non-development chain anyway.")
 @click.option("--allow-oversize", is_flag=True, help="Skip the EIP-170 size check (chains without the limit).")
@@ -88,13 +140,23 @@ def verifier_cmd(
 @_chain_id_option
 @_json_option
 def deploy_cmd(
-    verifier_dir: Path, record_dir: Path | None, vka_path: Path | None, srs_unsafe: bool, allow_unsafe_srs: bool,
-    allow_oversize: bool, keystore: Path | None, rpc_url: str | None, chain_id: int | None, as_json: bool,
+    workspace: Path | None, verifier_dir: Path | None, record_dir: Path | None, vka_path: Path | None, srs_unsafe: bool | None,
+    allow_unsafe_srs: bool, allow_oversize: bool, keystore: Path | None, rpc_url: str | None, chain_id: int | None, as_json: bool,
 ) -> None:
     """Deploy a compiled verifier (reusing an identical one already recorded) and record it."""
     from zkml.evm.chain import resolve_sender
     from zkml.evm.deploy import deploy_verifier, register_vka
     from zkml.evm.verifier import load_verifier, read_vka
+
+    if workspace is not None:
+        facts = _workspace_facts(workspace)
+        verifier_dir = verifier_dir or workspace / "evm" / "plain"
+        record_dir = record_dir or workspace
+        srs_unsafe = facts["srs_unsafe"] if srs_unsafe is None else srs_unsafe
+    if verifier_dir is None:
+        raise click.UsageError("give -w WORKSPACE or --verifier-dir")
+    # Unknown provenance is treated as the dangerous case.
+    srs_unsafe = True if srs_unsafe is None else srs_unsafe
 
     artifact = load_verifier(verifier_dir)
     record_dir = record_dir or verifier_dir
@@ -116,8 +178,9 @@ def deploy_cmd(
 
 
 @click.command("verify-onchain")
-@click.option("--address", required=True, help="Deployed verifier address.")
-@click.option("--proof", "proof_path", type=_EXISTING, required=True, help="ezkl proof.json.")
+@_workspace_option
+@click.option("--address", default=None, help="Deployed verifier address (default: the workspace's recorded one on this chain).")
+@click.option("--proof", "proof_path", type=_EXISTING, default=None, help="ezkl proof.json (default: the workspace's).")
 @click.option("--vka", "vka_path", type=_EXISTING, default=None, help="The model's VKA (reusable verifier).")
 @click.option("--settings", "settings_path", type=_EXISTING, default=None, help="settings.json, to decode the outputs.")
 @click.option("--send", is_flag=True, help="Also send an accepted proof as a transaction (measures real gas).")
@@ -126,14 +189,24 @@ def deploy_cmd(
 @_json_option
 @click.pass_context
 def verify_onchain_cmd(
-    ctx: click.Context, address: str, proof_path: Path, vka_path: Path | None, settings_path: Path | None,
-    send: bool, rpc_url: str | None, chain_id: int | None, as_json: bool,
+    ctx: click.Context, workspace: Path | None, address: str | None, proof_path: Path | None, vka_path: Path | None,
+    settings_path: Path | None, send: bool, rpc_url: str | None, chain_id: int | None, as_json: bool,
 ) -> None:
     """Check a proof against a deployed verifier; exit code 1 when it is rejected."""
+    from zkml.errors import ConfigError
     from zkml.evm.onchain import decode_instances, verify_onchain
     from zkml.evm.verifier import read_vka
 
     conn = _connect(rpc_url, chain_id)
+    if workspace is not None:
+        facts = _workspace_facts(workspace)
+        proof_path = proof_path or facts["proof"]
+        settings_path = settings_path or facts["settings"]
+        address = address or _recorded_address(workspace, conn.chain_id, reusable=vka_path is not None)
+        if address is None:
+            raise ConfigError(f"no verifier of {workspace} is recorded on chain {conn.chain_id}", hint="run zkml deploy -w WORKSPACE first, or pass --address")
+    if address is None or proof_path is None:
+        raise click.UsageError("give -w WORKSPACE, or --address and --proof")
     vka = read_vka(vka_path) if vka_path else None
     result = verify_onchain(conn, address, proof_path, vka=vka, send=send)
     payload = result.as_dict()

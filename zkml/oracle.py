@@ -626,7 +626,7 @@ def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: Ora
     if not exists:
         return None
     keys = ("verifier", "vka_digest", "binding", "instance_count", "input_offset", "input_count", "output_offset", "output_count", "scale", "max_age")
-    return {**dict(zip(keys, config)), "active": bool(active), "latest": bytes(latest)}
+    return {**dict(zip(keys, config, strict=True)), "active": bool(active), "latest": bytes(latest)}
 
 
 def _decode_output(contract: Any, fn_name: str, raw: bytes) -> tuple[Any, ...]:
@@ -806,8 +806,10 @@ class Prediction:
 
 def _prediction(raw: Sequence[Any]) -> Prediction:
     model_id, commitment, timestamp, block, scale, submitter, values = raw
+    from eth_utils import to_checksum_address
+
     return Prediction(bytes(model_id), prediction_id(bytes(model_id), bytes(commitment)), bytes(commitment), int(timestamp),
-                      int(block), int(scale), str(submitter), tuple(int(v) for v in values))
+                      int(block), int(scale), to_checksum_address(submitter), tuple(int(v) for v in values))
 
 
 @dataclass(frozen=True)

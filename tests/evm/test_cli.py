@@ -63,3 +63,28 @@ def test_verifier_deploy_verify_via_cli(app, conn, proved_circuit, proved_circui
     assert bad.exit_code == 1 and "rejected" in bad.output
     wrong = runner.invoke(app, ["deploy", "--verifier-dir", str(out), "--rpc-url", conn.url, "--chain-id", "1"])
     assert wrong.exit_code != 0 and isinstance(wrong.exception, ChainError)
+
+
+def test_workspace_driven_verifier_deploy_verify(mlp, anvil, tmp_path) -> None:
+    """`-w build/<circuit>` fills in keys, settings, SRS, proof and the recorded address."""
+    import shutil
+
+    from zkml_cli.main import cli
+
+    ws = tmp_path / "mlp_regressor"
+    shutil.copytree(mlp.workspace, ws)
+    runner = CliRunner()
+    made = runner.invoke(cli, ["verifier", "-w", str(ws)], obj={})
+    assert made.exit_code == 0, made.output
+    assert (ws / "evm" / "plain" / "Verifier.bin").is_file()
+    deployed = runner.invoke(cli, ["deploy", "-w", str(ws), "--rpc-url", anvil.url], obj={})
+    assert deployed.exit_code == 0, deployed.output
+    checked = runner.invoke(cli, ["verify-onchain", "-w", str(ws), "--rpc-url", anvil.url], obj={})
+    assert checked.exit_code == 0 and "accepted" in checked.output, checked.output
+    assert "public outputs" in checked.output
+    # A tampered proof through the same defaults: rejected, exit 1.
+    from zkml.verify import flip_proof_byte
+
+    flip_proof_byte(ws / "proof.json", tmp_path / "bad.json")
+    rejected = runner.invoke(cli, ["verify-onchain", "-w", str(ws), "--rpc-url", anvil.url, "--proof", str(tmp_path / "bad.json")], obj={})
+    assert rejected.exit_code == 1 and "rejected" in rejected.output

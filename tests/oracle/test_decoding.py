@@ -1,0 +1,99 @@
+"""On-chain fixed-point decoding matches Python's (zkml.evm.onchain and ezkl) exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zkml import oracle as orc
+from zkml.errors import OracleError
+from zkml.evm.onchain import FIELD_MODULUS, felt_to_int
+
+from .conftest import World
+
+HALF = FIELD_MODULUS // 2
+
+
+def _pure(w: World, fn: str, *args: object) -> int:
+    contract = w.conn.w3.eth.contract(address=w.oracle, abi=w.contracts.oracle.abi_list)
+    return int(getattr(contract.functions, fn)(*args).call())
+
+
+def _encode(value: int) -> int:
+    """ezkl's encoding of a signed integer: negatives as p - |x|."""
+    return value % FIELD_MODULUS
+
+
+def _felt_to_float(felt: int, scale: int) -> float:
+    import ezkl
+
+    return float(ezkl.felt_to_float(felt.to_bytes(32, "little").hex(), scale))
+
+
+@pytest.mark.parametrize("value", [0, 1, -1, 239, -239, 2**40, -(2**40), HALF, -HALF])
+def test_decode_edges(world: World, value: int) -> None:
+    felt = _encode(value)
+    assert _pure(world, "decodeFelt", felt) == felt_to_int(felt) == value
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=st.one_of(st.integers(-(2**64), 2**64), st.integers(-HALF, HALF), st.sampled_from([0, 1, -1, HALF, -HALF])),
+    scale=st.integers(0, 24),
+)
+def test_decoding_matches_python(world: World, value: int, scale: int) -> None:
+    felt = _encode(value)
+    onchain = _pure(world, "decodeFelt", felt)
+    assert onchain == felt_to_int(felt) == value
+    if abs(value) < 2**180:  # toWad's documented range (value * 1e18 must fit int256)
+        assert _pure(world, "toWad", onchain, scale) == orc.to_wad(value, scale)
+    if abs(value) < 2**53:  # where a float holds the value exactly, ezkl's own decoding agrees
+        assert onchain / 2.0**scale == _felt_to_float(felt, scale)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(felt=st.integers(FIELD_MODULUS, 2**256 - 1))
+def test_decode_refuses_non_canonical(world: World, felt: int) -> None:
+    with pytest.raises(Exception, match="revert"):
+        _pure(world, "decodeFelt", felt)
+
+
+def test_commitment_and_id_match_python(world: World) -> None:
+    inputs = [1, FIELD_MODULUS - 5, 12345]
+    commitment = orc.input_commitment(inputs)
+    assert bytes(_call_bytes(world, "inputCommitmentOf", inputs)) == commitment
+    assert bytes(_call_bytes(world, "predictionIdOf", b"\7" * 32, commitment)) == orc.prediction_id(b"\7" * 32, commitment)
+
+
+def _call_bytes(w: World, fn: str, *args: object) -> bytes:
+    contract = w.conn.w3.eth.contract(address=w.oracle, abi=w.contracts.oracle.abi_list)
+    return bytes(getattr(contract.functions, fn)(*args).call())
+
+
+def test_model_spec_of_public_and_hashed(tmp_path: Path) -> None:
+    base = {"model_instance_shapes": [[1, 8], [1, 1]], "model_input_scales": [13], "model_output_scales": [13],
+            "module_sizes": {"poseidon": [0, [0]]},
+            "run_args": {"input_visibility": "Public", "output_visibility": "Public", "param_visibility": "Fixed"}}
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps(base))
+    assert orc.model_spec(path) == orc.ModelSpec("public", 9, 0, 8, 8, 1, 13)
+    hashed = {**base, "model_instance_shapes": [[1, 2]], "model_output_scales": [7], "module_sizes": {"poseidon": [166, [1]]},
+              "run_args": {**base["run_args"], "input_visibility": {"Hashed": {"hash_is_public": True, "outlets": []}}}}
+    path.write_text(json.dumps(hashed))
+    assert orc.model_spec(path) == orc.ModelSpec("hashed", 3, 0, 1, 1, 2, 7)
+    path.write_text(json.dumps({**base, "run_args": {**base["run_args"], "output_visibility": "Private"}}))
+    with pytest.raises(OracleError, match="output visibility is private"):
+        orc.model_spec(path)
+    path.write_text(json.dumps({**base, "run_args": {**base["run_args"], "input_visibility": "Private"}}))
+    with pytest.raises(OracleError, match="input visibility is private"):
+        orc.model_spec(path)
+
+
+def test_to_wad_truncates_toward_zero() -> None:
+    assert orc.to_wad(-239, 13) == -29174804687500000
+    assert orc.to_wad(1, 64) == 0 and orc.to_wad(-1, 64) == 0
+    assert orc.to_wad(3, 1) == 15 * 10**17
