@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -16,17 +17,13 @@ CIRCUITS = Path(__file__).resolve().parent.parent / "circuits"
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     mem_kb = 0
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 mem_kb = int(line.split()[1])
-    except OSError:
-        pass
     cpu = ""
-    try:
+    with contextlib.suppress(OSError):
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "")
-    except OSError:
-        pass
     return {
         "cpu": cpu or platform.processor(),
         "cores": os.cpu_count(),
@@ -42,7 +39,12 @@ def write_results(name: str, rows: list[dict[str, Any]], columns: list[tuple[str
     RESULTS.mkdir(exist_ok=True)
     info = machine()
     (RESULTS / f"{name}.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
-    lines = [f"# {title}", "", f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}, {info['date']}.", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}, {info['date']}.",
+        "",
+    ]
     if notes:
         lines += [notes, ""]
     lines.append("| " + " | ".join(header for _, header in columns) + " |")

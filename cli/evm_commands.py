@@ -38,7 +38,10 @@ _json_option = click.option("--json", "as_json", is_flag=True, help="Print the r
 
 
 _workspace_option = click.option(
-    "-w", "--workspace", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+    "-w",
+    "--workspace",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
     help="A zkml workspace (build/<circuit>) to take keys, settings, SRS, proof and records from.",
 )
 
@@ -51,7 +54,9 @@ def _workspace_facts(workspace: Path) -> dict[str, Any]:
     try:
         info = json.loads(manifest_path.read_text()).get("info", {})
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{workspace} is not a zkml workspace (no readable manifest.json)", hint="run zkml setup or zkml run first") from exc
+        raise ConfigError(
+            f"{workspace} is not a zkml workspace (no readable manifest.json)", hint="run zkml setup or zkml run first"
+        ) from exc
     srs = info.get("srs") or {}
     if not srs.get("path"):
         raise ConfigError(f"{workspace} has no keys yet", hint="run zkml setup TARGET first")
@@ -73,7 +78,12 @@ def _recorded_address(record_dir: Path, chain_id: int, *, reusable: bool) -> str
     for entry in reversed(entries):
         # A reusable verifier is recorded without a vk digest: it serves any model's VKA.
         is_reusable = not entry.get("vk_sha256")
-        if entry.get("kind") == "verifier" and entry.get("chain_id") == chain_id and entry.get("status") == "mined" and is_reusable == reusable:
+        if (
+            entry.get("kind") == "verifier"
+            and entry.get("chain_id") == chain_id
+            and entry.get("status") == "mined"
+            and is_reusable == reusable
+        ):
             return str(entry["address"])
     return None
 
@@ -83,7 +93,9 @@ def _recorded_address(record_dir: Path, chain_id: int, *, reusable: bool) -> str
 @click.option("--vk", "vk_path", type=_EXISTING, default=None, help="Verifying key (default: the workspace's).")
 @click.option("--settings", "settings_path", type=_EXISTING, default=None, help="Circuit settings.json (default: the workspace's).")
 @click.option("--srs", "srs_path", type=_EXISTING, default=None, help="SRS the keys were made with (default: the workspace's).")
-@click.option("--out", "out_dir", type=_PATH, default=None, help="Folder for Verifier.sol/.abi.json/.bin (default: WORKSPACE/evm/plain or /reusable).")
+@click.option(
+    "--out", "out_dir", type=_PATH, default=None, help="Folder for Verifier.sol/.abi.json/.bin (default: WORKSPACE/evm/plain or /reusable)."
+)
 @click.option("--reusable", is_flag=True, help="Circuit-independent verifier plus a per-model VKA (model.vka).")
 @click.option("--solc", "solc_path", type=_PATH, default=None, help="Native solc binary or npm solc package folder.")
 @click.option("--optimizer-runs", type=int, default=1, show_default=True)
@@ -91,8 +103,17 @@ def _recorded_address(record_dir: Path, chain_id: int, *, reusable: bool) -> str
 @click.option("--decimals", type=int, default=18, show_default=True, help="VKA rescaling decimals (--reusable).")
 @_json_option
 def verifier_cmd(
-    workspace: Path | None, vk_path: Path | None, settings_path: Path | None, srs_path: Path | None, out_dir: Path | None,
-    reusable: bool, solc_path: Path | None, optimizer_runs: int, evm_version: str, decimals: int, as_json: bool,
+    workspace: Path | None,
+    vk_path: Path | None,
+    settings_path: Path | None,
+    srs_path: Path | None,
+    out_dir: Path | None,
+    reusable: bool,
+    solc_path: Path | None,
+    optimizer_runs: int,
+    evm_version: str,
+    decimals: int,
+    as_json: bool,
 ) -> None:
     """Generate and compile the Solidity verifier for a verifying key (give -w WORKSPACE or --vk/--settings/--srs/--out)."""
     from zkml.evm.solc import find_compiler
@@ -108,8 +129,16 @@ def verifier_cmd(
         raise click.UsageError("give -w WORKSPACE, or all of --vk, --settings, --srs and --out")
 
     compiler = find_compiler(solc_path)
-    artifact = generate_verifier(vk_path, settings_path, srs_path, out_dir, reusable=reusable, compiler=compiler,
-                                 optimizer_runs=optimizer_runs, evm_version=evm_version)
+    artifact = generate_verifier(
+        vk_path,
+        settings_path,
+        srs_path,
+        out_dir,
+        reusable=reusable,
+        compiler=compiler,
+        optimizer_runs=optimizer_runs,
+        evm_version=evm_version,
+    )
     payload = artifact.as_dict()
     lines = [
         f"{artifact.contract_name}: {artifact.runtime_bytes:,} runtime bytes (EIP-170 limit {EIP170_LIMIT:,}), "
@@ -130,18 +159,34 @@ def verifier_cmd(
 @click.option("--verifier-dir", type=_PATH, default=None, help="Folder written by `zkml verifier` (default: WORKSPACE/evm/plain).")
 @click.option("--records", "record_dir", type=_PATH, default=None, help="Folder for deployments.json (default: --verifier-dir).")
 @click.option("--vka", "vka_path", type=_EXISTING, default=None, help="Register this VKA on the (reusable) verifier.")
-@click.option("--srs-unsafe/--srs-imported", default=None,
-              help="Whether the keys came from a locally generated development SRS (default: the workspace's record; else unsafe).")
-@click.option("--i-understand-dev-srs-is-insecure", "allow_unsafe_srs", is_flag=True,
-              help="Deploy a dev-SRS verifier to a non-development chain anyway.")
+@click.option(
+    "--srs-unsafe/--srs-imported",
+    default=None,
+    help="Whether the keys came from a locally generated development SRS (default: the workspace's record; else unsafe).",
+)
+@click.option(
+    "--i-understand-dev-srs-is-insecure",
+    "allow_unsafe_srs",
+    is_flag=True,
+    help="Deploy a dev-SRS verifier to a non-development chain anyway.",
+)
 @click.option("--allow-oversize", is_flag=True, help="Skip the EIP-170 size check (chains without the limit).")
 @click.option("--keystore", type=_EXISTING, default=None, help="Encrypted keystore (password in ZKML_KEYSTORE_PASSWORD).")
 @_rpc_option
 @_chain_id_option
 @_json_option
 def deploy_cmd(
-    workspace: Path | None, verifier_dir: Path | None, record_dir: Path | None, vka_path: Path | None, srs_unsafe: bool | None,
-    allow_unsafe_srs: bool, allow_oversize: bool, keystore: Path | None, rpc_url: str | None, chain_id: int | None, as_json: bool,
+    workspace: Path | None,
+    verifier_dir: Path | None,
+    record_dir: Path | None,
+    vka_path: Path | None,
+    srs_unsafe: bool | None,
+    allow_unsafe_srs: bool,
+    allow_oversize: bool,
+    keystore: Path | None,
+    rpc_url: str | None,
+    chain_id: int | None,
+    as_json: bool,
 ) -> None:
     """Deploy a compiled verifier (reusing an identical one already recorded) and record it."""
     from zkml.evm.chain import resolve_sender
@@ -162,15 +207,17 @@ def deploy_cmd(
     record_dir = record_dir or verifier_dir
     conn = _connect(rpc_url, chain_id)
     sender = resolve_sender(conn, keystore=keystore)
-    deployment = deploy_verifier(conn, artifact, record_dir, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe_srs,
-                                 allow_oversize=allow_oversize, sender=sender)
+    deployment = deploy_verifier(
+        conn, artifact, record_dir, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe_srs, allow_oversize=allow_oversize, sender=sender
+    )
     payload: dict[str, Any] = {"verifier": {**deployment.as_dict(), "reused": deployment.reused}}
     state = "reused" if deployment.reused else f"deployed (gas {deployment.gas_used:,}, tx {deployment.tx_hash})"
     lines = [f"verifier {deployment.address} on chain {deployment.chain_id}: {state}"]
     if vka_path is not None:
         vka = read_vka(vka_path)
-        reg = register_vka(conn, deployment, artifact, vka, record_dir, srs_unsafe=srs_unsafe,
-                           allow_unsafe_srs=allow_unsafe_srs, sender=sender)
+        reg = register_vka(
+            conn, deployment, artifact, vka, record_dir, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe_srs, sender=sender
+        )
         payload["vka"] = {**reg.as_dict(), "reused": reg.reused}
         lines.append(f"VKA {vka.digest}: {'already registered' if reg.reused else f'registered (gas {reg.gas_used:,})'}")
     lines.append(f"recorded in {Path(record_dir) / 'deployments.json'}")
@@ -189,8 +236,16 @@ def deploy_cmd(
 @_json_option
 @click.pass_context
 def verify_onchain_cmd(
-    ctx: click.Context, workspace: Path | None, address: str | None, proof_path: Path | None, vka_path: Path | None,
-    settings_path: Path | None, send: bool, rpc_url: str | None, chain_id: int | None, as_json: bool,
+    ctx: click.Context,
+    workspace: Path | None,
+    address: str | None,
+    proof_path: Path | None,
+    vka_path: Path | None,
+    settings_path: Path | None,
+    send: bool,
+    rpc_url: str | None,
+    chain_id: int | None,
+    as_json: bool,
 ) -> None:
     """Check a proof against a deployed verifier; exit code 1 when it is rejected."""
     from zkml.errors import ConfigError
@@ -204,15 +259,20 @@ def verify_onchain_cmd(
         settings_path = settings_path or facts["settings"]
         address = address or _recorded_address(workspace, conn.chain_id, reusable=vka_path is not None)
         if address is None:
-            raise ConfigError(f"no verifier of {workspace} is recorded on chain {conn.chain_id}", hint="run zkml deploy -w WORKSPACE first, or pass --address")
+            raise ConfigError(
+                f"no verifier of {workspace} is recorded on chain {conn.chain_id}",
+                hint="run zkml deploy -w WORKSPACE first, or pass --address",
+            )
     if address is None or proof_path is None:
         raise click.UsageError("give -w WORKSPACE, or --address and --proof")
     vka = read_vka(vka_path) if vka_path else None
     result = verify_onchain(conn, address, proof_path, vka=vka, send=send)
     payload = result.as_dict()
     if result.accepted:
-        lines = [f"accepted by {address} on chain {conn.chain_id}: gas {result.gas_estimate:,} (estimate)"
-                 + (f", {result.gas_used:,} used in {result.tx_hash}" if result.gas_used else "")]
+        lines = [
+            f"accepted by {address} on chain {conn.chain_id}: gas {result.gas_estimate:,} (estimate)"
+            + (f", {result.gas_used:,} used in {result.tx_hash}" if result.gas_used else "")
+        ]
     else:
         lines = [f"rejected by {address} on chain {conn.chain_id}: {result.reason}"]
     if settings_path is not None:

@@ -63,7 +63,9 @@ def _parse_shape(value: str | None) -> tuple[int, ...] | None:
         raise click.BadParameter(f"{value!r} is not a shape like 1,8") from exc
 
 
-def resolve_target(target: str, *, input_path: Path | None = None, example: str | None = None, input_shape: str | None = None, task: str | None = None) -> Any:
+def resolve_target(
+    target: str, *, input_path: Path | None = None, example: str | None = None, input_shape: str | None = None, task: str | None = None
+) -> Any:
     """Turn a CLI target into a CircuitConfig."""
     from dataclasses import replace
 
@@ -103,7 +105,13 @@ def target_options(func: Any) -> Any:
     """The options every stage command shares."""
     options = [
         click.argument("target"),
-        click.option("--build-dir", type=click.Path(path_type=Path), default=Path("build"), show_default=True, help="Workspaces go to BUILD_DIR/<circuit>."),
+        click.option(
+            "--build-dir",
+            type=click.Path(path_type=Path),
+            default=Path("build"),
+            show_default=True,
+            help="Workspaces go to BUILD_DIR/<circuit>.",
+        ),
         click.option("--input", "input_path", type=click.Path(path_type=Path), help="Input JSON to prove (ezkl input_data format)."),
         click.option("--example", help="file.py:function returning the tracing input (torch factories)."),
         click.option("--input-shape", help="Shape of a seeded random tracing input, e.g. 1,8."),
@@ -135,7 +143,17 @@ class StageProgress:
         self.bar.__exit__(None, None, None)
 
 
-def _pipeline(ctx: click.Context, target: str, build_dir: Path, input_path: Path | None, example: str | None, input_shape: str | None, task: str | None, progress: Any = None, **kwargs: Any) -> Any:
+def _pipeline(
+    ctx: click.Context,
+    target: str,
+    build_dir: Path,
+    input_path: Path | None,
+    example: str | None,
+    input_shape: str | None,
+    task: str | None,
+    progress: Any = None,
+    **kwargs: Any,
+) -> Any:
     from zkml.pipeline import Pipeline
     from zkml.workspace import Workspace
 
@@ -152,11 +170,23 @@ def _pipeline(ctx: click.Context, target: str, build_dir: Path, input_path: Path
 @click.option("--no-dev-srs", is_flag=True, help="Refuse the insecure development SRS; require an imported one.")
 @click.option("--no-chain", is_flag=True, help="Stop after local verification (skip verifier, deploy, on-chain verify).")
 @click.option("--rpc-url", envvar="ZKML_RPC_URL", help="EVM JSON-RPC endpoint (default: `zkml chain up`'s chain, else an embedded anvil).")
-@click.option("--i-understand-dev-srs-is-insecure", "allow_unsafe_srs", is_flag=True, help="Allow deploying dev-SRS keys to a non-dev chain.")
+@click.option(
+    "--i-understand-dev-srs-is-insecure", "allow_unsafe_srs", is_flag=True, help="Allow deploying dev-SRS keys to a non-dev chain."
+)
 @click.pass_context
 def run(
-    ctx: click.Context, target: str, build_dir: Path, input_path: Path | None, example: str | None, input_shape: str | None, task: str | None,
-    json_path: Path | None, no_dev_srs: bool, no_chain: bool, rpc_url: str | None, allow_unsafe_srs: bool,
+    ctx: click.Context,
+    target: str,
+    build_dir: Path,
+    input_path: Path | None,
+    example: str | None,
+    input_shape: str | None,
+    task: str | None,
+    json_path: Path | None,
+    no_dev_srs: bool,
+    no_chain: bool,
+    rpc_url: str | None,
+    allow_unsafe_srs: bool,
 ) -> None:
     """Run the whole flow on TARGET: export ... prove, verify locally, then verifier, deploy, verify on-chain.
 
@@ -166,7 +196,9 @@ def run(
 
     progress = StageProgress(len(STAGES) + (0 if no_chain else len(EVM_STAGES)))
     try:
-        pipeline = _pipeline(ctx, target, build_dir, input_path, example, input_shape, task, progress=progress, allow_dev_srs=not no_dev_srs)
+        pipeline = _pipeline(
+            ctx, target, build_dir, input_path, example, input_shape, task, progress=progress, allow_dev_srs=not no_dev_srs
+        )
         summary = pipeline.run(chain=not no_chain, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs)
     finally:
         progress.close()
@@ -208,7 +240,9 @@ def format_summary(payload: dict[str, Any]) -> str:
     if "verifier_runtime_bytes" in payload:
         lines.append(f"  verifier       {payload['verifier_runtime_bytes']:,} runtime bytes (EIP-170 limit 24,576)")
         reused = " (already deployed, reused)" if payload.get("deploy_reused") else ""
-        lines.append(f"  deployed       {payload['verifier_address']} on chain {payload['chain_id']}, {payload['deploy_gas']:,} gas{reused}")
+        lines.append(
+            f"  deployed       {payload['verifier_address']} on chain {payload['chain_id']}, {payload['deploy_gas']:,} gas{reused}"
+        )
         verdict = "accepted" if payload["onchain_accepted"] else "REJECTED"
         lines.append(f"  on-chain       {verdict}, {payload['verify_gas']:,} gas, calldata {payload['calldata_bytes']:,} bytes")
         lines.append(f"  on-chain outs  {', '.join(f'{v:.6g}' for v in payload['onchain_outputs'][:10])}")
@@ -220,7 +254,16 @@ def format_summary(payload: dict[str, Any]) -> str:
 @target_options
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Also copy the ONNX model here.")
 @click.pass_context
-def export(ctx: click.Context, target: str, build_dir: Path, input_path: Path | None, example: str | None, input_shape: str | None, task: str | None, out: Path | None) -> None:
+def export(
+    ctx: click.Context,
+    target: str,
+    build_dir: Path,
+    input_path: Path | None,
+    example: str | None,
+    input_shape: str | None,
+    task: str | None,
+    out: Path | None,
+) -> None:
     """Export TARGET to a checked ONNX model and keep float reference outputs."""
     pipeline = _pipeline(ctx, target, build_dir, input_path, example, input_shape, task)
     model = pipeline.export()
@@ -270,17 +313,35 @@ def preflight(ctx: click.Context, target: str | None, build_dir: Path, list_ops:
 @cli.command()
 @target_options
 @click.pass_context
-def calibrate(ctx: click.Context, target: str, build_dir: Path, input_path: Path | None, example: str | None, input_shape: str | None, task: str | None) -> None:
+def calibrate(
+    ctx: click.Context,
+    target: str,
+    build_dir: Path,
+    input_path: Path | None,
+    example: str | None,
+    input_shape: str | None,
+    task: str | None,
+) -> None:
     """Generate and calibrate circuit settings for TARGET."""
     settings = _pipeline(ctx, target, build_dir, input_path, example, input_shape, task).calibrate()
-    click.echo(f"settings {settings.path}: logrows {settings.logrows}, input scales {list(settings.input_scales)}, param scale {settings.param_scale}")
+    click.echo(
+        f"settings {settings.path}: logrows {settings.logrows}, input scales {list(settings.input_scales)}, param scale {settings.param_scale}"
+    )
     click.echo(f"  visibility: input {settings.input_visibility}, params {settings.param_visibility}, output {settings.output_visibility}")
 
 
 @cli.command(name="compile")
 @target_options
 @click.pass_context
-def compile_command(ctx: click.Context, target: str, build_dir: Path, input_path: Path | None, example: str | None, input_shape: str | None, task: str | None) -> None:
+def compile_command(
+    ctx: click.Context,
+    target: str,
+    build_dir: Path,
+    input_path: Path | None,
+    example: str | None,
+    input_shape: str | None,
+    task: str | None,
+) -> None:
     """Compile TARGET's circuit and report its fidelity against the float model."""
     pipeline = _pipeline(ctx, target, build_dir, input_path, example, input_shape, task)
     circuit = pipeline.compile()
@@ -288,25 +349,46 @@ def compile_command(ctx: click.Context, target: str, build_dir: Path, input_path
     fidelity = circuit.settings.fidelity
     if fidelity:
         agreement = f", argmax agreement {fidelity.argmax_agreement:.1%}" if fidelity.argmax_agreement is not None else ""
-        click.echo(f"  fidelity on {fidelity.samples} samples: max abs error {fidelity.max_abs_error:.4g}, mean {fidelity.mean_abs_error:.4g}{agreement}")
+        click.echo(
+            f"  fidelity on {fidelity.samples} samples: max abs error {fidelity.max_abs_error:.4g}, mean {fidelity.mean_abs_error:.4g}{agreement}"
+        )
 
 
 @cli.command()
 @target_options
 @click.option("--no-dev-srs", is_flag=True, help="Refuse the insecure development SRS.")
 @click.pass_context
-def setup(ctx: click.Context, target: str, build_dir: Path, input_path: Path | None, example: str | None, input_shape: str | None, task: str | None, no_dev_srs: bool) -> None:
+def setup(
+    ctx: click.Context,
+    target: str,
+    build_dir: Path,
+    input_path: Path | None,
+    example: str | None,
+    input_shape: str | None,
+    task: str | None,
+    no_dev_srs: bool,
+) -> None:
     """Make (or reuse) the proving and verifying keys for TARGET."""
     pipeline = _pipeline(ctx, target, build_dir, input_path, example, input_shape, task, allow_dev_srs=not no_dev_srs)
     keys = pipeline.keys()
     reused = any(t.stage == "keys" and t.reused for t in pipeline.timings)
-    click.echo(f"keys {keys.pk_path} ({keys.pk_path.stat().st_size:,} bytes), {keys.vk_path} ({keys.vk_path.stat().st_size:,} bytes){' — reused' if reused else ''}")
+    click.echo(
+        f"keys {keys.pk_path} ({keys.pk_path.stat().st_size:,} bytes), {keys.vk_path} ({keys.vk_path.stat().st_size:,} bytes){' — reused' if reused else ''}"
+    )
 
 
 @cli.command()
 @target_options
 @click.pass_context
-def prove(ctx: click.Context, target: str, build_dir: Path, input_path: Path | None, example: str | None, input_shape: str | None, task: str | None) -> None:
+def prove(
+    ctx: click.Context,
+    target: str,
+    build_dir: Path,
+    input_path: Path | None,
+    example: str | None,
+    input_shape: str | None,
+    task: str | None,
+) -> None:
     """Prove one input (default: the circuit's sample input)."""
     pipeline = _pipeline(ctx, target, build_dir, input_path, example, input_shape, task)
     proof = pipeline.prove(input_path)
@@ -320,7 +402,16 @@ def prove(ctx: click.Context, target: str, build_dir: Path, input_path: Path | N
 @target_options
 @click.option("--proof", "proof_path", type=click.Path(path_type=Path), help="Proof to verify (default: the workspace's).")
 @click.pass_context
-def verify(ctx: click.Context, target: str, build_dir: Path, input_path: Path | None, example: str | None, input_shape: str | None, task: str | None, proof_path: Path | None) -> None:
+def verify(
+    ctx: click.Context,
+    target: str,
+    build_dir: Path,
+    input_path: Path | None,
+    example: str | None,
+    input_shape: str | None,
+    task: str | None,
+    proof_path: Path | None,
+) -> None:
     """Verify a proof locally. Exit code 1 when it does not verify."""
     from zkml.prove import load_proof
 

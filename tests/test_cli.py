@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from zkml_cli.main import cli
 
 from zkml.errors import InputDataError
 from zkml.verify import flip_proof_byte
-from zkml_cli.main import cli
 
 from .conftest import CIRCUITS, ProvedCircuit
 

@@ -42,7 +42,7 @@ def test_wrong_shape_says_how_many_values(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", ["NaN", "Infinity"])
 def test_non_finite_values_are_refused(tmp_path: Path, bad: str) -> None:
     path = tmp_path / "in.json"
-    path.write_text('{"input_data": [[1, 2, %s, 4]]}' % bad)
+    path.write_text(f'{{"input_data": [[1, 2, {bad}, 4]]}}')
     with pytest.raises(InputDataError, match="NaN or inf at flat index 2"):
         read_samples(path, SPEC)
 

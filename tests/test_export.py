@@ -32,7 +32,15 @@ def test_torch_module_exports_checks_and_matches_torch(tmp_path: Path) -> None:
 def test_dynamic_batch_is_fixed(tmp_path: Path) -> None:
     module = torch.nn.Linear(2, 1)
     src = tmp_path / "dyn.onnx"
-    torch.onnx.export(module, torch.zeros(1, 2), str(src), input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, dynamo=False)
+    torch.onnx.export(
+        module,
+        torch.zeros(1, 2),
+        str(src),
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+        dynamo=False,
+    )
     model = export_model(src, tmp_path / "fixed.onnx", batch_size=1)
     assert model.inputs[0].shape == (1, 2)
 

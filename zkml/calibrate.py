@@ -83,7 +83,9 @@ def calibrate(
         try:
             _ezkl.call("gen_settings", str(model.path), str(tmp), py_run_args=args)
         except _ezkl.EzklFailure as exc:
-            raise CalibrationError(f"generating settings for {model.path.name} failed: {exc}", hint="run zkml preflight on the model") from exc
+            raise CalibrationError(
+                f"generating settings for {model.path.name} failed: {exc}", hint="run zkml preflight on the model"
+            ) from exc
         scales = [circuit.input_scale] if circuit.input_scale is not None else None
         try:
             ok = _ezkl.call(
@@ -99,11 +101,19 @@ def calibrate(
         except _ezkl.EzklFailure as exc:
             raise CalibrationError(f"calibration failed: {exc}", hint="check the calibration data, or raise max_logrows") from exc
         if ok is False:
-            raise CalibrationError("calibration found no settings that fit", hint="raise max_logrows or use calibration_target = 'resources'")
+            raise CalibrationError(
+                "calibration found no settings that fit", hint="raise max_logrows or use calibration_target = 'resources'"
+            )
         if circuit.logrows is not None:
             _pin_logrows(tmp, circuit.logrows)
     settings = read_settings(out_path)
-    log.info("calibrated %s: logrows %d, input scales %s, output scales %s", model.path.name, settings.logrows, settings.input_scales, settings.output_scales)
+    log.info(
+        "calibrated %s: logrows %d, input scales %s, output scales %s",
+        model.path.name,
+        settings.logrows,
+        settings.input_scales,
+        settings.output_scales,
+    )
     return settings
 
 
@@ -112,6 +122,8 @@ def _pin_logrows(path: Path, logrows: int) -> None:
     data = json.loads(path.read_text())
     needed = int(data.get("num_rows", 0))
     if needed and needed >= (1 << logrows):
-        raise CalibrationError(f"the circuit needs {needed} rows, more than logrows {logrows} holds", hint=f"use logrows >= {needed.bit_length()}")
+        raise CalibrationError(
+            f"the circuit needs {needed} rows, more than logrows {logrows} holds", hint=f"use logrows >= {needed.bit_length()}"
+        )
     data["run_args"]["logrows"] = logrows
     path.write_text(json.dumps(data))

@@ -86,7 +86,10 @@ def generate_witness(
         try:
             data = _ezkl.call("gen_witness", str(input_path), str(circuit.path), str(tmp), **kwargs)
         except _ezkl.EzklFailure as exc:
-            raise CircuitError(f"running the circuit on {Path(input_path).name} failed: {exc}", hint="check the input against the model's shape and calibrated range") from exc
+            raise CircuitError(
+                f"running the circuit on {Path(input_path).name} failed: {exc}",
+                hint="check the input against the model's shape and calibrated range",
+            ) from exc
         overflow = _lookup_overflow(data, circuit.settings.path)
         if overflow:
             raise InputDataError(f"{Path(input_path).name}: {overflow}", hint="recalibrate with data that covers this input")

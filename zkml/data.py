@@ -75,12 +75,14 @@ def read_samples(path: Path, inputs: tuple[TensorSpec, ...]) -> Samples:
         raise InputDataError(f"input file {path} is not valid JSON: {exc}") from exc
     data = payload.get("input_data") if isinstance(payload, dict) else payload
     if not isinstance(data, list) or not data:
-        raise InputDataError(f"{path}: expected {{\"input_data\": [[...], ...]}} with one list per model input")
+        raise InputDataError(f'{path}: expected {{"input_data": [[...], ...]}} with one list per model input')
     # A single-input model may give its one list without the outer wrapper.
     if len(inputs) == 1 and not any(isinstance(item, list) for item in data):
         data = [data]
     if len(data) != len(inputs):
-        raise InputDataError(f"{path}: has {len(data)} input lists but the model takes {len(inputs)} inputs ({', '.join(s.name for s in inputs)})")
+        raise InputDataError(
+            f"{path}: has {len(data)} input lists but the model takes {len(inputs)} inputs ({', '.join(s.name for s in inputs)})"
+        )
     arrays = []
     counts = set()
     for index, (values, spec) in enumerate(zip(data, inputs, strict=True)):
@@ -94,7 +96,10 @@ def read_samples(path: Path, inputs: tuple[TensorSpec, ...]) -> Samples:
             )
         bad = [i for i, x in enumerate(flat) if not math.isfinite(x)]
         if bad:
-            raise InputDataError(f"{path}: input {spec.name!r} has NaN or inf at flat index {bad[0]} ({len(bad)} in all)", hint="replace non-finite values before proving")
+            raise InputDataError(
+                f"{path}: input {spec.name!r} has NaN or inf at flat index {bad[0]} ({len(bad)} in all)",
+                hint="replace non-finite values before proving",
+            )
         count = len(flat) // per_sample
         counts.add(count)
         arrays.append(np.asarray(flat, dtype=np.float64).reshape((count, *spec.shape[1:])))

@@ -125,7 +125,9 @@ def inspect_onnx(path: Path, *, batch_size: int = 1) -> OnnxModel:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
-        raise ExportError(f"{path} is not a valid ONNX model: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", hint="re-export the model") from exc
+        raise ExportError(
+            f"{path} is not a valid ONNX model: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", hint="re-export the model"
+        ) from exc
     opset = next((imp.version for imp in model.opset_import if imp.domain in ("", "ai.onnx")), 0)
     return OnnxModel(
         path=path,
@@ -192,9 +194,13 @@ def export_model(
             except ImportError as exc:  # pragma: no cover - torch is a dependency
                 raise ExportError("torch is not installed; give an .onnx file instead") from exc
             if not isinstance(model, torch.nn.Module):
-                raise ExportError(f"cannot export a {type(model).__name__}", hint="give a torch.nn.Module, an onnx.ModelProto or an .onnx path")
+                raise ExportError(
+                    f"cannot export a {type(model).__name__}", hint="give a torch.nn.Module, an onnx.ModelProto or an .onnx path"
+                )
             if example_input is None:
-                raise ExportError("a torch module needs an example input to trace", hint="pass example_input (CLI: --input-shape or --example)")
+                raise ExportError(
+                    "a torch module needs an example input to trace", hint="pass example_input (CLI: --input-shape or --example)"
+                )
             _export_torch(model, example_input, tmp, opset)
             proto = onnx.load(str(tmp))
         _fix_batch_dims(proto, batch_size)
@@ -204,7 +210,13 @@ def export_model(
             raise ExportError(f"exported model fails onnx.checker: {str(exc).splitlines()[0]}") from exc
         write_bytes_atomic(tmp, proto.SerializeToString())
     result = inspect_onnx(out_path, batch_size=batch_size)
-    log.info("exported %s: opset %d, inputs %s, outputs %s", out_path, result.opset, [s.shape for s in result.inputs], [s.shape for s in result.outputs])
+    log.info(
+        "exported %s: opset %d, inputs %s, outputs %s",
+        out_path,
+        result.opset,
+        [s.shape for s in result.inputs],
+        [s.shape for s in result.outputs],
+    )
     return result
 
 

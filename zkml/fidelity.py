@@ -59,5 +59,11 @@ def measure_fidelity(
         threshold = 0.5 if float_rows.min() >= 0 and float_rows.max() <= 1 else 0.0
         agreement = float(np.mean((float_rows[:, 0] > threshold) == (circuit_array[:, 0] > threshold)))
     fidelity = Fidelity(samples=count, max_abs_error=float(errors.max()), mean_abs_error=float(errors.mean()), argmax_agreement=agreement)
-    log.info("fidelity on %d samples: max abs error %.3g, mean %.3g, agreement %s", count, fidelity.max_abs_error, fidelity.mean_abs_error, agreement)
+    log.info(
+        "fidelity on %d samples: max abs error %.3g, mean %.3g, agreement %s",
+        count,
+        fidelity.max_abs_error,
+        fidelity.mean_abs_error,
+        agreement,
+    )
     return fidelity, float_rows.tolist(), circuit_rows

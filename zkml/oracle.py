@@ -166,7 +166,11 @@ def compile_contracts(compiler: Any = None, *, folder: Path = CONTRACTS_DIR) -> 
 
     sources = contract_sources(folder)
     compiler = compiler or find_compiler()
-    key = sha256_bytes(json.dumps({"sources": sources, "compiler": compiler.version, "kind": compiler.kind, "runs": OPTIMIZER_RUNS}, sort_keys=True).encode())
+    key = sha256_bytes(
+        json.dumps(
+            {"sources": sources, "compiler": compiler.version, "kind": compiler.kind, "runs": OPTIMIZER_RUNS}, sort_keys=True
+        ).encode()
+    )
     if key in _COMPILED:
         return _COMPILED[key]
     cache = cache_dir() / "oracle" / f"{key}.json"
@@ -175,18 +179,32 @@ def compile_contracts(compiler: Any = None, *, folder: Path = CONTRACTS_DIR) -> 
         data = json.loads(cache.read_text())
         for name, item in data.items():
             contracts[name] = CompiledContract(
-                name=name, source=item["source"], abi=tuple(item["abi"]), bytecode=bytes.fromhex(item["bytecode"]),
-                deployed_bytecode=bytes.fromhex(item["deployed_bytecode"]), compiler=CompilerInfo.from_dict(item["compiler"]),
+                name=name,
+                source=item["source"],
+                abi=tuple(item["abi"]),
+                bytecode=bytes.fromhex(item["bytecode"]),
+                deployed_bytecode=bytes.fromhex(item["deployed_bytecode"]),
+                compiler=CompilerInfo.from_dict(item["compiler"]),
                 seconds=float(item["seconds"]),
             )
     except (OSError, ValueError, KeyError, TypeError):
         contracts = compile_standard_json(sources, optimizer_runs=OPTIMIZER_RUNS, compiler=compiler)
         try:
-            write_json_atomic(cache, {
-                name: {"source": c.source, "abi": list(c.abi), "bytecode": c.bytecode.hex(),
-                       "deployed_bytecode": c.deployed_bytecode.hex(), "compiler": c.compiler.as_dict(), "seconds": c.seconds}
-                for name, c in contracts.items() if name in (ORACLE_CONTRACT, CONSUMER_CONTRACT)
-            })
+            write_json_atomic(
+                cache,
+                {
+                    name: {
+                        "source": c.source,
+                        "abi": list(c.abi),
+                        "bytecode": c.bytecode.hex(),
+                        "deployed_bytecode": c.deployed_bytecode.hex(),
+                        "compiler": c.compiler.as_dict(),
+                        "seconds": c.seconds,
+                    }
+                    for name, c in contracts.items()
+                    if name in (ORACLE_CONTRACT, CONSUMER_CONTRACT)
+                },
+            )
         except OSError as exc:  # a read-only cache only costs a recompile next time
             log.debug("cannot cache compiled oracle contracts: %s", exc)
     result = OracleContracts(oracle=contracts[ORACLE_CONTRACT], consumer=contracts[CONSUMER_CONTRACT], sources_sha256=key)
@@ -228,8 +246,18 @@ class ModelSpec:
 
     def config_tuple(self, verifier: str, vka_digest: bytes, max_age: int) -> tuple[Any, ...]:
         """The ``ModelConfig`` struct as web3 expects it."""
-        return (verifier, vka_digest, self.binding_code, self.instance_count, self.input_offset, self.input_count,
-                self.output_offset, self.output_count, self.scale, max_age)
+        return (
+            verifier,
+            vka_digest,
+            self.binding_code,
+            self.instance_count,
+            self.input_offset,
+            self.input_count,
+            self.output_offset,
+            self.output_count,
+            self.scale,
+            max_age,
+        )
 
 
 def _visibility(value: Any) -> str:
@@ -256,11 +284,15 @@ def model_spec(settings_path: Path) -> ModelSpec:
         raise OracleError(f"cannot read the circuit layout from {settings_path} ({exc})", hint="run `zkml calibrate` first") from exc
     inputs, outputs, params = (_visibility(run_args.get(k)) for k in ("input_visibility", "output_visibility", "param_visibility"))
     if outputs != "public":
-        raise OracleError(f"output visibility is {outputs}; the oracle stores public outputs", hint="set [circuit] output_visibility = \"public\"")
+        raise OracleError(
+            f"output visibility is {outputs}; the oracle stores public outputs", hint='set [circuit] output_visibility = "public"'
+        )
     if params not in ("fixed", "private"):
-        raise OracleError(f"param visibility is {params}; the oracle expects params fixed or private", hint="set [circuit] param_visibility = \"fixed\"")
+        raise OracleError(
+            f"param visibility is {params}; the oracle expects params fixed or private", hint='set [circuit] param_visibility = "fixed"'
+        )
     sizes = [_numel(s) for s in shapes]
-    out_size = sum(sizes[-len(out_scales):]) if out_scales else 0
+    out_size = sum(sizes[-len(out_scales) :]) if out_scales else 0
     scale = int(out_scales[0]) if out_scales else 0
     if len(set(out_scales)) > 1:
         log.warning("outputs have different scales %s; the oracle stores them all at scale %d", out_scales, scale)
@@ -272,12 +304,18 @@ def model_spec(settings_path: Path) -> ModelSpec:
     if inputs == "hashed":
         hashes = settings.get("module_sizes", {}).get("poseidon", [0, [0]])[1]
         hash_count = int(sum(hashes)) if isinstance(hashes, list) else 0
-        if hash_count != 1 or not isinstance(run_args["input_visibility"], Mapping) or not run_args["input_visibility"].get("Hashed", {}).get("hash_is_public", True):
+        if (
+            hash_count != 1
+            or not isinstance(run_args["input_visibility"], Mapping)
+            or not run_args["input_visibility"].get("Hashed", {}).get("hash_is_public", True)
+        ):
             raise OracleError(f"{settings_path}: expected exactly one public Poseidon hash instance, found {hashes}")
         # ezkl puts module instances (the Poseidon hash) before the model's output instances.
         return ModelSpec("hashed", 1 + out_size, 0, 1, 1, out_size, scale)
-    raise OracleError(f"input visibility is {inputs}; the oracle binds public or hashed inputs",
-                      hint="set [circuit] input_visibility = \"public\" or \"hashed\"")
+    raise OracleError(
+        f"input visibility is {inputs}; the oracle binds public or hashed inputs",
+        hint='set [circuit] input_visibility = "public" or "hashed"',
+    )
 
 
 def _numel(shape: Sequence[int]) -> int:
@@ -440,19 +478,33 @@ class ContractDeployment:
     def as_dict(self) -> dict[str, Any]:
         """Record form (``reused`` is a property of the call)."""
         return {
-            "name": self.name, "chain_id": self.chain_id, "address": self.address, "tx_hash": self.tx_hash,
-            "gas_used": self.gas_used, "block_number": self.block_number, "runtime_sha256": self.runtime_sha256,
-            "oracle": self.oracle, "model_id": self.model_id,
+            "name": self.name,
+            "chain_id": self.chain_id,
+            "address": self.address,
+            "tx_hash": self.tx_hash,
+            "gas_used": self.gas_used,
+            "block_number": self.block_number,
+            "runtime_sha256": self.runtime_sha256,
+            "oracle": self.oracle,
+            "model_id": self.model_id,
             "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, reused: bool = False) -> ContractDeployment:
         """Inverse of :meth:`as_dict`."""
-        return cls(name=data["name"], chain_id=int(data["chain_id"]), address=data["address"], tx_hash=data["tx_hash"],
-                   gas_used=int(data["gas_used"]), block_number=int(data["block_number"]),
-                   runtime_sha256=data["runtime_sha256"], oracle=data.get("oracle", ""),
-                   model_id=data.get("model_id", ""), reused=reused)
+        return cls(
+            name=data["name"],
+            chain_id=int(data["chain_id"]),
+            address=data["address"],
+            tx_hash=data["tx_hash"],
+            gas_used=int(data["gas_used"]),
+            block_number=int(data["block_number"]),
+            runtime_sha256=data["runtime_sha256"],
+            oracle=data.get("oracle", ""),
+            model_id=data.get("model_id", ""),
+            reused=reused,
+        )
 
 
 class OracleRecord:
@@ -481,15 +533,21 @@ class OracleRecord:
     def put(self, deployment: ContractDeployment) -> None:
         """Replace the entry for the same contract slot (name, chain, pins) with ``deployment``."""
         slot = (deployment.name, deployment.chain_id, deployment.oracle.lower(), deployment.model_id)
-        entries = [e for e in self.load() if (e.get("name"), e.get("chain_id"), str(e.get("oracle", "")).lower(), e.get("model_id", "")) != slot]
+        entries = [
+            e for e in self.load() if (e.get("name"), e.get("chain_id"), str(e.get("oracle", "")).lower(), e.get("model_id", "")) != slot
+        ]
         entries.append(deployment.as_dict())
         write_json_atomic(self.path, {"version": RECORD_VERSION, "contracts": entries})
 
     def find(self, name: str, chain_id: int, *, oracle: str = "", model_id: str = "") -> dict[str, Any] | None:
         """The recorded entry for a contract slot, if any."""
         for entry in self.load():
-            if (entry.get("name") == name and entry.get("chain_id") == chain_id
-                    and str(entry.get("oracle", "")).lower() == oracle.lower() and entry.get("model_id", "") == model_id):
+            if (
+                entry.get("name") == name
+                and entry.get("chain_id") == chain_id
+                and str(entry.get("oracle", "")).lower() == oracle.lower()
+                and entry.get("model_id", "") == model_id
+            ):
                 return entry
         return None
 
@@ -509,7 +567,9 @@ def _deploy(conn: Connection, sender: Sender, compiled: Any, args: Sequence[Any]
     return receipt
 
 
-def deploy_oracle(conn: Connection, record_dir: Path, *, sender: Sender | None = None, contracts: OracleContracts | None = None) -> ContractDeployment:
+def deploy_oracle(
+    conn: Connection, record_dir: Path, *, sender: Sender | None = None, contracts: OracleContracts | None = None
+) -> ContractDeployment:
     """Deploy the oracle, or reuse the recorded one whose code is on chain.
 
     Args:
@@ -532,8 +592,15 @@ def deploy_oracle(conn: Connection, record_dir: Path, *, sender: Sender | None =
         return ContractDeployment.from_dict(entry, reused=True)
     sender = sender or resolve_sender(conn)
     receipt = _deploy(conn, sender, compiled, (), contracts)
-    deployment = ContractDeployment(ORACLE_CONTRACT, conn.chain_id, str(receipt["contractAddress"]), "0x" + bytes(receipt["transactionHash"]).hex(),
-                                    int(receipt["gasUsed"]), int(receipt["blockNumber"]), runtime_sha)
+    deployment = ContractDeployment(
+        ORACLE_CONTRACT,
+        conn.chain_id,
+        str(receipt["contractAddress"]),
+        "0x" + bytes(receipt["transactionHash"]).hex(),
+        int(receipt["gasUsed"]),
+        int(receipt["blockNumber"]),
+        runtime_sha,
+    )
     record.put(deployment)
     log.info("oracle deployed at %s on chain %d (gas %d)", deployment.address, conn.chain_id, deployment.gas_used)
     return deployment
@@ -575,9 +642,17 @@ def deploy_consumer(
     sender = sender or resolve_sender(conn)
     args = (conn.w3.to_checksum_address(oracle), bytes(model_id), neutral_bps, bps_per_unit_return)
     receipt = _deploy(conn, sender, compiled, args, contracts)
-    deployment = ContractDeployment(CONSUMER_CONTRACT, conn.chain_id, str(receipt["contractAddress"]), "0x" + bytes(receipt["transactionHash"]).hex(),
-                                    int(receipt["gasUsed"]), int(receipt["blockNumber"]), sha256_bytes(compiled.deployed_bytecode),
-                                    oracle=oracle, model_id=model_hex)
+    deployment = ContractDeployment(
+        CONSUMER_CONTRACT,
+        conn.chain_id,
+        str(receipt["contractAddress"]),
+        "0x" + bytes(receipt["transactionHash"]).hex(),
+        int(receipt["gasUsed"]),
+        int(receipt["blockNumber"]),
+        sha256_bytes(compiled.deployed_bytecode),
+        oracle=oracle,
+        model_id=model_hex,
+    )
     record.put(deployment)
     return deployment
 
@@ -610,11 +685,20 @@ class Registration:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {"model_id": "0x" + self.model_id.hex(), "verifier": self.verifier, "binding": self.spec.binding,
-                "instance_count": self.spec.instance_count, "inputs": [self.spec.input_offset, self.spec.input_count],
-                "outputs": [self.spec.output_offset, self.spec.output_count], "scale": self.spec.scale,
-                "max_age": self.max_age, "active": self.active, "gas_used": self.gas_used, "reused": self.reused,
-                "vka_digest": "0x" + self.vka_digest.hex()}
+        return {
+            "model_id": "0x" + self.model_id.hex(),
+            "verifier": self.verifier,
+            "binding": self.spec.binding,
+            "instance_count": self.spec.instance_count,
+            "inputs": [self.spec.input_offset, self.spec.input_count],
+            "outputs": [self.spec.output_offset, self.spec.output_count],
+            "scale": self.spec.scale,
+            "max_age": self.max_age,
+            "active": self.active,
+            "gas_used": self.gas_used,
+            "reused": self.reused,
+            "vka_digest": "0x" + self.vka_digest.hex(),
+        }
 
 
 def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: OracleContracts | None = None) -> dict[str, Any] | None:
@@ -625,7 +709,18 @@ def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: Ora
     config, active, exists, latest = _decode_output(contract, "models", raw)
     if not exists:
         return None
-    keys = ("verifier", "vka_digest", "binding", "instance_count", "input_offset", "input_count", "output_offset", "output_count", "scale", "max_age")
+    keys = (
+        "verifier",
+        "vka_digest",
+        "binding",
+        "instance_count",
+        "input_offset",
+        "input_count",
+        "output_offset",
+        "output_count",
+        "scale",
+        "max_age",
+    )
     return {**dict(zip(keys, config, strict=True)), "active": bool(active), "latest": bytes(latest)}
 
 
@@ -669,28 +764,40 @@ def register_model(
     digest = bytes(vka_digest or b"\x00" * 32)
     existing = read_model(conn, oracle, model_id, contracts=contracts)
     if existing is not None:
-        same = (str(existing["verifier"]).lower() == verifier.lower() and bytes(existing["vka_digest"]) == digest
-                and existing["binding"] == spec.binding_code and existing["instance_count"] == spec.instance_count
-                and (existing["input_offset"], existing["input_count"]) == (spec.input_offset, spec.input_count)
-                and (existing["output_offset"], existing["output_count"]) == (spec.output_offset, spec.output_count)
-                and existing["scale"] == spec.scale)
+        same = (
+            str(existing["verifier"]).lower() == verifier.lower()
+            and bytes(existing["vka_digest"]) == digest
+            and existing["binding"] == spec.binding_code
+            and existing["instance_count"] == spec.instance_count
+            and (existing["input_offset"], existing["input_count"]) == (spec.input_offset, spec.input_count)
+            and (existing["output_offset"], existing["output_count"]) == (spec.output_offset, spec.output_count)
+            and existing["scale"] == spec.scale
+        )
         if not same:
             raise OracleError(
                 f"model id 0x{bytes(model_id).hex()} is already registered on {oracle} with another verifier or layout",
                 hint=_HINTS["ModelAlreadyRegistered"],
             )
         if existing["max_age"] != max_age:
-            log.warning("model 0x%s keeps maxAge %d (asked %d); the owner can change it with setMaxAge", bytes(model_id).hex(), existing["max_age"], max_age)
+            log.warning(
+                "model 0x%s keeps maxAge %d (asked %d); the owner can change it with setMaxAge",
+                bytes(model_id).hex(),
+                existing["max_age"],
+                max_age,
+            )
         return Registration(bytes(model_id), verifier, spec, int(existing["max_age"]), existing["active"], 0, True, digest)
     sender = sender or resolve_sender(conn)
     contract = _contract(conn, oracle, contracts.oracle)
-    data = contract.encode_abi("registerModel", args=[bytes(model_id), spec.config_tuple(conn.w3.to_checksum_address(verifier), digest, max_age)])
+    data = contract.encode_abi(
+        "registerModel", args=[bytes(model_id), spec.config_tuple(conn.w3.to_checksum_address(verifier), digest, max_age)]
+    )
     receipt = _transact(conn, sender, contract.address, data, contracts, "registering the model")
     return Registration(bytes(model_id), verifier, spec, max_age, True, int(receipt["gasUsed"]), False, digest)
 
 
-def set_model_active(conn: Connection, oracle: str, model_id: bytes, active: bool, *, sender: Sender | None = None,
-                     contracts: OracleContracts | None = None) -> int:
+def set_model_active(
+    conn: Connection, oracle: str, model_id: bytes, active: bool, *, sender: Sender | None = None, contracts: OracleContracts | None = None
+) -> int:
     """Retire (``active=False``) or reactivate a model (owner only); returns the gas used."""
     contracts = contracts or compile_contracts()
     contract = _contract(conn, oracle, contracts.oracle)
@@ -739,9 +846,16 @@ def workspace_verifier(conn: Connection, root: Path) -> str:
     from zkml.evm.deploy import DeploymentRecord
 
     for deployment in reversed(DeploymentRecord(root).deployments()):
-        if deployment.kind == "verifier" and deployment.chain_id == conn.chain_id and deployment.vk_sha256 and _code(conn, deployment.address):
+        if (
+            deployment.kind == "verifier"
+            and deployment.chain_id == conn.chain_id
+            and deployment.vk_sha256
+            and _code(conn, deployment.address)
+        ):
             return deployment.address
-    raise OracleError(f"no plain verifier of {root} is deployed on chain {conn.chain_id}", hint="run `zkml deploy` (or `zkml run --chain`) first")
+    raise OracleError(
+        f"no plain verifier of {root} is deployed on chain {conn.chain_id}", hint="run `zkml deploy` (or `zkml run --chain`) first"
+    )
 
 
 def register_workspace(
@@ -763,8 +877,16 @@ def register_workspace(
         verifier: defaults to the verifier recorded in the workspace's ``deployments.json``.
     """
     model = workspace_model(source)
-    return register_model(conn, oracle, model_id or model.model_id, verifier or workspace_verifier(conn, model.root), model.spec,
-                          max_age=max_age, sender=sender, contracts=contracts)
+    return register_model(
+        conn,
+        oracle,
+        model_id or model.model_id,
+        verifier or workspace_verifier(conn, model.root),
+        model.spec,
+        max_age=max_age,
+        sender=sender,
+        contracts=contracts,
+    )
 
 
 # --------------------------------------------------------------------------- publish and read
@@ -798,18 +920,33 @@ class Prediction:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {"model_id": "0x" + self.model_id.hex(), "prediction_id": "0x" + self.prediction_id.hex(),
-                "input_commitment": "0x" + self.input_commitment.hex(), "timestamp": self.timestamp,
-                "block_number": self.block_number, "scale": self.scale, "submitter": self.submitter,
-                "values": list(self.values), "floats": list(self.floats)}
+        return {
+            "model_id": "0x" + self.model_id.hex(),
+            "prediction_id": "0x" + self.prediction_id.hex(),
+            "input_commitment": "0x" + self.input_commitment.hex(),
+            "timestamp": self.timestamp,
+            "block_number": self.block_number,
+            "scale": self.scale,
+            "submitter": self.submitter,
+            "values": list(self.values),
+            "floats": list(self.floats),
+        }
 
 
 def _prediction(raw: Sequence[Any]) -> Prediction:
     model_id, commitment, timestamp, block, scale, submitter, values = raw
     from eth_utils import to_checksum_address
 
-    return Prediction(bytes(model_id), prediction_id(bytes(model_id), bytes(commitment)), bytes(commitment), int(timestamp),
-                      int(block), int(scale), to_checksum_address(submitter), tuple(int(v) for v in values))
+    return Prediction(
+        bytes(model_id),
+        prediction_id(bytes(model_id), bytes(commitment)),
+        bytes(commitment),
+        int(timestamp),
+        int(block),
+        int(scale),
+        to_checksum_address(submitter),
+        tuple(int(v) for v in values),
+    )
 
 
 @dataclass(frozen=True)
@@ -833,8 +970,9 @@ class Publication:
         return {"prediction": self.prediction.as_dict(), "gas_used": self.gas_used, "tx_hash": self.tx_hash, "replayed": self.replayed}
 
 
-def submit_calldata(contract: Any, model_id: bytes, proof: ProofData, *, instances: Sequence[int] | None = None,
-                    vka_words: Sequence[bytes] | None = None) -> str:
+def submit_calldata(
+    contract: Any, model_id: bytes, proof: ProofData, *, instances: Sequence[int] | None = None, vka_words: Sequence[bytes] | None = None
+) -> str:
     """ABI-encoded ``submit`` (or ``submitWithVka``) call; ``instances`` overrides the proof's."""
     values = list(proof.instances if instances is None else instances)
     if vka_words is not None:
@@ -955,9 +1093,15 @@ class ConsumerState:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {"address": self.address, "model_id": "0x" + self.model_id.hex(), "target_risky_bps": self.target_risky_bps,
-                "last_forecast_wad": self.last_forecast_wad, "last_forecast": self.last_forecast_wad / 1e18,
-                "last_prediction_id": "0x" + self.last_prediction_id.hex(), "last_rebalance": self.last_rebalance}
+        return {
+            "address": self.address,
+            "model_id": "0x" + self.model_id.hex(),
+            "target_risky_bps": self.target_risky_bps,
+            "last_forecast_wad": self.last_forecast_wad,
+            "last_forecast": self.last_forecast_wad / 1e18,
+            "last_prediction_id": "0x" + self.last_prediction_id.hex(),
+            "last_rebalance": self.last_rebalance,
+        }
 
 
 def consumer_state(conn: Connection, consumer: str, *, contracts: OracleContracts | None = None) -> ConsumerState:
@@ -966,8 +1110,14 @@ def consumer_state(conn: Connection, consumer: str, *, contracts: OracleContract
     vault = _contract(conn, consumer, contracts.consumer)
     f = vault.functions
     try:
-        return ConsumerState(vault.address, bytes(f.modelId().call()), int(f.targetRiskyBps().call()), int(f.lastForecastWad().call()),
-                             bytes(f.lastPredictionId().call()), int(f.lastRebalance().call()))
+        return ConsumerState(
+            vault.address,
+            bytes(f.modelId().call()),
+            int(f.targetRiskyBps().call()),
+            int(f.lastForecastWad().call()),
+            bytes(f.lastPredictionId().call()),
+            int(f.lastRebalance().call()),
+        )
     except Exception as exc:
         raise translate_error(conn, exc, f"reading the consumer at {consumer}") from exc
 
@@ -1043,9 +1193,13 @@ def demo_flow(
     if not model.proof_path.is_file():
         raise OracleError(f"no proof in {model.root}", hint="run `zkml prove` first")
     oracle = deploy_oracle(conn, model.root, sender=sender, contracts=contracts)
-    registration = register_workspace(conn, oracle.address, pipeline, verifier=verifier, max_age=max_age, sender=sender, contracts=contracts)
+    registration = register_workspace(
+        conn, oracle.address, pipeline, verifier=verifier, max_age=max_age, sender=sender, contracts=contracts
+    )
     vault = deploy_consumer(conn, oracle.address, registration.model_id, model.root, sender=sender, contracts=contracts)
-    publication = publish(conn, oracle.address, registration.model_id, model.proof_path, on_replay="read", sender=sender, contracts=contracts)
+    publication = publish(
+        conn, oracle.address, registration.model_id, model.proof_path, on_replay="read", sender=sender, contracts=contracts
+    )
     gas: dict[str, int | None] = {
         "deploy_oracle": None if oracle.reused else oracle.gas_used,
         "deploy_consumer": None if vault.reused else vault.gas_used,
@@ -1056,9 +1210,12 @@ def demo_flow(
     }
     note = ""
     try:
-        _, gas["read"] = read_prediction(conn, oracle.address, registration.model_id,
-                                         commitment=publication.prediction.input_commitment, contracts=contracts)
-        state, gas["act"] = consumer_act(conn, vault.address, prediction=publication.prediction.prediction_id, sender=sender, contracts=contracts)
+        _, gas["read"] = read_prediction(
+            conn, oracle.address, registration.model_id, commitment=publication.prediction.input_commitment, contracts=contracts
+        )
+        state, gas["act"] = consumer_act(
+            conn, vault.address, prediction=publication.prediction.prediction_id, sender=sender, contracts=contracts
+        )
     except OracleRevertError as exc:
         # A re-run on a long-lived chain: the stored prediction may be stale or already acted on.
         if exc.error not in ("Stale", "AlreadyApplied"):
@@ -1080,10 +1237,41 @@ def demo_flow(
 
 
 __all__ = [
-    "CONTRACTS_DIR", "ConsumerState", "ContractDeployment", "ModelSpec", "OracleContracts", "OracleRecord", "OracleRevertError",
-    "Prediction", "Publication", "Registration", "ReplayError", "StalePredictionError", "VerificationFailedError", "WorkspaceModel",
-    "compile_contracts", "consumer_act", "consumer_state", "default_model_id", "demo_flow", "deploy_consumer", "deploy_oracle",
-    "input_commitment", "model_spec", "prediction_id", "prediction_record", "publish", "read_model", "read_prediction",
-    "register_model", "register_workspace", "set_model_active", "submit_calldata", "to_wad", "workspace_model", "workspace_verifier",
-    "FIELD_MODULUS", "felt_to_int",
+    "CONTRACTS_DIR",
+    "ConsumerState",
+    "ContractDeployment",
+    "ModelSpec",
+    "OracleContracts",
+    "OracleRecord",
+    "OracleRevertError",
+    "Prediction",
+    "Publication",
+    "Registration",
+    "ReplayError",
+    "StalePredictionError",
+    "VerificationFailedError",
+    "WorkspaceModel",
+    "compile_contracts",
+    "consumer_act",
+    "consumer_state",
+    "default_model_id",
+    "demo_flow",
+    "deploy_consumer",
+    "deploy_oracle",
+    "input_commitment",
+    "model_spec",
+    "prediction_id",
+    "prediction_record",
+    "publish",
+    "read_model",
+    "read_prediction",
+    "register_model",
+    "register_workspace",
+    "set_model_active",
+    "submit_calldata",
+    "to_wad",
+    "workspace_model",
+    "workspace_verifier",
+    "FIELD_MODULUS",
+    "felt_to_int",
 ]

@@ -127,7 +127,9 @@ def _source_digest(factory: str, root: Path) -> str:
 def _random_example(shape: tuple[int, ...] | None) -> Any:
     """A seeded tracing input for a torch factory that has no example_input function."""
     if shape is None:
-        raise ConfigError("a torch model needs an example input to trace", hint="set [model] example_input or input_shape (CLI: --input-shape 1,8)")
+        raise ConfigError(
+            "a torch model needs an example input to trace", hint="set [model] example_input or input_shape (CLI: --input-shape 1,8)"
+        )
     import torch
 
     generator = torch.Generator().manual_seed(0)
@@ -225,7 +227,12 @@ class Pipeline:
             parts: dict[str, Any] = {"onnx": sha256_file(cfg.onnx)}
         else:
             assert cfg.factory is not None
-            parts = {"source": _source_digest(cfg.factory, cfg.root), "example": cfg.example_input, "shape": cfg.input_shape, "torch": self._versions.get("torch")}
+            parts = {
+                "source": _source_digest(cfg.factory, cfg.root),
+                "example": cfg.example_input,
+                "shape": cfg.input_shape,
+                "torch": self._versions.get("torch"),
+            }
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
             if cfg.onnx is not None:
@@ -235,7 +242,11 @@ class Pipeline:
                 built = load_callable(cfg.factory, cfg.root)()
                 example = load_callable(cfg.example_input, cfg.root)() if cfg.example_input else _random_example(cfg.input_shape)
                 model = export_model(built, onnx_path, example_input=example)
-            return {"model": onnx_path}, {"opset": model.opset, "inputs": [list(s.shape) for s in model.inputs], "outputs": [list(s.shape) for s in model.outputs]}
+            return {"model": onnx_path}, {
+                "opset": model.opset,
+                "inputs": [list(s.shape) for s in model.inputs],
+                "outputs": [list(s.shape) for s in model.outputs],
+            }
 
         self._run_stage("export", parts, produce)
         model = inspect_onnx(onnx_path)
@@ -274,7 +285,7 @@ class Pipeline:
         return self._memo("calibrate", self._calibrate)  # type: ignore[no-any-return]
 
     def _calibration_data(self, model: OnnxModel) -> Path:
-        from zkml.data import generate_around, read_samples, write_samples
+        from zkml.data import generate_around, read_samples
 
         cfg = self.config
         target = self.ws.path("calibration.json")
@@ -297,7 +308,12 @@ class Pipeline:
         model = self.export()
         self.preflight()
         data_path = self._calibration_data(model)
-        parts = {"model": model.sha256, "data": sha256_file(data_path), "circuit": vars(self.config.circuit), "ezkl": self._versions["ezkl"]}
+        parts = {
+            "model": model.sha256,
+            "data": sha256_file(data_path),
+            "circuit": vars(self.config.circuit),
+            "ezkl": self._versions["ezkl"],
+        }
         settings_path = self.ws.path("settings.json")
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
@@ -307,7 +323,19 @@ class Pipeline:
 
         self._run_stage("calibrate", parts, produce)
         settings = read_settings(settings_path)
-        self.ws.set_info("settings", {"logrows": settings.logrows, "input_scales": settings.input_scales, "param_scale": settings.param_scale, "visibility": {"input": settings.input_visibility, "output": settings.output_visibility, "params": settings.param_visibility}})
+        self.ws.set_info(
+            "settings",
+            {
+                "logrows": settings.logrows,
+                "input_scales": settings.input_scales,
+                "param_scale": settings.param_scale,
+                "visibility": {
+                    "input": settings.input_visibility,
+                    "output": settings.output_visibility,
+                    "params": settings.param_visibility,
+                },
+            },
+        )
         return settings
 
     def compile(self) -> CompiledCircuit:
@@ -327,7 +355,12 @@ class Pipeline:
         compiled_path = self.ws.path("model.compiled")
         fidelity_path = self.ws.path("fidelity.json")
         fidelity_source = self.config.holdout or self.ws.path("calibration.json")
-        parts = {"model": model.sha256, "settings": settings.sha256, "fidelity_data": sha256_file(fidelity_source), "ezkl": self._versions["ezkl"]}
+        parts = {
+            "model": model.sha256,
+            "settings": settings.sha256,
+            "fidelity_data": sha256_file(fidelity_source),
+            "ezkl": self._versions["ezkl"],
+        }
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
             circuit = compile_circuit(model, settings, compiled_path)
@@ -339,7 +372,9 @@ class Pipeline:
                 classifier=self.config.task == "classification",
                 progress=lambda i, n: self.progress(ProgressEvent("compile", "step", i, n)),
             )
-            write_json_atomic(fidelity_path, {**fidelity.as_dict(), "data": str(fidelity_source), "float_outputs": floats, "circuit_outputs": circuits})
+            write_json_atomic(
+                fidelity_path, {**fidelity.as_dict(), "data": str(fidelity_source), "float_outputs": floats, "circuit_outputs": circuits}
+            )
             return {"compiled": compiled_path, "fidelity": fidelity_path}, {"fidelity": fidelity.as_dict()}
 
         _, details, _ = self._run_stage("compile", parts, produce)
@@ -480,7 +515,13 @@ class Pipeline:
         out_dir = self.ws.path("evm/reusable" if reusable else "evm/plain")
         stage = "verifier_reusable" if reusable else "verifier"
         # The reusable verifier does not depend on the vk: only on the settings' shape.
-        parts = {"vk": None if reusable else keys.vk_sha256, "settings": circuit.settings.sha256, "srs": srs.sha256, "compiler": compiler.short_version if hasattr(compiler, "short_version") else str(compiler), "reusable": reusable}
+        parts = {
+            "vk": None if reusable else keys.vk_sha256,
+            "settings": circuit.settings.sha256,
+            "srs": srs.sha256,
+            "compiler": compiler.short_version if hasattr(compiler, "short_version") else str(compiler),
+            "reusable": reusable,
+        }
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
             artifact = generate_verifier(keys.vk_path, circuit.settings.path, srs.path, out_dir, reusable=reusable, compiler=compiler)
@@ -520,7 +561,15 @@ class Pipeline:
         srs = self.srs()
         return self._timed(
             "deploy",
-            lambda: deploy_verifier(conn, artifact, self.ws.root, srs_unsafe=srs.unsafe, allow_unsafe_srs=allow_unsafe_srs, allow_oversize=allow_oversize, sender=sender),
+            lambda: deploy_verifier(
+                conn,
+                artifact,
+                self.ws.root,
+                srs_unsafe=srs.unsafe,
+                allow_unsafe_srs=allow_unsafe_srs,
+                allow_oversize=allow_oversize,
+                sender=sender,
+            ),
         )
 
     def verify_onchain(self, conn: Any, address: str, *, send: bool = True, sender: Any = None) -> Any:

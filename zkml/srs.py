@@ -122,7 +122,15 @@ def generate_dev_srs(logrows: int) -> Srs:
             raise SrsError(f"generating SRS for logrows {logrows} failed: {exc}") from exc
         read_logrows(tmp)
     digest = sha256_file(srs_path)
-    write_json_atomic(meta_path, {"logrows": logrows, "sha256": digest, "provenance": "dev-unsafe", "warning": "development only, unsafe: toxic waste known locally"})
+    write_json_atomic(
+        meta_path,
+        {
+            "logrows": logrows,
+            "sha256": digest,
+            "provenance": "dev-unsafe",
+            "warning": "development only, unsafe: toxic waste known locally",
+        },
+    )
     return Srs(srs_path, digest, logrows, "dev-unsafe")
 
 
@@ -145,7 +153,10 @@ def import_srs(source: Path, *, sha256: str | None = None) -> Srs:
     srs_path, meta_path = _paths(logrows, "imported")
     with atomic_path(srs_path) as tmp:
         shutil.copyfile(source, tmp)
-    write_json_atomic(meta_path, {"logrows": logrows, "sha256": digest, "provenance": "imported", "source": str(source.resolve()), "pinned": sha256 is not None})
+    write_json_atomic(
+        meta_path,
+        {"logrows": logrows, "sha256": digest, "provenance": "imported", "source": str(source.resolve()), "pinned": sha256 is not None},
+    )
     return Srs(srs_path, digest, logrows, "imported")
 
 

@@ -78,9 +78,7 @@ def reusable_verifier(tmp_path_factory: pytest.TempPathFactory, proved_circuit: 
 
 
 @pytest.fixture(scope="session")
-def vkas(
-    tmp_path_factory: pytest.TempPathFactory, proved_circuit: ProvedCircuit, proved_circuit_b: ProvedCircuit
-) -> tuple[Vka, Vka]:
+def vkas(tmp_path_factory: pytest.TempPathFactory, proved_circuit: ProvedCircuit, proved_circuit_b: ProvedCircuit) -> tuple[Vka, Vka]:
     out = tmp_path_factory.mktemp("vkas")
     a, b = proved_circuit, proved_circuit_b
     return (create_vka(a.vk, a.settings, a.srs, out / "a.vka"), create_vka(b.vk, b.settings, b.srs, out / "b.vka"))

@@ -7,8 +7,8 @@ import json
 import click
 import pytest
 from click.testing import CliRunner
-
 from zkml_cli.evm_commands import register
+
 from zkml.errors import ChainError
 from zkml.evm import chain as chain_mod
 
@@ -48,18 +48,19 @@ def test_verifier_deploy_verify_via_cli(app, conn, proved_circuit, proved_circui
     runner = CliRunner()
     c = proved_circuit
     out = tmp_path / "v"
-    made = runner.invoke(app, ["verifier", "--vk", str(c.vk), "--settings", str(c.settings), "--srs", str(c.srs),
-                               "--out", str(out), "--json"])
+    made = runner.invoke(
+        app, ["verifier", "--vk", str(c.vk), "--settings", str(c.settings), "--srs", str(c.srs), "--out", str(out), "--json"]
+    )
     assert made.exit_code == 0, made.output
     assert json.loads(made.output)["runtime_bytes"] > 0
     deployed = runner.invoke(app, ["deploy", "--verifier-dir", str(out), "--rpc-url", conn.url, "--json"])
     assert deployed.exit_code == 0, deployed.output
     address = json.loads(deployed.output)["verifier"]["address"]
-    ok = runner.invoke(app, ["verify-onchain", "--address", address, "--proof", str(c.proof), "--rpc-url", conn.url,
-                             "--settings", str(c.settings)])
+    ok = runner.invoke(
+        app, ["verify-onchain", "--address", address, "--proof", str(c.proof), "--rpc-url", conn.url, "--settings", str(c.settings)]
+    )
     assert ok.exit_code == 0 and "accepted" in ok.output, ok.output
-    bad = runner.invoke(app, ["verify-onchain", "--address", address, "--proof", str(proved_circuit_b.proof),
-                              "--rpc-url", conn.url])
+    bad = runner.invoke(app, ["verify-onchain", "--address", address, "--proof", str(proved_circuit_b.proof), "--rpc-url", conn.url])
     assert bad.exit_code == 1 and "rejected" in bad.output
     wrong = runner.invoke(app, ["deploy", "--verifier-dir", str(out), "--rpc-url", conn.url, "--chain-id", "1"])
     assert wrong.exit_code != 0 and isinstance(wrong.exception, ChainError)

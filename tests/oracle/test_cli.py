@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 from click.testing import CliRunner
-
 from zkml_cli import oracle_commands
 
 from ..conftest import CIRCUITS

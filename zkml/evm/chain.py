@@ -77,9 +77,7 @@ class Connection:
         return is_dev_chain(self.chain_id)
 
 
-def connect(
-    rpc_url: str, *, expected_chain_id: int | None = None, timeout: float = 30.0, provider: Any = None
-) -> Connection:
+def connect(rpc_url: str, *, expected_chain_id: int | None = None, timeout: float = 30.0, provider: Any = None) -> Connection:
     """Connect to an RPC endpoint and check it answers.
 
     Args:
@@ -343,9 +341,7 @@ def find_anvil() -> Path:
     on_path = shutil.which("anvil")
     if on_path:
         return Path(on_path)
-    raise AnvilError(
-        "anvil not found", hint="run `npm ci` in the zkml repository, install foundry, or set ZKML_ANVIL"
-    )
+    raise AnvilError("anvil not found", hint="run `npm ci` in the zkml repository, install foundry, or set ZKML_ANVIL")
 
 
 def free_port() -> int:
@@ -378,8 +374,13 @@ class AnvilNode:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the state file)."""
-        return {"url": self.url, "pid": self.pid, "chain_id": self.chain_id, "port": self.port,
-                "log": str(self.log_path) if self.log_path else None}
+        return {
+            "url": self.url,
+            "pid": self.pid,
+            "chain_id": self.chain_id,
+            "port": self.port,
+            "log": str(self.log_path) if self.log_path else None,
+        }
 
 
 def start_anvil(
@@ -415,8 +416,7 @@ def start_anvil(
             log_path.parent.mkdir(parents=True, exist_ok=True)
             out = log_path.open("ab")
         try:
-            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=detached)
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=detached)
         except OSError as exc:
             raise AnvilError(f"cannot run {binary}: {exc}") from exc
         finally:
@@ -492,8 +492,13 @@ def chain_status() -> AnvilNode | None:
     path = _state_path()
     try:
         data = json.loads(path.read_text())
-        node = AnvilNode(url=data["url"], pid=int(data["pid"]), chain_id=int(data["chain_id"]), port=int(data["port"]),
-                         log_path=Path(data["log"]) if data.get("log") else None)
+        node = AnvilNode(
+            url=data["url"],
+            pid=int(data["pid"]),
+            chain_id=int(data["chain_id"]),
+            port=int(data["port"]),
+            log_path=Path(data["log"]) if data.get("log") else None,
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not _pid_is_anvil(node.pid) or rpc_chain_id(node.url) != node.chain_id:
@@ -510,8 +515,7 @@ def chain_up(*, chain_id: int = 31337, port: int | None = None, extra_args: tupl
     running = chain_status()
     if running is not None:
         return running, False
-    node, _proc = start_anvil(chain_id=chain_id, port=port, extra_args=extra_args, detached=True,
-                              log_path=cache_dir() / "anvil.log")
+    node, _proc = start_anvil(chain_id=chain_id, port=port, extra_args=extra_args, detached=True, log_path=cache_dir() / "anvil.log")
     write_json_atomic(_state_path(), node.as_dict())
     return node, True
 

@@ -330,24 +330,34 @@ def register_vka(
     check_srs_guard(conn.chain_id, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe_srs)
     address = verifier.address if isinstance(verifier, Deployment) else verifier
     if not _code_matches(conn, address, artifact.runtime_sha256):
-        raise ChainError(f"no reusable verifier matching {artifact.record_path} at {address} on chain {conn.chain_id}",
-                         hint="deploy it first with `zkml deploy --reusable`")
+        raise ChainError(
+            f"no reusable verifier matching {artifact.record_path} at {address} on chain {conn.chain_id}",
+            hint="make it with `zkml verifier --reusable` and deploy that folder with `zkml deploy --verifier-dir`",
+        )
     record = DeploymentRecord(record_dir)
     for entry in record.load():
-        if _matches(entry, "vka", conn.chain_id, artifact.runtime_sha256, vka.digest, address) and entry.get("status") == "mined":
-            if _vka_registered(conn, address, artifact, vka):
-                return Deployment.from_dict(entry, reused=True)
+        if (
+            _matches(entry, "vka", conn.chain_id, artifact.runtime_sha256, vka.digest, address)
+            and entry.get("status") == "mined"
+            and _vka_registered(conn, address, artifact, vka)
+        ):
+            return Deployment.from_dict(entry, reused=True)
     contract = conn.w3.eth.contract(address=conn.w3.to_checksum_address(address), abi=artifact.abi())
     data = contract.encode_abi("registerVka", args=[list(vka.words)])
     sender = sender or resolve_sender(conn)
     receipt = send_transaction(conn, sender, {"to": contract.address, "data": data})
     if receipt["status"] != 1:
         raise ChainError(f"registerVka reverted on chain {conn.chain_id}")
-    base = {"kind": "vka", "chain_id": conn.chain_id, "runtime_sha256": artifact.runtime_sha256,
-            "vka_digest": vka.digest, "compiler": artifact.compiler.as_dict(), "srs_unsafe": srs_unsafe}
+    base = {
+        "kind": "vka",
+        "chain_id": conn.chain_id,
+        "runtime_sha256": artifact.runtime_sha256,
+        "vka_digest": vka.digest,
+        "compiler": artifact.compiler.as_dict(),
+        "srs_unsafe": srs_unsafe,
+    }
     deployment = _mined(base, receipt, vka.vk_sha256, address=contract.address)
-    record._replace({"kind": "vka", "chain_id": conn.chain_id, "vka_digest": vka.digest, "address": contract.address},
-                    deployment.as_dict())
+    record._replace({"kind": "vka", "chain_id": conn.chain_id, "vka_digest": vka.digest, "address": contract.address}, deployment.as_dict())
     return deployment
 
 

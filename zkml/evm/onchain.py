@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from zkml.errors import ChainError, ProofError
-from zkml.evm.chain import Connection, Sender, translate_error, resolve_sender, send_transaction
+from zkml.evm.chain import Connection, Sender, resolve_sender, send_transaction, translate_error
 from zkml.evm.verifier import Vka
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def verify_onchain(
     if not code:
         raise ChainError(f"no contract at {address} on chain {conn.chain_id}", hint="deploy the verifier first (`zkml deploy`)")
     call = {"to": to, "data": "0x" + calldata.hex()}
-    base = {"calldata_bytes": len(calldata), "instances": sent_instances}
+    base: dict[str, Any] = {"calldata_bytes": len(calldata), "instances": sent_instances}
     try:
         raw = bytes(w3.eth.call(call))
     except Exception as exc:
@@ -237,18 +237,18 @@ def decode_instances(instances: Sequence[int], settings_path: Path) -> DecodedIn
         segments += [("out", s) for s in out_scales]
     if len(shapes) != len(segments):
         raise ProofError(
-            "cannot decode instances: settings list "
-            f"{len(shapes)} instance tensors but {len(segments)} public inputs/outputs",
+            f"cannot decode instances: settings list {len(shapes)} instance tensors but {len(segments)} public inputs/outputs",
             hint="hashed or polycommit visibility publishes commitments, not values",
         )
     sizes = [_numel(shape) for shape in shapes]
     if sum(sizes) != len(instances):
-        raise ProofError(f"{len(instances)} instances do not match these settings ({sum(sizes)} expected)",
-                         hint="is the proof from another circuit?")
+        raise ProofError(
+            f"{len(instances)} instances do not match these settings ({sum(sizes)} expected)", hint="is the proof from another circuit?"
+        )
     inputs: list[tuple[float, ...]] = []
     outputs: list[tuple[float, ...]] = []
     cursor = 0
-    for (which, scale), size in zip(segments, sizes):
+    for (which, scale), size in zip(segments, sizes, strict=True):
         values = tuple(felt_to_int(v) / 2.0**scale for v in instances[cursor : cursor + size])
         cursor += size
         (inputs if which == "in" else outputs).append(values)

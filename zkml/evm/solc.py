@@ -193,13 +193,14 @@ def native_compilers() -> list[Compiler]:
         found.append(_native_from_path(Path(env)))
     try:
         import solcx
+        from solcx.install import get_executable
 
         versions = sorted(solcx.get_installed_solc_versions(), reverse=True)
-        for version in versions:
+        for installed in versions:
             try:
-                found.append(_native_from_path(Path(solcx.get_executable(version))))
+                found.append(_native_from_path(Path(get_executable(installed))))
             except Exception as exc:  # a broken install in ~/.solcx must not hide the others
-                log.debug("skipping py-solc-x solc %s: %s", version, exc)
+                log.debug("skipping py-solc-x solc %s: %s", installed, exc)
     except ImportError:
         log.debug("py-solc-x is not installed")
     on_path = shutil.which("solc")

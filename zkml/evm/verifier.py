@@ -209,9 +209,7 @@ def generate_verifier(
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".verifier-", dir=out_dir) as tmp:
         source = _render_solidity(vk_path, settings_path, srs_path, reusable, Path(tmp))
-    contracts = compile_standard_json(
-        {SOL_NAME: source}, optimizer_runs=optimizer_runs, evm_version=evm_version, compiler=compiler
-    )
+    contracts = compile_standard_json({SOL_NAME: source}, optimizer_runs=optimizer_runs, evm_version=evm_version, compiler=compiler)
     name = REUSABLE_CONTRACT if reusable else PLAIN_CONTRACT
     if name not in contracts:
         if len(contracts) != 1:
@@ -368,4 +366,3 @@ def create_vka(vk_path: Path, settings_path: Path, srs_path: Path, out_path: Pat
     finally:
         tmp.unlink(missing_ok=True)
     return Vka(path=out_path, sha256=vka.sha256, digest=vka.digest, words=vka.words, vk_sha256=sha256_file(vk_path))
-
