@@ -246,6 +246,17 @@ def format_summary(payload: dict[str, Any]) -> str:
         verdict = "accepted" if payload["onchain_accepted"] else "REJECTED"
         lines.append(f"  on-chain       {verdict}, {payload['verify_gas']:,} gas, calldata {payload['calldata_bytes']:,} bytes")
         lines.append(f"  on-chain outs  {', '.join(f'{v:.6g}' for v in payload['onchain_outputs'][:10])}")
+    oracle = payload.get("oracle")
+    if oracle:
+        gas = oracle.get("gas", {})
+        prediction = oracle.get("prediction") or {}
+        published = "already published, read back" if oracle.get("replayed") else f"published, {gas.get('submit') or 0:,} gas"
+        values = ", ".join(f"{v:.6g}" for v in prediction.get("floats", [])[:10])
+        lines.append(f"  oracle         {oracle['oracle_address']}: prediction [{values}] {published}")
+        consumer = oracle.get("consumer") or {}
+        note = oracle.get("consumer_note") or ""
+        acted = f"target risky allocation {consumer.get('target_risky_bps')} bps" + (f" ({note})" if note else f", {gas.get('act') or 0:,} gas")
+        lines.append(f"  DeFi consumer  ForecastVault {oracle['consumer_address']}: {acted}")
     lines.append(f"  verified       {payload['verified']}" + (f" ({payload['verify_reason']})" if payload.get("verify_reason") else ""))
     return "\n".join(lines)
 
@@ -392,7 +403,7 @@ def prove(
     """Prove one input (default: the circuit's sample input)."""
     pipeline = _pipeline(ctx, target, build_dir, input_path, example, input_shape, task)
     proof = pipeline.prove(input_path)
-    outputs = pipeline._cache.get("outputs", ())
+    outputs = pipeline.last_outputs
     click.echo(f"proof {proof.path} ({proof.size_bytes} bytes)")
     if outputs:
         click.echo(f"  outputs: {', '.join(f'{v:.6g}' for v in outputs)}")
@@ -465,13 +476,16 @@ def srs_list() -> None:
 
 def _register_optional_commands() -> None:
     """Add commands from optional modules (EVM, oracle) when they are present."""
-    try:
-        from zkml_cli import evm_commands
-    except ImportError:
-        return
-    register = getattr(evm_commands, "register", None)
-    if register is not None:
-        register(cli)
+    import importlib
+
+    for name in ("evm_commands", "oracle_commands", "tune_commands", "perf_commands"):
+        try:
+            module = importlib.import_module(f"zkml_cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"zkml_cli.{name}":
+                raise  # a broken import inside the module must not be hidden
+            continue
+        module.register(cli)
 
 
 _register_optional_commands()

@@ -40,7 +40,7 @@ from zkml.errors import ConfigError, InputDataError, ZkmlError
 log = logging.getLogger(__name__)
 
 STAGES = ("export", "preflight", "calibrate", "compile", "srs", "keys", "witness", "prove", "verify")
-EVM_STAGES = ("verifier", "deploy", "verify_onchain")
+EVM_STAGES = ("verifier", "deploy", "verify_onchain", "oracle")
 
 
 @dataclass(frozen=True)
@@ -390,10 +390,10 @@ class Pipeline:
         return self._memo("srs", self._srs)  # type: ignore[no-any-return]
 
     def _srs(self) -> Srs:
-        from zkml.srs import _load_cached, resolve_srs
+        from zkml.srs import cached_srs, resolve_srs
 
         settings = self.calibrate()
-        cached = _load_cached(settings.logrows, "dev-unsafe") or _load_cached(settings.logrows, "imported")
+        cached = cached_srs(settings.logrows)
         start = time.perf_counter()
         self.progress(ProgressEvent("srs", "start"))
         srs = resolve_srs(settings.logrows, allow_dev=self.allow_dev_srs)
@@ -453,7 +453,9 @@ class Pipeline:
         witness_path = self.ws.path("witness.json")
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
-            shutil.copyfile(source, self.ws.path("input.json")) if source != self.ws.path("input.json") else None
+            # Keep the proved input beside its proof, so the workspace alone explains the proof.
+            if source.resolve() != self.ws.path("input.json").resolve():
+                shutil.copyfile(source, self.ws.path("input.json"))
             generate_witness(circuit, source, witness_path, keys=keys, srs=self.srs() if keys else None)
             return {"witness": witness_path, "input": self.ws.path("input.json")}, {}
 
@@ -579,7 +581,12 @@ class Pipeline:
         proof_path = self.ws.path("proof.json")
         return self._timed("verify_onchain", lambda: verify_onchain(conn, address, proof_path, send=send, sender=sender))
 
-    def run_evm(self, summary: RunSummary, *, rpc_url: str | None = None, allow_unsafe_srs: bool = False) -> None:
+    @property
+    def last_outputs(self) -> tuple[float, ...]:
+        """The circuit's decoded outputs for the last proved input (empty before proving)."""
+        return tuple(self._cache.get("outputs", ()))
+
+    def run_evm(self, summary: RunSummary, *, rpc_url: str | None = None, allow_unsafe_srs: bool = False, oracle: bool = True) -> None:
         """Verifier, deployment and on-chain verification; results go into ``summary.extra``.
 
         Without ``rpc_url`` (and no ``zkml chain up`` chain) an anvil is started
@@ -600,6 +607,11 @@ class Pipeline:
             conn = connect(url)
             deployment = self.deploy(conn, allow_unsafe_srs=allow_unsafe_srs)
             result = self.verify_onchain(conn, deployment.address)
+            if result.accepted and oracle:
+                from zkml.oracle import demo_flow
+
+                # The point of it all: a DeFi contract acting on the verified prediction.
+                summary.extra["oracle"] = self._timed("oracle", lambda: demo_flow(self, conn, verifier=deployment.address))
         summary.timings = list(self.timings)
         decoded = decode_instances(read_proof(self.ws.path("proof.json")).instances, self.compile().settings.path)
         summary.extra.update(
@@ -618,8 +630,8 @@ class Pipeline:
             summary.verified = False
             summary.verify_reason = f"rejected on-chain: {result.reason}"
 
-    def run(self, *, chain: bool = False, rpc_url: str | None = None, allow_unsafe_srs: bool = False) -> RunSummary:
-        """Every stage from export to local verification, and with ``chain`` the EVM stages."""
+    def run(self, *, chain: bool = False, rpc_url: str | None = None, allow_unsafe_srs: bool = False, oracle: bool = True) -> RunSummary:
+        """Every stage from export to local verification; with ``chain`` the EVM stages (and, with ``oracle``, the DeFi demo)."""
         summary = RunSummary(self.config.name, self.ws.root)
         try:
             proof = self.prove()
@@ -633,9 +645,9 @@ class Pipeline:
         summary.verified = result.verified
         summary.verify_reason = result.reason
         summary.srs_provenance = self.srs().provenance
-        summary.outputs = tuple(self._cache.get("outputs", ()))
+        summary.outputs = self.last_outputs
         if chain and result.verified:
-            self.run_evm(summary, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs)
+            self.run_evm(summary, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs, oracle=oracle)
         return summary
 
 

@@ -99,6 +99,11 @@ def _load_cached(logrows: int, provenance: SrsProvenance) -> Srs | None:
     return Srs(srs_path, digest, logrows, provenance)
 
 
+def cached_srs(logrows: int) -> Srs | None:
+    """The cached SRS for exactly ``logrows`` (imported preferred), without making one."""
+    return _load_cached(logrows, "imported") or _load_cached(logrows, "dev-unsafe")
+
+
 def generate_dev_srs(logrows: int) -> Srs:
     """Generate (once) the development SRS for ``logrows`` into the cache.
 

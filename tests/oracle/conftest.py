@@ -33,6 +33,9 @@ class World:
     tiny_verifier: str
     record_dir: Path
 
+    def __repr__(self) -> str:  # hypothesis prints fixtures on failure: keep it short
+        return f"World(oracle={self.oracle}, url={self.node.url})"
+
 
 @pytest.fixture(scope="session")
 def oracle_anvil() -> Iterator[chain_mod.AnvilNode]:

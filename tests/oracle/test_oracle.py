@@ -224,7 +224,9 @@ def test_retired_model(chain: World, mlp: Any, tmp_path: Path) -> None:
 
 def test_non_owner_cannot_register_or_retire(chain: World, mlp: Any) -> None:
     with pytest.raises(orc.OracleRevertError) as info:
-        orc.register_workspace(chain.conn, chain.oracle, _ws(mlp), verifier=chain.mlp_verifier, sender=chain.stranger, contracts=chain.contracts)
+        orc.register_workspace(
+            chain.conn, chain.oracle, _ws(mlp), verifier=chain.mlp_verifier, sender=chain.stranger, contracts=chain.contracts
+        )
     assert info.value.error == "NotOwner" and info.value.values[0].lower() == chain.stranger.address.lower()
     reg = _register(chain, mlp, chain.mlp_verifier)
     with pytest.raises(orc.OracleRevertError) as info:
@@ -287,3 +289,32 @@ def test_deployments_are_recorded_and_reused(chain: World, mlp: Any, tmp_path: P
     assert not other.reused and other.address != vault.address
     names = [e["name"] for e in json.loads((tmp_path / orc.RECORD_NAME).read_text())["contracts"]]
     assert sorted(names) == ["ForecastVault", "ForecastVault", "VerifiedPredictionOracle"]
+
+
+def test_reusable_verifier_model(chain: World, mlp: Any, tmp_path: Path) -> None:
+    from zkml.evm.deploy import deploy_verifier, register_vka
+
+    p = mlp.pipeline
+    artifact = p.verifier(reusable=True)
+    vka = p.vka()
+    reusable = deploy_verifier(chain.conn, artifact, tmp_path, srs_unsafe=True, sender=chain.owner)
+    register_vka(chain.conn, reusable, artifact, vka, tmp_path, srs_unsafe=True, sender=chain.owner)
+    spec = orc.model_spec(_ws(mlp) / "settings.json")
+    model_id = b"\x11" * 32
+    digest = bytes.fromhex(vka.digest.removeprefix("0x"))
+    orc.register_model(
+        chain.conn, chain.oracle, model_id, reusable.address, spec, vka_digest=digest, sender=chain.owner, contracts=chain.contracts
+    )
+    proof = _ws(mlp) / "proof.json"
+    with pytest.raises(orc.OracleRevertError) as info:
+        _publish(chain, model_id, proof)
+    assert info.value.error == "VkaRequired"
+    with pytest.raises(orc.OracleRevertError) as info:
+        _publish(chain, model_id, proof, vka_words=[*vka.words[:-1], b"\0" * 32])
+    assert info.value.error == "VkaMismatch"
+    forged = tmp_path / "forged.json"
+    flip_proof_byte(proof, forged)
+    with pytest.raises(orc.VerificationFailedError):
+        _publish(chain, model_id, forged, vka_words=list(vka.words))
+    pub = _publish(chain, model_id, proof, vka_words=list(vka.words))
+    assert list(pub.prediction.floats) == list(decode_instances(read_proof(proof).instances, _ws(mlp) / "settings.json").outputs[0])

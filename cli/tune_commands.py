@@ -1,0 +1,137 @@
+"""Tuning commands: ``tune`` (cheapest settings within an accuracy budget) and ``report``.
+
+Thin wrappers: parse options, call :func:`zkml.tune.tune` or
+:func:`zkml.report.write_report`, print. An unreachable budget is a
+``BudgetUnreachableError`` (a ZkmlError): the root group prints it as one line
+and exits non-zero, after this command has printed the best candidate found
+and written the report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+class _TuneProgress:
+    """One line per tuning step on stderr (steps take seconds, so a line each is readable)."""
+
+    def __call__(self, event: Any) -> None:
+        counter = f"[{event.step}/{event.total}] " if event.total else (f"[{event.step}] " if event.step else "")
+        click.echo(f"tune {event.phase:8} {counter}{event.message}", err=True)
+
+
+def _budget(target_root: Path, max_abs: float | None, max_rel: float | None, min_agreement: float | None) -> Any:
+    from zkml.errors import ConfigError
+    from zkml.tune import Budget, load_budget
+
+    if max_abs is not None or max_rel is not None or min_agreement is not None:
+        return Budget(max_abs_error=max_abs, max_rel_error=max_rel, min_agreement=min_agreement)
+    budget = load_budget(target_root)
+    if budget is None:
+        raise ConfigError(
+            f"no accuracy budget for {target_root}",
+            hint="pass --max-abs-error / --max-rel-error / --min-agreement, or add a [budget] table to tune.toml beside zkml.toml",
+        )
+    return budget
+
+
+@click.command("tune")
+@click.argument("target")
+@click.option("--build-dir", type=click.Path(path_type=Path), default=Path("build"), show_default=True, help="Workspaces go to BUILD_DIR/<circuit>.")
+@click.option("--max-abs-error", type=float, default=None, help="Budget: largest |circuit - float| on the held-out set.")
+@click.option("--max-rel-error", type=float, default=None, help="Budget: largest |circuit - float| / max |float output|.")
+@click.option("--min-agreement", type=float, default=None, help="Budget: smallest class agreement with the float model (0..1).")
+@click.option("--finalists", type=int, default=2, show_default=True, help="How many candidates to prove for real.")
+@click.option("--samples", type=int, default=128, show_default=True, help="Held-out samples to measure fidelity on (at most).")
+@click.option("--max-seconds", type=float, default=240.0, show_default=True, help="Stop searching after this long (finalists are still proved).")
+@click.option("--prove-baseline", is_flag=True, help="Also prove ezkl's default calibration, to report the speed-up.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the result as JSON ('-' for stdout).")
+def tune_cmd(
+    target: str,
+    build_dir: Path,
+    max_abs_error: float | None,
+    max_rel_error: float | None,
+    min_agreement: float | None,
+    finalists: int,
+    samples: int,
+    max_seconds: float,
+    prove_baseline: bool,
+    json_path: Path | None,
+) -> None:
+    """Find the cheapest circuit settings that keep the accuracy budget on held-out data.
+
+    Writes BUILD_DIR/<circuit>/tuned.json (the pinned settings), tune_candidates.json
+    (every candidate) and the fidelity report (fidelity_report.png/.json).
+    """
+    from zkml.config import load_config
+    from zkml.errors import ConfigError
+    from zkml.report import write_report
+    from zkml.tune import BudgetUnreachableError, tune
+    from zkml.workspace import Workspace
+
+    path = Path(target)
+    if not (path.is_dir() or path.name.endswith(".toml")):
+        raise ConfigError(f"{target!r} is not a circuit folder", hint="zkml tune needs a circuit folder (or zkml.toml) with [data] holdout")
+    config = load_config(path)
+    budget = _budget(config.root, max_abs_error, max_rel_error, min_agreement)
+    workspace = Workspace(build_dir / config.name)
+    click.echo(f"tuning {config.name} for {budget.describe()}", err=True)
+    try:
+        result = tune(
+            config,
+            workspace,
+            budget,
+            progress=_TuneProgress(),
+            finalists=finalists,
+            samples=samples,
+            max_seconds=max_seconds,
+            prove_baseline=prove_baseline,
+        )
+    except BudgetUnreachableError as exc:
+        if exc.result is not None and exc.result.best is not None:
+            click.echo(write_report(workspace.root).summary)
+        raise
+    report = write_report(workspace.root)
+    chosen = result.chosen
+    assert chosen is not None
+    click.echo(result.message)
+    click.echo(report.summary)
+    click.echo("")
+    click.echo(f"pinned settings  {json.dumps(chosen.pinned())}")
+    click.echo(f"written          {workspace.root / 'tuned.json'}, {report.png_path.name}, {report.json_path.name}")
+    if json_path is not None:
+        payload = json.dumps(result.as_dict(), indent=2)
+        if str(json_path) == "-":
+            sys.stdout.write(payload + "\n")
+        else:
+            json_path.write_text(payload + "\n")
+
+
+@click.command("report")
+@click.argument("workspace", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write the report here (default: the workspace).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report JSON instead of the summary.")
+def report_cmd(workspace: Path, out_dir: Path | None, as_json: bool) -> None:
+    """Regenerate the fidelity report (JSON + PNG + summary) of a workspace, e.g. build/mlp_regressor."""
+    from zkml.report import write_report
+
+    report = write_report(workspace, out_dir=out_dir)
+    if as_json:
+        click.echo(report.json_path.read_text())
+    else:
+        click.echo(report.summary)
+        click.echo(f"written: {report.json_path}, {report.png_path}")
+
+
+COMMANDS = (tune_cmd, report_cmd)
+
+
+def register(group: click.Group) -> None:
+    """Add ``tune`` and ``report`` to the main ``zkml`` group."""
+    for command in COMMANDS:
+        group.add_command(command)
