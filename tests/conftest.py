@@ -86,3 +86,16 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, zkml_cache: Path) -> ProvedCi
     pipeline = Pipeline(config, Workspace(build / config.name))
     summary = pipeline.run()
     return ProvedCircuit(pipeline, build, summary)
+
+
+@pytest.fixture(scope="session")
+def tiny_hashed(tiny: ProvedCircuit, tmp_path_factory: pytest.TempPathFactory) -> ProvedCircuit:
+    """The tiny circuit with ``input_visibility = "hashed"`` (a Poseidon commitment), proved once."""
+    from zkml.pipeline import Pipeline
+    from zkml.workspace import Workspace
+
+    config = tiny.pipeline.config.with_circuit(input_visibility="hashed")  # type: ignore[attr-defined]
+    build = tmp_path_factory.mktemp("hashed")
+    pipeline = Pipeline(config, Workspace(build / "tiny_hashed"))
+    summary = pipeline.run()
+    return ProvedCircuit(pipeline, build, summary)

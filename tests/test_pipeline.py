@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,10 +78,10 @@ def test_interrupted_proof_is_not_trusted(mlp: ProvedCircuit, tmp_path: Path) ->
     assert again.verify(proof).verified
 
 
-def test_hashed_input_visibility(tiny: ProvedCircuit, tmp_path: Path) -> None:
-    config = replace(tiny.pipeline.config)  # type: ignore[attr-defined]
-    config = config.with_circuit(input_visibility="hashed")
-    pipeline = Pipeline(config, Workspace(tmp_path / "hashed"))
-    summary = pipeline.run()
-    assert summary.verified
-    assert json.loads((tmp_path / "hashed" / "settings.json").read_text())["module_sizes"]["poseidon"][0] > 0
+def test_hashed_input_visibility(tiny_hashed: ProvedCircuit) -> None:
+    assert tiny_hashed.summary.verified  # type: ignore[attr-defined]
+    settings = json.loads((tiny_hashed.workspace / "settings.json").read_text())
+    assert settings["module_sizes"]["poseidon"][0] > 0
+    # The proof publishes one Poseidon hash instead of the 4 input values, then the 2 outputs.
+    proof = json.loads((tiny_hashed.workspace / "proof.json").read_text())
+    assert len(proof["instances"][0]) == 1 + 2

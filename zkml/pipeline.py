@@ -311,7 +311,8 @@ class Pipeline:
         parts = {
             "model": model.sha256,
             "data": sha256_file(data_path),
-            "circuit": vars(self.config.circuit),
+            # input_range_margin only guards prove-time inputs: changing it must not recalibrate.
+            "circuit": {k: v for k, v in vars(self.config.circuit).items() if k != "input_range_margin"},
             "ezkl": self._versions["ezkl"],
         }
         settings_path = self.ws.path("settings.json")

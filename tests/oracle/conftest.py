@@ -72,15 +72,6 @@ def chain(world: World) -> Iterator[World]:
 
 
 @pytest.fixture(scope="session")
-def hashed(tiny: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The tiny circuit with ``input_visibility = "hashed"``, proved once."""
-    from dataclasses import replace
-
-    from zkml.pipeline import Pipeline
-    from zkml.workspace import Workspace
-
-    config = replace(tiny.pipeline.config).with_circuit(input_visibility="hashed")
-    pipeline = Pipeline(config, Workspace(tmp_path_factory.mktemp("hashed") / "tiny_hashed"))
-    summary = pipeline.run()
-    assert summary.verified
-    return pipeline
+def hashed(tiny_hashed: Any) -> Any:
+    """The tiny circuit with ``input_visibility = "hashed"`` (tests/conftest.py), proved once."""
+    return tiny_hashed.pipeline
