@@ -13,7 +13,6 @@ reads, which are ``eth_estimateGas`` of the view call (including 21,000 intrinsi
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
@@ -90,8 +89,11 @@ ROWS = (
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The committed table, plus one machine-readable line."""
+    """The committed table, with the machine it was measured on."""
+    from benchmarks.common import machine
+
     gas = result["gas"]
+    info = machine()
     lines = [
         "# Oracle gas",
         "",
@@ -110,7 +112,7 @@ def markdown(result: dict[str, Any]) -> str:
         "Reads are `eth_estimateGas` of the view call and include the 21,000 intrinsic gas of a transaction; "
         "a contract calling them pays the rest. All other numbers are `gasUsed` of mined transactions.",
         "",
-        "machine: " + json.dumps({"circuit": result["circuit"], **gas}, sort_keys=True),
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}.",
         "",
     ]
     return "\n".join(lines)
@@ -119,7 +121,7 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
-    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     result = measure(args.build_dir)
     from zkml.workspace import write_bytes_atomic, write_json_atomic
