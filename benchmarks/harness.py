@@ -118,7 +118,11 @@ def zkml_cold_run(target: str, workspace: str) -> dict[str, Any]:
         "onnx": str(ws / "model.onnx"),
         "calibration": str(ws / "calibration.json"),
         "input": str(sample),
-        "visibility": [spec.circuit.settings.input_visibility, spec.circuit.settings.output_visibility, spec.circuit.settings.param_visibility],
+        "visibility": [
+            spec.circuit.settings.input_visibility,
+            spec.circuit.settings.output_visibility,
+            spec.circuit.settings.param_visibility,
+        ],
         "calibration_target": config.circuit.calibration_target,
         "lookup_safety_margin": config.circuit.lookup_safety_margin,
         "max_logrows": config.circuit.max_logrows,
@@ -140,8 +144,12 @@ def bare_cold_run(facts: dict[str, Any], folder: str) -> dict[str, Any]:
     out = Path(folder)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    p = {name: str(out / name) for name in ("settings.json", "model.compiled", "pk.key", "vk.key", "witness.json", "proof.json", "proof2.json")}
-    inp, vis_in, vis_out, vis_par = facts["input"], *facts["visibility"]
+    p = {
+        name: str(out / name)
+        for name in ("settings.json", "model.compiled", "pk.key", "vk.key", "witness.json", "proof.json", "proof2.json")
+    }
+    inp: str = facts["input"]
+    vis_in, vis_out, vis_par = (str(v) for v in facts["visibility"])
     cold: dict[str, float] = {}
     warm: dict[str, float] = {}
 
@@ -371,7 +379,13 @@ def bench_targets(args: argparse.Namespace, facts: dict[str, Any], build: Path, 
         "zkml compile also measures fidelity on the holdout set; keys/witness/prove add hashing and checks",
     )
     prove_row = stage_rows["prove"]
-    add("zkml overhead, one cold prove", f"{prove_row['zkml_cold_med']} s", f"{prove_row['bare_cold_med']} s", prove_row["ratio_cold"], "≤ 1.05")
+    add(
+        "zkml overhead, one cold prove",
+        f"{prove_row['zkml_cold_med']} s",
+        f"{prove_row['bare_cold_med']} s",
+        prove_row["ratio_cold"],
+        "≤ 1.05",
+    )
 
     spec = _spec_for(args.primary, build, "cpu")
     inputs = _make_inputs(facts, args.warm_inputs, build / "inputs")
@@ -427,7 +441,12 @@ def bench_targets(args: argparse.Namespace, facts: dict[str, Any], build: Path, 
                 sys.executable,
                 "-c",
                 script.format(
-                    repo=str(REPO), c=str(spec.circuit.path), pk=str(spec.keys.pk_path), srs=str(spec.srs.path), ins=share, out=str(build / f"side{i}")
+                    repo=str(REPO),
+                    c=str(spec.circuit.path),
+                    pk=str(spec.keys.pk_path),
+                    srs=str(spec.srs.path),
+                    ins=share,
+                    out=str(build / f"side{i}"),
                 ),
             ],
             stdout=subprocess.DEVNULL,
@@ -496,13 +515,12 @@ def bench_targets(args: argparse.Namespace, facts: dict[str, Any], build: Path, 
 
 
 def bench_batches(args: argparse.Namespace, build: Path, log: Callable[[str], None], add: Callable[..., None]) -> list[dict[str, Any]]:
-    """Proof time and on-chain verify gas per prediction for each batch size."""
-    from zkml.batch import build_batched, write_batch_input
+    """Proof time and on-chain verify gas per prediction for each batch size (plain and reusable verifier)."""
+    from zkml.batch import build_batched, deploy_batch_verifier, write_batch_input
     from zkml.data import read_samples
+    from zkml.errors import ZkmlError
     from zkml.evm.chain import AnvilError, connect, find_anvil, local_anvil
-    from zkml.evm.deploy import deploy_verifier
     from zkml.evm.onchain import verify_onchain
-    from zkml.evm.verifier import generate_verifier
     from zkml.prover import WarmProver
 
     config = _load_target(args.primary)
@@ -511,43 +529,53 @@ def bench_batches(args: argparse.Namespace, build: Path, log: Callable[[str], No
         have_anvil = True
     except AnvilError:
         have_anvil = False
-    per_prediction: dict[int, tuple[float, int | None]] = {}
+    gas_per_prediction: dict[str, dict[int, int]] = {"plain": {}, "reusable": {}}
     with local_anvil() if have_anvil else _null() as node:
         conn = connect(node.url) if node is not None else None
         for size in args.batch_sizes:
             log(f"batch {size}: build, prove, verify on-chain")
-            batched = build_batched(config, size, build / "batch" / f"b{size}", device="cpu")
+            folder = build / "batch" / f"b{size}"
+            batched = build_batched(config, size, folder, device="cpu")
             samples = read_samples(config.calibration or config.input, batched.model.inputs)
-            batch_input = write_batch_input(samples, size, build / "batch" / f"b{size}" / "input.json")
-            prover = WarmProver(batched.spec, build / "batch" / f"b{size}" / "proofs")
+            batch_input = write_batch_input(samples, size, folder / "input.json")
+            prover = WarmProver(batched.spec, folder / "proofs")
             result = prover.prove(batch_input)
             ok = prover.verify(result.proof).verified
-            gas = None
+            gas_text = []
             if conn is not None:
-                s = batched.spec
-                verifier = generate_verifier(s.keys.vk_path, s.circuit.settings.path, s.srs.path, build / "batch" / f"b{size}" / "evm")
-                deployed = deploy_verifier(conn, verifier, build / "batch" / f"b{size}" / "evm", srs_unsafe=s.srs.unsafe)
-                onchain = verify_onchain(conn, deployed.address, result.proof.path, send=True)
-                gas = onchain.gas_used if onchain.accepted else None
-            per_prediction[size] = (result.prove_seconds / size, None if gas is None else gas // size)
+                for kind in ("plain", "reusable"):
+                    try:
+                        deployed = deploy_batch_verifier(conn, batched.spec, folder / "evm", kind=kind)
+                    except ZkmlError as exc:
+                        gas_text.append(f"{kind}: not deployable ({type(exc).__name__})")
+                        continue
+                    onchain = verify_onchain(conn, deployed.address, result.proof.path, vka=deployed.vka, send=True)
+                    if onchain.accepted and onchain.gas_used:
+                        gas_per_prediction[kind][size] = onchain.gas_used // size
+                        gas_text.append(
+                            f"{kind} {onchain.gas_used:,} ({onchain.gas_used // size:,}/prediction, code {deployed.runtime_bytes:,} B)"
+                        )
+                    else:
+                        gas_text.append(f"{kind}: rejected ({onchain.reason})")
             add(
-                f"batch B={size}: prove, per prediction",
+                f"batch B={size}: prove time per prediction; verify gas",
                 f"{result.prove_seconds / size:.3f} s ({result.prove_seconds:.2f} s per proof, logrows {batched.spec.circuit.settings.logrows})",
-                f"gas {gas:,} per proof, {gas // size:,} per prediction" if gas else "gas: no anvil",
+                "; ".join(gas_text) or "gas: no anvil",
                 "—",
                 "info",
                 f"verified locally: {ok}; proof {result.proof.size_bytes:,} B; keys {batched.seconds.get('keys', 0):.1f} s",
             )
-    sizes = sorted(per_prediction)
-    if len(sizes) >= 2 and per_prediction[sizes[0]][1] and per_prediction[sizes[-1]][1]:
-        small, large = per_prediction[sizes[0]][1], per_prediction[sizes[-1]][1]
-        add(
-            f"verify gas per prediction, B={sizes[-1]} vs B={sizes[0]}",
-            f"{large:,}",
-            f"{small:,}",
-            _ratio(large, small),
-            "≤ 0.125",
-        )
+    for kind, table in gas_per_prediction.items():
+        sizes = sorted(table)
+        if len(sizes) >= 2:
+            small, large = table[sizes[0]], table[sizes[-1]]
+            add(
+                f"verify gas per prediction ({kind}), B={sizes[-1]} vs B={sizes[0]}",
+                f"{large:,}",
+                f"{small:,}",
+                _ratio(large, small),
+                "≤ 0.125",
+            )
     return []
 
 
@@ -581,7 +609,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-targets", action="store_true", help="only the stage table")
     parser.add_argument("--build-dir", type=Path, default=REPO / "build" / "bench")
     parser.add_argument("--name", default="harness", help="results/<name>_stages.*, results/<name>_targets.*")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, primary circuit only, 3 warm inputs, 2 pool inputs, B=1,2")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 1 repeat, primary circuit only, 3 warm inputs, 2 pool inputs, B=1,2"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.warm_inputs, args.pool_inputs = 1, 3, 2

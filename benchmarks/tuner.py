@@ -37,6 +37,7 @@ def measure(name: str, build_dir: Path, repeats: int) -> dict[str, Any]:
     from zkml.workspace import Workspace
 
     config = load_config(CIRCUITS / name)
+    assert config.input is not None, f"{name} has no [data] input to prove"
     ws = Workspace(build_dir / name)
     baseline = measure_baseline(config, ws)
     assert baseline.fidelity is not None

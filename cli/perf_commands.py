@@ -18,18 +18,19 @@ import click
 _PATH = click.Path(path_type=Path)
 
 
-def _target_config(target: str) -> Any:
-    from zkml_cli.main import resolve_target
+def _target_options(func: Any) -> Any:
+    from zkml_cli.main import target_options
 
-    return resolve_target(target)
+    return target_options(func)
 
 
 @click.command("prove-many")
-@click.argument("target")
+@_target_options
 @click.argument("inputs", type=click.Path(exists=True, path_type=Path))
-@click.option("--build-dir", type=_PATH, default=Path("build"), show_default=True, help="Workspaces go to BUILD_DIR/<circuit>.")
 @click.option("-o", "--out", "out_dir", type=_PATH, default=None, help="Folder for proofs and witnesses (default: WORKSPACE/proofs).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Prover processes (or local Ray CPUs with --ray).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Prover processes (or local Ray CPUs with --ray)."
+)
 @click.option(
     "--ray",
     "ray_address",
@@ -40,13 +41,19 @@ def _target_config(target: str) -> Any:
     help="Prove on Ray: --ray alone starts a local Ray; --ray ADDRESS joins a cluster (e.g. auto, ray://head:10001).",
 )
 @click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True, help="Proving device.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Inferences per proof (builds a batched circuit).")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Inferences per proof (builds a batched circuit)."
+)
 @click.option("--verify/--no-verify", "do_verify", default=True, show_default=True, help="Verify every proof locally.")
 @click.option("--json", "json_path", type=_PATH, default=None, help="Also write the results as JSON ('-' for stdout).")
 def prove_many_cmd(
     target: str,
-    inputs: Path,
     build_dir: Path,
+    input_path: Path | None,
+    example: str | None,
+    input_shape: str | None,
+    task: str | None,
+    inputs: Path,
     out_dir: Path | None,
     workers: int,
     ray_address: str | None,
@@ -57,11 +64,13 @@ def prove_many_cmd(
 ) -> None:
     """Prove many inputs with keys loaded once: INPUTS is a folder of JSON files, a .jsonl, or a multi-sample .json.
 
+    --input names the circuit's sample input (as for the other stage commands), not the inputs to prove.
     Exit code 1 when any proof does not verify.
     """
     from zkml.prover import ProverSpec, WarmProver, collect_inputs, prove_inputs
+    from zkml_cli.main import resolve_target
 
-    config = _target_config(target)
+    config = resolve_target(target, input_path=input_path, example=example, input_shape=input_shape, task=task)
     started = time.perf_counter()
     if batch_size > 1:
         from zkml.batch import build_batched

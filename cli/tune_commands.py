@@ -42,13 +42,17 @@ def _budget(target_root: Path, max_abs: float | None, max_rel: float | None, min
 
 @click.command("tune")
 @click.argument("target")
-@click.option("--build-dir", type=click.Path(path_type=Path), default=Path("build"), show_default=True, help="Workspaces go to BUILD_DIR/<circuit>.")
+@click.option(
+    "--build-dir", type=click.Path(path_type=Path), default=Path("build"), show_default=True, help="Workspaces go to BUILD_DIR/<circuit>."
+)
 @click.option("--max-abs-error", type=float, default=None, help="Budget: largest |circuit - float| on the held-out set.")
 @click.option("--max-rel-error", type=float, default=None, help="Budget: largest |circuit - float| / max |float output|.")
 @click.option("--min-agreement", type=float, default=None, help="Budget: smallest class agreement with the float model (0..1).")
 @click.option("--finalists", type=int, default=2, show_default=True, help="How many candidates to prove for real.")
 @click.option("--samples", type=int, default=128, show_default=True, help="Held-out samples to measure fidelity on (at most).")
-@click.option("--max-seconds", type=float, default=240.0, show_default=True, help="Stop searching after this long (finalists are still proved).")
+@click.option(
+    "--max-seconds", type=float, default=240.0, show_default=True, help="Stop searching after this long (finalists are still proved)."
+)
 @click.option("--prove-baseline", is_flag=True, help="Also prove ezkl's default calibration, to report the speed-up.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the result as JSON ('-' for stdout).")
 def tune_cmd(
@@ -114,7 +118,13 @@ def tune_cmd(
 
 @click.command("report")
 @click.argument("workspace", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Write the report here (default: the workspace).")
+@click.option(
+    "-o",
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the report here (default: the workspace).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report JSON instead of the summary.")
 def report_cmd(workspace: Path, out_dir: Path | None, as_json: bool) -> None:
     """Regenerate the fidelity report (JSON + PNG + summary) of a workspace, e.g. build/mlp_regressor."""

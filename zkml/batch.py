@@ -189,3 +189,52 @@ def write_batch_input(samples: Samples, batch_size: int, path: Path, *, start: i
     order = (np.arange(batch_size) + start) % samples.count
     write_samples(path, Samples(tuple(array[order] for array in samples.arrays)))
     return Path(path)
+
+
+@dataclass(frozen=True)
+class BatchVerifier:
+    """A verifier deployed for a batched circuit.
+
+    Attributes:
+        address: where it is.
+        kind: ``plain`` (one contract per circuit) or ``reusable`` (shared contract + this circuit's VKA).
+        runtime_bytes: the contract's runtime code size.
+        vka: the circuit's VKA for the reusable verifier (pass it to ``verify_onchain``).
+    """
+
+    address: str
+    kind: str
+    runtime_bytes: int
+    vka: Any = None
+
+
+def deploy_batch_verifier(conn: Any, spec: ProverSpec, out_dir: Path, *, kind: str = "auto") -> BatchVerifier:
+    """Deploy a verifier for a (batched) circuit on ``conn``.
+
+    A batch's public instances grow with ``B`` and the plain verifier's code with
+    them; past the EIP-170 limit (24,576 bytes) it cannot deploy on mainnet. With
+    ``kind="auto"`` the plain verifier is used while it fits, else the reusable
+    verifier with this circuit's VKA.
+
+    Raises:
+        ConfigError: ``kind`` is not auto, plain or reusable.
+        EvmError, ChainError: generation, compilation or deployment failed.
+    """
+    from zkml.evm.deploy import deploy_verifier, register_vka
+    from zkml.evm.verifier import EIP170_LIMIT, create_vka, generate_verifier
+
+    if kind not in ("auto", "plain", "reusable"):
+        raise ConfigError(f"verifier kind {kind!r} is unknown", hint="use auto, plain or reusable")
+    out = Path(out_dir)
+    keys, settings, srs = spec.keys, spec.circuit.settings, spec.srs
+    if kind in ("auto", "plain"):
+        plain = generate_verifier(keys.vk_path, settings.path, srs.path, out / "plain")
+        if kind == "plain" or plain.runtime_bytes <= EIP170_LIMIT:
+            deployed = deploy_verifier(conn, plain, out / "plain", srs_unsafe=srs.unsafe)
+            return BatchVerifier(deployed.address, "plain", plain.runtime_bytes)
+        log.info("plain verifier is %d bytes (> %d): using the reusable verifier", plain.runtime_bytes, EIP170_LIMIT)
+    reusable = generate_verifier(keys.vk_path, settings.path, srs.path, out / "reusable", reusable=True)
+    vka = create_vka(keys.vk_path, settings.path, srs.path, out / "reusable" / "model.vka")
+    shared = deploy_verifier(conn, reusable, out / "reusable", srs_unsafe=srs.unsafe)
+    register_vka(conn, shared, reusable, vka, out / "reusable", srs_unsafe=srs.unsafe)
+    return BatchVerifier(shared.address, "reusable", reusable.runtime_bytes, vka)

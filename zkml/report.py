@@ -60,7 +60,9 @@ def load_fidelity(workspace: Path) -> tuple[dict[str, Any], Path]:
                     return data, path
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"{path} is unreadable: {exc}", hint="run zkml compile (or zkml tune) again") from exc
-    raise ConfigError(f"{workspace} has no fidelity data ({' or '.join(FIDELITY_FILES)})", hint="run zkml compile TARGET or zkml tune TARGET first")
+    raise ConfigError(
+        f"{workspace} has no fidelity data ({' or '.join(FIDELITY_FILES)})", hint="run zkml compile TARGET or zkml tune TARGET first"
+    )
 
 
 def _stats(fidelity: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +149,9 @@ def _cost(cand: dict[str, Any]) -> float:
 
 def _frontier(cands: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Candidates no other candidate beats on both estimated cost and max abs error."""
-    measured = sorted((c for c in cands if c.get("fidelity") and not c.get("error")), key=lambda c: (_cost(c), c["fidelity"]["max_abs_error"]))
+    measured = sorted(
+        (c for c in cands if c.get("fidelity") and not c.get("error")), key=lambda c: (_cost(c), c["fidelity"]["max_abs_error"])
+    )
     frontier, best_err = [], math.inf
     for cand in measured:
         err = cand["fidelity"]["max_abs_error"]
@@ -178,7 +182,9 @@ def summary_text(report: dict[str, Any]) -> str:
             cand = tuner.get(key)
             if cand:
                 prove = f"{cand['prove_seconds']:.2f}s" if cand.get("prove_seconds") is not None else "not proved"
-                lines.append(f"  {key:8} {cand['label']}: logrows {cand['logrows']}, max abs err {cand['max_abs_error']:.3g}, prove {prove}")
+                lines.append(
+                    f"  {key:8} {cand['label']}: logrows {cand['logrows']}, max abs err {cand['max_abs_error']:.3g}, prove {prove}"
+                )
         if not tuner.get("reachable"):
             lines.append(f"  budget unreachable: {tuner.get('message')}")
     return "\n".join(lines)
@@ -254,7 +260,16 @@ def _plot_frontier(ax: Any, tuner: dict[str, Any]) -> None:
         if isinstance(index, int) and 0 <= index < len(all_c) and all_c[index].get("fidelity"):
             c = all_c[index]
             secs = f" {c['prove_seconds']:.1f}s" if c.get("prove_seconds") is not None else ""
-            ax.scatter([_cost(c)], [err(c)], marker=marker, s=160, facecolors=color, edgecolors="black", zorder=4, label=f"{key}: k={c['logrows']}{secs}")
+            ax.scatter(
+                [_cost(c)],
+                [err(c)],
+                marker=marker,
+                s=160,
+                facecolors=color,
+                edgecolors="black",
+                zorder=4,
+                label=f"{key}: k={c['logrows']}{secs}",
+            )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("estimated cost: 2^logrows x inner columns")

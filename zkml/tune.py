@@ -264,6 +264,7 @@ class Candidate:
     verify_seconds: float | None = None
     prove_peak_rss_bytes: int | None = None
     verified: bool | None = None
+    mock_ok: bool | None = None
     chosen: bool = False
 
     @property
@@ -546,6 +547,44 @@ class _Tuner:
         )
         return floats, circuit_rows
 
+    def mock(self, cand: Candidate, count: int = 8) -> bool:
+        """Check every constraint (ezkl ``mock``) on the sample input and the most extreme held-out samples.
+
+        Witnesses are computed without checking constraints, so a decomposition
+        that does not cover a value can still give plausible outputs; ``mock``
+        catches that in milliseconds, before any key is made.
+        """
+        import numpy as np
+
+        from zkml.data import write_samples
+
+        if cand.mock_ok is not None:
+            return cand.mock_ok
+        work = Path(cand.compiled_path).parent
+        flat = np.concatenate([a.reshape(a.shape[0], -1) for a in self.holdout.arrays], axis=1)
+        extremes = list(np.argsort(-np.abs(flat).max(axis=1))[:count])
+        paths = [self.input_path]
+        for index in extremes:
+            path = work / f"mock_in{int(index)}.json"
+            write_samples(path, self.holdout.sample(int(index)))
+            paths.append(path)
+        cand.mock_ok = True
+        for path in paths:
+            witness = work / "mock_witness.json"
+            try:
+                _ezkl.call("gen_witness", str(path), str(cand.compiled_path), str(witness))
+                ok = _ezkl.call("mock", str(witness), str(cand.compiled_path))
+            except _ezkl.EzklFailure as exc:
+                ok, reason = False, str(exc)
+            else:
+                reason = "mock returned false"
+            if ok is False:
+                cand.mock_ok = False
+                cand.error = f"constraints not satisfied on {path.name}: {reason}"
+                log.info("candidate %s fails mock: %s", cand.label, reason)
+                break
+        return cand.mock_ok
+
     # Real setup + prove + verify on one sample, each step in a child process.
     def prove(self, cand: Candidate) -> None:
         from zkml.srs import resolve_srs
@@ -635,7 +674,13 @@ def _run_child(mode: str, job: dict[str, str], error: type[ZkmlError]) -> dict[s
     result: dict[str, Any] = json.loads(out.read_text())
     # RUSAGE_CHILDREN keeps the max over all children so far; the child's own
     # report is per-child, so that is the number used. Log both for checking.
-    log.debug("%s child: self-reported peak %d bytes, children max %d KiB (before %d)", mode, result["peak_rss_bytes"], after.ru_maxrss, before.ru_maxrss)
+    log.debug(
+        "%s child: self-reported peak %d bytes, children max %d KiB (before %d)",
+        mode,
+        result["peak_rss_bytes"],
+        after.ru_maxrss,
+        before.ru_maxrss,
+    )
     return result
 
 
@@ -736,11 +781,20 @@ def tune(
         cand = tuner.evaluate(knobs, role)
         fid = cand.fidelity
         note = cand.error or (
-            f"logrows {cand.logrows}, max abs err {fid.max_abs_error:.3g}" + (f", agreement {fid.agreement:.1%}" if fid and fid.agreement is not None else "")
+            f"logrows {cand.logrows}, max abs err {fid.max_abs_error:.3g}"
+            + (f", agreement {fid.agreement:.1%}" if fid and fid.agreement is not None else "")
             if fid
             else ""
         )
-        report(TuneEvent("search" if role == "search" else "baseline", f"{cand.label}: {note}{' ok' if cand.meets_budget else ''}", len(tuner.candidates), 0, cand))
+        report(
+            TuneEvent(
+                "search" if role == "search" else "baseline",
+                f"{cand.label}: {note}{' ok' if cand.meets_budget else ''}",
+                len(tuner.candidates),
+                0,
+                cand,
+            )
+        )
         return cand
 
     def out_of_time() -> bool:
@@ -750,7 +804,9 @@ def tune(
         Knobs(input_scale=config.circuit.input_scale, param_scale=config.circuit.param_scale, lookup_safety_margin=margin), "baseline"
     )
     if baseline.error:
-        raise CalibrationError(f"ezkl's default calibration failed: {baseline.error}", hint="fix the model or calibration data first (zkml calibrate)")
+        raise CalibrationError(
+            f"ezkl's default calibration failed: {baseline.error}", hint="fix the model or calibration data first (zkml calibrate)"
+        )
     s0 = baseline.input_scale or 7
 
     # 2. decompositions at the baseline scale
@@ -761,7 +817,8 @@ def tune(
             decomps.append((base, legs))
     working = [d for d in decomps if tuner._by_knobs[Knobs(s0, s0, d[0], d[1], None, margin)].meets_budget]
     ladder_decomps = sorted(
-        working or decomps or [DEFAULT_DECOMP], key=lambda d: tuner._by_knobs.get(Knobs(s0, s0, d[0], d[1], None, margin), baseline).cost_key()
+        working or decomps or [DEFAULT_DECOMP],
+        key=lambda d: tuner._by_knobs.get(Knobs(s0, s0, d[0], d[1], None, margin), baseline).cost_key(),
     )[:2]
 
     # 3. scale ladder
@@ -800,11 +857,22 @@ def tune(
     for cand in queue:
         if len(proved) >= finalists:
             break
+        if not tuner.mock(cand):
+            report(TuneEvent("prove", f"{cand.label}: rejected, {cand.error}", len(proved), total, cand))
+            continue
         report(TuneEvent("prove", f"setup + prove {cand.label} (logrows {cand.logrows})", len(proved) + 1, total, cand))
         tuner.prove(cand)
         if cand.verified:
             proved.append(cand)
-            report(TuneEvent("prove", f"{cand.label}: prove {cand.prove_seconds:.2f}s, peak {_mb(cand.prove_peak_rss_bytes)}", len(proved), total, cand))
+            report(
+                TuneEvent(
+                    "prove",
+                    f"{cand.label}: prove {cand.prove_seconds:.2f}s, peak {_mb(cand.prove_peak_rss_bytes)}",
+                    len(proved),
+                    total,
+                    cand,
+                )
+            )
     if prove_baseline and baseline.prove_seconds is None:
         report(TuneEvent("prove", f"setup + prove {baseline.label} (logrows {baseline.logrows})", total, total, baseline))
         tuner.prove(baseline)
@@ -927,7 +995,12 @@ def _write_outputs(tuner: _Tuner, result: TuneResult) -> None:
                 "prove_seconds": chosen.prove_seconds,
                 "prove_peak_rss_bytes": chosen.prove_peak_rss_bytes,
                 "settings_sha256": chosen.settings_sha256,
-                "baseline": {"logrows": result.baseline.logrows, "input_scale": result.baseline.input_scale, "prove_seconds": result.baseline.prove_seconds},
+                "model_sha256": tuner.model.sha256,
+                "baseline": {
+                    "logrows": result.baseline.logrows,
+                    "input_scale": result.baseline.input_scale,
+                    "prove_seconds": result.baseline.prove_seconds,
+                },
                 "ezkl": _ezkl.version(),
             },
         )
@@ -953,7 +1026,48 @@ def read_tuned(workspace_root: Path) -> dict[str, Any] | None:
         raise ConfigError(f"{path} is unreadable: {exc}", hint="run zkml tune again, or delete it") from exc
 
 
+def apply_tuned(config: CircuitConfig, workspace_root: Path) -> CircuitConfig:
+    """``config`` with the settings ``zkml tune`` chose for this workspace pinned.
+
+    All or nothing: the tuner measured one combination, so when ``[circuit]``
+    already pins any of those settings itself, ``tuned.json`` is ignored (with
+    a warning) rather than mixed into an unmeasured combination. It is also
+    ignored when the workspace's model is no longer the one it was tuned for.
+    It is ignored as a whole, too, when :class:`zkml.config.CircuitSettings`
+    lacks one of its settings (``num_inner_cols``, ``decomp_base``,
+    ``decomp_legs`` before the config change that adds them).
+
+    Raises:
+        ConfigError: ``tuned.json`` exists but is unreadable.
+    """
+    from zkml.artifacts import sha256_file
+    from zkml.config import CircuitSettings
+
+    pinned = read_tuned(workspace_root)
+    if not pinned:
+        return config
+    tuned_path = Path(workspace_root) / TUNED_FILE
+    expected_model = json.loads(tuned_path.read_text()).get("model_sha256")
+    model_path = Path(workspace_root) / "model.onnx"
+    if expected_model and model_path.is_file() and sha256_file(model_path) != expected_model:
+        log.warning("%s was tuned for another model; ignoring it (run zkml tune again)", tuned_path)
+        return config
+    defaults = CircuitSettings()
+    known = {f.name for f in fields(CircuitSettings)}
+    overridden = sorted(k for k in pinned if k in known and getattr(config.circuit, k) != getattr(defaults, k))
+    if overridden:
+        log.warning("[circuit] pins %s itself; ignoring %s (run zkml tune again to tune around them)", overridden, tuned_path)
+        return config
+    unknown = sorted(set(pinned) - known)
+    if unknown:
+        # Pinning only some of them would build a combination nobody measured.
+        log.warning("this zkml cannot pin tuned settings %s; ignoring %s", unknown, tuned_path)
+        return config
+    return config.with_circuit(**pinned)
+
+
 __all__ = [
+    "apply_tuned",
     "Budget",
     "BudgetUnreachableError",
     "Candidate",

@@ -11,7 +11,7 @@ import pytest
 from zkml.config import CircuitConfig
 from zkml.errors import ExportError
 
-MODEL_PY = '''
+MODEL_PY = """
 import torch
 
 def build():
@@ -20,7 +20,7 @@ def build():
 
 def example():
     return torch.zeros(1, 4)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +44,9 @@ def factory_config(tmp_path_factory: pytest.TempPathFactory) -> CircuitConfig:
 
 
 def test_batched_proof_verifies_locally_and_on_chain(factory_config: CircuitConfig, tmp_path: Path, conn: Any) -> None:
-    from zkml.batch import build_batched, write_batch_input
+    from zkml.batch import build_batched, deploy_batch_verifier, write_batch_input
     from zkml.data import read_samples
-    from zkml.evm.deploy import deploy_verifier
     from zkml.evm.onchain import decode_instances, read_proof, verify_onchain
-    from zkml.evm.verifier import generate_verifier
     from zkml.prover import WarmProver
 
     batched = build_batched(factory_config, 2, tmp_path / "b2", device="cpu")
@@ -65,10 +63,10 @@ def test_batched_proof_verifies_locally_and_on_chain(factory_config: CircuitConf
     assert prover.verify(result.proof).verified
 
     spec = batched.spec
-    verifier = generate_verifier(spec.keys.vk_path, spec.circuit.settings.path, spec.srs.path, tmp_path / "evm")
-    deployed = deploy_verifier(conn, verifier, tmp_path / "evm", srs_unsafe=spec.srs.unsafe)
-    onchain = verify_onchain(conn, deployed.address, result.proof.path, send=True)
-    assert onchain.accepted and onchain.gas_used
+    # The batch's plain verifier may pass EIP-170 (its code grows with the instances): auto falls back to reusable + VKA.
+    deployed = deploy_batch_verifier(conn, spec, tmp_path / "evm")
+    onchain = verify_onchain(conn, deployed.address, result.proof.path, vka=deployed.vka, send=True)
+    assert onchain.accepted and onchain.gas_used, onchain.reason
     decoded = decode_instances(read_proof(result.proof.path).instances, spec.circuit.settings.path)
     assert len([v for values in decoded.outputs for v in values]) == 4
     assert len([v for values in decoded.inputs for v in values]) == 8
@@ -76,7 +74,7 @@ def test_batched_proof_verifies_locally_and_on_chain(factory_config: CircuitConf
     # A batch proof with one prediction changed is refused.
     tampered = list(onchain.instances)
     tampered[-1] = (tampered[-1] + 1) % 21888242871839275222246405745257275088548364400416034343698204186575808495617
-    assert not verify_onchain(conn, deployed.address, result.proof.path, instances=tampered).accepted
+    assert not verify_onchain(conn, deployed.address, result.proof.path, vka=deployed.vka, instances=tampered).accepted
 
     # Built again: the keys are reused, not remade.
     assert build_batched(factory_config, 2, tmp_path / "b2", device="cpu").keys_reused

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 from dataclasses import replace
@@ -95,7 +94,9 @@ def _fake_ezkl(tmp_path: Path, proof_source: Path, *, fail: bool = False) -> Pat
     """A stand-in ezkl CLI: records its argv and ICICLE env, writes a real proof to --proof-path."""
     script = tmp_path / "fake-ezkl"
     log = tmp_path / "argv.json"
-    body = "sys.stderr.write('icicle: no device\\n'); sys.exit(3)" if fail else "shutil.copyfile(PROOF, args[args.index('--proof-path') + 1])"
+    body = (
+        "sys.stderr.write('icicle: no device\\n'); sys.exit(3)" if fail else "shutil.copyfile(PROOF, args[args.index('--proof-path') + 1])"
+    )
     script.write_text(
         f"#!{sys.executable}\nimport json, os, shutil, sys\nPROOF = {str(proof_source)!r}\nargs = sys.argv[1:]\n"
         f"open({str(log)!r}, 'w').write(json.dumps({{'argv': args, 'icicle': os.environ.get('ICICLE_BACKEND_INSTALL_DIR')}}))\n{body}\n"

@@ -15,7 +15,9 @@ def test_budget_needs_a_criterion() -> None:
         Budget()
 
 
-@pytest.mark.parametrize("kwargs", [{"max_abs_error": 0}, {"max_abs_error": -1.0}, {"max_rel_error": float("nan")}, {"min_agreement": 1.5}, {"min_agreement": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"max_abs_error": 0}, {"max_abs_error": -1.0}, {"max_rel_error": float("nan")}, {"min_agreement": 1.5}, {"min_agreement": 0}]
+)
 def test_budget_rejects_bad_values(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         Budget(**kwargs)

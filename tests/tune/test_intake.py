@@ -43,7 +43,13 @@ def test_dynamic_batch_axis_is_fixed_to_one(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (example,), str(tmp_path / "dyn.onnx"), input_names=["input"], dynamic_axes={"input": {0: "batch"}}, opset_version=17, dynamo=False
+            model,
+            (example,),
+            str(tmp_path / "dyn.onnx"),
+            input_names=["input"],
+            dynamic_axes={"input": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
         )
     exported = export_model(tmp_path / "dyn.onnx", tmp_path / "fixed.onnx")
     assert exported.inputs[0].shape == (1, 1, 8)

@@ -89,3 +89,22 @@ def test_every_example_tunes_no_worse_and_faster_than_default(name: str, tmp_pat
     assert chosen.logrows <= result.baseline.logrows
     # Timing noise on 2 shared cores: allow 15 % before calling it slower.
     assert chosen.prove_seconds <= result.baseline.prove_seconds * 1.15
+
+
+def test_apply_tuned_pins_all_or_nothing(tuned_mlp) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import fields
+
+    from zkml.config import CircuitSettings, load_config
+    from zkml.tune import apply_tuned
+
+    result, _ = tuned_mlp
+    config = load_config(CIRCUITS / "mlp_regressor")
+    applied = apply_tuned(config, result.workspace)
+    if {"decomp_base", "decomp_legs", "num_inner_cols"} <= {f.name for f in fields(CircuitSettings)}:
+        assert applied.circuit.logrows == result.chosen.logrows
+        assert applied.circuit.decomp_base == result.chosen.decomp_base
+    else:  # the config does not know every tuned setting yet: nothing is half-applied
+        assert applied == config
+    # A scale pinned in zkml.toml wins: the tuned combination is not mixed in.
+    pinned = config.with_circuit(input_scale=7)
+    assert apply_tuned(pinned, result.workspace) == pinned
