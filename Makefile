@@ -14,7 +14,7 @@ test-slow: setup
 	.venv/bin/python -m pytest -q -m slow
 
 bench: setup
-	.venv/bin/python -m benchmarks.run
+	.venv/bin/python -m benchmarks.harness
 
 lint: setup
 	.venv/bin/ruff check zkml cli tests benchmarks

@@ -48,9 +48,10 @@ COMPARABLE = ("calibrate", "compile", "keys", "witness", "prove", "verify")
 
 
 def _quiet_fd1() -> None:
-    """Send fd 1 to /dev/null in a child: ezkl prints tables there; both sides pay the same."""
+    """Send fds 1 and 2 to /dev/null in a child: ezkl prints tables there; both sides pay the same."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
 
 
 def _peak_rss_mb() -> float:
@@ -205,10 +206,17 @@ def bare_prove_many(compiled: str, pk: str, srs: str, inputs: list[str], folder:
     return {"per_proof": times, "wall": time.perf_counter() - start_all, "peak_rss_mb": _peak_rss_mb()}
 
 
-def bare_threads(compiled: str, pk: str, srs: str, witness: str, folder: str) -> dict[str, float]:
-    """Child: two bare proves one after the other, then two on two threads."""
+def bare_threads(compiled: str, pk: str, srs: str, witness: str, folder: str, rayon_threads: int | None = None) -> dict[str, float]:
+    """Child: two bare proves one after the other, then two on two threads.
+
+    With ``rayon_threads=1`` each prove uses one core, so two threads can only
+    overlap (ratio ≈ 0.5) if ezkl releases the GIL while proving.
+    """
     _quiet_fd1()
     import threading
+
+    if rayon_threads:
+        os.environ["RAYON_NUM_THREADS"] = str(rayon_threads)  # before ezkl's thread pool starts
 
     from zkml import _ezkl
 
@@ -321,8 +329,7 @@ def bench_stages(target: str, build: Path, repeats: int, log: Callable[[str], No
             "ratio_cold": f"bare logrows {bare_runs[-1].get('logrows')}",
         }
     )
-    facts["stage_rows"] = rows
-    facts["zk_runs"], facts["bare_runs"] = zk_runs, bare_runs
+    facts = {**facts, "stage_rows": rows, "zk_runs": list(zk_runs), "bare_runs": list(bare_runs)}
     return rows, facts
 
 
@@ -408,17 +415,29 @@ def bench_targets(args: argparse.Namespace, facts: dict[str, Any], build: Path, 
             pass
     add("pk read from page cache (lower bound of ezkl's per-call key load)", f"{time.perf_counter() - start:.3f} s", "—", "—", "info")
 
-    log("GIL: two bare proves sequential vs on two threads")
     witness = str(build / "bare-warm" / "w0.json")
-    gil = _in_child(bare_threads, str(spec.circuit.path), str(spec.keys.pk_path), str(spec.srs.path), witness, str(build / "gil"))
-    add(
-        "two bare proves on two threads (wall) vs one after the other",
-        f"{gil['threaded_two']:.3f} s",
-        f"{gil['sequential_two']:.3f} s",
-        _ratio(gil["threaded_two"], gil["sequential_two"]),
-        "info",
-        "≈1.0: no gain from threads (GIL held, or ezkl's own threads already use every core); zkml also serialises ezkl calls per process",
-    )
+    for rayon in (None, 1):
+        label = "ezkl's default thread pool" if rayon is None else "RAYON_NUM_THREADS=1"
+        log(f"GIL: two bare proves sequential vs on two threads ({label})")
+        gil = _in_child(
+            bare_threads, str(spec.circuit.path), str(spec.keys.pk_path), str(spec.srs.path), witness, str(build / "gil"), rayon
+        )
+        ratio = gil["threaded_two"] / gil["sequential_two"]
+        verdict = (
+            "threads overlap: ezkl releases the GIL while proving"
+            if ratio < 0.75
+            else "no overlap: ezkl holds the GIL while proving"
+            if rayon == 1
+            else "no gain (ezkl's own threads already use the cores)"
+        )
+        add(
+            f"two bare proves on two threads vs sequential ({label})",
+            f"{gil['threaded_two']:.3f} s",
+            f"{gil['sequential_two']:.3f} s",
+            f"{ratio:.3f}",
+            "info",
+            f"{verdict}; zkml serialises ezkl calls per process anyway (fd capture), hence processes",
+        )
 
     pool_inputs = inputs[: args.pool_inputs]
     workers = args.workers
@@ -516,7 +535,7 @@ def bench_targets(args: argparse.Namespace, facts: dict[str, Any], build: Path, 
 
 def bench_batches(args: argparse.Namespace, build: Path, log: Callable[[str], None], add: Callable[..., None]) -> list[dict[str, Any]]:
     """Proof time and on-chain verify gas per prediction for each batch size (plain and reusable verifier)."""
-    from zkml.batch import build_batched, deploy_batch_verifier, write_batch_input
+    from zkml.batch import build_batched, deploy_batch_verifier, scaled_logrows, write_batch_input
     from zkml.data import read_samples
     from zkml.errors import ZkmlError
     from zkml.evm.chain import AnvilError, connect, find_anvil, local_anvil
@@ -529,13 +548,22 @@ def bench_batches(args: argparse.Namespace, build: Path, log: Callable[[str], No
         have_anvil = True
     except AnvilError:
         have_anvil = False
-    gas_per_prediction: dict[str, dict[int, int]] = {"plain": {}, "reusable": {}}
+    gas_per_prediction: dict[str, dict[int, int]] = {}
+    base_logrows: int | None = None
+    jobs = [(size, mode) for mode in args.batch_logrows for size in args.batch_sizes]
     with local_anvil() if have_anvil else _null() as node:
         conn = connect(node.url) if node is not None else None
-        for size in args.batch_sizes:
-            log(f"batch {size}: build, prove, verify on-chain")
-            folder = build / "batch" / f"b{size}"
-            batched = build_batched(config, size, folder, device="cpu")
+        for size, mode in jobs:
+            log(f"batch {size} ({mode} logrows): build, prove, verify on-chain")
+            folder = build / "batch" / f"b{size}-{mode}"
+            pinned = None
+            if mode == "scaled" and size == 1:
+                folder = build / "batch" / "b1-calibrated"  # base + log2(1) is what calibration picked
+            elif mode == "scaled":
+                if base_logrows is None:
+                    base_logrows = build_batched(config, 1, build / "batch" / "b1-calibrated", device="cpu").spec.circuit.settings.logrows
+                pinned = scaled_logrows(base_logrows, size)
+            batched = build_batched(config, size, folder, device="cpu", logrows=pinned)
             samples = read_samples(config.calibration or config.input, batched.model.inputs)
             batch_input = write_batch_input(samples, size, folder / "input.json")
             prover = WarmProver(batched.spec, folder / "proofs")
@@ -551,19 +579,20 @@ def bench_batches(args: argparse.Namespace, build: Path, log: Callable[[str], No
                         continue
                     onchain = verify_onchain(conn, deployed.address, result.proof.path, vka=deployed.vka, send=True)
                     if onchain.accepted and onchain.gas_used:
-                        gas_per_prediction[kind][size] = onchain.gas_used // size
+                        gas_per_prediction.setdefault(f"{kind} verifier, {mode} logrows", {})[size] = onchain.gas_used // size
                         gas_text.append(
                             f"{kind} {onchain.gas_used:,} ({onchain.gas_used // size:,}/prediction, code {deployed.runtime_bytes:,} B)"
                         )
                     else:
                         gas_text.append(f"{kind}: rejected ({onchain.reason})")
             add(
-                f"batch B={size}: prove time per prediction; verify gas",
+                f"batch B={size}, {mode} logrows: prove time per prediction; verify gas",
                 f"{result.prove_seconds / size:.3f} s ({result.prove_seconds:.2f} s per proof, logrows {batched.spec.circuit.settings.logrows})",
                 "; ".join(gas_text) or "gas: no anvil",
                 "—",
                 "info",
-                f"verified locally: {ok}; proof {result.proof.size_bytes:,} B; keys {batched.seconds.get('keys', 0):.1f} s",
+                f"verified locally: {ok}; proof {result.proof.size_bytes:,} B; pk {batched.spec.keys.pk_path.stat().st_size / 1e6:.0f} MB; "
+                f"keys {batched.seconds.get('keys', 0):.1f} s",
             )
     for kind, table in gas_per_prediction.items():
         sizes = sorted(table)
@@ -604,6 +633,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pool-inputs", type=int, default=8, help="inputs for the pool/Ray throughput targets")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-sizes", default="1,4,16", help="comma-separated; '' to skip")
+    parser.add_argument(
+        "--batch-logrows",
+        default="calibrated",
+        help="'calibrated' (logrows calibration picks) and/or 'scaled' (pinned to base + log2 B; measured on B=2: same gas, 4x pk, 2x prove)",
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--no-targets", action="store_true", help="only the stage table")
@@ -619,6 +653,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.batch_sizes = "1,2" if args.batch_sizes == "1,4,16" else args.batch_sizes
         args.name = args.name if args.name != "harness" else "harness_quick"
     args.batch_sizes = [int(x) for x in str(args.batch_sizes).split(",") if x.strip()]
+    args.batch_logrows = [m for m in str(args.batch_logrows).split(",") if m in ("calibrated", "scaled")]
     return args
 
 

@@ -67,8 +67,9 @@ def prove_many_cmd(
     --input names the circuit's sample input (as for the other stage commands), not the inputs to prove.
     Exit code 1 when any proof does not verify.
     """
-    from zkml.prover import ProverSpec, WarmProver, collect_inputs, prove_inputs
     from zkml_cli.main import resolve_target
+
+    from zkml.prover import ProverSpec, WarmProver, collect_inputs, prove_inputs
 
     config = resolve_target(target, input_path=input_path, example=example, input_shape=input_shape, task=task)
     started = time.perf_counter()

@@ -75,7 +75,7 @@ def tune_cmd(
     from zkml.config import load_config
     from zkml.errors import ConfigError
     from zkml.report import write_report
-    from zkml.tune import BudgetUnreachableError, tune
+    from zkml.tune import TUNE_FIDELITY_FILE, BudgetUnreachableError, tune
     from zkml.workspace import Workspace
 
     path = Path(target)
@@ -98,9 +98,9 @@ def tune_cmd(
         )
     except BudgetUnreachableError as exc:
         if exc.result is not None and exc.result.best is not None:
-            click.echo(write_report(workspace.root).summary)
+            click.echo(write_report(workspace.root, prefer=TUNE_FIDELITY_FILE).summary)
         raise
-    report = write_report(workspace.root)
+    report = write_report(workspace.root, prefer=TUNE_FIDELITY_FILE)
     chosen = result.chosen
     assert chosen is not None
     click.echo(result.message)

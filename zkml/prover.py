@@ -340,7 +340,9 @@ class ProverPool:
 
     Workers are *spawned* (not forked): the parent may already run ezkl's
     thread pool, and forking a multi-threaded process can deadlock the child.
-    Each worker pays the ezkl import and the artifact check once.
+    Each worker pays the ezkl import and the artifact check once. As with any
+    spawned multiprocessing, a script using the pool needs an
+    ``if __name__ == "__main__":`` guard (the ``zkml`` console script has one).
     """
 
     def __init__(
@@ -437,9 +439,15 @@ class ProverPool:
                 self.restarts += 1
                 log.warning("a prover worker died; restarting the pool for %d unfinished jobs (restart %d)", len(pending), self.restarts)
                 if self.restarts > self.max_restarts:
+                    never_started = not results
                     raise ProofError(
                         f"prover workers died {self.restarts} times; {len(pending)} of {len(inputs)} inputs unproved",
-                        hint="check memory (each worker holds the proving key); use fewer --workers",
+                        hint=(
+                            "workers could not start: see the error above (a script that uses ProverPool must guard its "
+                            "entry point with `if __name__ == '__main__':`)"
+                            if never_started
+                            else "check memory (each worker holds the proving key); use fewer --workers"
+                        ),
                     )
         return [results[i] for i in range(len(inputs))]
 
@@ -460,7 +468,7 @@ def prove_inputs(
         spec: what to prove with (:meth:`ProverSpec.from_pipeline`).
         inputs: input files, one proof each.
         out_dir: where witnesses and proofs go.
-        workers: processes (pool) or Ray workers for a local Ray.
+        workers: processes (pool) or CPUs of a local Ray (default for Ray: every core).
         ray_address: a Ray cluster to use (``auto`` for the one on this machine); implies Ray.
         use_ray: use Ray; with no address a local Ray is started for the duration.
         progress: called with (done, total).
@@ -472,7 +480,8 @@ def prove_inputs(
     if use_ray or ray_address:
         from zkml.distributed import RayProver
 
-        with RayProver(spec, out_dir, address=ray_address, num_workers=workers) as ray_prover:
+        # --ray without --workers: a local Ray gets every core rather than one.
+        with RayProver(spec, out_dir, address=ray_address, num_workers=workers if workers > 1 else None) as ray_prover:
             return ray_prover.prove_many(paths, progress=progress)
     if workers > 1:
         with ProverPool(spec, out_dir, workers=workers) as pool:

@@ -45,13 +45,18 @@ class Report:
     summary: str
 
 
-def load_fidelity(workspace: Path) -> tuple[dict[str, Any], Path]:
+def load_fidelity(workspace: Path, *, prefer: str | None = None) -> tuple[dict[str, Any], Path]:
     """The workspace's per-sample fidelity data (``fidelity.json``, else ``tune_fidelity.json``).
+
+    Args:
+        workspace: the workspace folder.
+        prefer: a file name to try first (``zkml tune`` shows its own choice).
 
     Raises:
         ConfigError: neither file exists or holds per-sample outputs.
     """
-    for name in FIDELITY_FILES:
+    names = ([prefer] if prefer else []) + [n for n in FIDELITY_FILES if n != prefer]
+    for name in names:
         path = Path(workspace) / name
         if path.is_file():
             try:
@@ -142,16 +147,9 @@ def _candidate_summary(cand: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cost(cand: dict[str, Any]) -> float:
-    """Estimated relative proving cost: rows of the circuit (2**logrows) times advice columns."""
-    return float(2 ** (cand.get("logrows") or 0) * (cand.get("num_inner_cols") or 2))
-
-
 def _frontier(cands: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Candidates no other candidate beats on both estimated cost and max abs error."""
-    measured = sorted(
-        (c for c in cands if c.get("fidelity") and not c.get("error")), key=lambda c: (_cost(c), c["fidelity"]["max_abs_error"])
-    )
+    measured = sorted((c for c in cands if c.get("fidelity") and not c.get("error")), key=lambda c: (_x(c), c["fidelity"]["max_abs_error"]))
     frontier, best_err = [], math.inf
     for cand in measured:
         err = cand["fidelity"]["max_abs_error"]
@@ -203,7 +201,7 @@ def plot_report(fidelity: dict[str, Any], tuner: dict[str, Any] | None, out_path
     floats = np.asarray(fidelity["float_outputs"], dtype=np.float64)
     circuit = np.asarray(fidelity["circuit_outputs"], dtype=np.float64)
     panels = 3 if tuner and tuner.get("candidates") else 2
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.4), dpi=100)
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 5.2 if panels == 3 else 4.4), dpi=100)
     ax = axes[0]
     for column in range(floats.shape[1]):
         ax.scatter(floats[:, column], circuit[:, column], s=12, alpha=0.7, label=f"output {column}" if floats.shape[1] > 1 else None)
@@ -236,6 +234,12 @@ def plot_report(fidelity: dict[str, Any], tuner: dict[str, Any] | None, out_path
     return out_path
 
 
+def _x(cand: dict[str, Any]) -> float:
+    """Plot position: logrows, nudged left/right by inner columns (1 / 2 / 4) so candidates do not hide each other."""
+    cols = cand.get("num_inner_cols") or 2
+    return float(cand.get("logrows") or 0) + 0.22 * math.log2(cols / 2)
+
+
 def _plot_frontier(ax: Any, tuner: dict[str, Any]) -> None:
     cands = [c for c in tuner["candidates"] if c.get("fidelity") and not c.get("error")]
     # Errors of exactly 0 cannot sit on a log axis; put them at a floor.
@@ -246,44 +250,51 @@ def _plot_frontier(ax: Any, tuner: dict[str, Any]) -> None:
 
     ok = [c for c in cands if c.get("meets_budget")]
     miss = [c for c in cands if not c.get("meets_budget")]
-    ax.scatter([_cost(c) for c in ok], [err(c) for c in ok], c="tab:green", s=28, label="meets budget", zorder=3)
-    ax.scatter([_cost(c) for c in miss], [err(c) for c in miss], c="tab:red", marker="x", s=28, label="misses budget", zorder=3)
     front = _frontier(tuner["candidates"])
     if front:
-        ax.step([_cost(c) for c in front], [err(c) for c in front], where="post", color="gray", lw=1, label="frontier")
+        ax.step([_x(c) for c in front], [err(c) for c in front], where="post", color="gray", lw=1, label="cost/accuracy frontier", zorder=1)
     budget = tuner.get("budget") or {}
     if budget.get("max_abs_error"):
-        ax.axhline(budget["max_abs_error"], color="tab:orange", ls="--", lw=1, label="budget (max abs err)")
+        ax.axhline(budget["max_abs_error"], color="tab:orange", ls="--", lw=1, label="budget (max abs err)", zorder=1)
     all_c = tuner["candidates"]
     for key, marker, color in (("baseline", "s", "tab:purple"), ("chosen", "*", "gold")):
         index = tuner.get(key)
         if isinstance(index, int) and 0 <= index < len(all_c) and all_c[index].get("fidelity"):
             c = all_c[index]
-            secs = f" {c['prove_seconds']:.1f}s" if c.get("prove_seconds") is not None else ""
+            secs = f", prove {c['prove_seconds']:.1f}s" if c.get("prove_seconds") is not None else ""
             ax.scatter(
-                [_cost(c)],
+                [_x(c)],
                 [err(c)],
                 marker=marker,
-                s=160,
+                s=260,
                 facecolors=color,
                 edgecolors="black",
-                zorder=4,
-                label=f"{key}: k={c['logrows']}{secs}",
+                zorder=2,
+                label=f"{key}: {c.get('label')} (k={c['logrows']}{secs})",
             )
-    ax.set_xscale("log", base=2)
+    ax.scatter([_x(c) for c in ok], [err(c) for c in ok], c="tab:green", s=22, label="meets budget", zorder=3)
+    ax.scatter([_x(c) for c in miss], [err(c) for c in miss], c="tab:red", marker="x", s=30, label="misses budget", zorder=3)
+    failed = len(tuner["candidates"]) - len(cands)
     ax.set_yscale("log")
-    ax.set_xlabel("estimated cost: 2^logrows x inner columns")
-    ax.set_ylabel("max abs error (held-out)")
-    ax.set_title(f"tuner: {len(tuner['candidates'])} candidates")
-    ax.legend(fontsize=7, loc="best")
+    ticks = sorted({int(c.get("logrows") or 0) for c in cands})
+    if ticks:
+        ax.set_xticks(ticks)
+        ax.set_xlim(ticks[0] - 0.6, ticks[-1] + 0.6)
+    ax.set_xlabel("logrows (left/right of a tick: 1 / 4 inner columns)")
+    ax.set_ylabel("max abs error on held-out data")
+    ax.set_title(f"tuner: {len(tuner['candidates'])} candidates" + (f" ({failed} failed)" if failed else ""))
+    # Below the axes: inside, it hides the candidates it describes.
+    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
 
 
-def write_report(workspace: Path, *, out_dir: Path | None = None) -> Report:
+def write_report(workspace: Path, *, out_dir: Path | None = None, prefer: str | None = None) -> Report:
     """Regenerate the fidelity report of a workspace.
 
     Reads ``fidelity.json`` (or ``tune_fidelity.json``) and, if present,
     ``tune_candidates.json``; writes ``fidelity_report.json`` and
     ``fidelity_report.png`` into ``out_dir`` (default: the workspace).
+    ``prefer`` names the fidelity file to try first (``tune_fidelity.json``
+    right after tuning, when ``fidelity.json`` may describe the untuned circuit).
 
     Raises:
         ConfigError: the workspace has no fidelity data.
@@ -294,7 +305,7 @@ def write_report(workspace: Path, *, out_dir: Path | None = None) -> Report:
     workspace = Path(workspace)
     out_dir = Path(out_dir) if out_dir else workspace
     out_dir.mkdir(parents=True, exist_ok=True)
-    fidelity, source = load_fidelity(workspace)
+    fidelity, source = load_fidelity(workspace, prefer=prefer)
     tuner = None
     candidates_path = workspace / CANDIDATES_FILE
     if candidates_path.is_file():

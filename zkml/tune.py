@@ -672,8 +672,9 @@ def _run_child(mode: str, job: dict[str, str], error: type[ZkmlError]) -> dict[s
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
         raise error(f"{mode} in a child process failed: {tail[0]}", hint="run zkml setup/prove on these settings with --debug")
     result: dict[str, Any] = json.loads(out.read_text())
-    # RUSAGE_CHILDREN keeps the max over all children so far; the child's own
-    # report is per-child, so that is the number used. Log both for checking.
+    # RUSAGE_CHILDREN keeps the max over all children so far (and inherits the
+    # parent's peak); the child's own VmHWM is per-child, so that is the
+    # number used. Log both for checking.
     log.debug(
         "%s child: self-reported peak %d bytes, children max %d KiB (before %d)",
         mode,
@@ -682,6 +683,22 @@ def _run_child(mode: str, job: dict[str, str], error: type[ZkmlError]) -> dict[s
         before.ru_maxrss,
     )
     return result
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory.
+
+    /proc's VmHWM belongs to the address space, which exec replaces, so it is
+    the child's own peak. ru_maxrss is not: Linux carries it across fork and
+    exec, so a child of a 500 MB parent reports at least 500 MB (measured).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def _child_main() -> None:
@@ -715,8 +732,7 @@ def _child_main() -> None:
         verdict = verify(proof, settings, keys, srs)
         result["verify_seconds"] = time.perf_counter() - start
         result["verified"] = bool(verdict.verified)
-    # ru_maxrss is in KiB on Linux.
-    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["peak_rss_bytes"] = _peak_rss_bytes()
     Path(job["out"]).write_text(json.dumps(result))
 
 

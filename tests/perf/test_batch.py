@@ -43,6 +43,7 @@ def factory_config(tmp_path_factory: pytest.TempPathFactory) -> CircuitConfig:
     )
 
 
+@pytest.mark.slow  # its own export, calibration, keys and two verifier compiles: ~45 s quiet, 2+ min on a loaded machine
 def test_batched_proof_verifies_locally_and_on_chain(factory_config: CircuitConfig, tmp_path: Path, conn: Any) -> None:
     from zkml.batch import build_batched, deploy_batch_verifier, write_batch_input
     from zkml.data import read_samples

@@ -17,8 +17,10 @@ def tuned_mlp(mlp, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
     from zkml.workspace import Workspace
 
     config = load_config(CIRCUITS / "mlp_regressor")
-    # The session's proved mlp workspace: the tuner reuses its export, and
-    # `zkml report` finds the pipeline's fidelity.json there too.
-    events = []
-    result = tune(config, Workspace(mlp.workspace), Budget(max_abs_error=4e-4), finalists=1, progress=events.append)
+    # Its own workspace, not the shared `mlp` one: a tuned.json there would
+    # change what later pipelines on that workspace calibrate. (`mlp` is
+    # requested so the session's SRS cache is set up once, the same way.)
+    workspace = Workspace(tmp_path_factory.mktemp("tuned") / config.name)
+    events: list[object] = []
+    result = tune(config, workspace, Budget(max_abs_error=4e-4), finalists=1, progress=events.append)
     return result, events

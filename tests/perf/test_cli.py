@@ -1,0 +1,85 @@
+"""`zkml prove-many` and `zkml bench` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+
+
+@pytest.fixture(scope="module")
+def perf_cli() -> click.Group:
+    """The zkml group with the throughput commands added (as cli/main.py registers them)."""
+    from zkml_cli.main import cli
+    from zkml_cli.perf_commands import register
+
+    if "prove-many" not in cli.commands:
+        register(cli)
+    return cli
+
+
+def test_prove_many_over_a_folder_reuses_the_workspace_and_reports_json(
+    perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], serial: Any, tmp_path: Path
+) -> None:
+    from zkml.prover import public_instances
+
+    build = tmp_path / "build"
+    shutil.copytree(tiny.workspace, build / tiny.workspace.name)
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for path in tiny_inputs:
+        shutil.copy(path, folder / path.name)
+    config = tiny.pipeline.config
+    result = CliRunner().invoke(
+        perf_cli,
+        [
+            "prove-many",
+            str(config.onnx),
+            str(folder),
+            "--input",
+            str(config.input),
+            "--build-dir",
+            str(build),
+            "--device",
+            "cpu",
+            "--json",
+            "-",
+        ],
+        obj={},
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["backend"] == "warm" and summary["device"]["used"] == "cpu"
+    assert [Path(p["input"]).name for p in summary["proofs"]] == [p.name for p in tiny_inputs]
+    assert all(p["verified"] for p in summary["proofs"])
+    # Keys came from the copied workspace (no new setup): same public instances as the serial run.
+    assert [public_instances(type(r.proof)(Path(p["proof"]), "", 0)) for r, p in zip(serial.results, summary["proofs"], strict=True)] == (
+        serial.instances
+    )
+    manifest = json.loads((build / tiny.workspace.name / "manifest.json").read_text())
+    assert manifest["info"]["device"]["used"] == "cpu"
+
+
+def test_gpu_request_without_gpu_is_one_line_and_exit_2(perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], tmp_path: Path) -> None:
+    build = tmp_path / "build"
+    shutil.copytree(tiny.workspace, build / tiny.workspace.name)
+    config = tiny.pipeline.config
+    result = CliRunner().invoke(
+        perf_cli,
+        ["prove-many", str(config.onnx), str(tiny_inputs[0]), "--input", str(config.input), "--build-dir", str(build), "--device", "gpu"],
+        obj={},
+        env={"ICICLE_BACKEND_INSTALL_DIR": "", "ZKML_EZKL_BIN": ""},
+    )
+    assert result.exit_code == 2
+    assert "no usable GPU prover" in result.output and "docs/gpu.md" in result.output
+
+
+def test_bench_passes_options_to_the_harness(perf_cli: click.Group) -> None:
+    result = CliRunner().invoke(perf_cli, ["bench", "--help-harness"], obj={})
+    assert result.exit_code == 0
+    assert "--warm-inputs" in result.output and "--batch-sizes" in result.output
