@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from zkml.artifacts import sha256_bytes
 from zkml.errors import ChainError
-from zkml.evm.chain import Connection, Sender, get_receipt, resolve_sender, send_transaction
+from zkml.evm.chain import Connection, Sender, get_receipt, resolve_sender, send_transaction, translate_error, wait_for_receipt
 from zkml.evm.errors import UnsafeSrsError
 from zkml.evm.verifier import VerifierArtifact, Vka, check_runtime_size
 from zkml.workspace import write_json_atomic
@@ -277,10 +277,25 @@ def _mined(base: dict[str, Any], receipt: Any, vk_sha: str, address: str | None 
     )
 
 
+def _transaction_known(conn: Connection, tx_hash: str) -> bool:
+    """Whether the node still knows a transaction (mined or waiting in its mempool)."""
+    try:
+        conn.w3.eth.get_transaction(tx_hash)
+    except Exception as exc:
+        if type(exc).__name__ == "TransactionNotFound":
+            return False
+        raise translate_error(conn, exc, f"looking up transaction {tx_hash}") from exc
+    return True
+
+
 def _resume_pending(conn: Connection, record: DeploymentRecord, entry: dict[str, Any], runtime_sha: str) -> Deployment | None:
     """Finish a deployment whose receipt was never seen (the RPC died after sending)."""
     tx_hash = entry["tx_hash"]
     receipt = get_receipt(conn, tx_hash)
+    if receipt is None and _transaction_known(conn, tx_hash):
+        # Sent but not mined yet: deploying again now would deploy twice. Wait for it.
+        log.info("pending transaction %s is still in the mempool of chain %d; waiting for it", tx_hash, conn.chain_id)
+        receipt = wait_for_receipt(conn, tx_hash)
     if receipt is None:
         # Dropped (or the chain was reset): forget it and deploy afresh.
         log.info("pending transaction %s is unknown to chain %d; deploying again", tx_hash, conn.chain_id)
