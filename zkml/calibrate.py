@@ -78,6 +78,9 @@ def calibrate(
         input_scale=circuit.input_scale,
         param_scale=circuit.param_scale,
         logrows=circuit.logrows,
+        num_inner_cols=circuit.num_inner_cols,
+        decomp_base=circuit.decomp_base,
+        decomp_legs=circuit.decomp_legs,
     )
     with atomic_path(out_path) as tmp:
         try:

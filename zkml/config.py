@@ -39,6 +39,11 @@ class CircuitSettings:
     # as a fraction of that range, before prove refuses it.
     input_range_margin: float = 0.25
     calibration_samples: int = 32
+    # Range-check decomposition and layout; None keeps ezkl's defaults
+    # (base 16384, 2 legs, 2 inner columns). `zkml tune` pins these.
+    num_inner_cols: int | None = None
+    decomp_base: int | None = None
+    decomp_legs: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("input_visibility", "output_visibility", "param_visibility"):
@@ -60,6 +65,12 @@ class CircuitSettings:
             raise ConfigError("input_range_margin must be >= 0")
         if self.calibration_samples < 1:
             raise ConfigError("calibration_samples must be >= 1")
+        for name in ("num_inner_cols", "decomp_base", "decomp_legs"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} = {value} must be >= 1")
+        if self.decomp_base is not None and self.decomp_base < 2:
+            raise ConfigError("decomp_base must be >= 2", hint="use a power of two such as 256 or 16384")
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,9 @@ class CircuitConfig:
     calibration: Path | None = None
     holdout: Path | None = None
     circuit: CircuitSettings = field(default_factory=CircuitSettings)
+    # The accuracy budget for `zkml tune` ([budget] table), kept as the raw
+    # table so config does not import the tuner; zkml.tune.Budget validates it.
+    budget: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -133,7 +147,7 @@ def load_config(path: Path) -> CircuitConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{toml_path}: {exc}") from exc
     root = toml_path.parent.resolve()
-    allowed_top = {"name", "description", "task", "model", "data", "circuit"}
+    allowed_top = {"name", "description", "task", "model", "data", "circuit", "budget"}
     unknown = set(data) - allowed_top
     if unknown:
         raise ConfigError(f"{toml_path}: unknown keys {sorted(unknown)}", hint=f"allowed: {sorted(allowed_top)}")
@@ -165,7 +179,21 @@ def load_config(path: Path) -> CircuitConfig:
         calibration=_path(root, dataset.get("calibration"), "[data] calibration"),
         holdout=_path(root, dataset.get("holdout"), "[data] holdout"),
         circuit=settings,
+        budget=_budget_table(data.get("budget"), toml_path),
     )
+
+
+def _budget_table(value: object, toml_path: Path) -> dict[str, float] | None:
+    """Check the [budget] table's keys and types (zkml.tune.Budget checks the values)."""
+    if value is None:
+        return None
+    allowed = {"max_abs_error", "max_rel_error", "min_agreement"}
+    if not isinstance(value, dict) or set(value) - allowed:
+        raise ConfigError(f"{toml_path}: bad [budget] table {value!r}", hint=f"allowed keys: {sorted(allowed)}")
+    try:
+        return {k: float(v) for k, v in value.items()}
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{toml_path}: [budget] values must be numbers: {exc}") from exc
 
 
 def config_for_onnx(onnx_path: Path, *, input_path: Path | None = None, task: Task = "regression") -> CircuitConfig:

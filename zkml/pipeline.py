@@ -148,8 +148,14 @@ class Pipeline:
         allow_dev_srs: bool = True,
         input_path: Path | None = None,
     ) -> None:
+        from zkml.tune import apply_tuned
         from zkml.workspace import Workspace
 
+        # `zkml tune` pins its measured choice in <workspace>/tuned.json; it is
+        # ignored when zkml.toml's [circuit] pins any of those settings itself.
+        # Calibration's fingerprint includes the circuit settings, so adopting
+        # (or deleting) tuned.json re-runs calibrate and everything downstream.
+        config = apply_tuned(config, workspace.root)
         self.config = config
         self.ws: Workspace = workspace
         self.progress = progress or (lambda event: None)

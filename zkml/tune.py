@@ -24,6 +24,13 @@ pipeline's manifest), candidates that end up with identical settings share one
 compiled circuit and one fidelity run, and there is one SRS per ``logrows``
 (``zkml.srs.resolve_srs``'s cache).
 
+Measured and therefore *not* searched: forcing ``logrows`` below what
+calibration picks (ezkl then spreads rows over more columns) is slower, e.g.
+``gru_forecaster`` at scale 11 proves in 11 s at logrows 15, 27 s at 13 and
+58 s at 12. Fewer inner columns, on the other hand, pay off when the lookup
+table rather than the rows fixes ``logrows`` (gru: 1 column 5.2 s vs 2
+columns 8.7 s at logrows 15).
+
 The chosen settings go to ``<workspace>/tuned.json`` (pinned values, budget,
 measured numbers), all candidates to ``tune_candidates.json`` and the chosen
 candidate's per-sample outputs to ``tune_fidelity.json`` (same schema as the
