@@ -23,7 +23,9 @@ def machine() -> dict[str, Any]:
                 mem_kb = int(line.split()[1])
     cpu = ""
     with contextlib.suppress(OSError):
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "")
+        cpu = next(
+            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), ""
+        )
     return {
         "cpu": cpu or platform.processor(),
         "cores": os.cpu_count(),

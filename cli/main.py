@@ -255,7 +255,9 @@ def format_summary(payload: dict[str, Any]) -> str:
         lines.append(f"  oracle         {oracle['oracle_address']}: prediction [{values}] {published}")
         consumer = oracle.get("consumer") or {}
         note = oracle.get("consumer_note") or ""
-        acted = f"target risky allocation {consumer.get('target_risky_bps')} bps" + (f" ({note})" if note else f", {gas.get('act') or 0:,} gas")
+        acted = f"target risky allocation {consumer.get('target_risky_bps')} bps" + (
+            f" ({note})" if note else f", {gas.get('act') or 0:,} gas"
+        )
         lines.append(f"  DeFi consumer  ForecastVault {oracle['consumer_address']}: {acted}")
     lines.append(f"  verified       {payload['verified']}" + (f" ({payload['verify_reason']})" if payload.get("verify_reason") else ""))
     return "\n".join(lines)

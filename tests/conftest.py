@@ -99,3 +99,41 @@ def tiny_hashed(tiny: ProvedCircuit, tmp_path_factory: pytest.TempPathFactory) -
     pipeline = Pipeline(config, Workspace(build / "tiny_hashed"))
     summary = pipeline.run()
     return ProvedCircuit(pipeline, build, summary)
+
+
+@dataclass
+class BatchedTiny:
+    """The tiny circuit unrolled to batches of 2, with proofs of three batches (sample indices)."""
+
+    config: object  # the zkml.config.CircuitConfig it was built from
+    circuit: object  # zkml.batch.BatchedCircuit
+    proofs: dict[tuple[int, ...], object]  # sample indices -> zkml.prover.ProofResult
+    samples: object  # zkml.data.Samples the batches were drawn from
+
+
+@pytest.fixture(scope="session")
+def batched_tiny(tiny: ProvedCircuit, tmp_path_factory: pytest.TempPathFactory) -> BatchedTiny:
+    """The tiny circuit as a batch-2 circuit, proved for samples (0, 1), (1, 2) and (0, 0)."""
+    import json
+
+    import numpy as np
+
+    from zkml.batch import build_batched
+    from zkml.data import Samples, write_samples
+    from zkml.prover import WarmProver
+
+    root = tmp_path_factory.mktemp("batched")
+    # The batch-1 circuit's calibrated scales: calibration then only has the layout left to search.
+    run_args = json.loads((tiny.workspace / "settings.json").read_text())["run_args"]
+    config = tiny.pipeline.config.with_circuit(input_scale=run_args["input_scale"], param_scale=run_args["param_scale"])  # type: ignore[attr-defined]
+    circuit = build_batched(config, 2, root / "b2", device="cpu")
+    # Three distinct samples inside the calibrated range (calibration jitters around the input).
+    base = np.array([[0.5, -0.25, 0.1, 0.9]], dtype=np.float32)
+    samples = Samples((np.concatenate([base, base + 0.03, base - 0.03]),))
+    prover = WarmProver(circuit.spec, root / "proofs")
+    proofs = {}
+    for order in ((0, 1), (1, 2), (0, 0)):
+        path = root / f"batch{''.join(map(str, order))}.json"
+        write_samples(path, Samples(tuple(array[list(order)] for array in samples.arrays)))
+        proofs[order] = prover.prove(path)
+    return BatchedTiny(config, circuit, proofs, samples)

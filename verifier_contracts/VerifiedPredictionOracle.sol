@@ -21,6 +21,13 @@ import {FixedPoint} from "./FixedPoint.sol";
 ///    inputs and NOT from the proof bytes, so a second proof (even a different, valid one)
 ///    over the same input is rejected with `Replay`.
 ///
+/// Batches: a model registered with `batchSize` B > 1 proves B inferences in one proof; its
+/// input instances are B equal consecutive slices (one per sample), and so are its outputs.
+/// `submit` verifies the proof once and stores B predictions, each with its own input
+/// commitment, so consumers read and replay-protect each sample exactly as for B = 1. A batch
+/// holding any already-published sample (or the same sample twice) is rejected whole with
+/// `Replay`.
+///
 /// Retirement: `setModelActive(modelId, false)` stops new submissions AND makes the checked
 /// readers revert with `ModelInactive` (a model is retired because it should no longer be
 /// trusted, so consumers must stop acting on it). Its history stays readable for audits
@@ -40,6 +47,8 @@ contract VerifiedPredictionOracle {
     /// @param instanceCount the exact length of the instance vector.
     /// @param inputOffset, inputCount where the input instances (or the hash) sit.
     /// @param outputOffset, outputCount where the output instances sit.
+    /// @param batchSize inferences per proof: the inputs and the outputs each split into that many
+    ///        equal consecutive per-sample slices (1 for an unbatched circuit).
     /// @param scale fixed-point bits of the outputs (ezkl's model_output_scales).
     /// @param maxAge seconds a prediction stays fresh.
     struct ModelConfig {
@@ -51,6 +60,7 @@ contract VerifiedPredictionOracle {
         uint16 inputCount;
         uint16 outputOffset;
         uint16 outputCount;
+        uint16 batchSize;
         uint8 scale;
         uint64 maxAge;
     }
@@ -134,6 +144,14 @@ contract VerifiedPredictionOracle {
         if (config.binding == InputBinding.HASHED && config.inputCount != 1) {
             revert InvalidModelConfig("hashed binding takes one hash instance");
         }
+        if (config.batchSize == 0) revert InvalidModelConfig("batchSize is zero");
+        if (config.batchSize > 1) {
+            // One hash over a whole batch cannot be split into per-sample commitments.
+            if (config.binding == InputBinding.HASHED) revert InvalidModelConfig("hashed binding cannot be batched");
+            if (config.inputCount % config.batchSize != 0 || config.outputCount % config.batchSize != 0) {
+                revert InvalidModelConfig("inputs or outputs do not split into batchSize samples");
+            }
+        }
         if (
             uint256(config.inputOffset) + config.inputCount > config.instanceCount
                 || uint256(config.outputOffset) + config.outputCount > config.instanceCount
@@ -162,8 +180,8 @@ contract VerifiedPredictionOracle {
 
     // ------------------------------------------------------------------ submission
 
-    /// @notice Verify a proof with a plain-verifier model and store its prediction.
-    /// @return predictionId keccak256(modelId, inputCommitment).
+    /// @notice Verify a proof with a plain-verifier model and store its prediction(s).
+    /// @return predictionId keccak256(modelId, inputCommitment) of the (last, for a batch) sample.
     function submit(bytes32 modelId, bytes calldata proof, uint256[] calldata instances)
         external
         returns (bytes32 predictionId)
@@ -203,10 +221,19 @@ contract VerifiedPredictionOracle {
             // yield a second commitment, hence a second prediction id, for the same input.
             if (instances[i] >= FixedPoint.FIELD_MODULUS) revert InstanceOutOfField(i);
         }
-        bytes32 commitment = keccak256(abi.encodePacked(instances[config.inputOffset:config.inputOffset + config.inputCount]));
-        predictionId = predictionIdOf(modelId, commitment);
         // Checked before verifying: a replay costs the submitter little and is reported as such.
-        if (_predictions[predictionId].timestamp != 0) revert Replay(predictionId);
+        uint256 batch = config.batchSize;
+        for (uint256 k = 0; k < batch; ++k) {
+            predictionId = predictionIdOf(modelId, _sampleCommitment(config, instances, k));
+            if (_predictions[predictionId].timestamp != 0) revert Replay(predictionId);
+        }
+    }
+
+    /// @dev keccak256 of sample k's input instances (the whole input range when batchSize is 1).
+    function _sampleCommitment(ModelConfig storage config, uint256[] calldata instances, uint256 k) private view returns (bytes32) {
+        uint256 width = config.inputCount / config.batchSize;
+        uint256 start = config.inputOffset + k * width;
+        return keccak256(abi.encodePacked(instances[start:start + width]));
     }
 
     function _verify(bytes32 modelId, address verifier, bytes memory call) private view {
@@ -218,18 +245,27 @@ contract VerifiedPredictionOracle {
 
     function _store(bytes32 modelId, Model storage model, bytes32 predictionId, uint256[] calldata instances) private {
         ModelConfig storage config = model.config;
-        Prediction storage p = _predictions[predictionId];
-        p.modelId = modelId;
-        p.inputCommitment = keccak256(abi.encodePacked(instances[config.inputOffset:config.inputOffset + config.inputCount]));
-        p.timestamp = uint64(block.timestamp);
-        p.blockNumber = uint64(block.number);
-        p.scale = config.scale;
-        p.submitter = msg.sender;
-        for (uint256 i = 0; i < config.outputCount; ++i) {
-            p.values.push(FixedPoint.decodeFelt(instances[config.outputOffset + i]));
+        uint256 batch = config.batchSize;
+        uint256 width = config.outputCount / batch;
+        for (uint256 k = 0; k < batch; ++k) {
+            bytes32 commitment = _sampleCommitment(config, instances, k);
+            bytes32 id = predictionIdOf(modelId, commitment);
+            Prediction storage p = _predictions[id];
+            // _precheck saw none stored; this catches a sample repeated within the batch.
+            if (p.timestamp != 0) revert Replay(id);
+            p.modelId = modelId;
+            p.inputCommitment = commitment;
+            p.timestamp = uint64(block.timestamp);
+            p.blockNumber = uint64(block.number);
+            p.scale = config.scale;
+            p.submitter = msg.sender;
+            uint256 first = config.outputOffset + k * width;
+            for (uint256 i = 0; i < width; ++i) {
+                p.values.push(FixedPoint.decodeFelt(instances[first + i]));
+            }
+            emit PredictionPublished(modelId, id, commitment, p.values, p.scale, p.timestamp, msg.sender);
         }
         model.latest = predictionId;
-        emit PredictionPublished(modelId, predictionId, p.inputCommitment, p.values, p.scale, p.timestamp, msg.sender);
     }
 
     // ------------------------------------------------------------------ readers (checked)

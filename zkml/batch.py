@@ -1,15 +1,29 @@
 """Batched circuits: one proof covering ``B`` inferences.
 
-The model is exported with a fixed batch axis of ``B`` (a factory's example
-input has batch 1, so it is repeated to ``B``; an ONNX file must have a
-symbolic batch axis). Calibration data must then come in whole batches: the
-circuit's calibration samples are cycled up to a multiple of ``B`` and written
-back to back, which ezkl reads as consecutive batches. The rest is the usual
-calibrate, compile, SRS and keys, in a folder of its own; the keys are reused
-while their binding matches the circuit and SRS.
+The batch-1 model is exported as usual and then *unrolled*: the batched graph
+slices each input into its ``B`` samples, runs a copy of the batch-1 graph on
+each (weights shared) and concatenates the outputs. ezkl then lays out ``B``
+copies of the same gates: more rows, the same columns, so the proving key,
+verifying key, proof and Solidity verifier keep the size of the batch-1
+circuit and only the public instances grow.
 
-Proving and verifying (locally or on-chain with the plain verifier) then work
-unchanged: the public instances simply hold ``B`` inputs and ``B`` outputs.
+Why not export with a batch axis of ``B``: ezkl 23.0.5 compiles a Gemm over a
+``[B, n]`` input with a different, wider gate layout. Measured on the example
+MLP at the same logrows 15: B=2 doubled the proving key (138 -> 271 MB),
+grew the proof from 3,072 to 5,600 bytes and the plain verifier past the
+EIP-170 limit (25,117 bytes), and cost 0.87x the B=1 verify gas per
+prediction. Unrolled, B=16 keeps the 3,072-byte proof and the 13,381-byte
+verifier, and verify gas per prediction is 0.079x of B=1 (691,135 gas for
+16 predictions vs 546,949 for one).
+
+Calibration data must come in whole batches: the circuit's calibration
+samples are cycled up to a multiple of ``B`` and written back to back, which
+ezkl reads as consecutive batches. The rest is the usual calibrate, compile,
+SRS and keys, in a folder of its own; the keys are reused while their binding
+matches the circuit and SRS.
+
+Proving and verifying (locally or on-chain) then work unchanged: the public
+instances hold the ``B`` samples' inputs, then the ``B`` samples' outputs.
 """
 
 from __future__ import annotations
@@ -50,47 +64,131 @@ class BatchedCircuit:
     keys_reused: bool = False
 
 
-def _batched_example(example: Any, batch_size: int) -> Any:
+def _first_sample(example: Any) -> Any:
     import torch
 
     if isinstance(example, tuple):
-        return tuple(_batched_example(item, batch_size) for item in example)
+        return tuple(_first_sample(item) for item in example)
     if not isinstance(example, torch.Tensor):
         raise ExportError(f"example input is a {type(example).__name__}, not a tensor", hint="return a torch.Tensor from example_input")
-    if example.shape[0] != 1:
-        # Repeating a batch of n would give n*B; take its first sample.
-        example = example[:1]
-    return example.repeat(batch_size, *([1] * (example.dim() - 1)))
+    return example[:1]
+
+
+def unroll_batch(proto: Any, batch_size: int) -> Any:
+    """A graph that runs a batch-1 ONNX graph once per sample of a batch of ``batch_size``.
+
+    Every graph input ``x`` of shape ``[1, ...]`` becomes ``[B, ...]`` and is
+    sliced into its samples; the nodes are copied once per sample with their
+    tensors renamed ``s<i>/<name>`` (initializers, i.e. the weights, are
+    shared); each output is the concatenation of the copies' outputs on axis 0.
+
+    Raises:
+        ExportError: an input or output has no batch axis of 1, or a node holds
+            a subgraph (If/Loop/Scan bodies would need renaming inside).
+    """
+    import numpy as np
+    import onnx
+    from onnx import AttributeProto, helper, numpy_helper
+
+    if batch_size < 1:
+        raise ConfigError(f"batch size {batch_size} must be >= 1")
+    graph = proto.graph
+    initializers = {init.name for init in graph.initializer}
+    inputs = [value for value in graph.input if value.name not in initializers]
+    for value in list(inputs) + list(graph.output):
+        dims = value.type.tensor_type.shape.dim
+        first = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
+        if first != 1:
+            raise ExportError(
+                f"tensor {value.name!r} has its batch axis fixed at {first if first is not None else 'nothing (a scalar)'}; "
+                f"cannot make a batch-{batch_size} circuit",
+                hint="export the model for one sample (batch axis 1 or symbolic) and let zkml batch it",
+            )
+    for node in graph.node:
+        if any(attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for attr in node.attribute):
+            raise ExportError(f"node {node.name or node.op_type!r} ({node.op_type}) holds a subgraph; zkml cannot batch it")
+
+    opset = next((imp.version for imp in proto.opset_import if imp.domain in ("", "ai.onnx")), 0)
+    prefix = "zkml_batch"
+    new_initializers = list(graph.initializer)
+    nodes = []
+    # Slice takes its bounds as inputs from opset 10 on, as attributes before.
+    bounds_as_inputs = opset >= 10
+    axes = f"{prefix}/axes"
+    if bounds_as_inputs:
+        new_initializers.append(numpy_helper.from_array(np.array([0], dtype=np.int64), axes))
+    for i in range(batch_size):
+        rename = {value.name: f"s{i}/{value.name}" for value in inputs}
+        starts, ends = f"{prefix}/start{i}", f"{prefix}/end{i}"
+        if bounds_as_inputs:
+            new_initializers.append(numpy_helper.from_array(np.array([i], dtype=np.int64), starts))
+            new_initializers.append(numpy_helper.from_array(np.array([i + 1], dtype=np.int64), ends))
+        for value in inputs:
+            name = f"{prefix}/slice{i}/{value.name}"
+            if bounds_as_inputs:
+                nodes.append(helper.make_node("Slice", [value.name, starts, ends, axes], [rename[value.name]], name=name))
+            else:
+                nodes.append(helper.make_node("Slice", [value.name], [rename[value.name]], name=name, starts=[i], ends=[i + 1], axes=[0]))
+
+        def renamed(name: str, i: int = i, rename: dict[str, str] = rename) -> str:
+            if not name or name in initializers:  # "" = an omitted optional input
+                return name
+            return rename.setdefault(name, f"s{i}/{name}")
+
+        for node in graph.node:
+            copy = onnx.NodeProto()
+            copy.CopyFrom(node)
+            copy.name = f"s{i}/{node.name or node.op_type}"
+            copy.input[:] = [renamed(name) for name in node.input]
+            copy.output[:] = [renamed(name) for name in node.output]
+            nodes.append(copy)
+    for value in graph.output:
+        parts = [f"s{i}/{value.name}" for i in range(batch_size)]
+        nodes.append(helper.make_node("Concat", parts, [value.name], name=f"{prefix}/concat/{value.name}", axis=0))
+
+    def batched(value: Any) -> Any:
+        out = onnx.ValueInfoProto()
+        out.CopyFrom(value)
+        out.type.tensor_type.shape.dim[0].dim_value = batch_size
+        return out
+
+    unrolled = helper.make_graph(
+        nodes,
+        graph.name or "model",
+        [batched(value) for value in inputs],
+        [batched(value) for value in graph.output],
+        initializer=new_initializers,
+    )
+    result = helper.make_model(unrolled, opset_imports=list(proto.opset_import), producer_name="zkml-batch")
+    result.ir_version = proto.ir_version
+    return result
 
 
 def export_batched(config: CircuitConfig, batch_size: int, out_path: Path) -> OnnxModel:
-    """Export the circuit's model with a fixed batch axis of ``batch_size``.
+    """Export the circuit's model for one sample, then unroll it to a batch of ``batch_size``.
+
+    The batch-1 model is kept next to ``out_path`` as ``<stem>.b1.onnx``.
 
     Raises:
-        ExportError: the model cannot be exported with that batch (an ONNX with a fixed batch of 1).
+        ExportError: the model cannot be exported, or its batch axis is fixed at a value other than 1.
     """
-    from zkml.export import export_model, load_callable
+    import onnx
+
+    from zkml.export import _fix_batch_dims, export_model, load_callable
     from zkml.pipeline import _random_example
 
+    out_path = Path(out_path)
+    single_path = out_path.with_name(f"{out_path.stem}.b1.onnx")
     if config.onnx is not None:
-        model = export_model(config.onnx, out_path, batch_size=batch_size)
+        single = export_model(config.onnx, single_path, batch_size=1)
     else:
         assert config.factory is not None
         module = load_callable(config.factory, config.root)()
         example = load_callable(config.example_input, config.root)() if config.example_input else _random_example(config.input_shape)
-        model = export_model(module, out_path, example_input=_batched_example(example, batch_size), batch_size=batch_size)
-    got = model.inputs[0].shape[0] if model.inputs and model.inputs[0].shape else 1
-    if got != batch_size:
-        raise ExportError(
-            f"the model's batch axis is fixed at {got}; cannot make a batch-{batch_size} circuit",
-            hint="export the ONNX with a symbolic (dynamic) batch axis, or give the torch factory",
-        )
-    return model
-
-
-def scaled_logrows(base_logrows: int, batch_size: int) -> int:
-    """The logrows that hold ``batch_size`` copies of a circuit of ``base_logrows`` in the same columns."""
-    return base_logrows + max(0, (batch_size - 1).bit_length())
+        single = export_model(module, single_path, example_input=_first_sample(example), batch_size=1)
+    proto = onnx.load(str(single.path))
+    _fix_batch_dims(proto, 1)
+    return export_model(unroll_batch(proto, batch_size), out_path, batch_size=batch_size)
 
 
 def cycle_to_batches(samples: Samples, batch_size: int, *, min_batches: int = 2) -> Samples:
@@ -114,12 +212,7 @@ def build_batched(
 ) -> BatchedCircuit:
     """Export, calibrate, compile and make keys for a batch-``batch_size`` version of a circuit.
 
-    Measured on the example MLP with ezkl 23.0.5: at B=2 calibration keeps
-    logrows 15 (the range-check table, not the rows, sets it), but the proof
-    grows from 3,072 to 5,600 bytes, the plain verifier passes the EIP-170 limit
-    and verify gas per prediction falls only to 0.87x of B=1. Pinning
-    ``logrows`` (see :func:`scaled_logrows`) changed none of that at B=2 and
-    quadrupled the pk; it stays available for measuring larger B.
+    Calibration chooses the logrows (``B`` copies need about ``B`` times the rows), unless ``logrows`` pins them.
 
     Args:
         config: the circuit (as for :class:`~zkml.pipeline.Pipeline`).

@@ -225,6 +225,8 @@ class ModelSpec:
         input_offset, input_count: the input instances (or the hash) the commitment covers.
         output_offset, output_count: the output instances.
         scale: fixed-point bits of the (first) output.
+        batch_size: inferences per proof; inputs and outputs each split into that many
+            equal consecutive per-sample slices, each stored as its own prediction.
     """
 
     binding: str
@@ -234,6 +236,7 @@ class ModelSpec:
     output_offset: int
     output_count: int
     scale: int
+    batch_size: int = 1
 
     @property
     def binding_code(self) -> int:
@@ -241,8 +244,14 @@ class ModelSpec:
         return BINDING_PUBLIC if self.binding == "public" else BINDING_HASHED
 
     def input_instances(self, instances: Sequence[int]) -> tuple[int, ...]:
-        """The instances the input commitment covers."""
+        """The input instances of the whole proof (all samples of a batch)."""
         return tuple(instances[self.input_offset : self.input_offset + self.input_count])
+
+    def sample_inputs(self, instances: Sequence[int]) -> list[tuple[int, ...]]:
+        """Each sample's input instances, in batch order: what each input commitment covers."""
+        width = self.input_count // self.batch_size
+        start = self.input_offset
+        return [tuple(instances[start + k * width : start + (k + 1) * width]) for k in range(self.batch_size)]
 
     def config_tuple(self, verifier: str, vka_digest: bytes, max_age: int) -> tuple[Any, ...]:
         """The ``ModelConfig`` struct as web3 expects it."""
@@ -255,6 +264,7 @@ class ModelSpec:
             self.input_count,
             self.output_offset,
             self.output_count,
+            self.batch_size,
             self.scale,
             max_age,
         )
@@ -267,13 +277,53 @@ def _visibility(value: Any) -> str:
     return str(value).lower()
 
 
-def model_spec(settings_path: Path) -> ModelSpec:
+def model_spec(settings_path: Path, *, batch_size: int | None = None) -> ModelSpec:
     """Read a circuit's instance layout from its ezkl ``settings.json``.
+
+    Args:
+        settings_path: the circuit's settings.
+        batch_size: inferences per proof; None reads it from the ``batch.json`` that
+            :func:`zkml.batch.build_batched` leaves next to the settings (else 1).
 
     Raises:
         OracleError: the visibility is one the oracle cannot bind (private or hashed
-            outputs, public or hashed params, polycommit inputs).
+            outputs, public or hashed params, polycommit inputs), or a batch the oracle
+            cannot split per sample (hashed inputs, several input or output tensors).
     """
+    if batch_size is None:
+        batch_size = _recorded_batch_size(Path(settings_path).parent)
+    if batch_size < 1:
+        raise OracleError(f"batch size {batch_size} must be >= 1")
+    spec = _unbatched_spec(settings_path)
+    if batch_size == 1:
+        return spec
+    if spec.binding != "public":
+        raise OracleError("a batched circuit needs public inputs: one hash over the whole batch cannot be split per sample")
+    shapes = json.loads(Path(settings_path).read_text())["model_instance_shapes"]
+    if len(shapes) != 2 or any(not shape or shape[0] != batch_size for shape in shapes):
+        raise OracleError(
+            f"{settings_path}: a batch of {batch_size} needs one input and one output tensor with that batch axis, found shapes {shapes}"
+        )
+    return ModelSpec(
+        spec.binding,
+        spec.instance_count,
+        spec.input_offset,
+        spec.input_count,
+        spec.output_offset,
+        spec.output_count,
+        spec.scale,
+        batch_size,
+    )
+
+
+def _recorded_batch_size(folder: Path) -> int:
+    try:
+        return int(json.loads((folder / "batch.json").read_text()).get("batch_size", 1))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 1
+
+
+def _unbatched_spec(settings_path: Path) -> ModelSpec:
     try:
         settings = json.loads(Path(settings_path).read_text())
         run_args = settings["run_args"]
@@ -692,6 +742,7 @@ class Registration:
             "instance_count": self.spec.instance_count,
             "inputs": [self.spec.input_offset, self.spec.input_count],
             "outputs": [self.spec.output_offset, self.spec.output_count],
+            "batch_size": self.spec.batch_size,
             "scale": self.spec.scale,
             "max_age": self.max_age,
             "active": self.active,
@@ -718,6 +769,7 @@ def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: Ora
         "input_count",
         "output_offset",
         "output_count",
+        "batch_size",
         "scale",
         "max_age",
     )
@@ -771,6 +823,7 @@ def register_model(
             and existing["instance_count"] == spec.instance_count
             and (existing["input_offset"], existing["input_count"]) == (spec.input_offset, spec.input_count)
             and (existing["output_offset"], existing["output_count"]) == (spec.output_offset, spec.output_count)
+            and existing["batch_size"] == spec.batch_size
             and existing["scale"] == spec.scale
         )
         if not same:
@@ -954,20 +1007,30 @@ class Publication:
     """The result of publishing a proof.
 
     Attributes:
-        prediction: what the oracle holds for this model and input.
+        prediction: what the oracle holds for this model and input (a batch's last sample).
         gas_used: gas of the submission (None when it was a replay and nothing was sent).
         tx_hash: the submission.
         replayed: the input id was already used on this chain; ``prediction`` is the stored one.
+        batch: every prediction the submission stored, in batch order (just ``prediction`` for B=1).
     """
 
     prediction: Prediction
     gas_used: int | None
     tx_hash: str | None
     replayed: bool = False
+    batch: tuple[Prediction, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {"prediction": self.prediction.as_dict(), "gas_used": self.gas_used, "tx_hash": self.tx_hash, "replayed": self.replayed}
+        data: dict[str, Any] = {
+            "prediction": self.prediction.as_dict(),
+            "gas_used": self.gas_used,
+            "tx_hash": self.tx_hash,
+            "replayed": self.replayed,
+        }
+        if len(self.batch) > 1:
+            data["batch"] = [p.as_dict() for p in self.batch]
+        return data
 
 
 def submit_calldata(
@@ -1025,9 +1088,10 @@ def publish(
         log.info("prediction 0x%s was already published; reading the stored one", stored.prediction_id.hex())
         return Publication(stored, None, None, replayed=True)
     logs = contract.events.PredictionPublished().process_receipt(receipt)
-    pid = bytes(logs[0]["args"]["predictionId"]) if logs else b""
-    stored = prediction_record(conn, oracle, pid, contracts=contracts)
-    return Publication(stored, int(receipt["gasUsed"]), "0x" + bytes(receipt["transactionHash"]).hex())
+    if not logs:
+        raise OracleError(f"the submission {bytes(receipt['transactionHash']).hex()} was mined but published nothing")
+    batch = tuple(prediction_record(conn, oracle, bytes(entry["args"]["predictionId"]), contracts=contracts) for entry in logs)
+    return Publication(batch[-1], int(receipt["gasUsed"]), "0x" + bytes(receipt["transactionHash"]).hex(), batch=batch)
 
 
 def prediction_record(conn: Connection, oracle: str, pid: bytes, *, contracts: OracleContracts | None = None) -> Prediction:

@@ -43,46 +43,105 @@ def factory_config(tmp_path_factory: pytest.TempPathFactory) -> CircuitConfig:
     )
 
 
-@pytest.mark.slow  # its own export, calibration, keys and two verifier compiles: ~45 s quiet, 2+ min on a loaded machine
-def test_batched_proof_verifies_locally_and_on_chain(factory_config: CircuitConfig, tmp_path: Path, conn: Any) -> None:
-    from zkml.batch import build_batched, deploy_batch_verifier, write_batch_input
-    from zkml.data import read_samples
+def test_unrolled_graph_runs_the_model_once_per_sample(factory_config: CircuitConfig, tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from zkml.batch import export_batched
+    from zkml.export import load_callable
+
+    model = export_batched(factory_config, 3, tmp_path / "m.onnx")
+    assert [spec.shape for spec in model.inputs] == [(3, 4)] and [spec.shape for spec in model.outputs] == [(3, 2)]
+    assert (tmp_path / "m.b1.onnx").is_file()  # the batch-1 export it was unrolled from
+
+    batch = np.random.default_rng(1).uniform(-1, 1, size=(3, 4)).astype(np.float32)
+    (got,) = ort.InferenceSession(str(model.path)).run(None, {model.inputs[0].name: batch})
+    net = load_callable("model.py:build", factory_config.root)()
+    with torch.no_grad():
+        expected = np.concatenate([net(torch.from_numpy(batch[i : i + 1])).numpy() for i in range(3)])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+    import onnx
+
+    graph = onnx.load(str(model.path)).graph
+    single = onnx.load(str(tmp_path / "m.b1.onnx")).graph
+    # Weights are shared, not copied per sample: only the slice bounds are new initializers.
+    assert len(graph.initializer) == len(single.initializer) + 1 + 2 * 3
+    assert [n.op_type for n in graph.node].count("Gemm") == 3 * [n.op_type for n in single.node].count("Gemm")
+
+
+def test_batch_axis_fixed_above_one_is_refused(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+
+    from zkml.batch import unroll_batch
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "fixed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+    )
+    with pytest.raises(ExportError, match="fixed at 2"):
+        unroll_batch(helper.make_model(graph), 4)
+
+
+def test_subgraphs_are_refused(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+
+    from zkml.batch import unroll_batch
+
+    branch = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["z"])], "b", [], [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 4])]
+    )
+    graph = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=branch)],
+        "with_if",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4]), helper.make_tensor_value_info("c", TensorProto.BOOL, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    with pytest.raises(ExportError, match="subgraph"):
+        unroll_batch(helper.make_model(graph), 2)
+
+
+def test_batched_proof_verifies_locally_and_on_chain(batched_tiny: Any, tiny: Any, tmp_path: Path, conn: Any) -> None:
+    from zkml.batch import deploy_batch_verifier
     from zkml.evm.onchain import decode_instances, read_proof, verify_onchain
+    from zkml.evm.verifier import EIP170_LIMIT
     from zkml.prover import WarmProver
 
-    batched = build_batched(factory_config, 2, tmp_path / "b2", device="cpu")
-    assert batched.model.inputs[0].shape == (2, 4)
-    assert batched.spec.batch_size == 2
-    # 5 calibration samples are cycled up to whole batches of 2.
-    assert read_samples(tmp_path / "b2" / "calibration.json", batched.model.inputs).count == 6
-
-    samples = read_samples(factory_config.calibration, batched.model.inputs)  # type: ignore[arg-type]
-    batch_input = write_batch_input(samples, 2, tmp_path / "batch.json", start=1)
-    prover = WarmProver(batched.spec, tmp_path / "proofs")
-    result = prover.prove(batch_input)
+    circuit = batched_tiny.circuit
+    assert circuit.model.inputs[0].shape == (2, 4) and circuit.spec.batch_size == 2
+    result = batched_tiny.proofs[(0, 1)]
     assert len(result.outputs) == 4  # 2 inferences x 2 outputs
-    assert prover.verify(result.proof).verified
+    assert WarmProver(circuit.spec, tmp_path / "again").verify(result.proof).verified
 
-    spec = batched.spec
-    # The batch's plain verifier may pass EIP-170 (its code grows with the instances): auto falls back to reusable + VKA.
-    deployed = deploy_batch_verifier(conn, spec, tmp_path / "evm")
-    onchain = verify_onchain(conn, deployed.address, result.proof.path, vka=deployed.vka, send=True)
+    # The unrolled circuit keeps the batch-1 column layout: same proof size, a verifier that fits EIP-170.
+    assert result.proof.size_bytes == tiny.pipeline.prove().size_bytes
+    deployed = deploy_batch_verifier(conn, circuit.spec, tmp_path / "evm")
+    assert deployed.kind == "plain" and deployed.runtime_bytes <= EIP170_LIMIT
+    onchain = verify_onchain(conn, deployed.address, result.proof.path, send=True)
     assert onchain.accepted and onchain.gas_used, onchain.reason
-    decoded = decode_instances(read_proof(result.proof.path).instances, spec.circuit.settings.path)
-    assert len([v for values in decoded.outputs for v in values]) == 4
+    decoded = decode_instances(read_proof(result.proof.path).instances, circuit.spec.circuit.settings.path)
     assert len([v for values in decoded.inputs for v in values]) == 8
+    assert len([v for values in decoded.outputs for v in values]) == 4
 
     # A batch proof with one prediction changed is refused.
     tampered = list(onchain.instances)
     tampered[-1] = (tampered[-1] + 1) % 21888242871839275222246405745257275088548364400416034343698204186575808495617
-    assert not verify_onchain(conn, deployed.address, result.proof.path, vka=deployed.vka, instances=tampered).accepted
-
-    # Built again: the keys are reused, not remade.
-    assert build_batched(factory_config, 2, tmp_path / "b2", device="cpu").keys_reused
+    assert not verify_onchain(conn, deployed.address, result.proof.path, instances=tampered).accepted
 
 
-def test_fixed_batch_onnx_cannot_be_batched(tiny: Any, tmp_path: Path) -> None:
+def test_batched_keys_are_reused(batched_tiny: Any) -> None:
+    from zkml.batch import build_batched
+
+    again = build_batched(batched_tiny.config, 2, batched_tiny.circuit.root, device="cpu")
+    assert again.keys_reused and again.spec.keys.pk_sha256 == batched_tiny.circuit.spec.keys.pk_sha256
+
+
+def test_fixed_batch_one_onnx_is_batched(tiny: Any, tmp_path: Path) -> None:
     from zkml.batch import export_batched
 
-    with pytest.raises(ExportError, match="fixed at 1"):
-        export_batched(tiny.pipeline.config, 4, tmp_path / "m.onnx")
+    # The tiny ONNX has its batch axis fixed at 1: each unrolled copy sees exactly that.
+    model = export_batched(tiny.pipeline.config, 4, tmp_path / "m.onnx")
+    assert model.inputs[0].shape == (4, 4) and model.outputs[0].shape == (4, 2)
