@@ -42,6 +42,9 @@ from zkml.prover import ProverSpec
 
 log = logging.getLogger(__name__)
 
+# Bumped whenever export_batched builds a different graph for the same inputs.
+BATCH_LAYOUT = "unrolled-1"
+
 
 @dataclass(frozen=True)
 class BatchedCircuit:
@@ -316,6 +319,8 @@ def _inputs_fingerprint(config: CircuitConfig, batch_size: int) -> str:
 
     parts: dict[str, Any] = {
         "batch_size": batch_size,
+        # How the batched graph is built: a folder made by another layout must not be reused.
+        "layout": BATCH_LAYOUT,
         "circuit": vars(config.circuit),
         "ezkl": _ezkl.version(),
         "model": sha256_file(config.onnx) if config.onnx else _source_digest(str(config.factory), config.root),
