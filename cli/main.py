@@ -392,6 +392,13 @@ def setup(
 
 @cli.command()
 @target_options
+@click.option(
+    "--inputs",
+    "many_inputs",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Many inputs: a folder of JSON files, a .jsonl, or a multi-sample .json, proved with keys loaded once (as prove-many).",
+)
 @click.pass_context
 def prove(
     ctx: click.Context,
@@ -401,8 +408,23 @@ def prove(
     example: str | None,
     input_shape: str | None,
     task: str | None,
+    many_inputs: Path | None,
 ) -> None:
-    """Prove one input (default: the circuit's sample input)."""
+    """Prove one input (default: the circuit's sample input), or --inputs on the warm path."""
+    if many_inputs is not None:
+        from zkml_cli.perf_commands import prove_many_cmd
+
+        ctx.invoke(
+            prove_many_cmd,
+            target=target,
+            build_dir=build_dir,
+            input_path=input_path,
+            example=example,
+            input_shape=input_shape,
+            task=task,
+            inputs=many_inputs,
+        )
+        return
     pipeline = _pipeline(ctx, target, build_dir, input_path, example, input_shape, task)
     proof = pipeline.prove(input_path)
     outputs = pipeline.last_outputs

@@ -65,6 +65,28 @@ def test_prove_many_over_a_folder_reuses_the_workspace_and_reports_json(
     assert manifest["info"]["device"]["used"] == "cpu"
 
 
+def test_prove_with_many_inputs_takes_the_warm_path(
+    perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], serial: Any, tmp_path: Path
+) -> None:
+    from zkml.prove import load_proof
+    from zkml.prover import public_instances
+
+    build = tmp_path / "build"
+    shutil.copytree(tiny.workspace, build / tiny.workspace.name)
+    jsonl = tmp_path / "inputs.jsonl"
+    jsonl.write_text("".join(path.read_text().strip() + "\n" for path in tiny_inputs[:2]))
+    config = tiny.pipeline.config
+    result = CliRunner().invoke(
+        perf_cli, ["prove", str(config.onnx), "--input", str(config.input), "--inputs", str(jsonl), "--build-dir", str(build)], obj={}
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 proofs (1 inference each)" in result.output and "warm, in-process" in result.output
+    proofs = sorted((build / tiny.workspace.name / "proofs").glob("*.proof.json"))
+    assert len(proofs) == 2
+    # The same public instances as the serial reference, in input order.
+    assert [public_instances(load_proof(p)) for p in proofs] == serial.instances[:2]
+
+
 def test_gpu_request_without_gpu_is_one_line_and_exit_2(perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], tmp_path: Path) -> None:
     build = tmp_path / "build"
     shutil.copytree(tiny.workspace, build / tiny.workspace.name)
