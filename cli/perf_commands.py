@@ -141,19 +141,24 @@ def prove_many_cmd(
 @click.argument("harness_args", nargs=-1, type=click.UNPROCESSED)
 def bench_cmd(harness_args: tuple[str, ...]) -> None:
     """Run the benchmark harness (benchmarks/harness.py); `zkml bench --help-harness` lists its options."""
+    import zkml
+
+    # benchmarks/ is not installed with the package; it sits next to zkml/ in a checkout. Another
+    # distribution (hummingbird-ml) installs a top-level `benchmarks` package, so put the checkout
+    # first and drop that one if it was already imported.
+    checkout = Path(zkml.__file__).resolve().parent.parent
+    if (checkout / "benchmarks" / "harness.py").is_file():
+        sys.path.insert(0, str(checkout))
+        cached = sys.modules.get("benchmarks")
+        if cached is not None and Path(getattr(cached, "__file__", None) or "").resolve().parent != checkout / "benchmarks":
+            for name in [n for n in sys.modules if n == "benchmarks" or n.startswith("benchmarks.")]:
+                del sys.modules[name]
     try:
         from benchmarks import harness
-    except ImportError:
-        # benchmarks/ is not installed with the package; it sits next to zkml/ in a checkout.
-        import zkml
+    except ImportError as exc:
+        from zkml.errors import ConfigError
 
-        sys.path.insert(0, str(Path(zkml.__file__).resolve().parent.parent))
-        try:
-            from benchmarks import harness
-        except ImportError as exc:
-            from zkml.errors import ConfigError
-
-            raise ConfigError("the benchmark harness is not available", hint="run zkml bench from a source checkout of zkml") from exc
+        raise ConfigError("the benchmark harness is not available", hint="run zkml bench from a source checkout of zkml") from exc
     args = ["--help" if a == "--help-harness" else a for a in harness_args]
     harness.main(list(args))
 

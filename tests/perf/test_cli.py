@@ -105,3 +105,16 @@ def test_bench_passes_options_to_the_harness(perf_cli: click.Group) -> None:
     result = CliRunner().invoke(perf_cli, ["bench", "--help-harness"], obj={})
     assert result.exit_code == 0
     assert "--warm-inputs" in result.output and "--batch-sizes" in result.output
+
+
+def test_bench_finds_the_harness_from_any_folder(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # Outside the checkout, `import benchmarks` finds hummingbird-ml's top-level package first.
+    zkml_bin = Path(sys.executable).parent / "zkml"
+    result = subprocess.run(
+        [str(zkml_bin), "bench", "--help-harness"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--warm-inputs" in result.stdout
