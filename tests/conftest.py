@@ -7,10 +7,14 @@ that change things copy what they need into their own tmp_path.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.helpers import make_tiny_onnx
 
 REPO = Path(__file__).resolve().parent.parent
 CIRCUITS = REPO / "circuits"
@@ -31,15 +35,30 @@ def zkml_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclass
 class ProvedCircuit:
-    """A circuit taken through every stage, for tests to read (not modify)."""
+    """A circuit taken through every stage once per session, for tests to read (not modify)."""
 
-    pipeline: object
+    pipeline: Any  # zkml.pipeline.Pipeline
     build_dir: Path
-    summary: object
+    summary: Any  # zkml.pipeline.RunSummary
 
     @property
     def workspace(self) -> Path:
-        return self.pipeline.ws.root  # type: ignore[attr-defined, no-any-return]
+        return Path(self.pipeline.ws.root)
+
+    @property
+    def ws(self) -> Any:
+        """The :class:`zkml.workspace.Workspace` (typed paths: ``ws.proof``, ``ws.vk``, ...)."""
+        return self.pipeline.ws
+
+    @property
+    def srs(self) -> Path:
+        return Path(self.pipeline.srs().path)
+
+    def __getattr__(self, name: str) -> Path:
+        # onnx, settings, compiled, pk, vk, witness, proof: the workspace's own files.
+        if name in ("onnx", "settings", "compiled", "pk", "vk", "witness", "proof"):
+            return Path(getattr(self.pipeline.ws, name))
+        raise AttributeError(name)
 
 
 @pytest.fixture(scope="session")
@@ -54,18 +73,6 @@ def mlp(tmp_path_factory: pytest.TempPathFactory, zkml_cache: Path) -> ProvedCir
     pipeline = Pipeline(config, Workspace(build / config.name))
     summary = pipeline.run()
     return ProvedCircuit(pipeline, build, summary)
-
-
-def make_tiny_onnx(path: Path, inputs: int = 4, outputs: int = 2, seed: int = 1) -> Path:
-    """A small linear+ReLU model written with torch, different from the MLP example."""
-    import torch
-
-    from zkml.export import export_model
-
-    torch.manual_seed(seed)
-    module = torch.nn.Sequential(torch.nn.Linear(inputs, 6), torch.nn.ReLU(), torch.nn.Linear(6, outputs))
-    export_model(module, path, example_input=torch.randn(1, inputs))
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -137,3 +144,53 @@ def batched_tiny(tiny: ProvedCircuit, tmp_path_factory: pytest.TempPathFactory) 
         write_samples(path, Samples(tuple(array[list(order)] for array in samples.arrays)))
         proofs[order] = prover.prove(path)
     return BatchedTiny(config, circuit, proofs, samples)
+
+
+# -- chains: one anvil per session (plus a second posing as a public chain), snapshot per test
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Any]:
+    """One anvil (chain id 31337) for the whole session."""
+    from zkml.errors import AnvilError
+    from zkml.evm.anvil import find_anvil, local_anvil
+
+    try:
+        find_anvil()
+    except AnvilError as exc:
+        pytest.skip(f"anvil is not installed: {exc}")
+    with local_anvil() as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def anvil_chain5() -> Iterator[Any]:
+    """A second anvil posing as a non-development chain (chain id 5)."""
+    from zkml.evm.anvil import local_anvil
+
+    with local_anvil(chain_id=5) as node:
+        yield node
+
+
+def _snapshot(conn: Any) -> Iterator[Any]:
+    snap = conn.w3.provider.make_request("evm_snapshot", [])["result"]
+    try:
+        yield conn
+    finally:
+        assert conn.w3.provider.make_request("evm_revert", [snap])["result"] is True
+
+
+@pytest.fixture
+def conn(anvil: Any) -> Iterator[Any]:
+    """A connection to the session anvil, reverted to its prior state after the test."""
+    from zkml.evm.rpc import connect
+
+    yield from _snapshot(connect(anvil.url))
+
+
+@pytest.fixture
+def conn5(anvil_chain5: Any) -> Iterator[Any]:
+    """A connection to the chain-id-5 anvil, reverted after the test."""
+    from zkml.evm.rpc import connect
+
+    yield from _snapshot(connect(anvil_chain5.url))

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from zkml_cli.main import cli
 
 from zkml.errors import InputDataError
-from zkml.verify import flip_proof_byte
+from tests.helpers import flip_proof_byte
 
 from .conftest import CIRCUITS, ProvedCircuit
 

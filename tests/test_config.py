@@ -48,3 +48,25 @@ def test_toml_syntax_error(tmp_path: Path) -> None:
 def test_missing_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no zkml.toml"):
         load_config(tmp_path)
+
+
+def test_consumer_table(tmp_path: Path) -> None:
+    from zkml.config import ConsumerConfig, load_config
+
+    base = '[model]\nonnx = "m.onnx"\n'
+    (tmp_path / "zkml.toml").write_text(base)
+    assert load_config(tmp_path).consumer is None
+    (tmp_path / "zkml.toml").write_text(base + '[consumer]\ncontract = "ForecastVault"\nneutral_bps = 4000\n')
+    assert load_config(tmp_path).consumer == ConsumerConfig(neutral_bps=4000)
+    for bad, message in (('contract = "Nope"', "unknown"), ("neutral_bps = 20000", "0..10000"), ("color = 1", "bad \\[consumer\\]")):
+        (tmp_path / "zkml.toml").write_text(base + "[consumer]\n" + bad + "\n")
+        with pytest.raises(ConfigError, match=message):
+            load_config(tmp_path)
+
+
+def test_only_the_demo_circuit_declares_a_consumer() -> None:
+    from zkml.config import load_config
+
+    circuits = Path(__file__).resolve().parent.parent / "circuits"
+    declared = {p.name for p in circuits.iterdir() if (p / "zkml.toml").is_file() and load_config(p).consumer is not None}
+    assert declared == {"mlp_regressor"}

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from zkml.config import load_config
+from zkml.flow import run_pipeline
 from zkml.pipeline import Pipeline
 from zkml.workspace import Workspace
 
@@ -19,7 +20,7 @@ EXAMPLES = sorted(p.name for p in CIRCUITS.iterdir() if (p / "zkml.toml").is_fil
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_runs_end_to_end_and_reuses_keys(name: str, tmp_path: Path) -> None:
     config = load_config(CIRCUITS / name)
-    summary = Pipeline(config, Workspace(tmp_path / name)).run(chain=True)
+    summary = run_pipeline(Pipeline(config, Workspace(tmp_path / name)), chain=True)
     assert summary.verified, summary.verify_reason
     assert summary.extra["onchain_accepted"] is True
     assert summary.extra["verifier_runtime_bytes"] <= 24_576
@@ -29,6 +30,8 @@ def test_example_runs_end_to_end_and_reuses_keys(name: str, tmp_path: Path) -> N
         assert fidelity.argmax_agreement is not None and fidelity.argmax_agreement >= 0.95
     # The on-chain decoded outputs are the circuit's outputs.
     assert summary.extra["onchain_outputs"] == pytest.approx(list(summary.outputs), abs=1e-9)
+    # Only a circuit that declares a [consumer] goes on to the oracle demo.
+    assert ("oracle" in summary.extra) == (config.consumer is not None)
 
     again = Pipeline(config, Workspace(tmp_path / name))
     second = again.run()

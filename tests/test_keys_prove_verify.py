@@ -13,7 +13,8 @@ from zkml.errors import KeysError, SrsError
 from zkml.keys import load_keys, setup_keys
 from zkml.prove import load_proof, prove
 from zkml.srs import generate_dev_srs
-from zkml.verify import flip_proof_byte, verify
+from tests.helpers import flip_proof_byte
+from zkml.verify import verify
 
 from .conftest import ProvedCircuit
 

@@ -81,3 +81,45 @@ def test_full_disk_is_one_clear_error_and_keeps_the_old_file(tiny_disk: Path) ->
         write_bytes_atomic(target, b"x" * 200_000)
     assert target.read_bytes() == b"previous proof"
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["proof.json"]
+
+
+def test_stale_temporaries_of_dead_writers_are_cleared(tmp_path: Path) -> None:
+    import os
+
+    dead = tmp_path / ".pk.key.999999999.abc123.part"  # no such pid
+    legacy = tmp_path / ".vk.key.k2j4l1.part"  # the old name format, without a pid
+    alive = tmp_path / f".proof.json.{os.getpid()}.zz9.part"  # a writer that is still running
+    for path in (dead, legacy, alive):
+        path.write_bytes(b"x" * 10)
+    Workspace(tmp_path)
+    assert not dead.exists() and not legacy.exists()
+    assert alive.exists()
+
+
+def test_keys_killed_mid_setup_leave_nothing_the_next_run_keeps(tiny, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """kill -9 during key generation leaves .part files; opening the workspace again clears them."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "tiny"
+    shutil.copytree(tiny.workspace, root)
+    for name in ("pk.key", "vk.key", "keys.json"):
+        (root / name).unlink()
+    code = (
+        "import sys\nfrom zkml.config import config_for_onnx\nfrom zkml.pipeline import Pipeline\nfrom zkml.workspace import Workspace\n"
+        f"config = config_for_onnx({str(tiny.pipeline.config.onnx)!r}, input_path={str(tiny.pipeline.config.input)!r})\n"
+        f"Pipeline(config, Workspace({str(root)!r})).keys()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 120
+    while not list(root.glob(".*.part")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    left = list(root.glob(".*.part"))
+    assert left, "the run finished before it could be killed mid-setup"
+    Workspace(root)
+    assert not list(root.glob(".*.part"))

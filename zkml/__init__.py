@@ -1,7 +1,7 @@
 """zkml: from a trained model to a zero-knowledge proof a smart contract checks.
 
 The public API is one function per stage (see DESIGN.md's flow) plus
-:func:`zkml.pipeline.run` for the whole flow. Heavy dependencies (torch, ezkl,
+:func:`zkml.flow.run` for the whole flow (``zkml run``). Heavy dependencies (torch, ezkl,
 web3) are imported inside functions, so importing zkml is instant.
 """
 
@@ -34,7 +34,8 @@ _EXPORTS = {
     "prove": "zkml.prove",
     "verify": "zkml.verify",
     "Pipeline": "zkml.pipeline",
-    "run": "zkml.pipeline",
+    "run": "zkml.flow",
+    "RunSummary": "zkml.artifacts",
     "Workspace": "zkml.workspace",
     "read_samples": "zkml.data",
 }

@@ -120,8 +120,3 @@ def run_args(**fields: Any) -> Any:
 def felt_to_float(felt: str, scale: int) -> float:
     """Decode one field element of a witness/proof into a float at a fixed-point scale."""
     return float(module().felt_to_float(felt, scale))
-
-
-def float_to_felt(value: float, scale: int) -> str:
-    """Encode a float as a field element at a fixed-point scale."""
-    return str(module().float_to_felt(value, scale, module().PyInputType.F32))

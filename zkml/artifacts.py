@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Visibility = Literal["public", "private", "hashed", "fixed"]
 SrsProvenance = Literal["dev-unsafe", "imported"]
@@ -78,12 +78,23 @@ class OpReport:
 
 @dataclass(frozen=True)
 class Fidelity:
-    """How far the quantized circuit is from the float model on some samples."""
+    """How far the quantized circuit is from the float model on some samples.
+
+    Attributes:
+        samples: how many samples were compared.
+        max_abs_error: largest |circuit - float| over all outputs and samples.
+        mean_abs_error: mean |circuit - float|.
+        argmax_agreement: fraction of samples where both pick the same class
+            (threshold for one output); None unless the task is classification.
+        max_rel_error: ``max_abs_error`` over the largest |float output|
+            (``max_abs_error`` itself when every float output is 0).
+    """
 
     samples: int
     max_abs_error: float
     mean_abs_error: float
     argmax_agreement: float | None = None
+    max_rel_error: float = 0.0
 
     def as_dict(self) -> dict[str, float | int | None]:
         """Plain-JSON form for manifests and summaries."""
@@ -92,12 +103,13 @@ class Fidelity:
             "max_abs_error": self.max_abs_error,
             "mean_abs_error": self.mean_abs_error,
             "argmax_agreement": self.argmax_agreement,
+            "max_rel_error": self.max_rel_error,
         }
 
 
 @dataclass(frozen=True)
 class Settings:
-    """ezkl circuit settings after calibration."""
+    """ezkl circuit settings after calibration (read by :func:`zkml.settings.read_settings`)."""
 
     path: Path
     sha256: str
@@ -109,6 +121,15 @@ class Settings:
     output_visibility: str
     param_visibility: str
     fidelity: Fidelity | None = None
+    num_rows: int = 0
+    instance_shapes: tuple[tuple[int, ...], ...] = ()
+    lookup_range: tuple[int, int] = (0, 0)
+    num_inner_cols: int | None = None
+    decomp_base: int | None = None
+    decomp_legs: int | None = None
+    # Hashed inputs: whether the Poseidon hash is a public instance, and how many such instances.
+    input_hash_public: bool = False
+    poseidon_instances: int = 0
 
 
 @dataclass(frozen=True)
@@ -184,3 +205,44 @@ class StageTiming:
     seconds: float
     reused: bool
     detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    """What ``zkml run`` reports: per-stage seconds and the headline numbers.
+
+    ``extra`` holds what the stages after local verification add (verifier size,
+    deployment, on-chain gas, the consumer demo), as plain JSON.
+    """
+
+    name: str
+    workspace: Path
+    timings: list[StageTiming] = field(default_factory=list)
+    logrows: int | None = None
+    proof_bytes: int | None = None
+    fidelity: Fidelity | None = None
+    verified: bool | None = None
+    verify_reason: str = ""
+    srs_provenance: str | None = None
+    outputs: tuple[float, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def timing(self, stage: str) -> StageTiming | None:
+        """The timing of one stage, if it ran."""
+        return next((t for t in self.timings if t.stage == stage), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (``zkml run --json``)."""
+        return {
+            "name": self.name,
+            "workspace": str(self.workspace),
+            "stages": [{"stage": t.stage, "seconds": round(t.seconds, 3), "reused": t.reused, **t.detail} for t in self.timings],
+            "logrows": self.logrows,
+            "proof_bytes": self.proof_bytes,
+            "fidelity": self.fidelity.as_dict() if self.fidelity else None,
+            "verified": self.verified,
+            "verify_reason": self.verify_reason,
+            "srs_provenance": self.srs_provenance,
+            "outputs": list(self.outputs),
+            **self.extra,
+        }

@@ -8,50 +8,17 @@ those values. What that costs in accuracy is measured separately (see
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Any
 
 from zkml import _ezkl
 from zkml.artifacts import OnnxModel, Settings, sha256_file
 from zkml.config import CircuitSettings
 from zkml.errors import CalibrationError
+from zkml.settings import pin_logrows, read_settings
 from zkml.workspace import atomic_path
 
 log = logging.getLogger(__name__)
-
-
-def read_settings(path: Path) -> Settings:
-    """Describe an ezkl settings file.
-
-    Raises:
-        CalibrationError: unreadable or not ezkl settings.
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-        run_args = data["run_args"]
-        return Settings(
-            path=path,
-            sha256=sha256_file(path),
-            logrows=int(run_args["logrows"]),
-            input_scales=tuple(int(s) for s in data.get("model_input_scales", [])),
-            output_scales=tuple(int(s) for s in data.get("model_output_scales", [])),
-            param_scale=int(run_args["param_scale"]),
-            input_visibility=_visibility_name(run_args["input_visibility"]),
-            output_visibility=_visibility_name(run_args["output_visibility"]),
-            param_visibility=_visibility_name(run_args["param_visibility"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CalibrationError(f"{path} is not an ezkl settings file: {exc}", hint="run calibrate again") from exc
-
-
-def _visibility_name(value: Any) -> str:
-    # ezkl serialises visibility as "Public" or as {"Hashed": {...}}.
-    if isinstance(value, dict):
-        value = next(iter(value))
-    return str(value).lower()
 
 
 def calibrate(
@@ -108,7 +75,7 @@ def calibrate(
                 "calibration found no settings that fit", hint="raise max_logrows or use calibration_target = 'resources'"
             )
         if circuit.logrows is not None:
-            _pin_logrows(tmp, circuit.logrows)
+            pin_logrows(tmp, circuit.logrows)
     settings = read_settings(out_path)
     log.info(
         "calibrated %s: logrows %d, input scales %s, output scales %s",
@@ -118,15 +85,3 @@ def calibrate(
         settings.output_scales,
     )
     return settings
-
-
-def _pin_logrows(path: Path, logrows: int) -> None:
-    """Calibration may pick another logrows; a pinned value wins if it fits."""
-    data = json.loads(path.read_text())
-    needed = int(data.get("num_rows", 0))
-    if needed and needed >= (1 << logrows):
-        raise CalibrationError(
-            f"the circuit needs {needed} rows, more than logrows {logrows} holds", hint=f"use logrows >= {needed.bit_length()}"
-        )
-    data["run_args"]["logrows"] = logrows
-    path.write_text(json.dumps(data))

@@ -8,7 +8,6 @@ cannot hold before the expensive proving step.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -45,10 +44,9 @@ def decode_outputs(witness_data: dict[str, object], settings: Settings) -> tuple
     return tuple(values)
 
 
-def _lookup_overflow(witness_data: dict[str, object], settings_path: Path) -> str | None:
+def _lookup_overflow(witness_data: dict[str, object], settings: Settings) -> str | None:
     """Say why a witness falls outside the calibrated lookup range, if it does."""
-    run_args = json.loads(Path(settings_path).read_text())["run_args"]
-    low, high = run_args.get("lookup_range", [0, 0])
+    low, high = settings.lookup_range
     max_in = witness_data.get("max_lookup_inputs", 0)
     min_in = witness_data.get("min_lookup_inputs", 0)
     assert isinstance(max_in, int) and isinstance(min_in, int)
@@ -90,7 +88,7 @@ def generate_witness(
                 f"running the circuit on {Path(input_path).name} failed: {exc}",
                 hint="check the input against the model's shape and calibrated range",
             ) from exc
-        overflow = _lookup_overflow(data, circuit.settings.path)
+        overflow = _lookup_overflow(data, circuit.settings)
         if overflow:
             raise InputDataError(f"{Path(input_path).name}: {overflow}", hint="recalibrate with data that covers this input")
     return Witness(Path(out_path), sha256_file(out_path), circuit.sha256, decode_outputs(data, circuit.settings))

@@ -73,6 +73,35 @@ class CircuitSettings:
             raise ConfigError("decomp_base must be >= 2", hint="use a power of two such as 256 or 16384")
 
 
+CONSUMERS = ("ForecastVault",)
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """The DeFi consumer a circuit declares (``[consumer]`` in zkml.toml): ``zkml run`` then
+    publishes its proof to the oracle and lets this consumer act on the verified prediction.
+
+    Attributes:
+        contract: the example consumer contract (``ForecastVault``).
+        neutral_bps: the vault's risky allocation when the forecast is 0, in basis points.
+        bps_per_unit_return: allocation change per 1.0 of the model's output.
+        max_age: seconds a published prediction stays fresh (set at registration).
+    """
+
+    contract: str = "ForecastVault"
+    neutral_bps: int = 5_000
+    bps_per_unit_return: int = 100_000
+    max_age: int = 3600
+
+    def __post_init__(self) -> None:
+        if self.contract not in CONSUMERS:
+            raise ConfigError(f"[consumer] contract = {self.contract!r} is unknown", hint=f"use one of {', '.join(CONSUMERS)}")
+        if not 0 <= self.neutral_bps <= 10_000:
+            raise ConfigError(f"[consumer] neutral_bps = {self.neutral_bps} must be within 0..10000")
+        if self.max_age < 1:
+            raise ConfigError(f"[consumer] max_age = {self.max_age} must be >= 1 second")
+
+
 @dataclass(frozen=True)
 class CircuitConfig:
     """Everything ``zkml run`` needs to take one model to a verified proof.
@@ -88,6 +117,7 @@ class CircuitConfig:
         input: sample input JSON to prove.
         calibration: calibration input JSON; generated around ``input`` if absent.
         holdout: held-out JSON with ``targets``, for fidelity reports.
+        consumer: the DeFi consumer ``zkml run`` drives after on-chain verification, if any.
     """
 
     name: str
@@ -105,6 +135,9 @@ class CircuitConfig:
     # The accuracy budget for `zkml tune` ([budget] table), kept as the raw
     # table so config does not import the tuner; zkml.tune.Budget validates it.
     budget: dict[str, float] | None = None
+    consumer: ConsumerConfig | None = None
+    # The zkml.toml this config was loaded from (None for a bare ONNX or factory).
+    source: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -147,7 +180,7 @@ def load_config(path: Path) -> CircuitConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{toml_path}: {exc}") from exc
     root = toml_path.parent.resolve()
-    allowed_top = {"name", "description", "task", "model", "data", "circuit", "budget"}
+    allowed_top = {"name", "description", "task", "model", "data", "circuit", "budget", "consumer"}
     unknown = set(data) - allowed_top
     if unknown:
         raise ConfigError(f"{toml_path}: unknown keys {sorted(unknown)}", hint=f"allowed: {sorted(allowed_top)}")
@@ -180,7 +213,21 @@ def load_config(path: Path) -> CircuitConfig:
         holdout=_path(root, dataset.get("holdout"), "[data] holdout"),
         circuit=settings,
         budget=_budget_table(data.get("budget"), toml_path),
+        consumer=_consumer_table(data.get("consumer"), toml_path),
+        source=toml_path.resolve(),
     )
+
+
+def _consumer_table(value: object, toml_path: Path) -> ConsumerConfig | None:
+    if value is None:
+        return None
+    allowed = {f.name for f in fields(ConsumerConfig)}
+    if not isinstance(value, dict) or set(value) - allowed:
+        raise ConfigError(f"{toml_path}: bad [consumer] table {value!r}", hint=f"allowed keys: {sorted(allowed)}")
+    try:
+        return ConsumerConfig(**value)
+    except TypeError as exc:
+        raise ConfigError(f"{toml_path}: [consumer]: {exc}") from exc
 
 
 def _budget_table(value: object, toml_path: Path) -> dict[str, float] | None:

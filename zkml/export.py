@@ -18,8 +18,8 @@ from typing import Any
 
 from zkml.artifacts import OnnxModel, TensorSpec, sha256_file
 from zkml.data import Samples
-from zkml.errors import ExportError, InputDataError, ModelNotFoundError
-from zkml.workspace import atomic_path, write_bytes_atomic, write_json_atomic
+from zkml.errors import ConfigError, ExportError, InputDataError, ModelNotFoundError
+from zkml.workspace import atomic_path, fingerprint, write_bytes_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,26 @@ def _fix_batch_dims(model: Any, batch_size: int) -> None:
 def _graph_inputs(model: Any) -> list[Any]:
     initializer_names = {init.name for init in model.graph.initializer}
     return [value for value in model.graph.input if value.name not in initializer_names]
+
+
+def source_digest(factory: str, root: Path) -> str:
+    """Hash the model source: every .py file in the factory's folder (it may import neighbours)."""
+    file_part = Path(factory.rpartition(":")[0])
+    folder = (root / file_part).resolve().parent
+    files = sorted(folder.glob("*.py"))
+    return fingerprint({str(p.name): sha256_file(p) for p in files} | {"factory": factory})
+
+
+def random_example(shape: tuple[int, ...] | None) -> Any:
+    """A seeded tracing input for a torch factory that has no example_input function."""
+    if shape is None:
+        raise ConfigError(
+            "a torch model needs an example input to trace", hint="set [model] example_input or input_shape (CLI: --input-shape 1,8)"
+        )
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(*shape, generator=generator)
 
 
 def inspect_onnx(path: Path, *, batch_size: int = 1) -> OnnxModel:

@@ -2,7 +2,8 @@
 
 Each sample runs through onnxruntime (float) and through the compiled circuit
 as a witness (fixed point). Witnesses are cheap, so this measures the real
-circuit, not a simulation of its rounding.
+circuit, not a simulation of its rounding. :func:`fidelity_metrics` is the one
+summary of such outputs, for the pipeline and the tuner alike.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zkml.artifacts import CompiledCircuit, Fidelity, OnnxModel
 from zkml.circuit import generate_witness
 from zkml.data import Samples, write_samples
 from zkml.export import run_onnx
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +54,49 @@ def measure_fidelity(
             circuit_rows.append(list(witness.outputs))
             if progress:
                 progress(index + 1, count)
-    circuit_array = np.asarray(circuit_rows, dtype=np.float64)
-    errors = np.abs(circuit_array - float_rows)
-    agreement = None
-    if classifier and float_rows.shape[1] > 1:
-        agreement = float(np.mean(np.argmax(float_rows, axis=1) == np.argmax(circuit_array, axis=1)))
-    elif classifier:
-        # One output: a probability or logit of the positive class, threshold 0.5 / 0.
-        threshold = 0.5 if float_rows.min() >= 0 and float_rows.max() <= 1 else 0.0
-        agreement = float(np.mean((float_rows[:, 0] > threshold) == (circuit_array[:, 0] > threshold)))
-    fidelity = Fidelity(samples=count, max_abs_error=float(errors.max()), mean_abs_error=float(errors.mean()), argmax_agreement=agreement)
+    fidelity = fidelity_metrics(float_rows, circuit_rows, classifier=classifier)
     log.info(
         "fidelity on %d samples: max abs error %.3g, mean %.3g, agreement %s",
         count,
         fidelity.max_abs_error,
         fidelity.mean_abs_error,
-        agreement,
+        fidelity.argmax_agreement,
     )
     return fidelity, float_rows.tolist(), circuit_rows
+
+
+def fidelity_metrics(float_rows: ArrayLike, circuit_rows: ArrayLike, *, classifier: bool = False) -> Fidelity:
+    """Summarise float vs circuit outputs: one row a sample, one column an output.
+
+    Args:
+        float_rows: the float model's outputs (nested lists or an array).
+        circuit_rows: the circuit's outputs, same shape.
+        classifier: also measure class agreement: argmax over several
+            outputs; one output is a probability (cut at 0.5) when every
+            float output lies in [0, 1], else a logit (cut at 0).
+
+    Returns:
+        Max and mean absolute error, max error relative to the largest float
+        output, and the agreement (None unless ``classifier``).
+    """
+    import numpy as np
+
+    floats = np.asarray(float_rows, dtype=np.float64)
+    circuit = np.asarray(circuit_rows, dtype=np.float64)
+    errors = np.abs(circuit - floats)
+    max_abs = float(errors.max()) if errors.size else 0.0
+    scale = float(np.max(np.abs(floats))) if floats.size else 0.0
+    agreement = None
+    if classifier and floats.shape[1] > 1:
+        agreement = float(np.mean(np.argmax(floats, axis=1) == np.argmax(circuit, axis=1)))
+    elif classifier:
+        threshold = 0.5 if floats.min() >= 0 and floats.max() <= 1 else 0.0
+        agreement = float(np.mean((floats[:, 0] > threshold) == (circuit[:, 0] > threshold)))
+    return Fidelity(
+        samples=int(floats.shape[0]),
+        max_abs_error=max_abs,
+        mean_abs_error=float(errors.mean()) if errors.size else 0.0,
+        argmax_agreement=agreement,
+        # Relative to the output's scale, so outputs near zero do not make it meaningless.
+        max_rel_error=max_abs / scale if scale > 0 else max_abs,
+    )

@@ -161,7 +161,7 @@ def compile_contracts(compiler: Any = None, *, folder: Path = CONTRACTS_DIR) -> 
         SolcNotFoundError: no Solidity compiler is available.
         SolidityCompileError: the sources do not compile.
     """
-    from zkml.evm.chain import cache_dir
+    from zkml.workspace import cache_dir
     from zkml.evm.solc import CompiledContract, CompilerInfo, compile_standard_json, find_compiler
 
     sources = contract_sources(folder)

@@ -1,8 +1,8 @@
 """The whole flow for one circuit, with a manifest-backed cache.
 
-:class:`Pipeline` composes the stage functions; it owns nothing but the order,
-the workspace file names and the fingerprints that decide whether a stage's
-recorded outputs are still current. Each stage method can also run alone (the
+:class:`Pipeline` composes the stage functions; it owns nothing but the order
+and the fingerprints that decide whether a stage's recorded outputs are still
+current (file names belong to :class:`zkml.workspace.Layout`). Each stage method can also run alone (the
 CLI's per-stage commands use them), pulling what it needs from earlier stages,
 which are then reused from the manifest when current.
 """
@@ -15,7 +15,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from zkml.artifacts import (
     OnnxModel,
     OpReport,
     Proof,
+    RunSummary,
     Settings,
     Srs,
     StageTiming,
@@ -35,12 +36,13 @@ from zkml.artifacts import (
     sha256_file,
 )
 from zkml.config import CircuitConfig
-from zkml.errors import ConfigError, InputDataError, ZkmlError
+from zkml.errors import ConfigError, InputDataError
+from zkml.evm.stages import EvmStages
 
 log = logging.getLogger(__name__)
 
 STAGES = ("export", "preflight", "calibrate", "compile", "srs", "keys", "witness", "prove", "verify")
-EVM_STAGES = ("verifier", "deploy", "verify_onchain", "oracle")
+EVM_STAGES = ("verifier", "deploy", "verify_onchain")
 
 
 @dataclass(frozen=True)
@@ -64,43 +66,6 @@ class ProgressEvent:
 ProgressCallback = Callable[[ProgressEvent], None]
 
 
-@dataclass
-class RunSummary:
-    """What ``zkml run`` reports: per-stage seconds and the headline numbers."""
-
-    name: str
-    workspace: Path
-    timings: list[StageTiming] = field(default_factory=list)
-    logrows: int | None = None
-    proof_bytes: int | None = None
-    fidelity: Fidelity | None = None
-    verified: bool | None = None
-    verify_reason: str = ""
-    srs_provenance: str | None = None
-    outputs: tuple[float, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def timing(self, stage: str) -> StageTiming | None:
-        """The timing of one stage, if it ran."""
-        return next((t for t in self.timings if t.stage == stage), None)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain-JSON form (``zkml run --json``)."""
-        return {
-            "name": self.name,
-            "workspace": str(self.workspace),
-            "stages": [{"stage": t.stage, "seconds": round(t.seconds, 3), "reused": t.reused, **t.detail} for t in self.timings],
-            "logrows": self.logrows,
-            "proof_bytes": self.proof_bytes,
-            "fidelity": self.fidelity.as_dict() if self.fidelity else None,
-            "verified": self.verified,
-            "verify_reason": self.verify_reason,
-            "srs_provenance": self.srs_provenance,
-            "outputs": list(self.outputs),
-            **self.extra,
-        }
-
-
 def tool_versions() -> dict[str, str]:
     """Versions of the tools whose behaviour the artifacts depend on."""
     from importlib import metadata
@@ -114,30 +79,13 @@ def tool_versions() -> dict[str, str]:
     return versions
 
 
-def _source_digest(factory: str, root: Path) -> str:
-    """Hash the model source: every .py file in the factory's folder (it may import neighbours)."""
-    from zkml.workspace import fingerprint
+class Pipeline(EvmStages):
+    """Runs a circuit's stages in a workspace, reusing what the manifest proves current.
 
-    file_part = Path(factory.rpartition(":")[0])
-    folder = (root / file_part).resolve().parent
-    files = sorted(folder.glob("*.py"))
-    return fingerprint({str(p.name): sha256_file(p) for p in files} | {"factory": factory})
-
-
-def _random_example(shape: tuple[int, ...] | None) -> Any:
-    """A seeded tracing input for a torch factory that has no example_input function."""
-    if shape is None:
-        raise ConfigError(
-            "a torch model needs an example input to trace", hint="set [model] example_input or input_shape (CLI: --input-shape 1,8)"
-        )
-    import torch
-
-    generator = torch.Generator().manual_seed(0)
-    return torch.randn(*shape, generator=generator)
-
-
-class Pipeline:
-    """Runs a circuit's stages in a workspace, reusing what the manifest proves current."""
+    The EVM stages (verifier, VKA, deploy, on-chain verification) come from
+    :class:`zkml.evm.stages.EvmStages`; the flow ends there. `zkml run`'s
+    composition, and the DeFi demo on top of it, are in :mod:`zkml.flow`.
+    """
 
     def __init__(
         self,
@@ -148,7 +96,7 @@ class Pipeline:
         allow_dev_srs: bool = True,
         input_path: Path | None = None,
     ) -> None:
-        from zkml.tune import apply_tuned
+        from zkml.tune.pinned import apply_tuned
         from zkml.workspace import Workspace
 
         # `zkml tune` pins its measured choice in <workspace>/tuned.json; it is
@@ -165,7 +113,9 @@ class Pipeline:
         self._cache: dict[str, Any] = {}
         self._versions = tool_versions()
         self.ws.set_info("tools", self._versions)
-        self.ws.set_info("circuit", {"name": config.name, "root": str(config.root), "task": config.task})
+        # Enough to find the circuit again from the workspace folder alone (`zkml deploy build/<name>`).
+        source = {"toml": str(config.source) if config.source else None, "onnx": str(config.onnx) if config.onnx and not config.source else None}
+        self.ws.set_info("circuit", {"name": config.name, "root": str(config.root), "task": config.task, **source})
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -221,10 +171,10 @@ class Pipeline:
         return self._memo("export", self._export)  # type: ignore[no-any-return]
 
     def _export(self) -> OnnxModel:
-        from zkml.export import export_model, inspect_onnx, load_callable, reference_outputs
+        from zkml.export import export_model, inspect_onnx, load_callable, random_example, reference_outputs, source_digest
 
         cfg = self.config
-        onnx_path = self.ws.path("model.onnx")
+        onnx_path = self.ws.onnx
         if cfg.onnx is not None:
             if not cfg.onnx.is_file():
                 from zkml.errors import ModelNotFoundError
@@ -234,7 +184,7 @@ class Pipeline:
         else:
             assert cfg.factory is not None
             parts = {
-                "source": _source_digest(cfg.factory, cfg.root),
+                "source": source_digest(cfg.factory, cfg.root),
                 "example": cfg.example_input,
                 "shape": cfg.input_shape,
                 "torch": self._versions.get("torch"),
@@ -246,7 +196,7 @@ class Pipeline:
             else:
                 assert cfg.factory is not None
                 built = load_callable(cfg.factory, cfg.root)()
-                example = load_callable(cfg.example_input, cfg.root)() if cfg.example_input else _random_example(cfg.input_shape)
+                example = load_callable(cfg.example_input, cfg.root)() if cfg.example_input else random_example(cfg.input_shape)
                 model = export_model(built, onnx_path, example_input=example)
             return {"model": onnx_path}, {
                 "opset": model.opset,
@@ -260,7 +210,7 @@ class Pipeline:
         sample_path = self.sample_input(model)
         from zkml.data import read_samples
 
-        return reference_outputs(model, read_samples(sample_path, model.inputs), self.ws.path("reference.json"))
+        return reference_outputs(model, read_samples(sample_path, model.inputs), self.ws.reference)
 
     def sample_input(self, model: OnnxModel) -> Path:
         """The input to prove: the configured one, or a seeded random sample for a bare ONNX."""
@@ -272,7 +222,7 @@ class Pipeline:
 
         from zkml.data import Samples, write_samples
 
-        generated = self.ws.path("generated_input.json")
+        generated = self.ws.generated_input
         if not generated.exists():
             rng = np.random.default_rng(0)
             log.warning("no input given; proving a seeded random sample (%s)", generated)
@@ -294,7 +244,7 @@ class Pipeline:
         from zkml.data import generate_around, read_samples
 
         cfg = self.config
-        target = self.ws.path("calibration.json")
+        target = self.ws.calibration
         if cfg.calibration is not None:
             samples = read_samples(cfg.calibration, model.inputs)
         else:
@@ -308,7 +258,8 @@ class Pipeline:
         return target
 
     def _calibrate(self) -> Settings:
-        from zkml.calibrate import calibrate, read_settings
+        from zkml.calibrate import calibrate
+        from zkml.settings import read_settings
         from zkml.data import feature_ranges, read_samples
 
         model = self.export()
@@ -321,7 +272,7 @@ class Pipeline:
             "circuit": {k: v for k, v in vars(self.config.circuit).items() if k != "input_range_margin"},
             "ezkl": self._versions["ezkl"],
         }
-        settings_path = self.ws.path("settings.json")
+        settings_path = self.ws.settings
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
             settings = calibrate(model, data_path, settings_path, self.config.circuit)
@@ -359,9 +310,9 @@ class Pipeline:
 
         model = self.export()
         settings = self.calibrate()
-        compiled_path = self.ws.path("model.compiled")
-        fidelity_path = self.ws.path("fidelity.json")
-        fidelity_source = self.config.holdout or self.ws.path("calibration.json")
+        compiled_path = self.ws.compiled
+        fidelity_path = self.ws.fidelity
+        fidelity_source = self.config.holdout or self.ws.calibration
         parts = {
             "model": model.sha256,
             "settings": settings.sha256,
@@ -434,7 +385,7 @@ class Pipeline:
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
             keys = setup_keys(circuit, srs, self.ws.root)
             return (
-                {"pk": keys.pk_path, "vk": keys.vk_path, "binding": self.ws.path("keys.json")},
+                {"pk": keys.pk_path, "vk": keys.vk_path, "binding": self.ws.keys_binding},
                 {"pk_bytes": keys.pk_path.stat().st_size, "vk_bytes": keys.vk_path.stat().st_size},
             )
 
@@ -457,14 +408,14 @@ class Pipeline:
             check_in_range(samples, [(lo, hi) for lo, hi in ranges], self.config.circuit.input_range_margin)
         keys = self.keys() if "polycommit" in (circuit.settings.input_visibility, circuit.settings.output_visibility) else None
         parts = {"circuit": circuit.sha256, "input": sha256_file(source)}
-        witness_path = self.ws.path("witness.json")
+        witness_path = self.ws.witness
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
             # Keep the proved input beside its proof, so the workspace alone explains the proof.
-            if source.resolve() != self.ws.path("input.json").resolve():
-                shutil.copyfile(source, self.ws.path("input.json"))
+            if source.resolve() != self.ws.input.resolve():
+                shutil.copyfile(source, self.ws.input)
             generate_witness(circuit, source, witness_path, keys=keys, srs=self.srs() if keys else None)
-            return {"witness": witness_path, "input": self.ws.path("input.json")}, {}
+            return {"witness": witness_path, "input": self.ws.input}, {}
 
         self._run_stage("witness", parts, produce)
         data = json.loads(witness_path.read_text())
@@ -478,7 +429,7 @@ class Pipeline:
         circuit = self.compile()
         keys = self.keys()
         srs = self.srs()
-        proof_path = self.ws.path("proof.json")
+        proof_path = self.ws.proof
         parts = {"witness": witness.sha256, "pk": keys.pk_sha256, "srs": srs.sha256}
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
@@ -498,7 +449,7 @@ class Pipeline:
         keys = self.keys()
         srs = self.srs()
         if proof is None:
-            proof_path = self.ws.path("proof.json")
+            proof_path = self.ws.proof
             if not proof_path.is_file():
                 raise ConfigError(f"no proof in {self.ws.root}", hint="run zkml prove first")
             proof = load_proof(proof_path, circuit.sha256)
@@ -506,176 +457,33 @@ class Pipeline:
         self.ws.set_info("last_verify", {"proof": str(proof.path), "verified": result.verified, "reason": result.reason})
         return result
 
-    # -- EVM stages -------------------------------------------------------------------------
-
-    def verifier(self, *, reusable: bool = False, solc: Path | None = None) -> Any:
-        """Generate and compile the Solidity verifier (reused while vk, settings and compiler are unchanged)."""
-        key = f"verifier_{'reusable' if reusable else 'plain'}"
-        return self._memo(key, lambda: self._verifier(reusable, solc))
-
-    def _verifier(self, reusable: bool, solc: Path | None) -> Any:
-        from zkml.evm.solc import find_compiler
-        from zkml.evm.verifier import generate_verifier, load_verifier
-
-        keys = self.keys()
-        circuit = self.compile()
-        srs = self.srs()
-        compiler = find_compiler(solc)
-        out_dir = self.ws.path("evm/reusable" if reusable else "evm/plain")
-        stage = "verifier_reusable" if reusable else "verifier"
-        # The reusable verifier does not depend on the vk: only on the settings' shape.
-        parts = {
-            "vk": None if reusable else keys.vk_sha256,
-            "settings": circuit.settings.sha256,
-            "srs": srs.sha256,
-            "compiler": compiler.short_version if hasattr(compiler, "short_version") else str(compiler),
-            "reusable": reusable,
-        }
-
-        def produce() -> tuple[dict[str, Path], dict[str, Any]]:
-            artifact = generate_verifier(keys.vk_path, circuit.settings.path, srs.path, out_dir, reusable=reusable, compiler=compiler)
-            files = {name: out_dir / name for name in ("Verifier.sol", "Verifier.bin", "Verifier.abi.json", "Verifier.json")}
-            return files, {"runtime_bytes": artifact.runtime_bytes}
-
-        self._run_stage(stage, parts, produce)
-        artifact = load_verifier(out_dir)
-        self.ws.set_info(stage, artifact.as_dict())
-        return artifact
-
-    def vka(self) -> Any:
-        """The verifying-key artifact that registers this model on a reusable verifier."""
-        return self._memo("vka", self._vka)
-
-    def _vka(self) -> Any:
-        from zkml.evm.verifier import create_vka, read_vka
-
-        keys = self.keys()
-        circuit = self.compile()
-        srs = self.srs()
-        path = self.ws.path("evm/reusable/model.vka")
-        parts = {"vk": keys.vk_sha256, "settings": circuit.settings.sha256, "srs": srs.sha256}
-
-        def produce() -> tuple[dict[str, Path], dict[str, Any]]:
-            create_vka(keys.vk_path, circuit.settings.path, srs.path, path)
-            return {"vka": path}, {}
-
-        self._run_stage("vka", parts, produce)
-        return read_vka(path, keys.vk_sha256)
-
-    def deploy(self, conn: Any, *, allow_unsafe_srs: bool = False, allow_oversize: bool = False, sender: Any = None) -> Any:
-        """Deploy (or reuse) the plain verifier on ``conn``; recorded in ``deployments.json``."""
-        from zkml.evm.deploy import deploy_verifier
-
-        artifact = self.verifier()
-        srs = self.srs()
-        return self._timed(
-            "deploy",
-            lambda: deploy_verifier(
-                conn,
-                artifact,
-                self.ws.root,
-                srs_unsafe=srs.unsafe,
-                allow_unsafe_srs=allow_unsafe_srs,
-                allow_oversize=allow_oversize,
-                sender=sender,
-            ),
-        )
-
-    def verify_onchain(self, conn: Any, address: str, *, send: bool = True, sender: Any = None) -> Any:
-        """Check the workspace's proof against a deployed verifier."""
-        from zkml.evm.onchain import verify_onchain
-
-        proof_path = self.ws.path("proof.json")
-        return self._timed("verify_onchain", lambda: verify_onchain(conn, address, proof_path, send=send, sender=sender))
-
     @property
     def last_outputs(self) -> tuple[float, ...]:
         """The circuit's decoded outputs for the last proved input (empty before proving)."""
         return tuple(self._cache.get("outputs", ()))
 
-    def run_evm(self, summary: RunSummary, *, rpc_url: str | None = None, allow_unsafe_srs: bool = False, oracle: bool = True) -> None:
-        """Verifier, deployment and on-chain verification; results go into ``summary.extra``.
-
-        Without ``rpc_url`` (and no ``zkml chain up`` chain) an anvil is started
-        for the duration and stopped afterwards.
-        """
-        import contextlib
-
-        from zkml.evm.chain import chain_status, connect, local_anvil
-        from zkml.evm.onchain import decode_instances, read_proof
-
-        artifact = self.verifier()
-        summary.extra["verifier_runtime_bytes"] = artifact.runtime_bytes
-        with contextlib.ExitStack() as stack:
-            url = rpc_url
-            if url is None:
-                running = chain_status()
-                url = running.url if running else stack.enter_context(local_anvil()).url
-            conn = connect(url)
-            deployment = self.deploy(conn, allow_unsafe_srs=allow_unsafe_srs)
-            result = self.verify_onchain(conn, deployment.address)
-            if result.accepted and oracle:
-                from zkml.oracle import demo_flow
-
-                # The point of it all: a DeFi contract acting on the verified prediction.
-                summary.extra["oracle"] = self._timed("oracle", lambda: demo_flow(self, conn, verifier=deployment.address))
-        summary.timings = list(self.timings)
-        decoded = decode_instances(read_proof(self.ws.path("proof.json")).instances, self.compile().settings.path)
-        summary.extra.update(
-            {
-                "chain_id": deployment.chain_id,
-                "verifier_address": deployment.address,
-                "deploy_gas": deployment.gas_used,
-                "deploy_reused": deployment.reused,
-                "verify_gas": result.gas_used or result.gas_estimate,
-                "calldata_bytes": result.calldata_bytes,
-                "onchain_accepted": result.accepted,
-                "onchain_outputs": [v for values in decoded.outputs for v in values],
-            }
-        )
-        if not result.accepted:
-            summary.verified = False
-            summary.verify_reason = f"rejected on-chain: {result.reason}"
-
-    def run(self, *, chain: bool = False, rpc_url: str | None = None, allow_unsafe_srs: bool = False, oracle: bool = True) -> RunSummary:
-        """Every stage from export to local verification; with ``chain`` the EVM stages (and, with ``oracle``, the DeFi demo)."""
+    def run(self) -> RunSummary:
+        """Every stage from export to local verification (:func:`zkml.flow.run` adds the EVM stages)."""
         summary = RunSummary(self.config.name, self.ws.root)
         try:
             proof = self.prove()
             result = self.verify(proof)
         finally:
             summary.timings = list(self.timings)
-        circuit = self.compile()
-        summary.logrows = circuit.settings.logrows
+        summary.logrows = self.compile().settings.logrows
         summary.proof_bytes = proof.size_bytes
-        summary.fidelity = self._cache.get("fidelity")
+        summary.fidelity = self.fidelity
         summary.verified = result.verified
         summary.verify_reason = result.reason
         summary.srs_provenance = self.srs().provenance
         summary.outputs = self.last_outputs
-        if chain and result.verified:
-            self.run_evm(summary, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs, oracle=oracle)
         return summary
 
-
-def run(
-    config: CircuitConfig,
-    build_dir: Path = Path("build"),
-    *,
-    progress: ProgressCallback | None = None,
-    allow_dev_srs: bool = True,
-    chain: bool = False,
-    rpc_url: str | None = None,
-) -> RunSummary:
-    """Run a circuit end to end in ``build_dir/<name>``.
-
-    Raises:
-        ZkmlError: any stage's failure, with what to do about it.
-    """
-    from zkml.workspace import Workspace
-
-    workspace = Workspace(Path(build_dir) / config.name)
-    return Pipeline(config, workspace, progress=progress, allow_dev_srs=allow_dev_srs).run(chain=chain, rpc_url=rpc_url)
+    @property
+    def fidelity(self) -> Fidelity | None:
+        """The compiled circuit's fidelity, once :meth:`compile` has run."""
+        fidelity: Fidelity | None = self._cache.get("fidelity")
+        return fidelity
 
 
-__all__ = ["STAGES", "Pipeline", "ProgressEvent", "RunSummary", "ZkmlError", "run", "tool_versions"]
+__all__ = ["STAGES", "Pipeline", "ProgressEvent", "ProgressCallback", "tool_versions"]

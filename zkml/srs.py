@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import struct
 from pathlib import Path
@@ -24,22 +23,11 @@ from pathlib import Path
 from zkml import _ezkl
 from zkml.artifacts import Srs, SrsProvenance, sha256_file
 from zkml.errors import SrsError
-from zkml.workspace import atomic_path, write_json_atomic
+from zkml.workspace import atomic_path, cache_dir, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "ZKML_CACHE_DIR"
 MAX_LOGROWS = 26
-
-
-def cache_dir() -> Path:
-    """The user cache (``$ZKML_CACHE_DIR`` or the platform's cache folder)."""
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("zkml"))
 
 
 def srs_dir() -> Path:

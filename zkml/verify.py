@@ -34,17 +34,3 @@ def verify(proof: Proof, settings: Settings, keys: Keys, srs: Srs) -> VerifyResu
     seconds = time.perf_counter() - start
     log.info("verify %s: %s %s", Path(proof.path).name, ok, reason)
     return VerifyResult(ok, reason, seconds)
-
-
-def flip_proof_byte(source: Path, dest: Path, index: int = 100) -> None:
-    """Write a copy of a proof with one bit of one proof byte flipped (for tamper tests)."""
-    import json
-
-    data = json.loads(Path(source).read_text())
-    proof_bytes = list(data["proof"])
-    if not 0 <= index < len(proof_bytes):
-        raise ProofError(f"byte index {index} is outside the {len(proof_bytes)}-byte proof")
-    proof_bytes[index] ^= 0x01
-    data["proof"] = proof_bytes
-    data["hex_proof"] = "0x" + bytes(proof_bytes).hex()
-    Path(dest).write_text(json.dumps(data))

@@ -10,7 +10,12 @@ fingerprint: exactly the downstream stages are invalidated.
 
 All writes are atomic (temp file in the same folder, then ``os.replace``), so an
 interrupted run leaves either the old file or the new one, never half of one,
-and the manifest is written only after the outputs it describes.
+and the manifest is written only after the outputs it describes. A run killed
+mid-write leaves only ``.<name>.*.part`` temporaries, which the next
+:class:`Workspace` clears when it opens the folder.
+
+This module owns every file name of a workspace (:class:`Layout`) and the user
+cache folder (:func:`cache_dir`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,21 @@ log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
+CACHE_ENV = "ZKML_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """zkml's user cache folder: ``$ZKML_CACHE_DIR`` (``~`` expanded), else platformdirs' user cache.
+
+    The SRS files, compiled contracts, the ``zkml chain up`` state and the Ray
+    worker artifacts all live under it.
+    """
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("zkml"))
 
 
 def _wrap_os_error(exc: OSError, path: Path) -> WorkspaceError:
@@ -54,7 +74,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     final = Path(final)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".part", dir=final.parent)
         os.close(fd)
     except OSError as exc:
         raise _wrap_os_error(exc, final) from exc
@@ -107,17 +127,105 @@ class RecordedFile:
     sha256: str
 
 
-class Workspace:
-    """A build folder (``build/<circuit>/``) with its manifest."""
+class _File:
+    """A file name in a :class:`Layout`; reads as the file's path under the layout's root."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.name = name
+        self.__doc__ = doc
+
+    def __get__(self, layout: Layout, owner: type | None = None) -> Path:
+        return layout.root / self.name
+
+
+class Layout:
+    """Where each artifact lives in a circuit folder: the one owner of workspace file names.
+
+    A :class:`Workspace` is a layout with a manifest; stage functions that are
+    handed a bare folder (keys, a batched circuit, a tuner candidate) use a
+    layout of that folder, so the names are the same everywhere.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+
+    def path(self, name: str) -> Path:
+        """Where a named artifact lives in this folder."""
+        return self.root / name
+
+    manifest = _File(MANIFEST_NAME, "What each stage made, with hashes and fingerprints.")
+    onnx = _File("model.onnx", "The exported ONNX model.")
+    reference = _File("reference.json", "Float reference outputs of the sample input.")
+    generated_input = _File("generated_input.json", "A seeded sample for a bare ONNX.")
+    calibration = _File("calibration.json", "The calibration samples used.")
+    settings = _File("settings.json", "ezkl's circuit settings.")
+    compiled = _File("model.compiled", "The compiled circuit.")
+    fidelity = _File("fidelity.json", "Float vs circuit outputs on held-out data.")
+    pk = _File("pk.key", "The proving key.")
+    vk = _File("vk.key", "The verifying key.")
+    keys_binding = _File("keys.json", "Which circuit and SRS the keys belong to.")
+    input = _File("input.json", "The input last proved.")
+    witness = _File("witness.json", "The witness of the input last proved.")
+    proof = _File("proof.json", "The proof of the input last proved.")
+    deployments = _File("deployments.json", "Contracts deployed from this folder, per chain.")
+    batch_stamp = _File("batch.json", "A batched circuit's batch size and inputs digest.")
+    tuned = _File("tuned.json", "The settings `zkml tune` chose.")
+    tune_dir = _File("tune", "The tuner's candidates.")
+    tune_candidates = _File("tune_candidates.json", "Every candidate the tuner measured.")
+    tune_fidelity = _File("tune_fidelity.json", "The tuned circuit's fidelity (fidelity.json schema).")
+
+    def evm_dir(self, *, reusable: bool = False) -> Path:
+        """The folder of the plain or the reusable Solidity verifier."""
+        return self.root / "evm" / ("reusable" if reusable else "plain")
+
+    @property
+    def vka(self) -> Path:
+        """The model's verifying-key artifact for the reusable verifier."""
+        return self.evm_dir(reusable=True) / "model.vka"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def clear_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the ``.<name>.<pid>.*.part`` files of writers that died (keys are 100+ MB each).
+
+    :func:`atomic_path` puts the writer's pid in each temporary's name, so a file
+    whose writer is still alive (another run in the same folder) is kept, and one
+    left by a killed run goes. Returns what was deleted.
+    """
+    removed = []
+    for path in Path(folder).glob(".*.part"):
+        pid = path.name.removesuffix(".part").split(".")[-2]
+        if pid.isdigit() and _pid_alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted run in %s", len(removed), folder)
+    return removed
+
+
+class Workspace(Layout):
+    """A build folder (``build/<circuit>/``) with its manifest."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _wrap_os_error(exc, self.root) from exc
         if not os.access(self.root, os.W_OK):
             raise WorkspaceError(f"build folder {self.root} is not writable", hint="choose another with --build-dir")
+        clear_stale_temporaries(self.root)
         self.manifest_path = self.root / MANIFEST_NAME
         self._manifest = self._load()
 
@@ -137,12 +245,8 @@ class Workspace:
         data.setdefault("info", {})
         return data
 
-    def path(self, name: str) -> Path:
-        """Where a named artifact lives in this workspace."""
-        return self.root / name
-
     @property
-    def manifest(self) -> dict[str, Any]:
+    def manifest_data(self) -> dict[str, Any]:
         """A copy of the manifest as loaded or last saved."""
         return json.loads(json.dumps(self._manifest))
 

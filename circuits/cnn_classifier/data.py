@@ -1,51 +1,14 @@
 """Regenerate input.json, calibration.json and holdout.json for cnn_classifier.
 
-Run: python data.py  (writes next to this file; output is deterministic).
-Calibration rows come from the training images (what the circuit's fixed-point
-ranges should be fitted to); holdout rows come from the stratified test split,
-so the two sets never overlap and the holdout is unseen by training.
+Run: python data.py (writes next to this file; deterministic). Calibration rows are
+training images; holdout rows are the stratified test split, with class indices as `targets`.
 """
 
-from __future__ import annotations
-
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # so `model` resolves to this folder's model.py
-
-from model import example_input, make_dataset  # noqa: E402
-
-N_CALIBRATION = 48
-N_HOLDOUT = 200
-SEED = 11
-
-
-def _flat(rows: np.ndarray) -> list[float]:
-    """Row-major flatten to plain Python floats (ezkl's input_data format)."""
-    return [float(v) for v in np.asarray(rows, dtype=np.float32).reshape(-1)]
-
-
-def main() -> None:
-    x_train, _, x_test, y_test = make_dataset()
-    rng = np.random.default_rng(SEED)
-    calib_idx = np.sort(rng.choice(len(x_train), N_CALIBRATION, replace=False))
-    hold_idx = np.sort(rng.choice(len(x_test), N_HOLDOUT, replace=False))
-
-    files = {
-        "input.json": {"input_data": [_flat(example_input().numpy())]},
-        "calibration.json": {"input_data": [_flat(x_train[calib_idx])]},
-        "holdout.json": {
-            "input_data": [_flat(x_test[hold_idx])],
-            "targets": [float(v) for v in y_test[hold_idx]],  # class indices
-        },
-    }
-    for name, payload in files.items():
-        (HERE / name).write_text(json.dumps(payload) + "\n")
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from circuit_data import main  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    main(__file__, n_holdout=200)

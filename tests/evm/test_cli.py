@@ -44,9 +44,9 @@ def test_chain_up_status_down(app, tmp_path, monkeypatch) -> None:
         chain_mod.resolve_rpc_url(None)
 
 
-def test_verifier_deploy_verify_via_cli(app, conn, proved_circuit, proved_circuit_b, tmp_path) -> None:
+def test_verifier_deploy_verify_via_cli(app, conn, mlp, tiny, tmp_path) -> None:
     runner = CliRunner()
-    c = proved_circuit
+    c = mlp
     out = tmp_path / "v"
     made = runner.invoke(
         app, ["verifier", "--vk", str(c.vk), "--settings", str(c.settings), "--srs", str(c.srs), "--out", str(out), "--json"]
@@ -60,7 +60,7 @@ def test_verifier_deploy_verify_via_cli(app, conn, proved_circuit, proved_circui
         app, ["verify-onchain", "--address", address, "--proof", str(c.proof), "--rpc-url", conn.url, "--settings", str(c.settings)]
     )
     assert ok.exit_code == 0 and "accepted" in ok.output, ok.output
-    bad = runner.invoke(app, ["verify-onchain", "--address", address, "--proof", str(proved_circuit_b.proof), "--rpc-url", conn.url])
+    bad = runner.invoke(app, ["verify-onchain", "--address", address, "--proof", str(tiny.proof), "--rpc-url", conn.url])
     assert bad.exit_code == 1 and "rejected" in bad.output
     wrong = runner.invoke(app, ["deploy", "--verifier-dir", str(out), "--rpc-url", conn.url, "--chain-id", "1"])
     assert wrong.exit_code != 0 and isinstance(wrong.exception, ChainError)
@@ -84,7 +84,7 @@ def test_workspace_driven_verifier_deploy_verify(mlp, anvil, tmp_path) -> None:
     assert checked.exit_code == 0 and "accepted" in checked.output, checked.output
     assert "public outputs" in checked.output
     # A tampered proof through the same defaults: rejected, exit 1.
-    from zkml.verify import flip_proof_byte
+    from tests.helpers import flip_proof_byte
 
     flip_proof_byte(ws / "proof.json", tmp_path / "bad.json")
     rejected = runner.invoke(cli, ["verify-onchain", "-w", str(ws), "--rpc-url", anvil.url, "--proof", str(tmp_path / "bad.json")], obj={})

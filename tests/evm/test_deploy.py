@@ -10,7 +10,7 @@ import pytest
 from zkml.errors import ChainError
 from zkml.evm import chain as chain_mod
 from zkml.evm.deploy import DeploymentRecord, deploy_verifier
-from zkml.evm.errors import ContractTooLargeError, InsufficientFundsError, RpcUnreachableError, UnsafeSrsError, WrongChainError
+from zkml.errors import ContractTooLargeError, InsufficientFundsError, RpcUnreachableError, UnsafeSrsError, WrongChainError
 from zkml.evm.verifier import EIP170_LIMIT
 
 from .conftest import ANVIL_KEY_0

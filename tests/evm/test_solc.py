@@ -8,7 +8,7 @@ import pytest
 
 from zkml.errors import SolcNotFoundError
 from zkml.evm import solc
-from zkml.evm.errors import SolidityCompileError
+from zkml.errors import SolidityCompileError
 
 TINY = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\ncontract Tiny {\n    function f() external pure returns (uint256) { return 42; }\n}\n"
 

@@ -9,26 +9,26 @@ import pytest
 from zkml.artifacts import sha256_file
 from zkml.errors import EvmError
 from zkml.evm import onchain
-from zkml.evm.errors import ContractTooLargeError
+from zkml.errors import ContractTooLargeError
 from zkml.evm.verifier import EIP170_LIMIT, check_runtime_size, load_verifier, read_vka
 
 
-def test_plain_verifier_files_and_metadata(plain_verifier, proved_circuit) -> None:
+def test_plain_verifier_files_and_metadata(plain_verifier, mlp) -> None:
     v = plain_verifier
     for path in (v.sol_path, v.abi_path, v.bin_path, v.record_path):
         assert path.is_file()
     assert v.sol_path.name == "Verifier.sol" and v.abi_path.name == "Verifier.abi.json" and v.bin_path.name == "Verifier.bin"
     assert v.contract_name == "Halo2Verifier" and not v.reusable
-    assert v.vk_sha256 == sha256_file(proved_circuit.vk)
+    assert v.vk_sha256 == sha256_file(mlp.vk)
     assert 5_000 < v.runtime_bytes < EIP170_LIMIT
     assert any(item.get("name") == "verifyProof" for item in v.abi())
     assert len(v.creation_code()) == v.creation_bytes
 
 
-def test_reusable_verifier_is_circuit_independent(reusable_verifier, proved_circuit_b, tmp_path) -> None:
+def test_reusable_verifier_is_circuit_independent(reusable_verifier, tiny, tmp_path) -> None:
     from zkml.evm.verifier import generate_verifier
 
-    b = proved_circuit_b
+    b = tiny
     other = generate_verifier(b.vk, b.settings, b.srs, tmp_path / "rb", reusable=True)
     assert other.runtime_sha256 == reusable_verifier.runtime_sha256
     assert other.contract_name == "Halo2VerifierReusable"
@@ -42,11 +42,11 @@ def test_load_verifier_detects_tampering(plain_verifier, copy_verifier) -> None:
         load_verifier(folder)
 
 
-def test_missing_inputs_are_reported(tmp_path, proved_circuit) -> None:
+def test_missing_inputs_are_reported(tmp_path, mlp) -> None:
     from zkml.evm.verifier import generate_verifier
 
     with pytest.raises(EvmError, match="verifying key"):
-        generate_verifier(tmp_path / "nope.key", proved_circuit.settings, proved_circuit.srs, tmp_path / "out")
+        generate_verifier(tmp_path / "nope.key", mlp.settings, mlp.srs, tmp_path / "out")
 
 
 def test_eip170_size_check() -> None:
@@ -64,29 +64,29 @@ def test_vka_digest_and_words(vkas) -> None:
     assert read_vka(a.path).digest == a.digest
 
 
-def test_calldata_matches_ezkl(proved_circuit, tmp_path) -> None:
+def test_calldata_matches_ezkl(mlp, tmp_path) -> None:
     from zkml import _ezkl
 
-    ours = onchain.encode_calldata(onchain.read_proof(proved_circuit.proof))
-    theirs = bytes(_ezkl.call("encode_evm_calldata", str(proved_circuit.proof), str(tmp_path / "cd.bin"), None))
+    ours = onchain.encode_calldata(onchain.read_proof(mlp.proof))
+    theirs = bytes(_ezkl.call("encode_evm_calldata", str(mlp.proof), str(tmp_path / "cd.bin"), None))
     # ezkl appends one zero word after the ABI payload; the verifier ignores it.
     assert theirs.rstrip(b"\0") == ours.rstrip(b"\0") and len(theirs) - len(ours) in (0, 32)
 
 
-def test_decode_instances_matches_ezkl_rescaled(proved_circuit) -> None:
-    proof = onchain.read_proof(proved_circuit.proof)
-    decoded = onchain.decode_instances(proof.instances, proved_circuit.settings)
-    pretty = json.loads(proved_circuit.proof.read_text())["pretty_public_inputs"]
+def test_decode_instances_matches_ezkl_rescaled(mlp) -> None:
+    proof = onchain.read_proof(mlp.proof)
+    decoded = onchain.decode_instances(proof.instances, mlp.settings)
+    pretty = json.loads(mlp.proof.read_text())["pretty_public_inputs"]
     assert [list(x) for x in decoded.inputs] == [[float(v) for v in row] for row in pretty["rescaled_inputs"]]
     assert [list(x) for x in decoded.outputs] == [[float(v) for v in row] for row in pretty["rescaled_outputs"]]
 
 
-def test_decode_instances_of_another_circuit_is_an_error(proved_circuit, proved_circuit_b) -> None:
+def test_decode_instances_of_another_circuit_is_an_error(mlp, tiny) -> None:
     from zkml.errors import ProofError
 
-    other = onchain.read_proof(proved_circuit_b.proof)
+    other = onchain.read_proof(tiny.proof)
     with pytest.raises(ProofError, match="another circuit"):
-        onchain.decode_instances(other.instances, proved_circuit.settings)
+        onchain.decode_instances(other.instances, mlp.settings)
 
 
 def test_felt_to_int_negative() -> None:

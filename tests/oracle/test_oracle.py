@@ -14,7 +14,7 @@ import pytest
 
 from zkml import oracle as orc
 from zkml.evm.onchain import FIELD_MODULUS, decode_instances, read_proof
-from zkml.verify import flip_proof_byte
+from tests.helpers import flip_proof_byte
 
 from .conftest import World
 

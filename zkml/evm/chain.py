@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from zkml.errors import ChainError
-from zkml.evm.errors import AccountError, AnvilError, InsufficientFundsError, RpcUnreachableError, WrongChainError
-from zkml.workspace import write_json_atomic
+from zkml.errors import AccountError, AnvilError, InsufficientFundsError, RpcUnreachableError, WrongChainError
+from zkml.workspace import cache_dir, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -457,16 +457,6 @@ def local_anvil(*, chain_id: int = 31337, extra_args: tuple[str, ...] = ()) -> I
         yield node
     finally:
         _terminate(proc)
-
-
-def cache_dir() -> Path:
-    """zkml's user cache folder (``$ZKML_CACHE_DIR`` or platformdirs' user cache)."""
-    env = os.environ.get("ZKML_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("zkml"))
 
 
 def _state_path() -> Path:

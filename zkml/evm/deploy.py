@@ -22,7 +22,7 @@ from typing import Any, Literal
 from zkml.artifacts import sha256_bytes
 from zkml.errors import ChainError
 from zkml.evm.chain import Connection, Sender, get_receipt, resolve_sender, send_transaction, translate_error, wait_for_receipt
-from zkml.evm.errors import UnsafeSrsError
+from zkml.errors import UnsafeSrsError
 from zkml.evm.verifier import VerifierArtifact, Vka, check_runtime_size
 from zkml.workspace import write_json_atomic
 

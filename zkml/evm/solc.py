@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from zkml.errors import EvmError, SolcNotFoundError
-from zkml.evm.errors import SolidityCompileError
+from zkml.errors import SolidityCompileError
 
 log = logging.getLogger(__name__)
 

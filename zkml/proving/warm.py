@@ -1,4 +1,4 @@
-"""Warm proving: load a circuit once, prove many inputs; and a local process pool.
+"""Warm proving: load a circuit once, prove many inputs.
 
 A :class:`WarmProver` does once what every ``zkml prove`` does again: resolve
 the compiled circuit, keys and SRS (hashing them), check that the keys belong
@@ -11,33 +11,32 @@ the SRS as *paths* on every ``prove`` call and reads them from disk each time
 (the 138 MB pk of the example MLP included), so that per-call read is part of
 every proof. The benchmark harness measures it against bare ``ezkl.prove``.
 
-:class:`ProverPool` spreads proofs over worker *processes*: zkml serialises
-ezkl calls within one process (they redirect the process-wide fd 1 under a
-lock), so threads would prove one at a time whatever ezkl does with the GIL.
-A worker that dies (OOM-killed, segfault) breaks the pool; the pool is then
-rebuilt and the unfinished jobs are submitted again, up to ``max_restarts``.
+:class:`ProverSpec` and :class:`ProofResult` are plain picklable data: the
+process pool (:mod:`zkml.proving.pool`) and Ray (:mod:`zkml.proving.ray_cluster`)
+ship them between processes and build a :class:`WarmProver` on the other side.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from zkml.artifacts import CompiledCircuit, Keys, Proof, Srs, TensorSpec, VerifyResult
-from zkml.device import DeviceChoice, select_device
-from zkml.errors import ConfigError, InputDataError, ProofError
-
-log = logging.getLogger(__name__)
+from zkml.errors import ConfigError, InputDataError
+from zkml.proving.device import DeviceChoice, select_device
 
 # Called in the proving process before each proof with (job index, attempt); for
 # instrumentation and fault injection (tests kill the worker from here).
 BeforeProve = Callable[[int, int], None]
+# Called with (done, total) as proofs finish.
+Progress = Callable[[int, int], None]
+# Per input tensor: the (min, max) of each feature over the calibration data.
+InputRanges = tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class ProverSpec:
     keys: Keys
     srs: Srs
     inputs: tuple[TensorSpec, ...]
-    input_ranges: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] | None = None
+    input_ranges: InputRanges | None = None
     range_margin: float = 0.25
     device: DeviceChoice = DeviceChoice("cpu", "cpu", "default")
 
@@ -87,13 +86,14 @@ class ProverSpec:
             keys=keys,
             srs=srs,
             inputs=model.inputs,
-            input_ranges=_freeze_ranges(ranges),
+            input_ranges=freeze_ranges(ranges),
             range_margin=pipeline.config.circuit.input_range_margin,
             device=choice,
         )
 
 
-def _freeze_ranges(ranges: Any) -> tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] | None:
+def freeze_ranges(ranges: Any) -> InputRanges | None:
+    """Feature ranges as recorded in JSON (lists) turned into hashable, picklable tuples; None when unknown."""
     if not ranges:
         return None
     return tuple((tuple(lo), tuple(hi)) for lo, hi in ranges)
@@ -148,13 +148,15 @@ def collect_inputs(source: Path, inputs: tuple[TensorSpec, ...], staging: Path) 
     input per non-empty line (an ``{"input_data": ...}`` object or a bare list);
     a ``.json`` holding several whole batches is split into one file per batch.
 
+    Args:
+        source: the folder, ``.jsonl`` or ``.json`` to read.
+        inputs: the circuit's input specs (axis 0 is its batch size).
+        staging: where split-out files are written.
+
     Raises:
         InputDataError: nothing to prove, or a line/file that is not an input.
     """
-    from zkml.data import Samples, read_samples, write_samples
-
     source = Path(source)
-    batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
     if source.is_dir():
         found = sorted(p for p in source.glob("*.json") if p.is_file())
         if not found:
@@ -164,21 +166,34 @@ def collect_inputs(source: Path, inputs: tuple[TensorSpec, ...], staging: Path) 
         raise InputDataError(f"{source} does not exist", hint="give a folder of JSON inputs, a .jsonl file or a .json file")
     staging.mkdir(parents=True, exist_ok=True)
     if source.suffix == ".jsonl":
-        paths: list[Path] = []
-        for number, line in enumerate(source.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                raise InputDataError(f"{source}:{number} is not JSON: {exc}") from exc
-            payload = item if isinstance(item, dict) else {"input_data": item}
-            path = staging / f"{source.stem}-{number:05d}.json"
-            path.write_text(json.dumps(payload))
-            paths.append(path)
-        if not paths:
-            raise InputDataError(f"{source} has no inputs")
-        return paths
+        return _split_jsonl(source, staging)
+    return _split_batches(source, inputs, staging)
+
+
+def _split_jsonl(source: Path, staging: Path) -> list[Path]:
+    """One input file per non-empty line, named after the line number (so errors point at it)."""
+    paths: list[Path] = []
+    for number, line in enumerate(source.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise InputDataError(f"{source}:{number} is not JSON: {exc}") from exc
+        payload = item if isinstance(item, dict) else {"input_data": item}
+        path = staging / f"{source.stem}-{number:05d}.json"
+        path.write_text(json.dumps(payload))
+        paths.append(path)
+    if not paths:
+        raise InputDataError(f"{source} has no inputs")
+    return paths
+
+
+def _split_batches(source: Path, inputs: tuple[TensorSpec, ...], staging: Path) -> list[Path]:
+    """One input file per whole batch of a multi-sample JSON (the file itself when it is one batch)."""
+    from zkml.data import Samples, read_samples, write_samples
+
+    batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
     samples = read_samples(source, inputs)
     if samples.count == batch:
         return [source]
@@ -194,6 +209,16 @@ def collect_inputs(source: Path, inputs: tuple[TensorSpec, ...], staging: Path) 
         write_samples(path, chunk)
         paths.append(path)
     return paths
+
+
+def witness_file(folder: Path, name: str) -> Path:
+    """Where a prover writes the witness of the input called ``name``."""
+    return Path(folder) / f"{name}.witness.json"
+
+
+def proof_file(folder: Path, name: str) -> Path:
+    """Where a prover writes the proof of the input called ``name``."""
+    return Path(folder) / f"{name}.proof.json"
 
 
 class WarmProver:
@@ -254,25 +279,19 @@ class WarmProver:
             ProofError: proving failed (DeviceError for the GPU path).
         """
         from zkml.circuit import generate_witness
-        from zkml.prove import load_proof, prove
+        from zkml.prove import prove
 
         input_path = Path(input_path)
         stem = name or input_path.stem
-        witness_path = self.out_dir / f"{stem}.witness.json"
-        proof_path = self.out_dir / f"{stem}.proof.json"
         start = time.perf_counter()
         self._check_input(input_path)
-        witness = generate_witness(self.spec.circuit, input_path, witness_path)
+        witness = generate_witness(self.spec.circuit, input_path, witness_file(self.out_dir, stem))
         witnessed = time.perf_counter()
         if self.before_prove is not None:
             self.before_prove(index, attempt)
+        proof_path = proof_file(self.out_dir, stem)
         if self.spec.device.used == "gpu":
-            from zkml.device import prove_with_cli
-            from zkml.workspace import atomic_path
-
-            with atomic_path(proof_path) as tmp:
-                prove_with_cli(self.spec.device, witness.path, self.spec.circuit.path, self.spec.keys.pk_path, tmp, self.spec.srs.path)
-            proof = load_proof(proof_path, self.spec.circuit.sha256)
+            proof = self._prove_on_gpu(witness.path, proof_path)
         else:
             proof = prove(witness, self.spec.circuit, self.spec.keys, self.spec.srs, proof_path)
         done = time.perf_counter()
@@ -288,7 +307,18 @@ class WarmProver:
             attempt=attempt,
         )
 
-    def prove_many(self, inputs: Sequence[Path], *, progress: Callable[[int, int], None] | None = None) -> list[ProofResult]:
+    def _prove_on_gpu(self, witness: Path, proof_path: Path) -> Proof:
+        """Prove with the GPU build of the ezkl CLI (its Python bindings may not initialise the device)."""
+        from zkml.prove import load_proof
+        from zkml.proving.device import prove_with_cli
+        from zkml.workspace import atomic_path
+
+        spec = self.spec
+        with atomic_path(proof_path) as tmp:
+            prove_with_cli(spec.device, witness, spec.circuit.path, spec.keys.pk_path, tmp, spec.srs.path)
+        return load_proof(proof_path, spec.circuit.sha256)
+
+    def prove_many(self, inputs: Sequence[Path], *, progress: Progress | None = None) -> list[ProofResult]:
         """Prove each input in turn; results in input order.
 
         Raises:
@@ -315,184 +345,6 @@ def unique_names(inputs: Sequence[Path]) -> list[str]:
     if len(set(stems)) == len(stems):
         return stems
     return [f"{i:05d}-{stem}" for i, stem in enumerate(stems)]
-
-
-# -- process pool -------------------------------------------------------------------------
-
-_WORKER: WarmProver | None = None
-
-
-def _init_worker(spec: ProverSpec, out_dir: Path, before_prove: BeforeProve | None) -> None:
-    global _WORKER
-    # The parent configured logging; a spawned child starts bare, so keep its warnings visible.
-    logging.basicConfig(level=logging.WARNING)
-    _WORKER = WarmProver(spec, out_dir, before_prove=before_prove)
-
-
-def _pool_job(index: int, input_path: Path, name: str, attempt: int) -> ProofResult:
-    if _WORKER is None:  # pragma: no cover - the initializer always runs first
-        raise ProofError("prover worker was not initialised")
-    return _WORKER.prove(input_path, index=index, name=name, attempt=attempt)
-
-
-class ProverPool:
-    """Proves inputs on ``workers`` processes, each holding a :class:`WarmProver`.
-
-    Workers are *spawned* (not forked): the parent may already run ezkl's
-    thread pool, and forking a multi-threaded process can deadlock the child.
-    Each worker pays the ezkl import and the artifact check once. As with any
-    spawned multiprocessing, a script using the pool needs an
-    ``if __name__ == "__main__":`` guard (the ``zkml`` console script has one).
-    """
-
-    def __init__(
-        self,
-        spec: ProverSpec,
-        out_dir: Path,
-        *,
-        workers: int = 2,
-        max_restarts: int = 3,
-        before_prove: BeforeProve | None = None,
-    ) -> None:
-        """Check the spec in the parent (fail fast, before any worker starts).
-
-        Raises:
-            ConfigError: ``workers`` < 1.
-            KeysError: the keys belong to another circuit or SRS.
-        """
-        from zkml.keys import check_keys_match
-
-        if workers < 1:
-            raise ConfigError(f"workers = {workers}; need at least 1")
-        check_keys_match(spec.keys, spec.circuit, spec.srs)
-        self.spec = spec
-        self.out_dir = Path(out_dir)
-        self.workers = workers
-        self.max_restarts = max_restarts
-        self.before_prove = before_prove
-        self.restarts = 0
-        self._executor: Any = None
-
-    def _start(self) -> Any:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        return ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(self.spec, self.out_dir, self.before_prove),
-        )
-
-    def __enter__(self) -> ProverPool:
-        self._executor = self._executor or self._start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop the workers."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-
-    def prove_many(self, inputs: Sequence[Path], *, progress: Callable[[int, int], None] | None = None) -> list[ProofResult]:
-        """Prove every input; results in input order.
-
-        Raises:
-            ProofError: workers died more than ``max_restarts`` times.
-            ZkmlError: a job failed on its own (bad input, proving error); not retried.
-        """
-        from concurrent.futures import FIRST_COMPLETED, wait
-        from concurrent.futures.process import BrokenProcessPool
-
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        names = unique_names(inputs)
-        attempts = [0] * len(inputs)
-        results: dict[int, ProofResult] = {}
-        pending = list(range(len(inputs)))
-        while pending:
-            if self._executor is None:
-                self._executor = self._start()
-            futures = {}
-            for index in pending:
-                attempts[index] += 1
-                futures[self._executor.submit(_pool_job, index, Path(inputs[index]), names[index], attempts[index])] = index
-            broken = False
-            waiting = set(futures)
-            while waiting:
-                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-                for future in done:
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        continue
-                    results[futures[future]] = result
-                    if progress is not None:
-                        progress(len(results), len(inputs))
-            pending = [i for i in range(len(inputs)) if i not in results]
-            if broken:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = None
-                self.restarts += 1
-                log.warning("a prover worker died; restarting the pool for %d unfinished jobs (restart %d)", len(pending), self.restarts)
-                if self.restarts > self.max_restarts:
-                    never_started = not results
-                    raise ProofError(
-                        f"prover workers died {self.restarts} times; {len(pending)} of {len(inputs)} inputs unproved",
-                        hint=(
-                            "workers could not start: see the error above (a script that uses ProverPool must guard its "
-                            "entry point with `if __name__ == '__main__':`)"
-                            if never_started
-                            else "check memory (each worker holds the proving key); use fewer --workers"
-                        ),
-                    )
-        return [results[i] for i in range(len(inputs))]
-
-
-def prove_inputs(
-    spec: ProverSpec,
-    inputs: Iterable[Path],
-    out_dir: Path,
-    *,
-    workers: int = 1,
-    ray_address: str | None = None,
-    use_ray: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[ProofResult]:
-    """Prove many inputs with the right backend: in-process, a process pool, or Ray.
-
-    Args:
-        spec: what to prove with (:meth:`ProverSpec.from_pipeline`).
-        inputs: input files, one proof each.
-        out_dir: where witnesses and proofs go.
-        workers: processes (pool) or CPUs of a local Ray (default for Ray: every core).
-        ray_address: a Ray cluster to use (``auto`` for the one on this machine); implies Ray.
-        use_ray: use Ray; with no address a local Ray is started for the duration.
-        progress: called with (done, total).
-
-    Returns:
-        One result per input, in input order.
-    """
-    paths = [Path(p) for p in inputs]
-    if use_ray or ray_address:
-        from zkml.distributed import RayProver
-
-        # --ray without --workers: a local Ray gets every core rather than one.
-        with RayProver(spec, out_dir, address=ray_address, num_workers=workers if workers > 1 else None) as ray_prover:
-            return ray_prover.prove_many(paths, progress=progress)
-    if workers > 1:
-        with ProverPool(spec, out_dir, workers=workers) as pool:
-            return pool.prove_many(paths, progress=progress)
-    return WarmProver(spec, out_dir).prove_many(paths, progress=progress)
-
-
-def public_instances(proof: Proof) -> list[list[str]]:
-    """The proof's public instances (what two proofs of the same input share; proof bytes differ)."""
-    data = json.loads(Path(proof.path).read_text())
-    return [list(column) for column in data.get("instances", [])]
 
 
 def with_paths(spec: ProverSpec, **paths: Path) -> ProverSpec:

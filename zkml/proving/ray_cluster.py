@@ -6,7 +6,7 @@ only *references* to them, wrapped so Ray does not fetch them eagerly; a worker
 materialises each artifact into a worker-local cache folder named by its
 sha256 the first time it needs it, and later jobs on that machine find it on
 disk without touching the object store. Each worker process keeps one
-:class:`~zkml.prover.WarmProver` per circuit, so the key check and ezkl import
+:class:`~zkml.proving.warm.WarmProver` per circuit, so the key check and ezkl import
 happen once per worker.
 
 Jobs are Ray tasks with ``max_retries``: when a worker process dies mid-job
@@ -20,22 +20,18 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zkml.artifacts import Proof
-from zkml.errors import ConfigError, ProofError
-from zkml.prover import BeforeProve, ProofResult, ProverSpec, unique_names, with_paths
+from zkml.errors import ProofError, RayUnavailableError
+from zkml.proving.warm import BeforeProve, Progress, ProofResult, ProverSpec, proof_file, unique_names, with_paths, witness_file
 
 log = logging.getLogger(__name__)
 
+# Overrides where workers keep materialised artifacts (a node-local disk, say).
 RAY_CACHE_ENV = "ZKML_RAY_CACHE"
-
-
-class RayUnavailableError(ConfigError):
-    """Ray is not installed or the cluster cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +51,7 @@ def worker_cache_dir(explicit: str | None = None) -> Path:
     override = os.environ.get(RAY_CACHE_ENV)
     if override:
         return Path(override)
-    from zkml.srs import cache_dir
+    from zkml.workspace import cache_dir
 
     return cache_dir() / "ray-artifacts"
 
@@ -98,7 +94,7 @@ def _ray_job(
     before_prove: BeforeProve | None,
 ) -> dict[str, Any]:
     """Runs in a Ray worker: materialise, prove, return the proof bytes."""
-    from zkml.prover import WarmProver
+    from zkml.proving.warm import WarmProver
 
     key = (spec.circuit.sha256, spec.keys.pk_sha256)
     prover = _WARM.get(key)
@@ -124,7 +120,7 @@ def _ray_job(
     return {
         "index": index,
         "proof_json": result.proof.path.read_bytes(),
-        "witness_json": (work / f"{name}.witness.json").read_bytes(),
+        "witness_json": witness_file(work, name).read_bytes(),
         "outputs": result.outputs,
         "witness_seconds": result.witness_seconds,
         "prove_seconds": result.prove_seconds,
@@ -133,6 +129,31 @@ def _ray_job(
         "worker": result.worker,
         "node": os.uname().nodename,
     }
+
+
+def _init_ray(address: str | None, num_workers: int | None) -> bool:
+    """Connect to Ray unless this process already is; True when a local Ray was started here.
+
+    Raises:
+        RayUnavailableError: ray is not installed or the address does not answer.
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayUnavailableError("ray is not installed", hint="pip install 'ray==2.60.*' (or use --workers N)") from exc
+    if ray.is_initialized():
+        return False
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+            return False
+        ray.init(num_cpus=num_workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        return True
+    except Exception as exc:  # ray raises ConnectionError, RuntimeError, ...
+        raise RayUnavailableError(
+            f"cannot start or reach Ray{f' at {address}' if address else ''}: {exc}",
+            hint="check `ray status` on the head node, or drop --ray",
+        ) from exc
 
 
 class RayProver:
@@ -176,23 +197,7 @@ class RayProver:
         from zkml.keys import check_keys_match
 
         check_keys_match(spec.keys, spec.circuit, spec.srs)
-        try:
-            import ray
-        except ImportError as exc:
-            raise RayUnavailableError("ray is not installed", hint="pip install 'ray==2.60.*' (or use --workers N)") from exc
-        self._started_here = False
-        if not ray.is_initialized():
-            try:
-                if address:
-                    ray.init(address=address, log_to_driver=False)
-                else:
-                    ray.init(num_cpus=num_workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
-                    self._started_here = True
-            except Exception as exc:  # ray raises ConnectionError, RuntimeError, ...
-                raise RayUnavailableError(
-                    f"cannot start or reach Ray{f' at {address}' if address else ''}: {exc}",
-                    hint="check `ray status` on the head node, or drop --ray",
-                ) from exc
+        self._started_here = _init_ray(address, num_workers)
         self.spec = spec
         self.out_dir = Path(out_dir)
         self.max_retries = max_retries
@@ -242,19 +247,13 @@ class RayProver:
             self._remote = ray.remote(max_retries=self.max_retries, num_cpus=self.cpus_per_job)(_ray_job)
         return self._remote
 
-    def prove_many(self, inputs: Sequence[Path], *, progress: Callable[[int, int], None] | None = None) -> list[ProofResult]:
+    def prove_many(self, inputs: Sequence[Path], *, progress: Progress | None = None) -> list[ProofResult]:
         """Prove every input on the cluster; results in input order.
 
         Raises:
             ProofError: a job failed after its retries (the message carries the worker's error).
             ZkmlError: an input failed on its own (bad shape, out of range).
         """
-        import ray
-
-        from zkml.errors import ZkmlError
-        from zkml.prove import proof_size
-        from zkml.workspace import write_bytes_atomic
-
         self.out_dir.mkdir(parents=True, exist_ok=True)
         artifacts = self.ship()
         job = self._job()
@@ -263,6 +262,15 @@ class RayProver:
             job.remote(self.spec, artifacts, self.worker_cache, index, name, Path(path).read_bytes(), self.before_prove)
             for index, (path, name) in enumerate(zip(inputs, names, strict=True))
         ]
+        raw = self._gather(refs, progress)
+        return [self._write_result(index, Path(inputs[index]), name, raw[index]) for index, name in enumerate(names)]
+
+    def _gather(self, refs: list[Any], progress: Progress | None) -> dict[int, dict[str, Any]]:
+        """Wait for every job; their returned dicts by job index."""
+        import ray
+
+        from zkml.errors import ZkmlError
+
         by_ref = {ref: i for i, ref in enumerate(refs)}
         raw: dict[int, dict[str, Any]] = {}
         waiting = list(refs)
@@ -271,6 +279,7 @@ class RayProver:
             try:
                 raw[by_ref[done[0]]] = ray.get(done[0])
             except ray.exceptions.RayTaskError as exc:
+                # The job raised: a ZkmlError (bad input, ...) reaches the caller as itself.
                 cause = exc.cause if isinstance(getattr(exc, "cause", None), ZkmlError) else None
                 if cause is not None:
                     raise cause from exc
@@ -281,25 +290,27 @@ class RayProver:
                     hint="a worker kept dying; check its memory (each holds the proving key)",
                 ) from exc
             if progress is not None:
-                progress(len(raw), len(inputs))
-        results = []
-        for index, name in enumerate(names):
-            item = raw[index]
-            proof_path = self.out_dir / f"{name}.proof.json"
-            write_bytes_atomic(proof_path, item["proof_json"])
-            write_bytes_atomic(self.out_dir / f"{name}.witness.json", item["witness_json"])
-            proof = Proof(proof_path, hashlib.sha256(item["proof_json"]).hexdigest(), proof_size(proof_path), self.spec.circuit.sha256)
-            results.append(
-                ProofResult(
-                    index=index,
-                    input=Path(inputs[index]),
-                    proof=proof,
-                    outputs=tuple(item["outputs"]),
-                    witness_seconds=item["witness_seconds"],
-                    prove_seconds=item["prove_seconds"],
-                    device=item["device"],
-                    worker=item["worker"],
-                    attempt=0,
-                )
-            )
-        return results
+                progress(len(raw), len(refs))
+        return raw
+
+    def _write_result(self, index: int, input_path: Path, name: str, item: dict[str, Any]) -> ProofResult:
+        """Write one job's proof and witness on the driver and describe them."""
+        from zkml.artifacts import Proof
+        from zkml.prove import proof_size
+        from zkml.workspace import write_bytes_atomic
+
+        proof_path = proof_file(self.out_dir, name)
+        write_bytes_atomic(proof_path, item["proof_json"])
+        write_bytes_atomic(witness_file(self.out_dir, name), item["witness_json"])
+        proof = Proof(proof_path, hashlib.sha256(item["proof_json"]).hexdigest(), proof_size(proof_path), self.spec.circuit.sha256)
+        return ProofResult(
+            index=index,
+            input=input_path,
+            proof=proof,
+            outputs=tuple(item["outputs"]),
+            witness_seconds=item["witness_seconds"],
+            prove_seconds=item["prove_seconds"],
+            device=item["device"],
+            worker=item["worker"],
+            attempt=0,
+        )

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from zkml.errors import ConfigError, ProofError
+from zkml.errors import ConfigError, DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,6 @@ ICICLE_ENV = "ICICLE_BACKEND_INSTALL_DIR"
 EZKL_BIN_ENV = "ZKML_EZKL_BIN"
 # Declares the binary GPU-capable when its bytes cannot be inspected (or to skip the scan).
 EZKL_GPU_ENV = "ZKML_EZKL_GPU"
-
-
-class DeviceError(ProofError):
-    """The requested proving device is not available, or the GPU prover failed."""
 
 
 @dataclass(frozen=True)

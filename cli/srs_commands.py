@@ -1,0 +1,47 @@
+"""``zkml srs``: the structured reference strings in the user cache (nothing is downloaded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group("srs")
+def srs_group() -> None:
+    """Manage structured reference strings (nothing is downloaded)."""
+
+
+@srs_group.command(name="gen")
+@click.option("--logrows", "-k", type=int, required=True, help="Circuit size 2**k rows.")
+def srs_gen(logrows: int) -> None:
+    """Generate a development SRS (insecure: its toxic waste is known locally)."""
+    from zkml.srs import generate_dev_srs
+
+    made = generate_dev_srs(logrows)
+    click.echo(f"{made.path} logrows {made.logrows} sha256 {made.sha256} (development only, unsafe)")
+
+
+@srs_group.command(name="import")
+@click.argument("source", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--sha256", help="The digest the file must have (recommended).")
+def srs_import(source: Path, sha256: str | None) -> None:
+    """Import an SRS file (e.g. from the Perpetual Powers of Tau), checked by hash."""
+    from zkml.srs import import_srs
+
+    made = import_srs(source, sha256=sha256)
+    click.echo(f"imported {made.path} logrows {made.logrows} sha256 {made.sha256}")
+    if sha256 is None:
+        click.echo("warning: no --sha256 given; the file's origin is not pinned", err=True)
+
+
+@srs_group.command(name="list")
+def srs_list() -> None:
+    """List cached SRS files."""
+    from zkml.srs import list_cached, srs_dir
+
+    found = list_cached()
+    if not found:
+        click.echo(f"no SRS cached in {srs_dir()}")
+    for item in found:
+        click.echo(f"logrows {item.logrows:>2}  {item.provenance:<10}  {item.sha256[:16]}…  {item.path}")

@@ -1,0 +1,165 @@
+"""The stage commands: ``run`` (the whole flow) and one command per pipeline stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from zkml_cli.options import PATH, Target, circuit_target, json_file, unsafe_srs_flag, write_json_output
+
+_no_dev_srs = click.option("--no-dev-srs", is_flag=True, help="Refuse the insecure development SRS; require an imported one.")
+
+
+@click.command("run")
+@circuit_target
+@json_file
+@_no_dev_srs
+@click.option("--no-chain", is_flag=True, help="Stop after local verification (skip verifier, deploy, on-chain verify).")
+@click.option("--rpc-url", envvar="ZKML_RPC_URL", help="EVM JSON-RPC endpoint (default: `zkml chain up`'s chain, else an embedded anvil).")
+@unsafe_srs_flag
+@click.pass_context
+def run_cmd(
+    ctx: click.Context, target: Target, json_path: Path | None, no_dev_srs: bool, no_chain: bool, rpc_url: str | None, allow_unsafe_srs: bool
+) -> None:
+    """Run the whole flow on TARGET: export ... prove, verify locally, then verifier, deploy, verify on-chain.
+
+    A circuit whose zkml.toml declares a [consumer] then publishes the proof to the
+    verified-prediction oracle and lets the consumer act. Ends with a summary table;
+    exit code 1 when the proof is not accepted.
+    """
+    from zkml.flow import run_pipeline, stage_names
+    from zkml_cli.display import StageProgress, format_summary
+
+    progress = StageProgress(len(stage_names(target.config, chain=not no_chain)))
+    try:
+        pipeline = target.pipeline(progress=progress, allow_dev_srs=not no_dev_srs)
+        summary = run_pipeline(pipeline, chain=not no_chain, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs)
+    finally:
+        progress.close()
+    payload = summary.as_dict()
+    if not write_json_output(payload, json_path):
+        click.echo(format_summary(payload))
+    if not summary.verified:
+        ctx.exit(1)
+
+
+@click.command("export")
+@circuit_target
+@click.option("-o", "--out", type=PATH, help="Also copy the ONNX model here.")
+def export_cmd(target: Target, out: Path | None) -> None:
+    """Export TARGET to a checked ONNX model and keep float reference outputs."""
+    model = target.pipeline().export()
+    if out is not None:
+        from zkml.workspace import write_bytes_atomic
+
+        write_bytes_atomic(out, model.path.read_bytes())
+    click.echo(f"exported {model.path} (opset {model.opset}, sha256 {model.sha256[:16]}…)")
+    for spec in model.inputs:
+        click.echo(f"  input  {spec.name}: {list(spec.shape)} {spec.dtype}")
+    for spec in model.outputs:
+        click.echo(f"  output {spec.name}: {list(spec.shape)} {spec.dtype}")
+    if model.reference_path:
+        click.echo(f"  float reference outputs: {model.reference_path}")
+
+
+@click.command("preflight")
+@circuit_target(required=False)
+@click.option("--list-ops", is_flag=True, help="List the ops zkml knows ezkl can compile, and with which conditions.")
+def preflight_cmd(target: Target | None, list_ops: bool) -> None:
+    """List every op in TARGET's graph and name the nodes the circuit compiler cannot handle."""
+    from zkml import preflight as pf
+
+    if list_ops:
+        click.echo("supported: " + ", ".join(sorted(pf.SUPPORTED_OPS)))
+        for op, condition in sorted(pf.CONDITIONAL_OPS.items()):
+            click.echo(f"conditional: {op}: {condition}")
+        for op, reason in sorted(pf.UNSUPPORTED_OPS.items()):
+            click.echo(f"unsupported: {op}: {reason}")
+        return
+    if target is None:
+        raise click.UsageError("give a TARGET or --list-ops")
+    model = target.pipeline().export()
+    report = pf.preflight(model, strict=False)
+    for op, count in report.op_counts.items():
+        click.echo(f"  {op:<24}{count:>4}")
+    for name, op, condition in report.conditional:
+        click.echo(f"  note: {name} ({op}): {condition}")
+    if not report.ok:
+        pf.preflight(model)  # raises the one-line error
+    click.echo(f"ok: all {sum(report.op_counts.values())} nodes can be compiled")
+
+
+@click.command("calibrate")
+@circuit_target
+def calibrate_cmd(target: Target) -> None:
+    """Generate and calibrate circuit settings for TARGET."""
+    settings = target.pipeline().calibrate()
+    click.echo(
+        f"settings {settings.path}: logrows {settings.logrows}, input scales {list(settings.input_scales)}, param scale {settings.param_scale}"
+    )
+    click.echo(f"  visibility: input {settings.input_visibility}, params {settings.param_visibility}, output {settings.output_visibility}")
+
+
+@click.command("compile")
+@circuit_target
+def compile_cmd(target: Target) -> None:
+    """Compile TARGET's circuit and report its fidelity against the float model."""
+    circuit = target.pipeline().compile()
+    click.echo(f"compiled {circuit.path} (logrows {circuit.settings.logrows})")
+    fidelity = circuit.settings.fidelity
+    if fidelity:
+        agreement = f", argmax agreement {fidelity.argmax_agreement:.1%}" if fidelity.argmax_agreement is not None else ""
+        click.echo(
+            f"  fidelity on {fidelity.samples} samples: max abs error {fidelity.max_abs_error:.4g}, mean {fidelity.mean_abs_error:.4g}{agreement}"
+        )
+
+
+@click.command("setup")
+@circuit_target
+@_no_dev_srs
+def setup_cmd(target: Target, no_dev_srs: bool) -> None:
+    """Make (or reuse) the proving and verifying keys for TARGET."""
+    pipeline = target.pipeline(allow_dev_srs=not no_dev_srs)
+    keys = pipeline.keys()
+    reused = any(t.stage == "keys" and t.reused for t in pipeline.timings)
+    click.echo(
+        f"keys {keys.pk_path} ({keys.pk_path.stat().st_size:,} bytes), {keys.vk_path} ({keys.vk_path.stat().st_size:,} bytes){' — reused' if reused else ''}"
+    )
+
+
+@click.command("prove")
+@circuit_target
+@click.option(
+    "--inputs",
+    "many_inputs",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Many inputs: a folder of JSON files, a .jsonl, or a multi-sample .json, proved with keys loaded once (as prove-many).",
+)
+def prove_cmd(target: Target, many_inputs: Path | None) -> None:
+    """Prove one input (default: the circuit's sample input), or --inputs on the warm path."""
+    if many_inputs is not None:
+        from zkml_cli.perf_commands import prove_many
+
+        prove_many(target, many_inputs)
+        return
+    pipeline = target.pipeline()
+    proof = pipeline.prove()
+    click.echo(f"proof {proof.path} ({proof.size_bytes} bytes)")
+    if pipeline.last_outputs:
+        click.echo(f"  outputs: {', '.join(f'{v:.6g}' for v in pipeline.last_outputs)}")
+
+
+@click.command("verify")
+@circuit_target
+@click.option("--proof", "proof_path", type=PATH, help="Proof to verify (default: the workspace's).")
+@click.pass_context
+def verify_cmd(ctx: click.Context, target: Target, proof_path: Path | None) -> None:
+    """Verify a proof locally. Exit code 1 when it does not verify."""
+    from zkml.prove import load_proof
+
+    result = target.pipeline().verify(load_proof(proof_path) if proof_path else None)
+    click.echo(f"verified: {str(result.verified).lower()}" + (f" ({result.reason})" if result.reason else ""))
+    if not result.verified:
+        ctx.exit(1)

@@ -1,0 +1,56 @@
+"""A non-editable install works away from the checkout: the package data ships, nothing is found through the repo."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_non_editable_install_runs_a_copied_circuit_on_chain(tmp_path: Path) -> None:
+    """``pip install .`` into a fresh venv, then ``zkml run`` from elsewhere on a circuit copied elsewhere."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    # The dependencies come from the development venv's site-packages, added as a plain path:
+    # its .pth files (the editable zkml among them) are not processed, so only the copy
+    # installed here can be imported as zkml. No network, no rebuild of torch or ezkl.
+    site = Path(subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    (site / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--disable-pip-version-check", str(REPO)],
+        check=True,
+        cwd=tmp_path,
+    )
+    installed = subprocess.check_output([str(python), "-c", "import zkml, zkml_cli; print(zkml.__file__)"], text=True, cwd=tmp_path)
+    assert str(REPO) not in installed and str(site) in installed
+
+    circuit = tmp_path / "elsewhere" / "mlp_regressor"
+    shutil.copytree(REPO / "circuits" / "mlp_regressor", circuit, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "circuits" / "circuit_data.py", circuit.parent)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {
+        **os.environ,
+        "ZKML_CACHE_DIR": str(tmp_path / "cache"),
+        # The npm tools (solcjs, anvil) are the project's, installed from its package.json.
+        "ZKML_NODE_MODULES": str(REPO / "node_modules"),
+    }
+    env.pop("ZKML_RPC_URL", None)
+    proc = subprocess.run(
+        [str(venv / "bin" / "zkml"), "run", str(circuit), "--json", "-"], capture_output=True, text=True, cwd=work, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert summary["verified"] is True and summary["onchain_accepted"] is True
+    assert summary["oracle"]["consumer"]["target_risky_bps"] >= 0  # the consumer acted on the verified prediction
+    assert (work / "build" / "mlp_regressor" / "proof.json").is_file()

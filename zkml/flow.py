@@ -1,0 +1,108 @@
+"""``zkml run``: the pipeline, then the EVM stages, then (only when declared) the DeFi demo.
+
+The core pipeline ends with on-chain verification and knows nothing of the
+oracle. A circuit whose ``zkml.toml`` declares a ``[consumer]`` table goes one
+step further here: its proof is published to the verified-prediction oracle and
+the consumer acts on it (:func:`zkml.oracle.demo.demo_flow`). Any other model
+stops after on-chain verification.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from zkml.artifacts import RunSummary
+from zkml.config import CircuitConfig
+from zkml.pipeline import EVM_STAGES, STAGES, Pipeline, ProgressCallback
+
+DEMO_STAGE = "oracle"
+
+
+def stage_names(config: CircuitConfig, *, chain: bool) -> tuple[str, ...]:
+    """The stages ``zkml run`` goes through for ``config`` (for a progress display)."""
+    names = STAGES + (EVM_STAGES if chain else ())
+    return names + ((DEMO_STAGE,) if chain and config.consumer is not None else ())
+
+
+def run_onchain(pipeline: Pipeline, summary: RunSummary, *, rpc_url: str | None = None, allow_unsafe_srs: bool = False) -> None:
+    """Verifier, deployment, on-chain verification, and the declared consumer's demo; results go into ``summary.extra``.
+
+    Without ``rpc_url`` (and no ``zkml chain up`` chain) an anvil is started for
+    the duration and stopped afterwards.
+    """
+    from zkml.evm.anvil import chain_status, local_anvil
+    from zkml.evm.onchain import decode_instances, read_proof
+    from zkml.evm.rpc import connect
+
+    artifact = pipeline.verifier()
+    summary.extra["verifier_runtime_bytes"] = artifact.runtime_bytes
+    with contextlib.ExitStack() as stack:
+        url = rpc_url
+        if url is None:
+            running = chain_status()
+            url = running.url if running else stack.enter_context(local_anvil()).url
+        conn = connect(url)
+        deployment = pipeline.deploy(conn, allow_unsafe_srs=allow_unsafe_srs)
+        result = pipeline.verify_onchain(conn, deployment.address)
+        consumer = pipeline.config.consumer
+        if result.accepted and consumer is not None:
+            summary.extra["oracle"] = _demo(pipeline, conn, deployment.address, consumer)
+    summary.timings = list(pipeline.timings)
+    decoded = decode_instances(read_proof(pipeline.ws.proof).instances, pipeline.compile().settings)
+    summary.extra.update(
+        {
+            "chain_id": deployment.chain_id,
+            "verifier_address": deployment.address,
+            "deploy_gas": deployment.gas_used,
+            "deploy_reused": deployment.reused,
+            "verify_gas": result.gas_used or result.gas_estimate,
+            "calldata_bytes": result.calldata_bytes,
+            "onchain_accepted": result.accepted,
+            "onchain_outputs": [v for values in decoded.outputs for v in values],
+        }
+    )
+    if not result.accepted:
+        summary.verified = False
+        summary.verify_reason = f"rejected on-chain: {result.reason}"
+
+
+def _demo(pipeline: Pipeline, conn: Any, verifier: str, consumer: Any) -> dict[str, Any]:
+    from zkml.oracle.demo import demo_flow
+
+    # The point of it all: a DeFi contract acting on the verified prediction.
+    demo: dict[str, Any] = pipeline._timed(DEMO_STAGE, lambda: demo_flow(pipeline, conn, verifier=verifier, consumer=consumer))
+    return demo
+
+
+def run_pipeline(pipeline: Pipeline, *, chain: bool = False, rpc_url: str | None = None, allow_unsafe_srs: bool = False) -> RunSummary:
+    """Every stage to local verification, then, with ``chain`` and a verified proof, the EVM stages (and the declared demo)."""
+    summary = pipeline.run()
+    if chain and summary.verified:
+        run_onchain(pipeline, summary, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs)
+    return summary
+
+
+def run(
+    config: CircuitConfig,
+    build_dir: Path = Path("build"),
+    *,
+    progress: ProgressCallback | None = None,
+    allow_dev_srs: bool = True,
+    chain: bool = False,
+    rpc_url: str | None = None,
+    allow_unsafe_srs: bool = False,
+) -> RunSummary:
+    """Run a circuit end to end in ``build_dir/<name>``.
+
+    Raises:
+        ZkmlError: any stage's failure, with what to do about it.
+    """
+    from zkml.workspace import Workspace
+
+    pipeline = Pipeline(config, Workspace(Path(build_dir) / config.name), progress=progress, allow_dev_srs=allow_dev_srs)
+    return run_pipeline(pipeline, chain=chain, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs)
+
+
+__all__ = ["DEMO_STAGE", "run", "run_onchain", "run_pipeline", "stage_names"]
