@@ -73,7 +73,8 @@ def main() -> None:
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
     args = parser.parse_args()
 
-    from zkml.evm.chain import connect, local_anvil
+    from zkml.evm.anvil import local_anvil
+    from zkml.evm.rpc import connect
 
     rows: list[dict[str, Any]] = []
     with local_anvil() as node:

@@ -5,7 +5,7 @@ One command produces every figure of the "fast and scalable proving" issue:
     .venv/bin/python -m benchmarks.harness                 # all circuits, all targets
     .venv/bin/python -m benchmarks.harness --quick         # smoke run (1 repeat, few inputs)
     .venv/bin/python -m benchmarks.harness path/to/model.onnx --circuits mlp_regressor
-    .venv/bin/zkml bench [same options]
+    make bench                     # the same, through the Makefile
 
 Part 1, per target (each example circuit, and each ONNX given): every stage
 run cold in a fresh process (``--repeats`` times), then warm (a second pass in
@@ -83,7 +83,7 @@ def zkml_cold_run(target: str, workspace: str) -> dict[str, Any]:
     _quiet_fd1()
     t0 = time.perf_counter()
     from zkml.pipeline import Pipeline
-    from zkml.prover import ProverSpec, WarmProver
+    from zkml.proving.warm import ProverSpec, WarmProver
     from zkml.workspace import Workspace
 
     import_seconds = time.perf_counter() - t0
@@ -250,7 +250,7 @@ def warm_interleaved(spec: Any, inputs: list[str], zk_folder: str, bare_folder: 
     """
     _quiet_fd1()
     from zkml import _ezkl
-    from zkml.prover import WarmProver
+    from zkml.proving.warm import WarmProver
 
     ezkl = _ezkl.module()
     start = time.perf_counter()
@@ -368,7 +368,7 @@ def _make_inputs(facts: dict[str, Any], count: int, folder: Path) -> list[str]:
 
 def _spec_for(primary: str, build: Path, device: str) -> Any:
     from zkml.pipeline import Pipeline
-    from zkml.prover import ProverSpec
+    from zkml.proving.warm import ProverSpec
     from zkml.workspace import Workspace
 
     config = _load_target(primary)
@@ -379,7 +379,7 @@ def bench_targets(args: argparse.Namespace, facts: dict[str, Any], build: Path, 
     """Rows of the targets table (warm, threads, pool, Ray, batching, device, overhead)."""
     import subprocess
 
-    from zkml.device import select_device
+    from zkml.proving.device import select_device
 
     rows: list[dict[str, Any]] = []
 
@@ -455,7 +455,7 @@ def bench_targets(args: argparse.Namespace, facts: dict[str, Any], build: Path, 
     pool_inputs = inputs[: args.pool_inputs]
     workers = args.workers
     log(f"pool: {len(pool_inputs)} proofs on {workers} processes vs {workers} bare ezkl processes side by side")
-    from zkml.prover import ProverPool
+    from zkml.proving.pool import ProverPool
 
     def run_pool() -> float:
         start = time.perf_counter()
@@ -523,7 +523,7 @@ def bench_targets(args: argparse.Namespace, facts: dict[str, Any], build: Path, 
         except ImportError:
             add("Ray throughput", "ray not installed", "—", "—", "—")
         else:
-            from zkml.distributed import RayProver
+            from zkml.proving.ray_cluster import RayProver
 
             # Scaling over local Ray workers: 1 worker, then `workers`. Each count proves the inputs
             # twice; the first batch pays for starting workers and shipping artifacts, the second is
@@ -584,12 +584,13 @@ def bench_targets(args: argparse.Namespace, facts: dict[str, Any], build: Path, 
 def bench_batches(args: argparse.Namespace, build: Path, log: Callable[[str], None], add: Callable[..., None]) -> list[dict[str, Any]]:
     """Proof time, on-chain verify gas and oracle submit gas per prediction for each batch size."""
     from zkml import oracle as orc
-    from zkml.batch import build_batched, deploy_batch_verifier, write_batch_input
     from zkml.data import read_samples
-    from zkml.errors import ZkmlError
-    from zkml.evm.chain import AnvilError, connect, find_anvil, local_anvil
+    from zkml.errors import AnvilError, ZkmlError
+    from zkml.evm.anvil import find_anvil, local_anvil
     from zkml.evm.onchain import verify_onchain
-    from zkml.prover import WarmProver
+    from zkml.evm.rpc import connect
+    from zkml.proving.batch import build_batched, deploy_batch_verifier, write_batch_input
+    from zkml.proving.warm import WarmProver
 
     config = _load_target(args.primary)
     try:

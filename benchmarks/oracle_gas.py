@@ -26,9 +26,10 @@ CIRCUIT = "mlp_regressor"
 def measure(build_dir: Path) -> dict[str, Any]:
     """Run the oracle flow once on a fresh anvil and return the gas table."""
     from zkml import oracle as orc
-    from zkml.evm.chain import connect, local_anvil, resolve_sender
+    from zkml.evm.anvil import local_anvil
     from zkml.evm.deploy import deploy_verifier
     from zkml.evm.onchain import verify_onchain
+    from zkml.evm.rpc import connect, resolve_sender
     from zkml.evm.verifier import load_verifier
 
     source = build_dir / CIRCUIT

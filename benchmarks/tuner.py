@@ -24,8 +24,8 @@ ALL = ("mlp_regressor", "cnn_classifier", "gru_forecaster", "tree_ensemble", "co
 def _fid(cand: Any) -> str:
     fid = cand.fidelity
     text = f"{fid.max_abs_error:.2e}"
-    if fid.agreement is not None:
-        text += f" / {fid.agreement:.0%}"
+    if fid.argmax_agreement is not None:
+        text += f" / {fid.argmax_agreement:.0%}"
     return text
 
 
@@ -34,6 +34,7 @@ def measure(name: str, build_dir: Path, repeats: int) -> dict[str, Any]:
     from zkml.config import load_config
     from zkml.srs import resolve_srs
     from zkml.tune import Budget, measure_baseline, measure_proving, tune
+    from zkml.tune.measure import discard_proving_files
     from zkml.workspace import Workspace
 
     config = load_config(CIRCUITS / name)
@@ -53,8 +54,7 @@ def measure(name: str, build_dir: Path, repeats: int) -> dict[str, Any]:
         srs = resolve_srs(cand.logrows)
         work = Path(cand.compiled_path).parent
         timings[role] = measure_proving(Path(cand.compiled_path), Path(cand.settings_path), srs.path, config.input, work, repeats=repeats)
-        for leftover in ("pk.key", "vk.key", "keys.json", "proof.json", "witness.json"):
-            (work / leftover).unlink(missing_ok=True)
+        discard_proving_files(work)
     default, tuned = timings["default"], timings["tuned"]
     met, _ = budget.check(chosen.fidelity)
     return {

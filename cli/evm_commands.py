@@ -27,7 +27,8 @@ def _emit(payload: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 
 
 def _connect(rpc_url: str | None, chain_id: int | None) -> Any:
-    from zkml.evm.chain import connect, resolve_rpc_url
+    from zkml.evm.anvil import resolve_rpc_url
+    from zkml.evm.rpc import connect
 
     return connect(resolve_rpc_url(rpc_url), expected_chain_id=chain_id)
 
@@ -189,8 +190,8 @@ def deploy_cmd(
     as_json: bool,
 ) -> None:
     """Deploy a compiled verifier (reusing an identical one already recorded) and record it."""
-    from zkml.evm.chain import resolve_sender
     from zkml.evm.deploy import deploy_verifier, register_vka
+    from zkml.evm.rpc import resolve_sender
     from zkml.evm.verifier import load_verifier, read_vka
 
     if workspace is not None:
@@ -294,7 +295,7 @@ def chain_group() -> None:
 @click.option("--port", type=int, default=None, help="TCP port on 127.0.0.1 (default: a free one).")
 def chain_up_cmd(chain_id: int, port: int | None) -> None:
     """Start a detached anvil on 127.0.0.1."""
-    from zkml.evm.chain import chain_up
+    from zkml.evm.anvil import chain_up
 
     node, started = chain_up(chain_id=chain_id, port=port)
     verb = "started" if started else "already running"
@@ -304,7 +305,7 @@ def chain_up_cmd(chain_id: int, port: int | None) -> None:
 @chain_group.command("down")
 def chain_down_cmd() -> None:
     """Stop the anvil started by `zkml chain up`."""
-    from zkml.evm.chain import chain_down
+    from zkml.evm.anvil import chain_down
 
     node = chain_down()
     click.echo(f"stopped anvil pid {node.pid} ({node.url})" if node else "no local chain was running")
@@ -314,7 +315,7 @@ def chain_down_cmd() -> None:
 @_json_option
 def chain_status_cmd(as_json: bool) -> None:
     """Show the local chain, if one is running."""
-    from zkml.evm.chain import chain_status
+    from zkml.evm.anvil import chain_status
 
     node = chain_status()
     if as_json:

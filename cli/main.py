@@ -37,7 +37,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tune": ("tune_commands", "tune_cmd", "Find the cheapest settings that meet an accuracy budget."),
     "report": ("tune_commands", "report_cmd", "Fidelity report (and tuner frontier) of a workspace."),
     "prove-many": ("perf_commands", "prove_many_cmd", "Prove many inputs with keys loaded once."),
-    "bench": ("perf_commands", "bench_cmd", "Run the benchmark harness."),
 }
 
 

@@ -2,7 +2,7 @@
 
 Thin wrappers over :mod:`zkml.oracle`. TARGET is a circuit (as for the stage
 commands); its workspace ``BUILD_DIR/<circuit>`` holds the settings, keys, proof,
-``deployments.json`` (the verifier) and ``oracle.json`` (the oracle and consumer).
+``deployments.json`` (the verifier, the oracle and the consumer).
 Keys come only from the environment, as for ``zkml deploy``.
 """
 
@@ -21,7 +21,7 @@ _build_dir = click.option("--build-dir", type=_PATH, default=Path("build"), show
 _rpc_option = click.option("--rpc-url", envvar="ZKML_RPC_URL", help="JSON-RPC endpoint (default: the chain from `zkml chain up`).")
 _chain_id_option = click.option("--chain-id", type=int, default=None, help="Refuse the endpoint unless it serves this chain id.")
 _oracle_option = click.option(
-    "--oracle", "oracle_address", default=None, help="Oracle address (default: the one in the workspace's oracle.json)."
+    "--oracle", "oracle_address", default=None, help="Oracle address (default: the one in the workspace's deployments.json)."
 )
 _model_option = click.option("--model-id", default=None, help="bytes32 model id (default: derived from the vk and settings).")
 _keystore_option = click.option(
@@ -48,21 +48,23 @@ def _workspace(target: str, build_dir: Path) -> Path:
 
 
 def _connect(rpc_url: str | None, chain_id: int | None) -> Any:
-    from zkml.evm.chain import connect, resolve_rpc_url
+    from zkml.evm.anvil import resolve_rpc_url
+    from zkml.evm.rpc import connect
 
     return connect(resolve_rpc_url(rpc_url), expected_chain_id=chain_id)
 
 
 def _oracle(conn: Any, workspace: Path, explicit: str | None) -> str:
     from zkml.errors import OracleError
-    from zkml.oracle import ORACLE_CONTRACT, OracleRecord
+    from zkml.evm.records import DeploymentStore
+    from zkml.oracle import ORACLE_CONTRACT
 
     if explicit:
         return explicit
-    entry = OracleRecord(workspace).find(ORACLE_CONTRACT, conn.chain_id)
+    entry = DeploymentStore.of(workspace).latest(conn.chain_id, ORACLE_CONTRACT)
     if entry is None:
         raise OracleError(f"no oracle recorded in {workspace} for chain {conn.chain_id}", hint="run `zkml oracle deploy` or pass --oracle")
-    return str(entry["address"])
+    return entry.address
 
 
 def _model_id(workspace: Path, explicit: str | None) -> bytes:
@@ -96,7 +98,7 @@ def deploy_cmd(
     as_json: bool,
 ) -> None:
     """Deploy (or reuse) the oracle, and a consumer pinned to TARGET's model."""
-    from zkml.evm.chain import resolve_sender
+    from zkml.evm.rpc import resolve_sender
     from zkml.oracle import compile_contracts, deploy_consumer, deploy_oracle
 
     workspace = _workspace(target, build_dir)
@@ -112,7 +114,7 @@ def deploy_cmd(
         lines.append(
             f"consumer {vault.address} for model {vault.model_id}: " + ("reused" if vault.reused else f"deployed (gas {vault.gas_used:,})")
         )
-    lines.append(f"recorded in {workspace / 'oracle.json'}")
+    lines.append(f"recorded in {workspace / 'deployments.json'}")
     _emit(payload, as_json, lines)
 
 
@@ -140,7 +142,7 @@ def register_cmd(
     as_json: bool,
 ) -> None:
     """Register TARGET's model and verifier on the oracle (owner only; idempotent)."""
-    from zkml.evm.chain import resolve_sender
+    from zkml.evm.rpc import resolve_sender
     from zkml.oracle import register_workspace
 
     workspace = _workspace(target, build_dir)
@@ -195,7 +197,7 @@ def publish_cmd(
     as_json: bool,
 ) -> None:
     """Submit a proof; the oracle verifies it and stores the decoded prediction."""
-    from zkml.evm.chain import resolve_sender
+    from zkml.evm.rpc import resolve_sender
     from zkml.oracle import publish
 
     workspace = _workspace(target, build_dir)
@@ -236,7 +238,8 @@ def read_cmd(
     as_json: bool,
 ) -> None:
     """Read the model's latest fresh prediction (fails if stale, retired or absent)."""
-    from zkml.oracle import CONSUMER_CONTRACT, OracleRecord, consumer_state, parse_bytes32, read_prediction
+    from zkml.evm.records import DeploymentStore
+    from zkml.oracle import CONSUMER_CONTRACT, consumer_state, parse_bytes32, read_prediction
 
     workspace = _workspace(target, build_dir)
     conn = _connect(rpc_url, chain_id)
@@ -249,9 +252,9 @@ def read_cmd(
         f"(stored at {prediction.timestamp}, block {prediction.block_number}; read gas estimate {gas:,})"
     ]
     if show_consumer:
-        entry = OracleRecord(workspace).find(CONSUMER_CONTRACT, conn.chain_id, oracle=oracle, model_id="0x" + mid.hex())
+        entry = DeploymentStore.of(workspace).latest(conn.chain_id, CONSUMER_CONTRACT, oracle=oracle, model_id="0x" + mid.hex())
         if entry is not None:
-            state = consumer_state(conn, entry["address"])
+            state = consumer_state(conn, entry.address)
             payload["consumer"] = state.as_dict()
             lines.append(
                 f"consumer {state.address}: target risky {state.target_risky_bps} bps (forecast {state.last_forecast_wad / 1e18:+.6f})"

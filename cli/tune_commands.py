@@ -1,7 +1,7 @@
 """Tuning commands: ``tune`` (cheapest settings within an accuracy budget) and ``report``.
 
 Thin wrappers: parse options, call :func:`zkml.tune.tune` or
-:func:`zkml.report.write_report`, print. An unreachable budget is a
+:func:`zkml.tune.report.write_report`, print. An unreachable budget is a
 ``BudgetUnreachableError`` (a ZkmlError): the root group prints it as one line
 and exits non-zero, after this command has printed the best candidate found
 and written the report.
@@ -73,9 +73,9 @@ def tune_cmd(
     (every candidate) and the fidelity report (fidelity_report.png/.json).
     """
     from zkml.config import load_config
-    from zkml.errors import ConfigError
-    from zkml.report import write_report
-    from zkml.tune import TUNE_FIDELITY_FILE, BudgetUnreachableError, tune
+    from zkml.errors import BudgetUnreachableError, ConfigError
+    from zkml.tune import tune
+    from zkml.tune.report import write_report
     from zkml.workspace import Workspace
 
     path = Path(target)
@@ -98,16 +98,16 @@ def tune_cmd(
         )
     except BudgetUnreachableError as exc:
         if exc.result is not None and exc.result.best is not None:
-            click.echo(write_report(workspace.root, prefer=TUNE_FIDELITY_FILE).summary)
+            click.echo(write_report(workspace.root, prefer=workspace.tune_fidelity.name).summary)
         raise
-    report = write_report(workspace.root, prefer=TUNE_FIDELITY_FILE)
+    report = write_report(workspace.root, prefer=workspace.tune_fidelity.name)
     chosen = result.chosen
     assert chosen is not None
     click.echo(result.message)
     click.echo(report.summary)
     click.echo("")
     click.echo(f"pinned settings  {json.dumps(chosen.pinned())}")
-    click.echo(f"written          {workspace.root / 'tuned.json'}, {report.png_path.name}, {report.json_path.name}")
+    click.echo(f"written          {workspace.tuned}, {report.png_path.name}, {report.json_path.name}")
     if json_path is not None:
         payload = json.dumps(result.as_dict(), indent=2)
         if str(json_path) == "-":
@@ -128,7 +128,7 @@ def tune_cmd(
 @click.option("--json", "as_json", is_flag=True, help="Print the report JSON instead of the summary.")
 def report_cmd(workspace: Path, out_dir: Path | None, as_json: bool) -> None:
     """Regenerate the fidelity report (JSON + PNG + summary) of a workspace, e.g. build/mlp_regressor."""
-    from zkml.report import write_report
+    from zkml.tune.report import write_report
 
     report = write_report(workspace, out_dir=out_dir)
     if as_json:

@@ -125,9 +125,9 @@ def batched_tiny(tiny: ProvedCircuit, tmp_path_factory: pytest.TempPathFactory) 
 
     import numpy as np
 
-    from zkml.batch import build_batched
     from zkml.data import Samples, write_samples
-    from zkml.prover import WarmProver
+    from zkml.proving.batch import build_batched
+    from zkml.proving.warm import WarmProver
 
     root = tmp_path_factory.mktemp("batched")
     # The batch-1 circuit's calibrated scales: calibration then only has the layout left to search.

@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import flip_proof_byte
 from zkml.evm.verifier import VerifierArtifact, Vka, create_vka, generate_verifier
 
+
 @pytest.fixture(scope="session")
 def plain_verifier(tmp_path_factory: pytest.TempPathFactory, mlp: Any) -> VerifierArtifact:
     c = mlp

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from zkml_cli.evm_commands import register
 
 from zkml.errors import ChainError
-from zkml.evm import chain as chain_mod
+from zkml.evm import anvil as anvil_mod
+from zkml.workspace import Layout
 
 
 @pytest.fixture
@@ -29,9 +30,9 @@ def test_chain_up_status_down(app, tmp_path, monkeypatch) -> None:
     try:
         up = runner.invoke(app, ["chain", "up"])
         assert up.exit_code == 0 and "started" in up.output, up.output
-        node = chain_mod.chain_status()
-        assert node is not None and chain_mod.rpc_chain_id(node.url) == 31337
-        assert chain_mod.resolve_rpc_url(None) == node.url
+        node = anvil_mod.chain_status()
+        assert node is not None and anvil_mod.rpc_chain_id(node.url) == 31337
+        assert anvil_mod.resolve_rpc_url(None) == node.url
         again = runner.invoke(app, ["chain", "up"])
         assert "already running" in again.output
         status = runner.invoke(app, ["chain", "status", "--json"])
@@ -39,9 +40,9 @@ def test_chain_up_status_down(app, tmp_path, monkeypatch) -> None:
     finally:
         down = runner.invoke(app, ["chain", "down"])
     assert down.exit_code == 0 and "stopped" in down.output
-    assert chain_mod.chain_status() is None
+    assert anvil_mod.chain_status() is None
     with pytest.raises(ChainError, match="chain up"):
-        chain_mod.resolve_rpc_url(None)
+        anvil_mod.resolve_rpc_url(None)
 
 
 def test_verifier_deploy_verify_via_cli(app, conn, mlp, tiny, tmp_path) -> None:
@@ -77,7 +78,7 @@ def test_workspace_driven_verifier_deploy_verify(mlp, anvil, tmp_path) -> None:
     runner = CliRunner()
     made = runner.invoke(cli, ["verifier", "-w", str(ws)], obj={})
     assert made.exit_code == 0, made.output
-    assert (ws / "evm" / "plain" / "Verifier.bin").is_file()
+    assert (Layout(ws).evm_dir() / "Verifier.bin").is_file()
     deployed = runner.invoke(cli, ["deploy", "-w", str(ws), "--rpc-url", anvil.url], obj={})
     assert deployed.exit_code == 0, deployed.output
     checked = runner.invoke(cli, ["verify-onchain", "-w", str(ws), "--rpc-url", anvil.url], obj={})
@@ -86,6 +87,6 @@ def test_workspace_driven_verifier_deploy_verify(mlp, anvil, tmp_path) -> None:
     # A tampered proof through the same defaults: rejected, exit 1.
     from tests.helpers import flip_proof_byte
 
-    flip_proof_byte(ws / "proof.json", tmp_path / "bad.json")
+    flip_proof_byte(Layout(ws).proof, tmp_path / "bad.json")
     rejected = runner.invoke(cli, ["verify-onchain", "-w", str(ws), "--rpc-url", anvil.url, "--proof", str(tmp_path / "bad.json")], obj={})
     assert rejected.exit_code == 1 and "rejected" in rejected.output

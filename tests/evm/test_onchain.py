@@ -1,12 +1,16 @@
-"""Real proofs against real verifiers on the session anvil."""
+"""Calldata, decoding, and real proofs against real verifiers on the session anvil."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from zkml.errors import ChainError
+from zkml.errors import ChainError, ProofError
 from zkml.evm import onchain
 from zkml.evm.deploy import deploy_verifier, register_vka
+from zkml.evm.felts import FIELD_MODULUS
 
 
 @pytest.fixture
@@ -36,7 +40,7 @@ def test_proof_of_another_model_is_rejected(conn, plain_address, tiny) -> None:
 
 def test_altered_public_instances_are_rejected(conn, plain_address, mlp) -> None:
     instances = list(onchain.read_proof(mlp.proof).instances)
-    instances[-1] = (instances[-1] + 1) % onchain.FIELD_MODULUS  # claim a different output
+    instances[-1] = (instances[-1] + 1) % FIELD_MODULUS  # claim a different output
     result = onchain.verify_onchain(conn, plain_address, mlp.proof, instances=instances)
     assert not result.accepted
 
@@ -46,9 +50,7 @@ def test_no_contract_at_address(conn, mlp) -> None:
         onchain.verify_onchain(conn, "0x" + "11" * 20, mlp.proof)
 
 
-def test_reusable_verifier_serves_two_models_with_their_own_vkas(
-    conn, reusable_verifier, vkas, mlp, tiny, tmp_path
-) -> None:
+def test_reusable_verifier_serves_two_models_with_their_own_vkas(conn, reusable_verifier, vkas, mlp, tiny, tmp_path) -> None:
     vka_a, vka_b = vkas
     deployment = deploy_verifier(conn, reusable_verifier, tmp_path, srs_unsafe=True)
     # Before registration the verifier refuses the VKA.
@@ -67,3 +69,61 @@ def test_reusable_verifier_serves_two_models_with_their_own_vkas(
     )
     # Registering again is recognised and costs nothing.
     assert register_vka(conn, deployment, reusable_verifier, vka_a, tmp_path, srs_unsafe=True).reused
+
+
+# --------------------------------------------------------------------------- calldata and decoding
+
+
+def test_calldata_matches_ezkl(mlp, tmp_path) -> None:
+    from zkml import _ezkl
+
+    ours = onchain.encode_calldata(onchain.read_proof(mlp.proof))
+    theirs = bytes(_ezkl.call("encode_evm_calldata", str(mlp.proof), str(tmp_path / "cd.bin"), None))
+    # ezkl appends one zero word after the ABI payload; the verifier ignores it.
+    assert theirs.rstrip(b"\0") == ours.rstrip(b"\0") and len(theirs) - len(ours) in (0, 32)
+
+
+def test_decode_instances_matches_ezkl_rescaled(mlp) -> None:
+    proof = onchain.read_proof(mlp.proof)
+    decoded = onchain.decode_instances(proof.instances, mlp.settings)
+    pretty = json.loads(mlp.proof.read_text())["pretty_public_inputs"]
+    assert [list(x) for x in decoded.inputs] == [[float(v) for v in row] for row in pretty["rescaled_inputs"]]
+    assert [list(x) for x in decoded.outputs] == [[float(v) for v in row] for row in pretty["rescaled_outputs"]]
+
+
+def test_decode_instances_of_another_circuit_is_an_error(mlp, tiny) -> None:
+    other = onchain.read_proof(tiny.proof)
+    with pytest.raises(ProofError, match="another circuit"):
+        onchain.decode_instances(other.instances, mlp.settings)
+
+
+def _settings(path: Path, *, inputs: object = "Public", shapes: list[list[int]] | None = None) -> Path:
+    run_args = {"logrows": 12, "param_scale": 7, "input_visibility": inputs, "output_visibility": "Public", "param_visibility": "Fixed"}
+    data = {
+        "run_args": run_args,
+        "model_input_scales": [3],
+        "model_output_scales": [1],
+        "model_instance_shapes": shapes or [[1, 2], [1, 1]],
+    }
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_decode_instances_from_settings_or_path(tmp_path) -> None:
+    from zkml.settings import read_settings
+
+    path = _settings(tmp_path / "settings.json")
+    instances = [8, FIELD_MODULUS - 4, FIELD_MODULUS - 3]  # 1.0, -0.5 at scale 3; -1.5 at scale 1
+    for settings in (path, read_settings(path)):
+        decoded = onchain.decode_instances(instances, settings)
+        assert decoded.inputs == ((1.0, -0.5),) and decoded.outputs == ((-1.5,),)
+    with pytest.raises(ProofError, match="another circuit"):
+        onchain.decode_instances(instances[:2], path)
+
+
+def test_decode_instances_refuses_commitments(tmp_path) -> None:
+    hashed = _settings(tmp_path / "settings.json", inputs={"Hashed": {"hash_is_public": True}}, shapes=[[1, 1]])
+    assert onchain.decode_instances([FIELD_MODULUS - 1], hashed).outputs == ((-0.5,),)  # hashed inputs publish no values
+    mismatched = _settings(tmp_path / "other.json", shapes=[[1, 2]])
+    with pytest.raises(ProofError, match="commitments, not values"):
+        onchain.decode_instances([1, 2], mismatched)

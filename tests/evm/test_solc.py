@@ -6,9 +6,8 @@ import time
 
 import pytest
 
-from zkml.errors import SolcNotFoundError
+from zkml.errors import SolcNotFoundError, SolidityCompileError
 from zkml.evm import solc
-from zkml.errors import SolidityCompileError
 
 TINY = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\ncontract Tiny {\n    function f() external pure returns (uint256) { return 42; }\n}\n"
 

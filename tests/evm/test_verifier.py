@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from zkml.artifacts import sha256_file
-from zkml.errors import EvmError
-from zkml.evm import onchain
-from zkml.errors import ContractTooLargeError
-from zkml.evm.verifier import EIP170_LIMIT, check_runtime_size, load_verifier, read_vka
+from zkml.errors import ContractTooLargeError, EvmError
+from zkml.evm.verifier import BIN_NAME, EIP170_LIMIT, check_runtime_size, load_verifier, read_vka
 
 
 def test_plain_verifier_files_and_metadata(plain_verifier, mlp) -> None:
@@ -37,7 +33,7 @@ def test_reusable_verifier_is_circuit_independent(reusable_verifier, tiny, tmp_p
 def test_load_verifier_detects_tampering(plain_verifier, copy_verifier) -> None:
     folder = copy_verifier(plain_verifier)
     assert load_verifier(folder).runtime_sha256 == plain_verifier.runtime_sha256
-    (folder / "Verifier.bin").write_text("00")
+    (folder / BIN_NAME).write_text("00")
     with pytest.raises(EvmError, match="changed"):
         load_verifier(folder)
 
@@ -62,33 +58,3 @@ def test_vka_digest_and_words(vkas) -> None:
     a, b = vkas
     assert a.digest != b.digest and a.words and all(len(w) == 32 for w in a.words)
     assert read_vka(a.path).digest == a.digest
-
-
-def test_calldata_matches_ezkl(mlp, tmp_path) -> None:
-    from zkml import _ezkl
-
-    ours = onchain.encode_calldata(onchain.read_proof(mlp.proof))
-    theirs = bytes(_ezkl.call("encode_evm_calldata", str(mlp.proof), str(tmp_path / "cd.bin"), None))
-    # ezkl appends one zero word after the ABI payload; the verifier ignores it.
-    assert theirs.rstrip(b"\0") == ours.rstrip(b"\0") and len(theirs) - len(ours) in (0, 32)
-
-
-def test_decode_instances_matches_ezkl_rescaled(mlp) -> None:
-    proof = onchain.read_proof(mlp.proof)
-    decoded = onchain.decode_instances(proof.instances, mlp.settings)
-    pretty = json.loads(mlp.proof.read_text())["pretty_public_inputs"]
-    assert [list(x) for x in decoded.inputs] == [[float(v) for v in row] for row in pretty["rescaled_inputs"]]
-    assert [list(x) for x in decoded.outputs] == [[float(v) for v in row] for row in pretty["rescaled_outputs"]]
-
-
-def test_decode_instances_of_another_circuit_is_an_error(mlp, tiny) -> None:
-    from zkml.errors import ProofError
-
-    other = onchain.read_proof(tiny.proof)
-    with pytest.raises(ProofError, match="another circuit"):
-        onchain.decode_instances(other.instances, mlp.settings)
-
-
-def test_felt_to_int_negative() -> None:
-    assert onchain.felt_to_int(onchain.FIELD_MODULUS - 5) == -5
-    assert onchain.felt_to_int(7) == 7

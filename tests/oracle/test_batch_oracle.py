@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from zkml import oracle as orc
+from zkml.errors import OracleError, OracleRevertError, ReplayError
+from zkml.evm.rpc import transact
 
 
 def _register_batched(chain: Any, batched_tiny: Any, folder: Path) -> tuple[orc.Registration, Any]:
@@ -54,7 +56,7 @@ def test_batch_with_a_published_sample_is_a_replay(chain: Any, batched_tiny: Any
         chain.conn, chain.oracle, reg.model_id, batched_tiny.proofs[(0, 1)].proof.path, sender=chain.owner, contracts=chain.contracts
     )
     # Samples (1, 2): sample 1 is already published, so the whole (valid) batch is refused.
-    with pytest.raises(orc.ReplayError) as caught:
+    with pytest.raises(ReplayError) as caught:
         orc.publish(
             chain.conn, chain.oracle, reg.model_id, batched_tiny.proofs[(1, 2)].proof.path, sender=chain.owner, contracts=chain.contracts
         )
@@ -62,14 +64,14 @@ def test_batch_with_a_published_sample_is_a_replay(chain: Any, batched_tiny: Any
     # Nothing of the refused batch was stored: sample 2 stays unpublished.
     instances = [int(v) for v in read_proof(batched_tiny.proofs[(1, 2)].proof.path).instances]
     sample2 = orc.input_commitment(reg.spec.sample_inputs(instances)[1])
-    with pytest.raises(orc.OracleRevertError, match="NoPrediction"):
+    with pytest.raises(OracleRevertError, match="NoPrediction"):
         orc.read_prediction(chain.conn, chain.oracle, reg.model_id, commitment=sample2, contracts=chain.contracts)
 
 
 def test_batch_repeating_a_sample_is_a_replay(chain: Any, batched_tiny: Any, tmp_path: Path) -> None:
     reg, _ = _register_batched(chain, batched_tiny, tmp_path / "evm")
     # A valid proof whose two samples are the same input: the second would overwrite the first.
-    with pytest.raises(orc.ReplayError):
+    with pytest.raises(ReplayError):
         orc.publish(
             chain.conn, chain.oracle, reg.model_id, batched_tiny.proofs[(0, 0)].proof.path, sender=chain.owner, contracts=chain.contracts
         )
@@ -77,7 +79,7 @@ def test_batch_repeating_a_sample_is_a_replay(chain: Any, batched_tiny: Any, tmp
 
 def test_batched_layout_the_oracle_cannot_split_is_refused(chain: Any, batched_tiny: Any, tmp_path: Path) -> None:
     settings = batched_tiny.circuit.spec.circuit.settings.path
-    with pytest.raises(orc.OracleError, match="batch of 3"):
+    with pytest.raises(OracleError, match="batch of 3"):
         orc.model_spec(settings, batch_size=3)
     # The contract enforces the same rules for anyone registering by hand.
     contract = chain.conn.w3.eth.contract(address=chain.oracle, abi=chain.contracts.oracle.abi)
@@ -89,6 +91,6 @@ def test_batched_layout_the_oracle_cannot_split_is_refused(chain: Any, batched_t
     }
     for reason, bad in cases.items():
         data = contract.encode_abi("registerModel", args=[b"\x0c" * 32, bad.config_tuple(chain.mlp_verifier, b"\0" * 32, 60)])
-        with pytest.raises(orc.OracleRevertError, match=reason):
-            orc._transact(chain.conn, chain.owner, chain.oracle, data, chain.contracts, "registering")
+        with pytest.raises(OracleRevertError, match=reason):
+            transact(chain.conn, chain.owner, data, "registering", to=chain.oracle, errors=chain.contracts.errors)
     assert spec.batch_size == 2

@@ -1,17 +1,13 @@
-"""On-chain fixed-point decoding matches Python's (zkml.evm.onchain and ezkl) exactly."""
+"""On-chain fixed-point decoding and ids match Python's (zkml.evm.felts, zkml.oracle.encoding, ezkl) exactly."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zkml import oracle as orc
-from zkml.errors import OracleError
-from zkml.evm.onchain import FIELD_MODULUS, felt_to_int
+from zkml.evm.felts import FIELD_MODULUS, felt_to_int
 
 from .conftest import World
 
@@ -76,37 +72,3 @@ def test_commitment_and_id_match_python(world: World) -> None:
 def _call_bytes(w: World, fn: str, *args: object) -> bytes:
     contract = w.conn.w3.eth.contract(address=w.oracle, abi=w.contracts.oracle.abi_list)
     return bytes(getattr(contract.functions, fn)(*args).call())
-
-
-def test_model_spec_of_public_and_hashed(tmp_path: Path) -> None:
-    base = {
-        "model_instance_shapes": [[1, 8], [1, 1]],
-        "model_input_scales": [13],
-        "model_output_scales": [13],
-        "module_sizes": {"poseidon": [0, [0]]},
-        "run_args": {"input_visibility": "Public", "output_visibility": "Public", "param_visibility": "Fixed"},
-    }
-    path = tmp_path / "settings.json"
-    path.write_text(json.dumps(base))
-    assert orc.model_spec(path) == orc.ModelSpec("public", 9, 0, 8, 8, 1, 13)
-    hashed = {
-        **base,
-        "model_instance_shapes": [[1, 2]],
-        "model_output_scales": [7],
-        "module_sizes": {"poseidon": [166, [1]]},
-        "run_args": {**base["run_args"], "input_visibility": {"Hashed": {"hash_is_public": True, "outlets": []}}},
-    }
-    path.write_text(json.dumps(hashed))
-    assert orc.model_spec(path) == orc.ModelSpec("hashed", 3, 0, 1, 1, 2, 7)
-    path.write_text(json.dumps({**base, "run_args": {**base["run_args"], "output_visibility": "Private"}}))
-    with pytest.raises(OracleError, match="output visibility is private"):
-        orc.model_spec(path)
-    path.write_text(json.dumps({**base, "run_args": {**base["run_args"], "input_visibility": "Private"}}))
-    with pytest.raises(OracleError, match="input visibility is private"):
-        orc.model_spec(path)
-
-
-def test_to_wad_truncates_toward_zero() -> None:
-    assert orc.to_wad(-239, 13) == -29174804687500000
-    assert orc.to_wad(1, 64) == 0 and orc.to_wad(-1, 64) == 0
-    assert orc.to_wad(3, 1) == 15 * 10**17

@@ -1,7 +1,8 @@
-"""Session fixtures for the throughput tests: a warm prover spec, inputs, a serial reference, one local Ray.
+"""Session fixtures for the proving tests: a warm prover spec, inputs, a serial reference, one local Ray.
 
 Everything is built on the small `tiny` circuit (tests/conftest.py) so the
-pool and Ray tests spend their time on a few cheap proofs, not on setup.
+pool and Ray tests spend their time on a few cheap proofs, not on setup. The
+on-chain batch test uses the shared `anvil`/`conn` fixtures of tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.evm.conftest import anvil, conn  # noqa: F401  (re-exported fixtures: one anvil for the on-chain batch test)
+from tests.helpers import public_instances
 
 BASE_INPUT = [0.5, -0.25, 0.1, 0.9]
 # Small offsets: inside the calibrated range (calibration was jittered around BASE_INPUT),
@@ -27,10 +28,10 @@ OFFSETS = (0.0, 0.04, -0.04)
 def tiny_spec(tiny: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A CPU ProverSpec for a private copy of the tiny workspace (the session one stays untouched)."""
     from zkml.pipeline import Pipeline
-    from zkml.prover import ProverSpec
+    from zkml.proving.warm import ProverSpec
     from zkml.workspace import Workspace
 
-    root = tmp_path_factory.mktemp("perf-build")
+    root = tmp_path_factory.mktemp("proving-build")
     shutil.copytree(tiny.workspace, root / tiny.workspace.name)
     pipeline = Pipeline(tiny.pipeline.config, Workspace(root / tiny.workspace.name))
     return ProverSpec.from_pipeline(pipeline, device="cpu")
@@ -39,7 +40,7 @@ def tiny_spec(tiny: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(scope="session")
 def tiny_inputs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Three distinct inputs for the tiny circuit, one file each."""
-    folder = tmp_path_factory.mktemp("perf-inputs")
+    folder = tmp_path_factory.mktemp("proving-inputs")
     paths = []
     for index, offset in enumerate(OFFSETS):
         path = folder / f"in{index}.json"
@@ -58,7 +59,8 @@ class Reference:
 
 @pytest.fixture(scope="session")
 def serial(tiny_spec: Any, tiny_inputs: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Reference:
-    from zkml.prover import WarmProver, public_instances
+    """The tiny inputs proved in turn by one warm prover."""
+    from zkml.proving.warm import WarmProver
 
     prover = WarmProver(tiny_spec, tmp_path_factory.mktemp("serial"))
     results = prover.prove_many(tiny_inputs)
@@ -77,7 +79,6 @@ def local_ray() -> Iterator[Any]:
 
 def check_same_as_serial(results: list[Any], reference: Reference, spec: Any) -> None:
     """Same order, same public instances as the serial run, and every proof verifies."""
-    from zkml.prover import public_instances
     from zkml.verify import verify
 
     assert [r.index for r in results] == list(range(len(reference.results)))

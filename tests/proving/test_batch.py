@@ -1,4 +1,4 @@
-"""Batched circuits: one proof covering B inferences, verified locally and by the on-chain verifier."""
+"""zkml.proving.batch: one proof covering B inferences, verified locally and by the on-chain verifier."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from zkml.config import CircuitConfig
-from zkml.errors import ExportError
 
 MODEL_PY = """
 import torch
@@ -48,8 +47,8 @@ def test_unrolled_graph_runs_the_model_once_per_sample(factory_config: CircuitCo
     import onnxruntime as ort
     import torch
 
-    from zkml.batch import export_batched
     from zkml.export import load_callable
+    from zkml.proving.batch import export_batched
 
     model = export_batched(factory_config, 3, tmp_path / "m.onnx")
     assert [spec.shape for spec in model.inputs] == [(3, 4)] and [spec.shape for spec in model.outputs] == [(3, 2)]
@@ -71,44 +70,35 @@ def test_unrolled_graph_runs_the_model_once_per_sample(factory_config: CircuitCo
     assert [n.op_type for n in graph.node].count("Gemm") == 3 * [n.op_type for n in single.node].count("Gemm")
 
 
-def test_batch_axis_fixed_above_one_is_refused(tmp_path: Path) -> None:
-    from onnx import TensorProto, helper
+def test_calibration_samples_are_cycled_to_whole_batches() -> None:
+    import numpy as np
 
-    from zkml.batch import unroll_batch
+    from zkml.data import Samples
+    from zkml.proving.batch import cycle_to_batches
 
-    graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["y"])],
-        "fixed",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
-    )
-    with pytest.raises(ExportError, match="fixed at 2"):
-        unroll_batch(helper.make_model(graph), 4)
+    samples = Samples((np.arange(5, dtype=np.float64).reshape(5, 1),))
+    cycled = cycle_to_batches(samples, 2)
+    assert cycled.arrays[0].ravel().tolist() == [0, 1, 2, 3, 4, 0]  # 3 batches of 2, wrapping round
+    assert cycle_to_batches(samples, 4, min_batches=3).count == 12
 
 
-def test_subgraphs_are_refused(tmp_path: Path) -> None:
-    from onnx import TensorProto, helper
+def test_batch_input_takes_consecutive_samples_cyclically(tmp_path: Path) -> None:
+    import numpy as np
 
-    from zkml.batch import unroll_batch
+    from zkml.data import Samples
+    from zkml.proving.batch import write_batch_input
 
-    branch = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["z"])], "b", [], [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 4])]
-    )
-    graph = helper.make_graph(
-        [helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=branch)],
-        "with_if",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4]), helper.make_tensor_value_info("c", TensorProto.BOOL, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-    )
-    with pytest.raises(ExportError, match="subgraph"):
-        unroll_batch(helper.make_model(graph), 2)
+    samples = Samples((np.arange(6, dtype=np.float64).reshape(3, 2),))
+    path = write_batch_input(samples, 2, tmp_path / "b.json", start=2)
+    assert json.loads(path.read_text())["input_data"] == [[4.0, 5.0, 0.0, 1.0]]
 
 
 def test_batched_proof_verifies_locally_and_on_chain(batched_tiny: Any, tiny: Any, tmp_path: Path, conn: Any) -> None:
-    from zkml.batch import deploy_batch_verifier
     from zkml.evm.onchain import decode_instances, read_proof, verify_onchain
     from zkml.evm.verifier import EIP170_LIMIT
-    from zkml.prover import WarmProver
+    from zkml.proving.batch import deploy_batch_verifier
+    from zkml.proving.warm import WarmProver
+    from zkml.workspace import Layout
 
     circuit = batched_tiny.circuit
     assert circuit.model.inputs[0].shape == (2, 4) and circuit.spec.batch_size == 2
@@ -118,8 +108,9 @@ def test_batched_proof_verifies_locally_and_on_chain(batched_tiny: Any, tiny: An
 
     # The unrolled circuit keeps the batch-1 column layout: same proof size, a verifier that fits EIP-170.
     assert result.proof.size_bytes == tiny.pipeline.prove().size_bytes
-    deployed = deploy_batch_verifier(conn, circuit.spec, tmp_path / "evm")
+    deployed = deploy_batch_verifier(conn, circuit.spec, tmp_path)
     assert deployed.kind == "plain" and deployed.runtime_bytes <= EIP170_LIMIT
+    assert Layout(tmp_path).evm_dir().is_dir() and Layout(tmp_path).deployments.is_file()  # named as in a workspace
     onchain = verify_onchain(conn, deployed.address, result.proof.path, send=True)
     assert onchain.accepted and onchain.gas_used, onchain.reason
     decoded = decode_instances(read_proof(result.proof.path).instances, circuit.spec.circuit.settings.path)
@@ -133,14 +124,14 @@ def test_batched_proof_verifies_locally_and_on_chain(batched_tiny: Any, tiny: An
 
 
 def test_batched_keys_are_reused(batched_tiny: Any) -> None:
-    from zkml.batch import build_batched
+    from zkml.proving.batch import build_batched
 
     again = build_batched(batched_tiny.config, 2, batched_tiny.circuit.root, device="cpu")
     assert again.keys_reused and again.spec.keys.pk_sha256 == batched_tiny.circuit.spec.keys.pk_sha256
 
 
 def test_fixed_batch_one_onnx_is_batched(tiny: Any, tmp_path: Path) -> None:
-    from zkml.batch import export_batched
+    from zkml.proving.batch import export_batched
 
     # The tiny ONNX has its batch axis fixed at 1: each unrolled copy sees exactly that.
     model = export_batched(tiny.pipeline.config, 4, tmp_path / "m.onnx")

@@ -1,4 +1,4 @@
-"""`zkml prove-many` and `zkml bench` through click's CliRunner."""
+"""`zkml prove-many` (and `zkml prove --inputs`) through click's CliRunner; the harness as `python -m benchmarks.harness`."""
 
 from __future__ import annotations
 
@@ -11,23 +11,20 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers import public_instances
+
 
 @pytest.fixture(scope="module")
 def perf_cli() -> click.Group:
-    """The zkml group with the throughput commands added (as cli/main.py registers them)."""
+    """The zkml group (it loads prove-many on first use)."""
     from zkml_cli.main import cli
-    from zkml_cli.perf_commands import register
 
-    if "prove-many" not in cli.commands:
-        register(cli)
     return cli
 
 
 def test_prove_many_over_a_folder_reuses_the_workspace_and_reports_json(
     perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], serial: Any, tmp_path: Path
 ) -> None:
-    from zkml.prover import public_instances
-
     build = tmp_path / "build"
     shutil.copytree(tiny.workspace, build / tiny.workspace.name)
     folder = tmp_path / "inputs"
@@ -69,7 +66,6 @@ def test_prove_with_many_inputs_takes_the_warm_path(
     perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], serial: Any, tmp_path: Path
 ) -> None:
     from zkml.prove import load_proof
-    from zkml.prover import public_instances
 
     build = tmp_path / "build"
     shutil.copytree(tiny.workspace, build / tiny.workspace.name)
@@ -101,20 +97,15 @@ def test_gpu_request_without_gpu_is_one_line_and_exit_2(perf_cli: click.Group, t
     assert "no usable GPU prover" in result.output and "docs/gpu.md" in result.output
 
 
-def test_bench_passes_options_to_the_harness(perf_cli: click.Group) -> None:
-    result = CliRunner().invoke(perf_cli, ["bench", "--help-harness"], obj={})
-    assert result.exit_code == 0
-    assert "--warm-inputs" in result.output and "--batch-sizes" in result.output
-
-
-def test_bench_finds_the_harness_from_any_folder(tmp_path: Path) -> None:
+def test_the_harness_runs_as_a_module_of_the_checkout() -> None:
     import subprocess
     import sys
 
-    # Outside the checkout, `import benchmarks` finds hummingbird-ml's top-level package first.
-    zkml_bin = Path(sys.executable).parent / "zkml"
+    # hummingbird-ml installs a top-level `benchmarks` package too; `python -m` from the checkout
+    # puts the checkout first on sys.path, so no import tricks are needed.
+    repo = Path(__file__).resolve().parents[2]
     result = subprocess.run(
-        [str(zkml_bin), "bench", "--help-harness"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "benchmarks.harness", "--help"], cwd=repo, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "--warm-inputs" in result.stdout
+    assert "--warm-inputs" in result.stdout and "--batch-sizes" in result.stdout

@@ -1,4 +1,4 @@
-"""Device selection with fake environments (no GPU here), and the GPU prove path with a fake ezkl binary."""
+"""zkml.proving.device: selection with fake environments (no GPU here), and the GPU prove path with a fake ezkl binary."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from zkml.device import DeviceError, probe_gpu, prove_with_cli, select_device
-from zkml.errors import ConfigError
+from zkml.errors import ConfigError, DeviceError
+from zkml.proving.device import probe_gpu, prove_with_cli, select_device
 
 
 def _no_which(name: str) -> None:
@@ -106,7 +106,7 @@ def _fake_ezkl(tmp_path: Path, proof_source: Path, *, fail: bool = False) -> Pat
 
 
 def test_gpu_path_drives_the_ezkl_cli_with_the_icicle_env(tmp_path: Path, tiny_spec: Any, serial: Any, tiny_inputs: list[Path]) -> None:
-    from zkml.prover import WarmProver
+    from zkml.proving.warm import WarmProver
 
     env, root = _fake_gpu_machine(tmp_path)
     env["ZKML_EZKL_BIN"] = str(_fake_ezkl(tmp_path, serial.results[0].proof.path))

@@ -1,4 +1,4 @@
-"""Budget validation and loading (fast, no ezkl)."""
+"""Budget validation, checks and loading (fast, no ezkl)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from zkml.artifacts import Fidelity
 from zkml.errors import ConfigError
-from zkml.tune import Budget, FidelityMetrics, load_budget
+from zkml.tune.budget import Budget, load_budget
+
+
+def _fid(max_abs: float = 0.02, rel: float = 0.01, agreement: float | None = 0.9) -> Fidelity:
+    return Fidelity(samples=10, max_abs_error=max_abs, mean_abs_error=max_abs / 2, argmax_agreement=agreement, max_rel_error=rel)
 
 
 def test_budget_needs_a_criterion() -> None:
@@ -30,17 +35,44 @@ def test_budget_is_frozen() -> None:
 
 
 def test_check_names_the_failing_criterion() -> None:
-    metrics = FidelityMetrics(samples=10, max_abs_error=0.02, mean_abs_error=0.01, max_rel_error=0.01, agreement=0.9)
+    metrics = _fid()
     assert Budget(max_abs_error=0.05, min_agreement=0.9).check(metrics) == (True, "")
     ok, note = Budget(max_abs_error=0.01, min_agreement=0.95).check(metrics)
     assert not ok and "max abs error" in note and "agreement" in note
-    ok, note = Budget(min_agreement=0.5).check(FidelityMetrics(1, 0.0, 0.0, 0.0, None))
+    ok, note = Budget(max_rel_error=0.001).check(metrics)
+    assert not ok and "max rel error" in note
+    ok, note = Budget(min_agreement=0.5).check(_fid(agreement=None))
     assert not ok and "not measured" in note
 
 
+def test_shortfall_ranks_misses() -> None:
+    budget = Budget(max_abs_error=0.01)
+    assert budget.shortfall(_fid(max_abs=0.005)) == 0.0
+    assert budget.shortfall(_fid(max_abs=0.02)) == pytest.approx(1.0)
+    assert budget.shortfall(_fid(max_abs=0.04)) > budget.shortfall(_fid(max_abs=0.02))
+    assert Budget(min_agreement=0.95).shortfall(_fid(agreement=0.9)) == pytest.approx(5.0)
+
+
 def test_no_worse_than_is_met_by_its_own_metrics() -> None:
-    metrics = FidelityMetrics(samples=10, max_abs_error=0.02, mean_abs_error=0.01, max_rel_error=0.01, agreement=1.0)
-    assert Budget.no_worse_than(metrics).check(metrics)[0]
+    metrics = _fid(agreement=1.0)
+    budget = Budget.no_worse_than(metrics)
+    assert budget.check(metrics)[0]
+    assert budget.min_agreement == 1.0
+    assert Budget.no_worse_than(_fid(agreement=None)).min_agreement is None
+
+
+def test_describe_and_as_dict() -> None:
+    budget = Budget(max_abs_error=0.001, min_agreement=0.99)
+    assert budget.describe() == "max abs error <= 0.001, agreement >= 99.00%"
+    assert budget.as_dict() == {"max_abs_error": 0.001, "min_agreement": 0.99}
+    assert Budget.from_mapping(budget.as_dict()) == budget
+
+
+def test_from_mapping_rejects_unknown_keys_and_non_numbers() -> None:
+    with pytest.raises(ConfigError, match="unknown"):
+        Budget.from_mapping({"max_error": 1})
+    with pytest.raises(ConfigError, match="numbers"):
+        Budget.from_mapping({"max_abs_error": "small"})
 
 
 def test_load_budget_from_tune_toml(tmp_path: Path) -> None:
@@ -51,6 +83,16 @@ def test_load_budget_from_tune_toml(tmp_path: Path) -> None:
         load_budget(tmp_path)
     (tmp_path / "tune.toml").unlink()
     assert load_budget(tmp_path) is None
+
+
+def test_tune_toml_wins_over_zkml_toml(tmp_path: Path) -> None:
+    (tmp_path / "zkml.toml").write_text("[budget]\nmax_abs_error = 0.5\n")
+    assert load_budget(tmp_path) == Budget(max_abs_error=0.5)
+    (tmp_path / "tune.toml").write_text("[budget]\nmax_rel_error = 0.01\n")
+    assert load_budget(tmp_path) == Budget(max_rel_error=0.01)
+    (tmp_path / "tune.toml").write_text("[budget\n")
+    with pytest.raises(ConfigError):
+        load_budget(tmp_path)
 
 
 def test_example_circuits_budgets_load() -> None:

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zkml.errors import ChainError, ProofError
-from zkml.evm.chain import Connection, Sender, resolve_sender, send_transaction, translate_error
+from zkml.artifacts import Settings
+from zkml.errors import ChainError, ContractRevertError, ProofError
+from zkml.evm.felts import felt_to_int
+from zkml.evm.rpc import Connection, Sender, call, code_at, estimate_gas, resolve_sender, send_transaction
 from zkml.evm.verifier import Vka
 
 log = logging.getLogger(__name__)
 
-# BN254 scalar field modulus: instances are elements of this field.
-FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 PLAIN_SIGNATURE = "verifyProof(bytes,uint256[])"
 REUSABLE_SIGNATURE = "verifyProof(bytes,uint256[],bytes32[])"
 
@@ -120,20 +120,10 @@ def encode_calldata(proof: ProofData, *, vka: Vka | None = None, instances: Sequ
     return keccak(text=REUSABLE_SIGNATURE)[:4] + encode(["bytes", "uint256[]", "bytes32[]"], [proof.proof, values, list(vka.words)])
 
 
-def _revert_reason(exc: Exception) -> str:
-    text = str(exc)
-    if "VKA not registered" in text:
+def _rejection(exc: ContractRevertError) -> str:
+    if "VKA not registered" in str(exc):
         return "VKA not registered on this verifier"
-    name = type(exc).__name__
-    if "Revert" in name or "revert" in text.lower():
-        return "verifier reverted (invalid proof or instances)"
-    return f"{name}: {text[:200]}"
-
-
-def _is_revert(exc: Exception) -> bool:
-    name = type(exc).__name__
-    text = str(exc).lower()
-    return "revert" in name.lower() or "revert" in text or "execution" in text or "invalid opcode" in text
+    return "verifier reverted (invalid proof or instances)"
 
 
 def verify_onchain(
@@ -167,37 +157,24 @@ def verify_onchain(
         ProofError: the proof file is unreadable.
         ChainError: the RPC failed, or no contract is at ``address``.
     """
-    w3 = conn.w3
     proof = read_proof(proof_path)
     calldata = encode_calldata(proof, vka=vka, instances=instances)
-    sent_instances = tuple(proof.instances if instances is None else instances)
-    to = w3.to_checksum_address(address)
-    try:
-        code = w3.eth.get_code(to)
-    except Exception as exc:
-        raise translate_error(conn, exc, f"reading the code at {address}") from exc
-    if not code:
+    to = conn.w3.to_checksum_address(address)
+    if not code_at(conn, to):
         raise ChainError(f"no contract at {address} on chain {conn.chain_id}", hint="deploy the verifier first (`zkml deploy`)")
-    call = {"to": to, "data": "0x" + calldata.hex()}
-    base: dict[str, Any] = {"calldata_bytes": len(calldata), "instances": sent_instances}
+    base: dict[str, Any] = {"calldata_bytes": len(calldata), "instances": tuple(proof.instances if instances is None else instances)}
     try:
-        raw = bytes(w3.eth.call(call))
-    except Exception as exc:
-        if _is_revert(exc):
-            return OnchainResult(accepted=False, reason=_revert_reason(exc), gas_estimate=None, **base)
-        raise translate_error(conn, exc, "calling the verifier") from exc
+        raw = call(conn, to, calldata, "calling the verifier")
+    except ContractRevertError as exc:
+        return OnchainResult(accepted=False, reason=_rejection(exc), gas_estimate=None, **base)
     # Both verifiers put the success flag in the first return word. (The reusable one
     # also returns rescaled instances, in a hand-assembled layout that is not valid ABI.)
     if len(raw) < 32 or int.from_bytes(raw[:32], "big") != 1:
         return OnchainResult(accepted=False, reason="verifier returned false", gas_estimate=None, **base)
-    try:
-        gas = int(w3.eth.estimate_gas(call))
-    except Exception as exc:
-        raise translate_error(conn, exc, "estimating gas") from exc
-    result = OnchainResult(accepted=True, reason="", gas_estimate=gas, **base)
+    gas = estimate_gas(conn, to, calldata, "estimating gas")
     if not send:
-        return result
-    receipt = send_transaction(conn, sender or resolve_sender(conn), {"to": to, "data": call["data"], "gas": int(gas * 1.2)})
+        return OnchainResult(accepted=True, reason="", gas_estimate=gas, **base)
+    receipt = send_transaction(conn, sender or resolve_sender(conn), {"to": to, "data": "0x" + calldata.hex(), "gas": int(gas * 1.2)})
     ok = receipt["status"] == 1
     return OnchainResult(
         accepted=ok,
@@ -209,54 +186,37 @@ def verify_onchain(
     )
 
 
-def felt_to_int(value: int) -> int:
-    """A field element as a signed integer: values above ``p/2`` stand for ``-(p - value)``."""
-    value %= FIELD_MODULUS
-    return value - FIELD_MODULUS if value > FIELD_MODULUS // 2 else value
-
-
-def decode_instances(instances: Sequence[int], settings_path: Path) -> DecodedInstances:
+def decode_instances(instances: Sequence[int], settings: Settings | Path) -> DecodedInstances:
     """Turn public instances back into the model's fixed-point inputs and outputs as floats.
 
     The instance vector holds, in order, each public model input then each public
-    model output (``model_instance_shapes``), each element ``round(x * 2**scale)``
-    with negatives as ``p - |x|``.
+    model output (:func:`zkml.settings.public_segments`), each element
+    ``round(x * 2**scale)`` with negatives as ``p - |x|``.
+
+    Args:
+        instances: the proof's public instances.
+        settings: the circuit's settings, or the path of its ``settings.json``.
 
     Raises:
-        ProofError: the instances do not fit the settings (another circuit's proof).
+        ProofError: the instances do not fit the settings (another circuit's proof),
+            or the settings publish commitments rather than values (hashed visibility).
     """
-    settings = json.loads(Path(settings_path).read_text())
-    run_args = settings.get("run_args", {})
-    in_scales = list(settings.get("model_input_scales", []))
-    out_scales = list(settings.get("model_output_scales", []))
-    shapes = [list(s) for s in settings.get("model_instance_shapes", [])]
-    segments: list[tuple[str, int]] = []
-    if str(run_args.get("input_visibility", "")).lower() == "public":
-        segments += [("in", s) for s in in_scales]
-    if str(run_args.get("output_visibility", "")).lower() == "public":
-        segments += [("out", s) for s in out_scales]
-    if len(shapes) != len(segments):
+    from zkml.errors import CalibrationError
+    from zkml.settings import public_segments, read_settings
+
+    typed = settings if isinstance(settings, Settings) else read_settings(Path(settings))
+    try:
+        segments = public_segments(typed)
+    except CalibrationError as exc:
+        raise ProofError(f"cannot decode instances: {exc.message}", hint=exc.hint) from exc
+    expected = sum(segment.size for segment in segments)
+    if expected != len(instances):
         raise ProofError(
-            f"cannot decode instances: settings list {len(shapes)} instance tensors but {len(segments)} public inputs/outputs",
-            hint="hashed or polycommit visibility publishes commitments, not values",
-        )
-    sizes = [_numel(shape) for shape in shapes]
-    if sum(sizes) != len(instances):
-        raise ProofError(
-            f"{len(instances)} instances do not match these settings ({sum(sizes)} expected)", hint="is the proof from another circuit?"
+            f"{len(instances)} instances do not match these settings ({expected} expected)", hint="is the proof from another circuit?"
         )
     inputs: list[tuple[float, ...]] = []
     outputs: list[tuple[float, ...]] = []
-    cursor = 0
-    for (which, scale), size in zip(segments, sizes, strict=True):
-        values = tuple(felt_to_int(v) / 2.0**scale for v in instances[cursor : cursor + size])
-        cursor += size
-        (inputs if which == "in" else outputs).append(values)
+    for segment in segments:
+        values = tuple(felt_to_int(v) / 2.0**segment.scale for v in instances[segment.offset : segment.offset + segment.size])
+        (inputs if segment.kind == "input" else outputs).append(values)
     return DecodedInstances(inputs=tuple(inputs), outputs=tuple(outputs))
-
-
-def _numel(shape: Sequence[int]) -> int:
-    size = 1
-    for dim in shape:
-        size *= int(dim)
-    return size

@@ -42,7 +42,6 @@ GAS_MARGIN = 1.2
 GAS_HEADROOM = 10_000
 
 
-
 def is_dev_chain(chain_id: int) -> bool:
     """True for local development chain ids (anvil/hardhat 31337, ganache/geth-dev 1337)."""
     return chain_id in DEV_CHAIN_IDS
@@ -309,7 +308,6 @@ def translate_error(conn: Connection, exc: Exception, doing: str) -> ChainError:
             hint="check the endpoint and run the command again; recorded state is intact",
         )
     return ChainError(f"chain {conn.chain_id} refused {doing}: {exc}")
-
 
 
 def transaction_known(conn: Connection, tx_hash: str) -> bool:

@@ -29,8 +29,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from zkml.errors import EvmError, SolcNotFoundError
-from zkml.errors import SolidityCompileError
+from zkml.errors import EvmError, SolcNotFoundError, SolidityCompileError
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +128,30 @@ class CompiledContract:
     def abi_list(self) -> list[dict[str, Any]]:
         """The ABI as the list web3 expects."""
         return [dict(item) for item in self.abi]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (a compilation cache entry)."""
+        return {
+            "source": self.source,
+            "abi": list(self.abi),
+            "bytecode": self.bytecode.hex(),
+            "deployed_bytecode": self.deployed_bytecode.hex(),
+            "compiler": self.compiler.as_dict(),
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> CompiledContract:
+        """Inverse of :meth:`as_dict`."""
+        return cls(
+            name=name,
+            source=str(data["source"]),
+            abi=tuple(data["abi"]),
+            bytecode=bytes.fromhex(data["bytecode"]),
+            deployed_bytecode=bytes.fromhex(data["deployed_bytecode"]),
+            compiler=CompilerInfo.from_dict(data["compiler"]),
+            seconds=float(data["seconds"]),
+        )
 
 
 # --------------------------------------------------------------------------- discovery

@@ -28,8 +28,7 @@ from typing import Any
 
 from zkml import _ezkl
 from zkml.artifacts import sha256_bytes, sha256_file
-from zkml.errors import EvmError, ZkmlError
-from zkml.errors import ContractTooLargeError
+from zkml.errors import ContractTooLargeError, EvmError, ZkmlError
 from zkml.evm.solc import (
     DEFAULT_EVM_VERSION,
     DEFAULT_OPTIMIZER_RUNS,

@@ -20,41 +20,23 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-# Public name -> the submodule that defines it.
-_EXPORTS = {
-    "DeviceChoice": "device",
-    "GpuProbe": "device",
-    "probe_gpu": "device",
-    "select_device": "device",
-    "ProofResult": "warm",
-    "ProverSpec": "warm",
-    "WarmProver": "warm",
-    "collect_inputs": "warm",
-    "unique_names": "warm",
-    "with_paths": "warm",
-    "ProverPool": "pool",
-    "RayProver": "ray_cluster",
-    "unroll_batch": "unroll",
-    "BatchedCircuit": "batch",
-    "BatchVerifier": "batch",
-    "build_batched": "batch",
-    "deploy_batch_verifier": "batch",
-    "export_batched": "batch",
-    "write_batch_input": "batch",
-    "prove_inputs": "backends",
+# Submodule -> the public names it defines.
+_MODULES = {
+    "device": ("DeviceChoice", "GpuProbe", "probe_gpu", "select_device"),
+    "warm": ("ProofResult", "ProverSpec", "WarmProver", "collect_inputs", "unique_names", "with_paths"),
+    "pool": ("ProverPool",),
+    "ray_cluster": ("RayProver",),
+    "unroll": ("unroll_batch",),
+    "batch": ("BatchVerifier", "BatchedCircuit", "build_batched", "deploy_batch_verifier", "export_batched", "write_batch_input"),
+    "backends": ("prove_inputs",),
 }
+_DEFINED_IN = {name: module for module, names in _MODULES.items() for name in names}
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_DEFINED_IN)
 
 
 def __getattr__(name: str) -> Any:
     """Import the submodule that defines ``name`` and return it (PEP 562)."""
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    if name in _DEFINED_IN:
+        return getattr(import_module(f"{__name__}.{_DEFINED_IN[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -133,7 +133,7 @@ def _fidelity_from_dict(data: dict[str, Any] | None) -> Fidelity | None:
     if not data:
         return None
     data = dict(data)
-    # The tuner's own FidelityMetrics called it `agreement`; benchmark results and workspaces keep such files.
+    # The tuner's own FidelityMetrics called it `agreement`; workspaces tuned before keep such files.
     if "agreement" in data:
         data.setdefault("argmax_agreement", data.pop("agreement"))
     return Fidelity(**data)

@@ -39,7 +39,6 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from zkml import _ezkl
 from zkml.errors import BudgetUnreachableError, CalibrationError
 from zkml.tune.budget import Budget
 from zkml.tune.candidates import DEFAULT_DECOMP, Candidate, Knobs, TuneEvent, TuneProgress, TuneResult

@@ -3,7 +3,8 @@
 Inputs are files a workspace already holds: ``fidelity.json`` (written by the
 pipeline's compile stage: per-sample float and circuit outputs) or, before a
 ``zkml run``, the tuner's ``tune_fidelity.json`` (same schema), plus the
-tuner's ``tune_candidates.json`` when there is one. Nothing is recomputed, so
+tuner's ``tune_candidates.json`` when there is one (names from
+:class:`zkml.workspace.Layout`). Nothing is recomputed, so
 ``zkml report`` is instant and reproducible.
 
 The PNG has two panels for the fidelity (circuit vs float outputs, with the
@@ -22,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from zkml.errors import ConfigError
+from zkml.workspace import Layout
 
 log = logging.getLogger(__name__)
 
 REPORT_JSON = "fidelity_report.json"
 REPORT_PNG = "fidelity_report.png"
-FIDELITY_FILES = ("fidelity.json", "tune_fidelity.json")
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,10 @@ def load_fidelity(workspace: Path, *, prefer: str | None = None) -> tuple[dict[s
     Raises:
         ConfigError: neither file exists or holds per-sample outputs.
     """
-    names = ([prefer] if prefer else []) + [n for n in FIDELITY_FILES if n != prefer]
-    for name in names:
-        path = Path(workspace) / name
+    layout = Layout(workspace)
+    defaults = (layout.fidelity, layout.tune_fidelity)
+    paths = ([layout.path(prefer)] if prefer else []) + [p for p in defaults if p.name != prefer]
+    for path in paths:
         if path.is_file():
             try:
                 data = json.loads(path.read_text())
@@ -66,7 +68,8 @@ def load_fidelity(workspace: Path, *, prefer: str | None = None) -> tuple[dict[s
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"{path} is unreadable: {exc}", hint="run zkml compile (or zkml tune) again") from exc
     raise ConfigError(
-        f"{workspace} has no fidelity data ({' or '.join(FIDELITY_FILES)})", hint="run zkml compile TARGET or zkml tune TARGET first"
+        f"{workspace} has no fidelity data ({' or '.join(p.name for p in defaults)})",
+        hint="run zkml compile TARGET or zkml tune TARGET first",
     )
 
 
@@ -140,7 +143,8 @@ def _candidate_summary(cand: dict[str, Any]) -> dict[str, Any]:
         "decomp": [cand.get("decomp_base"), cand.get("decomp_legs")],
         "num_inner_cols": cand.get("num_inner_cols"),
         "max_abs_error": fid.get("max_abs_error"),
-        "agreement": fid.get("agreement"),
+        # tune_candidates.json of older zkml versions calls it `agreement`.
+        "agreement": fid.get("argmax_agreement", fid.get("agreement")),
         "meets_budget": cand.get("meets_budget"),
         "prove_seconds": cand.get("prove_seconds"),
         "prove_peak_rss_bytes": cand.get("prove_peak_rss_bytes"),
@@ -299,7 +303,6 @@ def write_report(workspace: Path, *, out_dir: Path | None = None, prefer: str | 
     Raises:
         ConfigError: the workspace has no fidelity data.
     """
-    from zkml.tune import CANDIDATES_FILE
     from zkml.workspace import write_json_atomic
 
     workspace = Path(workspace)
@@ -307,7 +310,7 @@ def write_report(workspace: Path, *, out_dir: Path | None = None, prefer: str | 
     out_dir.mkdir(parents=True, exist_ok=True)
     fidelity, source = load_fidelity(workspace, prefer=prefer)
     tuner = None
-    candidates_path = workspace / CANDIDATES_FILE
+    candidates_path = Layout(workspace).tune_candidates
     if candidates_path.is_file():
         try:
             tuner = json.loads(candidates_path.read_text())

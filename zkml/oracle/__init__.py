@@ -1,0 +1,76 @@
+"""The verified-prediction oracle: deploy, register models, publish proofs, read predictions.
+
+The contracts ship in ``contracts/`` (package data; ``verifier_contracts/README.md``
+in the repository explains their on-chain rules):
+
+- ``VerifiedPredictionOracle`` stores a model output once a registered verifier accepted
+  its proof, keyed by ``predictionId = keccak256(abi.encode(modelId, inputCommitment))``
+  (a replay guard on the public input, never on the proof bytes);
+- ``ForecastVault`` is an example DeFi consumer pinned to one oracle and one modelId.
+
+Modules: :mod:`~zkml.oracle.compile` (compile, cached), :mod:`~zkml.oracle.layout`
+(a circuit's instance layout), :mod:`~zkml.oracle.encoding` (ids and fixed point, as the
+contracts compute them), :mod:`~zkml.oracle.client` (deploy, publish, read),
+:mod:`~zkml.oracle.registry` (register models), :mod:`~zkml.oracle.consumer` (the vault)
+and :mod:`~zkml.oracle.demo` (the whole flow). Deployments go to the workspace's
+deployments record (:mod:`zkml.evm.records`). Every revert of the contracts' own errors
+becomes an :class:`~zkml.errors.OracleRevertError` naming the error.
+
+Names are resolved on first use (PEP 562): importing this package imports no web3.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "CONSUMER_CONTRACT": "zkml.oracle.compile",
+    "ORACLE_CONTRACT": "zkml.oracle.compile",
+    "OracleContracts": "zkml.oracle.compile",
+    "compile_contracts": "zkml.oracle.compile",
+    "contract_sources": "zkml.oracle.compile",
+    "ModelSpec": "zkml.oracle.layout",
+    "model_spec": "zkml.oracle.layout",
+    "default_model_id": "zkml.oracle.encoding",
+    "input_commitment": "zkml.oracle.encoding",
+    "parse_bytes32": "zkml.oracle.encoding",
+    "prediction_id": "zkml.oracle.encoding",
+    "to_wad": "zkml.oracle.encoding",
+    "Prediction": "zkml.oracle.client",
+    "Publication": "zkml.oracle.client",
+    "deploy_oracle": "zkml.oracle.client",
+    "prediction_record": "zkml.oracle.client",
+    "publish": "zkml.oracle.client",
+    "read_prediction": "zkml.oracle.client",
+    "submit_calldata": "zkml.oracle.client",
+    "DEFAULT_MAX_AGE": "zkml.oracle.registry",
+    "Registration": "zkml.oracle.registry",
+    "WorkspaceModel": "zkml.oracle.registry",
+    "read_model": "zkml.oracle.registry",
+    "register_model": "zkml.oracle.registry",
+    "register_workspace": "zkml.oracle.registry",
+    "set_model_active": "zkml.oracle.registry",
+    "workspace_model": "zkml.oracle.registry",
+    "workspace_verifier": "zkml.oracle.registry",
+    "ConsumerState": "zkml.oracle.consumer",
+    "consumer_act": "zkml.oracle.consumer",
+    "consumer_state": "zkml.oracle.consumer",
+    "deploy_consumer": "zkml.oracle.consumer",
+    "demo_flow": "zkml.oracle.demo",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

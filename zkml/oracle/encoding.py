@@ -1,0 +1,67 @@
+"""The oracle's encodings, mirrored in Python (pure: no chain).
+
+Each function computes exactly what the contracts compute, so a client can
+derive ids and expected values offline and tests can check both sides agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from zkml.errors import OracleError
+
+MODEL_ID_DOMAIN = "zkml.model.v1"
+
+
+def input_commitment(input_instances: Sequence[int]) -> bytes:
+    """``keccak256(abi.encodePacked(uint256[]))`` of the input instances (or the one hash)."""
+    from eth_utils import keccak
+
+    return bytes(keccak(b"".join(int(v).to_bytes(32, "big") for v in input_instances)))
+
+
+def prediction_id(model_id: bytes, commitment: bytes) -> bytes:
+    """``keccak256(abi.encode(modelId, inputCommitment))``: the oracle's replay key."""
+    from eth_utils import keccak
+
+    return bytes(keccak(bytes(model_id) + bytes(commitment)))
+
+
+def to_wad(value: int, scale: int) -> int:
+    """``value / 2**scale`` as 1e18 fixed point, truncated toward zero (as ``FixedPoint.toWad``)."""
+    numerator = value * 10**18
+    quotient = abs(numerator) // (1 << scale)
+    return quotient if numerator >= 0 else -quotient
+
+
+def default_model_id(vk_sha256: str, settings_sha256: str) -> bytes:
+    """A model id derived from the verifying key and settings: a new key is a new id (an upgrade)."""
+    from eth_utils import keccak
+
+    return bytes(keccak(text=f"{MODEL_ID_DOMAIN}:{vk_sha256}:{settings_sha256}"))
+
+
+def parse_bytes32(value: str | bytes) -> bytes:
+    """A ``0x`` hex string (or bytes) as 32 bytes.
+
+    Raises:
+        OracleError: not 32 bytes of hex.
+    """
+    if isinstance(value, bytes):
+        raw = value
+    else:
+        try:
+            raw = bytes.fromhex(value.removeprefix("0x"))
+        except ValueError as exc:
+            raise OracleError(f"{value!r} is not hex", hint="pass a 0x-prefixed 32-byte hex value") from exc
+    if len(raw) != 32:
+        raise OracleError(f"expected 32 bytes, got {len(raw)}", hint="pass a 0x-prefixed 32-byte hex value")
+    return raw
+
+
+def hex32(value: bytes) -> str:
+    """32 bytes as ``0x`` hex (how ids appear in records and JSON)."""
+    return "0x" + bytes(value).hex()
+
+
+__all__ = ["default_model_id", "hex32", "input_commitment", "parse_bytes32", "prediction_id", "to_wad"]

@@ -1,0 +1,164 @@
+"""Where a circuit's inputs and outputs sit in its instance vector, as the oracle binds them.
+
+Pure: built from the typed settings :func:`zkml.settings.read_settings` gives (and
+the batch stamp a batched circuit's folder holds), no chain, no web3.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from zkml.artifacts import Settings
+from zkml.errors import CalibrationError, OracleError
+from zkml.settings import public_segments, read_settings
+from zkml.workspace import Layout
+
+log = logging.getLogger(__name__)
+
+# The Solidity InputBinding enum.
+BINDING_PUBLIC = 0
+BINDING_HASHED = 1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a circuit's inputs and outputs sit in its instance vector.
+
+    Attributes:
+        binding: ``public`` (inputs are instances) or ``hashed`` (one Poseidon hash instance).
+        instance_count: length of the instance vector.
+        input_offset, input_count: the input instances (or the hash) the commitment covers.
+        output_offset, output_count: the output instances.
+        scale: fixed-point bits of the (first) output.
+        batch_size: inferences per proof; inputs and outputs each split into that many
+            equal consecutive per-sample slices, each stored as its own prediction.
+    """
+
+    binding: str
+    instance_count: int
+    input_offset: int
+    input_count: int
+    output_offset: int
+    output_count: int
+    scale: int
+    batch_size: int = 1
+
+    @property
+    def binding_code(self) -> int:
+        """The Solidity enum value."""
+        return BINDING_PUBLIC if self.binding == "public" else BINDING_HASHED
+
+    def input_instances(self, instances: Sequence[int]) -> tuple[int, ...]:
+        """The input instances of the whole proof (all samples of a batch)."""
+        return tuple(instances[self.input_offset : self.input_offset + self.input_count])
+
+    def sample_inputs(self, instances: Sequence[int]) -> list[tuple[int, ...]]:
+        """Each sample's input instances, in batch order: what each input commitment covers."""
+        width = self.input_count // self.batch_size
+        start = self.input_offset
+        return [tuple(instances[start + k * width : start + (k + 1) * width]) for k in range(self.batch_size)]
+
+    def config_tuple(self, verifier: str, vka_digest: bytes, max_age: int) -> tuple[Any, ...]:
+        """The ``ModelConfig`` struct as web3 expects it."""
+        return (
+            verifier,
+            vka_digest,
+            self.binding_code,
+            self.instance_count,
+            self.input_offset,
+            self.input_count,
+            self.output_offset,
+            self.output_count,
+            self.batch_size,
+            self.scale,
+            max_age,
+        )
+
+
+def model_spec(settings: Settings | Path, *, batch_size: int | None = None) -> ModelSpec:
+    """A circuit's instance layout, from its settings.
+
+    Args:
+        settings: the circuit's settings, or the path of its ezkl settings file.
+        batch_size: inferences per proof; None reads it from the batch stamp that
+            :func:`zkml.proving.batch.build_batched` leaves next to the settings (else 1).
+
+    Raises:
+        OracleError: the settings are unreadable, the visibility is one the oracle cannot
+            bind (private or hashed outputs, public or hashed params, polycommit inputs), or
+            a batch the oracle cannot split per sample (hashed inputs, several tensors).
+    """
+    try:
+        typed = settings if isinstance(settings, Settings) else read_settings(Path(settings))
+    except CalibrationError as exc:
+        raise OracleError(f"cannot read the circuit layout ({exc.message})", hint="run `zkml calibrate` first") from exc
+    if batch_size is None:
+        batch_size = recorded_batch_size(typed.path.parent)
+    if batch_size < 1:
+        raise OracleError(f"batch size {batch_size} must be >= 1")
+    spec = _unbatched_spec(typed)
+    if batch_size == 1:
+        return spec
+    if spec.binding != "public":
+        raise OracleError("a batched circuit needs public inputs: one hash over the whole batch cannot be split per sample")
+    shapes = typed.instance_shapes
+    if len(shapes) != 2 or any(not shape or shape[0] != batch_size for shape in shapes):
+        raise OracleError(
+            f"{typed.path}: a batch of {batch_size} needs one input and one output tensor with that batch axis, "
+            f"found shapes {[list(s) for s in shapes]}"
+        )
+    return replace(spec, batch_size=batch_size)
+
+
+def recorded_batch_size(folder: Path) -> int:
+    """The batch size a batched circuit's folder is stamped with (1 without a stamp)."""
+    try:
+        return int(json.loads(Layout(folder).batch_stamp.read_text()).get("batch_size", 1))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 1
+
+
+def _check_visibility(settings: Settings) -> None:
+    if settings.output_visibility != "public":
+        raise OracleError(
+            f"output visibility is {settings.output_visibility}; the oracle stores public outputs",
+            hint='set [circuit] output_visibility = "public"',
+        )
+    if settings.param_visibility not in ("fixed", "private"):
+        raise OracleError(
+            f"param visibility is {settings.param_visibility}; the oracle expects params fixed or private",
+            hint='set [circuit] param_visibility = "fixed"',
+        )
+    if settings.input_visibility not in ("public", "hashed"):
+        raise OracleError(
+            f"input visibility is {settings.input_visibility}; the oracle binds public or hashed inputs",
+            hint='set [circuit] input_visibility = "public" or "hashed"',
+        )
+
+
+def _unbatched_spec(settings: Settings) -> ModelSpec:
+    _check_visibility(settings)
+    try:
+        segments = public_segments(settings)
+    except CalibrationError as exc:
+        raise OracleError(f"instance shapes do not match the public inputs and outputs: {exc.message}") from exc
+    in_size = sum(s.size for s in segments if s.kind == "input")
+    out_size = sum(s.size for s in segments if s.kind == "output")
+    scales = settings.output_scales
+    scale = scales[0] if scales else 0
+    if len(set(scales)) > 1:
+        log.warning("outputs have different scales %s; the oracle stores them all at scale %d", list(scales), scale)
+    if settings.input_visibility == "public":
+        return ModelSpec("public", in_size + out_size, 0, in_size, in_size, out_size, scale)
+    if settings.poseidon_instances != 1 or not settings.input_hash_public:
+        raise OracleError(f"{settings.path}: expected exactly one public Poseidon hash instance, found {settings.poseidon_instances}")
+    # ezkl puts module instances (the Poseidon hash) before the model's output instances.
+    return ModelSpec("hashed", 1 + out_size, 0, 1, 1, out_size, scale)
+
+
+__all__ = ["BINDING_HASHED", "BINDING_PUBLIC", "ModelSpec", "model_spec", "recorded_batch_size"]

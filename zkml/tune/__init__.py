@@ -1,0 +1,70 @@
+"""Tune: the cheapest circuit settings that still meet an accuracy budget.
+
+``zkml tune`` searches the settings that change proving cost or accuracy
+(scales, range-check decomposition, inner columns, lookup margin), measures
+each candidate's fidelity on held-out data and proves the cheapest few for
+real, then pins the fastest one that keeps the budget in ``tuned.json``.
+
+Modules: :mod:`~zkml.tune.budget` (the accuracy budget),
+:mod:`~zkml.tune.candidates` (knobs, candidates, results and their JSON),
+:mod:`~zkml.tune.search` (the search strategy, :func:`tune`),
+:mod:`~zkml.tune.workbench` (measuring one candidate),
+:mod:`~zkml.tune.measure` (proving in child processes),
+:mod:`~zkml.tune.pinned` (reading ``tuned.json`` back; the pipeline's only
+import from here) and :mod:`~zkml.tune.report` (the fidelity report).
+
+The names below are resolved on first access (PEP 562): importing
+``zkml.tune`` (as the pipeline does, for :mod:`~zkml.tune.pinned`) loads none
+of the search, nor numpy, nor ezkl.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real types for mypy; at run time __getattr__ resolves them
+    from zkml.errors import BudgetUnreachableError as BudgetUnreachableError
+    from zkml.tune.budget import Budget as Budget
+    from zkml.tune.budget import load_budget as load_budget
+    from zkml.tune.candidates import Candidate as Candidate
+    from zkml.tune.candidates import Knobs as Knobs
+    from zkml.tune.candidates import TuneEvent as TuneEvent
+    from zkml.tune.candidates import TuneResult as TuneResult
+    from zkml.tune.candidates import read_candidates as read_candidates
+    from zkml.tune.measure import measure_proving as measure_proving
+    from zkml.tune.pinned import apply_tuned as apply_tuned
+    from zkml.tune.pinned import read_tuned as read_tuned
+    from zkml.tune.search import measure_baseline as measure_baseline
+    from zkml.tune.search import tune as tune
+
+# name -> module that defines it.
+_EXPORTS = {
+    "Budget": "zkml.tune.budget",
+    "load_budget": "zkml.tune.budget",
+    "Candidate": "zkml.tune.candidates",
+    "Knobs": "zkml.tune.candidates",
+    "TuneEvent": "zkml.tune.candidates",
+    "TuneResult": "zkml.tune.candidates",
+    "read_candidates": "zkml.tune.candidates",
+    "measure_proving": "zkml.tune.measure",
+    "apply_tuned": "zkml.tune.pinned",
+    "read_tuned": "zkml.tune.pinned",
+    "measure_baseline": "zkml.tune.search",
+    "tune": "zkml.tune.search",
+    "BudgetUnreachableError": "zkml.errors",
+}
+
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first use (PEP 562)."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return [*globals(), *_EXPORTS]
