@@ -615,7 +615,7 @@ def bench_batches(args: argparse.Namespace, build: Path, log: Callable[[str], No
             if conn is not None:
                 for kind in ("plain", "reusable"):
                     try:
-                        deployed = deploy_batch_verifier(conn, batched.spec, folder / "evm", kind=kind)
+                        deployed = deploy_batch_verifier(conn, batched.spec, folder, kind=kind)
                     except ZkmlError as exc:
                         gas_text.append(f"{kind}: not deployable ({type(exc).__name__})")
                         continue

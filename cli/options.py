@@ -141,9 +141,7 @@ def circuit_target(func: Callable[..., Any] | None = None, *, required: bool = T
         ) -> Any:
             resolved = None
             if target is not None:
-                resolved = resolve_target(
-                    target, build_dir, input=input_path, example_input=example, input_shape=input_shape, task=task
-                )
+                resolved = resolve_target(target, build_dir, input=input_path, example_input=example, input_shape=input_shape, task=task)
             return command(*args, target=resolved, **kwargs)
 
         decorated: Any = wrapper

@@ -42,9 +42,9 @@ def _emit(payload: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 
 
 def _workspace(target: str, build_dir: Path) -> Path:
-    from zkml_cli.main import resolve_target
+    from zkml_cli.options import resolve_target
 
-    return Path(build_dir) / resolve_target(target).name
+    return resolve_target(target, build_dir).workspace
 
 
 def _connect(rpc_url: str | None, chain_id: int | None) -> Any:

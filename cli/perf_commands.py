@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-
 from zkml_cli.options import PATH, Target, circuit_target, json_file, write_json_output
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
 from zkml_cli.options import PATH, Target, circuit_target, json_file, unsafe_srs_flag, write_json_output
 
 _no_dev_srs = click.option("--no-dev-srs", is_flag=True, help="Refuse the insecure development SRS; require an imported one.")
@@ -20,7 +19,13 @@ _no_dev_srs = click.option("--no-dev-srs", is_flag=True, help="Refuse the insecu
 @unsafe_srs_flag
 @click.pass_context
 def run_cmd(
-    ctx: click.Context, target: Target, json_path: Path | None, no_dev_srs: bool, no_chain: bool, rpc_url: str | None, allow_unsafe_srs: bool
+    ctx: click.Context,
+    target: Target,
+    json_path: Path | None,
+    no_dev_srs: bool,
+    no_chain: bool,
+    rpc_url: str | None,
+    allow_unsafe_srs: bool,
 ) -> None:
     """Run the whole flow on TARGET: export ... prove, verify locally, then verifier, deploy, verify on-chain.
 
@@ -28,8 +33,9 @@ def run_cmd(
     verified-prediction oracle and lets the consumer act. Ends with a summary table;
     exit code 1 when the proof is not accepted.
     """
-    from zkml.flow import run_pipeline, stage_names
     from zkml_cli.display import StageProgress, format_summary
+
+    from zkml.flow import run_pipeline, stage_names
 
     progress = StageProgress(len(stage_names(target.config, chain=not no_chain)))
     try:

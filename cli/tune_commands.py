@@ -10,11 +10,11 @@ and written the report.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
+from zkml_cli.options import Target, circuit_target, json_file, json_flag, write_json_output
 
 
 class _TuneProgress:
@@ -41,10 +41,7 @@ def _budget(target_root: Path, max_abs: float | None, max_rel: float | None, min
 
 
 @click.command("tune")
-@click.argument("target")
-@click.option(
-    "--build-dir", type=click.Path(path_type=Path), default=Path("build"), show_default=True, help="Workspaces go to BUILD_DIR/<circuit>."
-)
+@circuit_target
 @click.option("--max-abs-error", type=float, default=None, help="Budget: largest |circuit - float| on the held-out set.")
 @click.option("--max-rel-error", type=float, default=None, help="Budget: largest |circuit - float| / max |float output|.")
 @click.option("--min-agreement", type=float, default=None, help="Budget: smallest class agreement with the float model (0..1).")
@@ -54,10 +51,9 @@ def _budget(target_root: Path, max_abs: float | None, max_rel: float | None, min
     "--max-seconds", type=float, default=240.0, show_default=True, help="Stop searching after this long (finalists are still proved)."
 )
 @click.option("--prove-baseline", is_flag=True, help="Also prove ezkl's default calibration, to report the speed-up.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the result as JSON ('-' for stdout).")
+@json_file
 def tune_cmd(
-    target: str,
-    build_dir: Path,
+    target: Target,
     max_abs_error: float | None,
     max_rel_error: float | None,
     min_agreement: float | None,
@@ -72,18 +68,14 @@ def tune_cmd(
     Writes BUILD_DIR/<circuit>/tuned.json (the pinned settings), tune_candidates.json
     (every candidate) and the fidelity report (fidelity_report.png/.json).
     """
-    from zkml.config import load_config
-    from zkml.errors import BudgetUnreachableError, ConfigError
+    from zkml.errors import BudgetUnreachableError
     from zkml.tune import tune
     from zkml.tune.report import write_report
     from zkml.workspace import Workspace
 
-    path = Path(target)
-    if not (path.is_dir() or path.name.endswith(".toml")):
-        raise ConfigError(f"{target!r} is not a circuit folder", hint="zkml tune needs a circuit folder (or zkml.toml) with [data] holdout")
-    config = load_config(path)
+    config = target.config
     budget = _budget(config.root, max_abs_error, max_rel_error, min_agreement)
-    workspace = Workspace(build_dir / config.name)
+    workspace = Workspace(target.workspace)
     click.echo(f"tuning {config.name} for {budget.describe()}", err=True)
     try:
         result = tune(
@@ -108,16 +100,11 @@ def tune_cmd(
     click.echo("")
     click.echo(f"pinned settings  {json.dumps(chosen.pinned())}")
     click.echo(f"written          {workspace.tuned}, {report.png_path.name}, {report.json_path.name}")
-    if json_path is not None:
-        payload = json.dumps(result.as_dict(), indent=2)
-        if str(json_path) == "-":
-            sys.stdout.write(payload + "\n")
-        else:
-            json_path.write_text(payload + "\n")
+    write_json_output(result.as_dict(), json_path)
 
 
 @click.command("report")
-@click.argument("workspace", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@circuit_target
 @click.option(
     "-o",
     "--out-dir",
@@ -125,23 +112,14 @@ def tune_cmd(
     default=None,
     help="Write the report here (default: the workspace).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report JSON instead of the summary.")
-def report_cmd(workspace: Path, out_dir: Path | None, as_json: bool) -> None:
-    """Regenerate the fidelity report (JSON + PNG + summary) of a workspace, e.g. build/mlp_regressor."""
+@json_flag
+def report_cmd(target: Target, out_dir: Path | None, as_json: bool) -> None:
+    """Regenerate the fidelity report (JSON + PNG + summary) of TARGET's workspace (or a workspace folder, e.g. build/mlp_regressor)."""
     from zkml.tune.report import write_report
 
-    report = write_report(workspace, out_dir=out_dir)
+    report = write_report(target.workspace, out_dir=out_dir)
     if as_json:
         click.echo(report.json_path.read_text())
     else:
         click.echo(report.summary)
         click.echo(f"written: {report.json_path}, {report.png_path}")
-
-
-COMMANDS = (tune_cmd, report_cmd)
-
-
-def register(group: click.Group) -> None:
-    """Add ``tune`` and ``report`` to the main ``zkml`` group."""
-    for command in COMMANDS:
-        group.add_command(command)

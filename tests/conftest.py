@@ -113,8 +113,8 @@ class BatchedTiny:
     """The tiny circuit unrolled to batches of 2, with proofs of three batches (sample indices)."""
 
     config: object  # the zkml.config.CircuitConfig it was built from
-    circuit: object  # zkml.batch.BatchedCircuit
-    proofs: dict[tuple[int, ...], object]  # sample indices -> zkml.prover.ProofResult
+    circuit: object  # zkml.proving.batch.BatchedCircuit
+    proofs: dict[tuple[int, ...], object]  # sample indices -> zkml.proving.warm.ProofResult
     samples: object  # zkml.data.Samples the batches were drawn from
 
 

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from zkml_cli.main import cli
 
-from zkml.errors import InputDataError
 from tests.helpers import flip_proof_byte
+from zkml.errors import InputDataError
 
 from .conftest import CIRCUITS, ProvedCircuit
 

@@ -24,7 +24,9 @@ def test_non_editable_install_runs_a_copied_circuit_on_chain(tmp_path: Path) -> 
     # The dependencies come from the development venv's site-packages, added as a plain path:
     # its .pth files (the editable zkml among them) are not processed, so only the copy
     # installed here can be imported as zkml. No network, no rebuild of torch or ezkl.
-    site = Path(subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    site = Path(
+        subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip()
+    )
     (site / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--disable-pip-version-check", str(REPO)],

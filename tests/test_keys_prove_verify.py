@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import flip_proof_byte
 from zkml.circuit import compile_circuit
 from zkml.errors import KeysError, SrsError
 from zkml.keys import load_keys, setup_keys
 from zkml.prove import load_proof, prove
 from zkml.srs import generate_dev_srs
-from tests.helpers import flip_proof_byte
 from zkml.verify import verify
 
 from .conftest import ProvedCircuit

@@ -74,7 +74,6 @@ def test_cli_help_imports_nothing_heavy() -> None:
 
 def test_every_listed_command_loads() -> None:
     from click.testing import CliRunner
-
     from zkml_cli.main import COMMANDS, cli
 
     for name in COMMANDS:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from zkml import _ezkl
-from zkml.artifacts import OnnxModel, Settings, sha256_file
+from zkml.artifacts import OnnxModel, Settings
 from zkml.config import CircuitSettings
 from zkml.errors import CalibrationError
 from zkml.settings import pin_logrows, read_settings

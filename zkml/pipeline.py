@@ -114,7 +114,10 @@ class Pipeline(EvmStages):
         self._versions = tool_versions()
         self.ws.set_info("tools", self._versions)
         # Enough to find the circuit again from the workspace folder alone (`zkml deploy build/<name>`).
-        source = {"toml": str(config.source) if config.source else None, "onnx": str(config.onnx) if config.onnx and not config.source else None}
+        source = {
+            "toml": str(config.source) if config.source else None,
+            "onnx": str(config.onnx) if config.onnx and not config.source else None,
+        }
         self.ws.set_info("circuit", {"name": config.name, "root": str(config.root), "task": config.task, **source})
 
     # -- helpers ---------------------------------------------------------------------------
@@ -259,8 +262,8 @@ class Pipeline(EvmStages):
 
     def _calibrate(self) -> Settings:
         from zkml.calibrate import calibrate
-        from zkml.settings import read_settings
         from zkml.data import feature_ranges, read_samples
+        from zkml.settings import read_settings
 
         model = self.export()
         self.preflight()

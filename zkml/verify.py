@@ -12,7 +12,6 @@ from pathlib import Path
 
 from zkml import _ezkl
 from zkml.artifacts import Keys, Proof, Settings, Srs, VerifyResult
-from zkml.errors import ProofError
 from zkml.prove import proof_size
 
 log = logging.getLogger(__name__)

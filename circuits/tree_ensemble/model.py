@@ -41,9 +41,7 @@ def make_dataset() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     data = load_breast_cancer()
     x = data.data[:, list(FEATURE_INDICES)].astype(np.float32)
     y = data.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=TEST_FRACTION, random_state=SEED, stratify=y
-    )
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=TEST_FRACTION, random_state=SEED, stratify=y)
     return x_train, y_train, x_test, y_test
 
 
@@ -52,9 +50,7 @@ def train_pipeline() -> Pipeline:
     x_train, y_train, _, _ = make_dataset()
     pipeline = make_pipeline(
         StandardScaler(),
-        RandomForestClassifier(
-            n_estimators=N_TREES, max_depth=MAX_DEPTH, random_state=SEED, n_jobs=1
-        ),
+        RandomForestClassifier(n_estimators=N_TREES, max_depth=MAX_DEPTH, random_state=SEED, n_jobs=1),
     )
     return pipeline.fit(x_train, y_train)
 

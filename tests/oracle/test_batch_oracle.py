@@ -13,7 +13,7 @@ from zkml.evm.rpc import transact
 
 
 def _register_batched(chain: Any, batched_tiny: Any, folder: Path) -> tuple[orc.Registration, Any]:
-    from zkml.batch import deploy_batch_verifier
+    from zkml.proving.batch import deploy_batch_verifier
 
     spec = orc.model_spec(batched_tiny.circuit.spec.circuit.settings.path)  # batch.json next to it says B=2
     deployed = deploy_batch_verifier(chain.conn, batched_tiny.circuit.spec, folder, kind="plain")

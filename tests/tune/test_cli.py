@@ -12,13 +12,10 @@ CIRCUITS = Path(__file__).resolve().parents[2] / "circuits"
 
 @pytest.fixture()
 def root():  # type: ignore[no-untyped-def]
-    """A fresh root group (the real ZkmlGroup class) with the tune commands registered."""
-    from zkml_cli.main import ZkmlGroup
-    from zkml_cli.tune_commands import register
+    """The root group (the real ZkmlGroup class, which loads tune and report on first use)."""
+    from zkml_cli.main import cli
 
-    group = ZkmlGroup(name="zkml")
-    register(group)
-    return group
+    return cli
 
 
 def test_tune_without_budget_says_how_to_give_one(root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
