@@ -16,12 +16,9 @@ from zkml import _ezkl
 from zkml.artifacts import CompiledCircuit, Keys, Srs, sha256_file
 from zkml.errors import KeysError, SrsError
 from zkml.srs import read_logrows
-from zkml.workspace import atomic_path, write_json_atomic
+from zkml.workspace import Layout, atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
-
-BINDING_NAME = "keys.json"
-
 
 def setup_keys(circuit: CompiledCircuit, srs: Srs, out_dir: Path) -> Keys:
     """Generate ``pk.key`` and ``vk.key`` for ``circuit`` in ``out_dir``.
@@ -37,7 +34,8 @@ def setup_keys(circuit: CompiledCircuit, srs: Srs, out_dir: Path) -> Keys:
             f"SRS {srs.path.name} has logrows {srs_logrows}, the circuit needs {circuit.settings.logrows}",
             hint=f"use an SRS of logrows >= {circuit.settings.logrows}",
         )
-    pk_path, vk_path = out_dir / "pk.key", out_dir / "vk.key"
+    layout = Layout(out_dir)
+    pk_path, vk_path = layout.pk, layout.vk
     with atomic_path(pk_path) as pk_tmp, atomic_path(vk_path) as vk_tmp:
         try:
             _ezkl.call("setup", str(circuit.path), str(vk_tmp), str(pk_tmp), srs_path=str(srs.path))
@@ -52,7 +50,7 @@ def setup_keys(circuit: CompiledCircuit, srs: Srs, out_dir: Path) -> Keys:
 def write_binding(keys: Keys) -> None:
     """Record which circuit and SRS the keys belong to, next to them."""
     write_json_atomic(
-        keys.pk_path.parent / BINDING_NAME,
+        Layout(keys.pk_path.parent).keys_binding,
         {
             "pk": keys.pk_path.name,
             "vk": keys.vk_path.name,
@@ -71,7 +69,7 @@ def load_keys(folder: Path, *, verify_hashes: bool = True) -> Keys:
         KeysError: no binding, or the key files changed since they were made.
     """
     folder = Path(folder)
-    binding_path = folder / BINDING_NAME
+    binding_path = Layout(folder).keys_binding
     try:
         binding = json.loads(binding_path.read_text())
     except (OSError, ValueError) as exc:

@@ -170,6 +170,8 @@ class Layout:
     deployments = _File("deployments.json", "Contracts deployed from this folder, per chain.")
     batch_stamp = _File("batch.json", "A batched circuit's batch size and inputs digest.")
     tuned = _File("tuned.json", "The settings `zkml tune` chose.")
+    fidelity_report = _File("fidelity_report.json", "The fidelity report (`zkml report`).")
+    fidelity_plot = _File("fidelity_report.png", "The fidelity report's plot.")
     tune_dir = _File("tune", "The tuner's candidates.")
     tune_candidates = _File("tune_candidates.json", "Every candidate the tuner measured.")
     tune_fidelity = _File("tune_fidelity.json", "The tuned circuit's fidelity (fidelity.json schema).")

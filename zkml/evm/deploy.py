@@ -87,7 +87,7 @@ def deploy_contract(
 
     Args:
         conn: the chain.
-        record_dir: folder holding ``deployments.json``.
+        record_dir: the folder whose deployments record (:attr:`zkml.workspace.Layout.deployments`) it goes to.
         contract: what to deploy and how to record it.
         sender: the account; resolved from the environment when None (and only if needed).
         is_live: whether a recorded deployment of the same runtime code still serves
@@ -209,7 +209,7 @@ def deploy_verifier(
     Args:
         conn: the chain.
         artifact: the verifier from :func:`zkml.evm.verifier.generate_verifier`.
-        record_dir: folder holding ``deployments.json``.
+        record_dir: the folder whose deployments record (:attr:`zkml.workspace.Layout.deployments`) it goes to.
         srs_unsafe: the verifying key came from a development SRS.
         allow_unsafe_srs: deploy such a verifier to a non-dev chain anyway.
         allow_oversize: skip the EIP-170 check (chains without the limit).
@@ -260,7 +260,7 @@ def register_vka(
         verifier: the reusable verifier's deployment, or its address.
         artifact: the reusable verifier artifact (for its runtime hash and compiler).
         vka: the model's VKA.
-        record_dir: folder holding ``deployments.json``.
+        record_dir: the folder whose deployments record (:attr:`zkml.workspace.Layout.deployments`) it goes to.
         srs_unsafe: the model's keys came from a development SRS.
         allow_unsafe_srs: register such a VKA on a non-dev chain anyway.
         sender: the account; resolved from the environment when None.

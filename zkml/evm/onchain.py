@@ -22,7 +22,7 @@ from typing import Any
 from zkml.artifacts import Settings
 from zkml.errors import ChainError, ContractRevertError, ProofError
 from zkml.evm.felts import felt_to_int
-from zkml.evm.rpc import Connection, Sender, call, code_at, estimate_gas, resolve_sender, send_transaction
+from zkml.evm.rpc import GAS_MARGIN, Connection, Sender, call, code_at, estimate_gas, resolve_sender, send_transaction
 from zkml.evm.verifier import Vka
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,9 @@ def verify_onchain(
     gas = estimate_gas(conn, to, calldata, "estimating gas")
     if not send:
         return OnchainResult(accepted=True, reason="", gas_estimate=gas, **base)
-    receipt = send_transaction(conn, sender or resolve_sender(conn), {"to": to, "data": "0x" + calldata.hex(), "gas": int(gas * 1.2)})
+    receipt = send_transaction(
+        conn, sender or resolve_sender(conn), {"to": to, "data": "0x" + calldata.hex(), "gas": int(gas * GAS_MARGIN)}
+    )
     ok = receipt["status"] == 1
     return OnchainResult(
         accepted=ok,

@@ -27,8 +27,6 @@ from zkml.workspace import Layout
 
 log = logging.getLogger(__name__)
 
-REPORT_JSON = "fidelity_report.json"
-REPORT_PNG = "fidelity_report.png"
 
 
 @dataclass(frozen=True)
@@ -317,9 +315,9 @@ def write_report(workspace: Path, *, out_dir: Path | None = None, prefer: str | 
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{candidates_path} is unreadable: {exc}", hint="run zkml tune again, or delete it") from exc
     report = build_report(fidelity, tuner, source=str(source))
-    json_path = out_dir / REPORT_JSON
+    json_path = Layout(out_dir).fidelity_report
     write_json_atomic(json_path, report)
-    png_path = plot_report(fidelity, tuner, out_dir / REPORT_PNG, title=f"{workspace.name}: fidelity ({source.name})")
+    png_path = plot_report(fidelity, tuner, Layout(out_dir).fidelity_plot, title=f"{workspace.name}: fidelity ({source.name})")
     log.info("fidelity report: %s, %s", json_path, png_path)
     return Report(json_path, png_path, summary_text(report))
 
