@@ -1,144 +1,84 @@
 """EVM commands: ``verifier``, ``deploy``, ``verify-onchain`` and the ``chain`` group.
 
-Thin wrappers: parse options, call one library function, print. Errors are
-ZkmlError subclasses that the root group turns into a one-line message. Private
+Thin wrappers: parse options, call one library function, print. TARGET addresses
+the workspace as for every command (a circuit, or a workspace folder such as
+``build/mlp_regressor``); without it, explicit files can be given instead. Private
 keys come only from the environment (ZKML_PRIVATE_KEY, or ZKML_KEYSTORE +
-ZKML_KEYSTORE_PASSWORD), never from options.
+ZKML_KEYSTORE_PASSWORD) or ``--keystore``, never from options.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
-
-_PATH = click.Path(path_type=Path)
-_EXISTING = click.Path(exists=True, dir_okay=False, path_type=Path)
+from zkml_cli.options import EXISTING_FILE, PATH, Target, chain_connection, circuit_target, emit, json_flag, unsafe_srs_flag
 
 
-def _emit(payload: dict[str, Any], as_json: bool, lines: list[str]) -> None:
-    if as_json:
-        click.echo(json.dumps(payload, indent=2, sort_keys=True))
-    else:
-        for line in lines:
-            click.echo(line)
+@dataclass(frozen=True)
+class _Built:
+    """What the EVM commands take from a workspace that `zkml setup`/`zkml run` made."""
+
+    layout: Any  # zkml.workspace.Layout
+    srs: Path
+    srs_unsafe: bool
 
 
-def _connect(rpc_url: str | None, chain_id: int | None) -> Any:
-    from zkml.evm.anvil import resolve_rpc_url
-    from zkml.evm.rpc import connect
-
-    return connect(resolve_rpc_url(rpc_url), expected_chain_id=chain_id)
-
-
-_rpc_option = click.option("--rpc-url", envvar="ZKML_RPC_URL", help="JSON-RPC endpoint (default: the chain from `zkml chain up`).")
-_chain_id_option = click.option("--chain-id", type=int, default=None, help="Refuse the endpoint unless it serves this chain id.")
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-
-
-_workspace_option = click.option(
-    "-w",
-    "--workspace",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="A zkml workspace (build/<circuit>) to take keys, settings, SRS, proof and records from.",
-)
-
-
-def _workspace_facts(workspace: Path) -> dict[str, Any]:
-    """What the EVM commands need from a workspace made by `zkml run`/`zkml setup`."""
+def _built(target: Target) -> _Built:
     from zkml.errors import ConfigError
+    from zkml.workspace import Layout
 
-    manifest_path = workspace / "manifest.json"
+    layout = Layout(target.workspace)
     try:
-        info = json.loads(manifest_path.read_text()).get("info", {})
+        info = json.loads(layout.manifest.read_text()).get("info", {})
     except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"{workspace} is not a zkml workspace (no readable manifest.json)", hint="run zkml setup or zkml run first"
-        ) from exc
+        raise ConfigError(f"{target.workspace} has no readable manifest.json", hint="run zkml setup or zkml run first") from exc
     srs = info.get("srs") or {}
     if not srs.get("path"):
-        raise ConfigError(f"{workspace} has no keys yet", hint="run zkml setup TARGET first")
-    return {
-        "vk": workspace / "vk.key",
-        "settings": workspace / "settings.json",
-        "srs": Path(srs["path"]),
-        "srs_unsafe": srs.get("provenance") == "dev-unsafe",
-        "proof": workspace / "proof.json",
-    }
-
-
-def _recorded_address(record_dir: Path, chain_id: int, *, reusable: bool) -> str | None:
-    """The newest mined verifier address recorded for this chain, if any."""
-    try:
-        entries = json.loads((record_dir / "deployments.json").read_text()).get("deployments", [])
-    except (OSError, ValueError):
-        return None
-    for entry in reversed(entries):
-        # A reusable verifier is recorded without a vk digest: it serves any model's VKA.
-        is_reusable = not entry.get("vk_sha256")
-        if (
-            entry.get("kind") == "verifier"
-            and entry.get("chain_id") == chain_id
-            and entry.get("status") == "mined"
-            and is_reusable == reusable
-        ):
-            return str(entry["address"])
-    return None
+        raise ConfigError(f"{target.workspace} has no keys yet", hint="run zkml setup TARGET first")
+    return _Built(layout, Path(srs["path"]), srs.get("provenance") == "dev-unsafe")
 
 
 @click.command("verifier")
-@_workspace_option
-@click.option("--vk", "vk_path", type=_EXISTING, default=None, help="Verifying key (default: the workspace's).")
-@click.option("--settings", "settings_path", type=_EXISTING, default=None, help="Circuit settings.json (default: the workspace's).")
-@click.option("--srs", "srs_path", type=_EXISTING, default=None, help="SRS the keys were made with (default: the workspace's).")
+@circuit_target(required=False)
+@click.option("--vk", "vk_path", type=EXISTING_FILE, default=None, help="Verifying key (default: the workspace's).")
+@click.option("--settings", "settings_path", type=EXISTING_FILE, default=None, help="Circuit settings.json (default: the workspace's).")
+@click.option("--srs", "srs_path", type=EXISTING_FILE, default=None, help="SRS the keys were made with (default: the workspace's).")
 @click.option(
-    "--out", "out_dir", type=_PATH, default=None, help="Folder for Verifier.sol/.abi.json/.bin (default: WORKSPACE/evm/plain or /reusable)."
+    "--out", "out_dir", type=PATH, default=None, help="Folder for Verifier.sol/.abi.json/.bin (default: WORKSPACE/evm/plain or /reusable)."
 )
 @click.option("--reusable", is_flag=True, help="Circuit-independent verifier plus a per-model VKA (model.vka).")
-@click.option("--solc", "solc_path", type=_PATH, default=None, help="Native solc binary or npm solc package folder.")
+@click.option("--solc", "solc_path", type=PATH, default=None, help="Native solc binary or npm solc package folder.")
 @click.option("--optimizer-runs", type=int, default=1, show_default=True)
 @click.option("--evm-version", default="cancun", show_default=True)
 @click.option("--decimals", type=int, default=18, show_default=True, help="VKA rescaling decimals (--reusable).")
-@_json_option
-def verifier_cmd(
-    workspace: Path | None,
-    vk_path: Path | None,
-    settings_path: Path | None,
-    srs_path: Path | None,
-    out_dir: Path | None,
-    reusable: bool,
-    solc_path: Path | None,
-    optimizer_runs: int,
-    evm_version: str,
-    decimals: int,
-    as_json: bool,
-) -> None:
-    """Generate and compile the Solidity verifier for a verifying key (give -w WORKSPACE or --vk/--settings/--srs/--out)."""
+@json_flag
+def verifier_cmd(target: Target | None, **options: Any) -> None:
+    """Generate and compile the Solidity verifier for a verifying key (give TARGET, or --vk/--settings/--srs/--out)."""
     from zkml.evm.solc import find_compiler
     from zkml.evm.verifier import EIP170_LIMIT, create_vka, generate_verifier
 
-    if workspace is not None:
-        facts = _workspace_facts(workspace)
-        vk_path = vk_path or facts["vk"]
-        settings_path = settings_path or facts["settings"]
-        srs_path = srs_path or facts["srs"]
-        out_dir = out_dir or workspace / "evm" / ("reusable" if reusable else "plain")
-    if vk_path is None or settings_path is None or srs_path is None or out_dir is None:
-        raise click.UsageError("give -w WORKSPACE, or all of --vk, --settings, --srs and --out")
-
-    compiler = find_compiler(solc_path)
+    reusable = options["reusable"]
+    paths = {k: options[k] for k in ("vk_path", "settings_path", "srs_path", "out_dir")}
+    if target is not None:
+        built = _built(target)
+        defaults = (built.layout.vk, built.layout.settings, built.srs, built.layout.evm_dir(reusable=reusable))
+        paths = {k: v or d for (k, v), d in zip(paths.items(), defaults, strict=True)}
+    if any(v is None for v in paths.values()):
+        raise click.UsageError("give TARGET, or all of --vk, --settings, --srs and --out")
+    vk_path, settings_path, srs_path, out_dir = paths.values()
     artifact = generate_verifier(
         vk_path,
         settings_path,
         srs_path,
         out_dir,
         reusable=reusable,
-        compiler=compiler,
-        optimizer_runs=optimizer_runs,
-        evm_version=evm_version,
+        compiler=find_compiler(options["solc_path"]),
+        optimizer_runs=options["optimizer_runs"],
+        evm_version=options["evm_version"],
     )
     payload = artifact.as_dict()
     lines = [
@@ -149,138 +89,118 @@ def verifier_cmd(
     if artifact.runtime_bytes > EIP170_LIMIT:
         lines.append("warning: too large for chains enforcing EIP-170; consider --reusable")
     if reusable:
-        vka = create_vka(vk_path, settings_path, srs_path, out_dir / "model.vka", decimals=decimals)
+        from zkml.workspace import VKA_NAME
+
+        vka = create_vka(vk_path, settings_path, srs_path, out_dir / VKA_NAME, decimals=options["decimals"])
         payload["vka"] = {"path": str(vka.path), "digest": vka.digest, "words": len(vka.words)}
         lines.append(f"VKA {vka.path} digest {vka.digest}")
-    _emit(payload, as_json, lines)
+    emit(payload, options["as_json"], lines)
 
 
 @click.command("deploy")
-@_workspace_option
-@click.option("--verifier-dir", type=_PATH, default=None, help="Folder written by `zkml verifier` (default: WORKSPACE/evm/plain).")
-@click.option("--records", "record_dir", type=_PATH, default=None, help="Folder for deployments.json (default: --verifier-dir).")
-@click.option("--vka", "vka_path", type=_EXISTING, default=None, help="Register this VKA on the (reusable) verifier.")
+@circuit_target(required=False)
+@click.option("--verifier-dir", type=PATH, default=None, help="Folder written by `zkml verifier` (default: WORKSPACE/evm/plain).")
+@click.option(
+    "--records", "record_dir", type=PATH, default=None, help="Folder for deployments.json (default: the workspace, else --verifier-dir)."
+)
+@click.option("--vka", "vka_path", type=EXISTING_FILE, default=None, help="Register this VKA on the (reusable) verifier.")
 @click.option(
     "--srs-unsafe/--srs-imported",
     default=None,
     help="Whether the keys came from a locally generated development SRS (default: the workspace's record; else unsafe).",
 )
-@click.option(
-    "--i-understand-dev-srs-is-insecure",
-    "allow_unsafe_srs",
-    is_flag=True,
-    help="Deploy a dev-SRS verifier to a non-development chain anyway.",
-)
+@unsafe_srs_flag
 @click.option("--allow-oversize", is_flag=True, help="Skip the EIP-170 size check (chains without the limit).")
-@click.option("--keystore", type=_EXISTING, default=None, help="Encrypted keystore (password in ZKML_KEYSTORE_PASSWORD).")
-@_rpc_option
-@_chain_id_option
-@_json_option
-def deploy_cmd(
-    workspace: Path | None,
-    verifier_dir: Path | None,
-    record_dir: Path | None,
-    vka_path: Path | None,
-    srs_unsafe: bool | None,
-    allow_unsafe_srs: bool,
-    allow_oversize: bool,
-    keystore: Path | None,
-    rpc_url: str | None,
-    chain_id: int | None,
-    as_json: bool,
-) -> None:
+@chain_connection(sender=True)
+@json_flag
+def deploy_cmd(target: Target | None, conn: Any, sender: Any, **options: Any) -> None:
     """Deploy a compiled verifier (reusing an identical one already recorded) and record it."""
     from zkml.evm.deploy import deploy_verifier, register_vka
-    from zkml.evm.rpc import resolve_sender
     from zkml.evm.verifier import load_verifier, read_vka
+    from zkml.workspace import Layout
 
-    if workspace is not None:
-        facts = _workspace_facts(workspace)
-        verifier_dir = verifier_dir or workspace / "evm" / "plain"
-        record_dir = record_dir or workspace
-        srs_unsafe = facts["srs_unsafe"] if srs_unsafe is None else srs_unsafe
+    verifier_dir, record_dir, srs_unsafe = options["verifier_dir"], options["record_dir"], options["srs_unsafe"]
+    if target is not None:
+        built = _built(target)
+        verifier_dir = verifier_dir or built.layout.evm_dir()
+        record_dir = record_dir or built.layout.root
+        srs_unsafe = built.srs_unsafe if srs_unsafe is None else srs_unsafe
     if verifier_dir is None:
-        raise click.UsageError("give -w WORKSPACE or --verifier-dir")
+        raise click.UsageError("give TARGET or --verifier-dir")
     # Unknown provenance is treated as the dangerous case.
     srs_unsafe = True if srs_unsafe is None else srs_unsafe
-
     artifact = load_verifier(verifier_dir)
     record_dir = record_dir or verifier_dir
-    conn = _connect(rpc_url, chain_id)
-    sender = resolve_sender(conn, keystore=keystore)
+    allow_unsafe = options["allow_unsafe_srs"]
     deployment = deploy_verifier(
-        conn, artifact, record_dir, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe_srs, allow_oversize=allow_oversize, sender=sender
+        conn,
+        artifact,
+        record_dir,
+        srs_unsafe=srs_unsafe,
+        allow_unsafe_srs=allow_unsafe,
+        allow_oversize=options["allow_oversize"],
+        sender=sender,
     )
     payload: dict[str, Any] = {"verifier": {**deployment.as_dict(), "reused": deployment.reused}}
     state = "reused" if deployment.reused else f"deployed (gas {deployment.gas_used:,}, tx {deployment.tx_hash})"
     lines = [f"verifier {deployment.address} on chain {deployment.chain_id}: {state}"]
-    if vka_path is not None:
-        vka = read_vka(vka_path)
-        reg = register_vka(
-            conn, deployment, artifact, vka, record_dir, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe_srs, sender=sender
-        )
+    if options["vka_path"] is not None:
+        vka = read_vka(options["vka_path"])
+        reg = register_vka(conn, deployment, artifact, vka, record_dir, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe, sender=sender)
         payload["vka"] = {**reg.as_dict(), "reused": reg.reused}
         lines.append(f"VKA {vka.digest}: {'already registered' if reg.reused else f'registered (gas {reg.gas_used:,})'}")
-    lines.append(f"recorded in {Path(record_dir) / 'deployments.json'}")
-    _emit(payload, as_json, lines)
+    lines.append(f"recorded in {Layout(record_dir).deployments}")
+    emit(payload, options["as_json"], lines)
+
+
+def _recorded_verifier(target: Target, chain_id: int, *, reusable: bool) -> str:
+    """The newest verifier of TARGET's workspace recorded on this chain (a reusable one has no vk digest)."""
+    from zkml.errors import ConfigError
+    from zkml.evm.records import DeploymentStore
+
+    found = [d for d in DeploymentStore.of(target.workspace).find(chain_id, kind="verifier") if (not d.vk_sha256) == reusable]
+    if not found:
+        raise ConfigError(
+            f"no verifier of {target.workspace} is recorded on chain {chain_id}", hint="run zkml deploy TARGET first, or pass --address"
+        )
+    return found[-1].address
 
 
 @click.command("verify-onchain")
-@_workspace_option
+@circuit_target(required=False)
 @click.option("--address", default=None, help="Deployed verifier address (default: the workspace's recorded one on this chain).")
-@click.option("--proof", "proof_path", type=_EXISTING, default=None, help="ezkl proof.json (default: the workspace's).")
-@click.option("--vka", "vka_path", type=_EXISTING, default=None, help="The model's VKA (reusable verifier).")
-@click.option("--settings", "settings_path", type=_EXISTING, default=None, help="settings.json, to decode the outputs.")
+@click.option("--proof", "proof_path", type=EXISTING_FILE, default=None, help="ezkl proof.json (default: the workspace's).")
+@click.option("--vka", "vka_path", type=EXISTING_FILE, default=None, help="The model's VKA (reusable verifier).")
+@click.option("--settings", "settings_path", type=EXISTING_FILE, default=None, help="settings.json, to decode the outputs.")
 @click.option("--send", is_flag=True, help="Also send an accepted proof as a transaction (measures real gas).")
-@_rpc_option
-@_chain_id_option
-@_json_option
+@chain_connection
+@json_flag
 @click.pass_context
-def verify_onchain_cmd(
-    ctx: click.Context,
-    workspace: Path | None,
-    address: str | None,
-    proof_path: Path | None,
-    vka_path: Path | None,
-    settings_path: Path | None,
-    send: bool,
-    rpc_url: str | None,
-    chain_id: int | None,
-    as_json: bool,
-) -> None:
+def verify_onchain_cmd(ctx: click.Context, target: Target | None, conn: Any, **options: Any) -> None:
     """Check a proof against a deployed verifier; exit code 1 when it is rejected."""
-    from zkml.errors import ConfigError
     from zkml.evm.onchain import decode_instances, verify_onchain
     from zkml.evm.verifier import read_vka
+    from zkml.workspace import Layout
 
-    conn = _connect(rpc_url, chain_id)
-    if workspace is not None:
-        facts = _workspace_facts(workspace)
-        proof_path = proof_path or facts["proof"]
-        settings_path = settings_path or facts["settings"]
-        address = address or _recorded_address(workspace, conn.chain_id, reusable=vka_path is not None)
-        if address is None:
-            raise ConfigError(
-                f"no verifier of {workspace} is recorded on chain {conn.chain_id}",
-                hint="run zkml deploy -w WORKSPACE first, or pass --address",
-            )
+    address, proof_path, settings_path, vka_path = (options[k] for k in ("address", "proof_path", "settings_path", "vka_path"))
+    if target is not None:
+        layout = Layout(target.workspace)
+        proof_path = proof_path or layout.proof
+        settings_path = settings_path or layout.settings
+        address = address or _recorded_verifier(target, conn.chain_id, reusable=vka_path is not None)
     if address is None or proof_path is None:
-        raise click.UsageError("give -w WORKSPACE, or --address and --proof")
-    vka = read_vka(vka_path) if vka_path else None
-    result = verify_onchain(conn, address, proof_path, vka=vka, send=send)
+        raise click.UsageError("give TARGET, or --address and --proof")
+    result = verify_onchain(conn, address, proof_path, vka=read_vka(vka_path) if vka_path else None, send=options["send"])
     payload = result.as_dict()
     if result.accepted:
-        lines = [
-            f"accepted by {address} on chain {conn.chain_id}: gas {result.gas_estimate:,} (estimate)"
-            + (f", {result.gas_used:,} used in {result.tx_hash}" if result.gas_used else "")
-        ]
+        used = f", {result.gas_used:,} used in {result.tx_hash}" if result.gas_used else ""
+        lines = [f"accepted by {address} on chain {conn.chain_id}: gas {result.gas_estimate:,} (estimate){used}"]
     else:
         lines = [f"rejected by {address} on chain {conn.chain_id}: {result.reason}"]
     if settings_path is not None:
-        decoded = decode_instances(result.instances, settings_path)
-        payload["outputs"] = [list(o) for o in decoded.outputs]
+        payload["outputs"] = [list(o) for o in decode_instances(result.instances, settings_path).outputs]
         lines.append(f"public outputs: {payload['outputs']}")
-    _emit(payload, as_json, lines)
+    emit(payload, options["as_json"], lines)
     if not result.accepted:
         ctx.exit(1)
 
@@ -312,7 +232,7 @@ def chain_down_cmd() -> None:
 
 
 @chain_group.command("status")
-@_json_option
+@json_flag
 def chain_status_cmd(as_json: bool) -> None:
     """Show the local chain, if one is running."""
     from zkml.evm.anvil import chain_status
@@ -324,12 +244,3 @@ def chain_status_cmd(as_json: bool) -> None:
         click.echo(f"running: {node.url} (chain id {node.chain_id}, pid {node.pid})")
     else:
         click.echo("no local chain is running (start one with `zkml chain up`)")
-
-
-COMMANDS = (verifier_cmd, deploy_cmd, verify_onchain_cmd, chain_group)
-
-
-def register(group: click.Group) -> None:
-    """Add the EVM commands to the main ``zkml`` group."""
-    for command in COMMANDS:
-        group.add_command(command)

@@ -152,25 +152,41 @@ def circuit_target(func: Callable[..., Any] | None = None, *, required: bool = T
     return decorate(func) if func is not None else decorate
 
 
-def chain_connection(func: Callable[..., Any]) -> Any:
-    """Add ``--rpc-url``/``--chain-id``; the command receives ``conn`` (a connected :class:`zkml.evm.rpc.Connection`)."""
+def chain_connection(func: Callable[..., Any] | None = None, *, sender: bool = False) -> Any:
+    """Add ``--rpc-url``/``--chain-id``; the command receives ``conn`` (a connected :class:`zkml.evm.rpc.Connection`).
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, rpc_url: str | None, chain_id: int | None, **kwargs: Any) -> Any:
-        from zkml.evm.anvil import resolve_rpc_url
-        from zkml.evm.rpc import connect
+    With ``sender=True`` also ``--keystore``, and the command receives ``sender`` (a
+    :class:`zkml.evm.rpc.Sender`; keys come only from the environment or a keystore).
+    """
 
-        return func(*args, conn=connect(resolve_rpc_url(rpc_url), expected_chain_id=chain_id), **kwargs)
+    def decorate(command: Callable[..., Any]) -> Any:
+        @functools.wraps(command)
+        def wrapper(*args: Any, rpc_url: str | None, chain_id: int | None, keystore: Path | None = None, **kwargs: Any) -> Any:
+            from zkml.evm.anvil import resolve_rpc_url
+            from zkml.evm.rpc import connect, resolve_sender
 
-    decorated = click.option("--chain-id", type=int, default=None, help="Refuse the endpoint unless it serves this chain id.")(wrapper)
-    return click.option("--rpc-url", envvar="ZKML_RPC_URL", help="JSON-RPC endpoint (default: the chain from `zkml chain up`).")(decorated)
+            conn = connect(resolve_rpc_url(rpc_url), expected_chain_id=chain_id)
+            if sender:
+                kwargs["sender"] = resolve_sender(conn, keystore=keystore)
+            return command(*args, conn=conn, **kwargs)
+
+        decorated: Any = wrapper
+        if sender:
+            decorated = click.option(
+                "--keystore", type=EXISTING_FILE, default=None, help="Encrypted keystore (password in ZKML_KEYSTORE_PASSWORD)."
+            )(decorated)
+        decorated = click.option("--chain-id", type=int, default=None, help="Refuse the endpoint unless it serves this chain id.")(
+            decorated
+        )
+        return click.option("--rpc-url", envvar="ZKML_RPC_URL", help="JSON-RPC endpoint (default: the chain from `zkml chain up`).")(
+            decorated
+        )
+
+    return decorate(func) if func is not None else decorate
 
 
 json_flag = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 json_file = click.option("--json", "json_path", type=PATH, help="Also write the result as JSON ('-' for stdout).")
-keystore_option = click.option(
-    "--keystore", type=EXISTING_FILE, default=None, help="Encrypted keystore (password in ZKML_KEYSTORE_PASSWORD)."
-)
 unsafe_srs_flag = click.option(
     "--i-understand-dev-srs-is-insecure", "allow_unsafe_srs", is_flag=True, help="Allow dev-SRS keys on a non-development chain."
 )

@@ -20,6 +20,7 @@ from zkml.workspace import Layout, atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
 
+
 def setup_keys(circuit: CompiledCircuit, srs: Srs, out_dir: Path) -> Keys:
     """Generate ``pk.key`` and ``vk.key`` for ``circuit`` in ``out_dir``.
 

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
+# The model's verifying-key artifact, beside the reusable verifier it registers on.
+VKA_NAME = "model.vka"
 CACHE_ENV = "ZKML_CACHE_DIR"
 
 
@@ -183,7 +185,7 @@ class Layout:
     @property
     def vka(self) -> Path:
         """The model's verifying-key artifact for the reusable verifier."""
-        return self.evm_dir(reusable=True) / "model.vka"
+        return self.evm_dir(reusable=True) / VKA_NAME
 
 
 def _pid_alive(pid: int) -> bool:

@@ -7,22 +7,15 @@ from typing import Any
 
 import click
 from click.testing import CliRunner
-from zkml_cli import oracle_commands
 
 from ..conftest import CIRCUITS
 from .conftest import World
 
 
 def _cli() -> click.Group:
-    from zkml_cli.main import ZkmlGroup
+    from zkml_cli.main import cli
 
-    @click.group(cls=ZkmlGroup)
-    @click.pass_context
-    def root(ctx: click.Context) -> None:
-        ctx.ensure_object(dict)
-
-    oracle_commands.register(root)
-    return root
+    return cli
 
 
 def test_oracle_commands(chain: World, mlp: Any) -> None:
@@ -47,3 +40,14 @@ def test_oracle_commands(chain: World, mlp: Any) -> None:
     read = run("read", "--consumer")
     assert read["prediction"] == published["prediction"] and read["read_gas_estimate"] > 0
     assert read["consumer"]["address"] == deployed["consumer"]["address"]
+
+
+def test_oracle_demo_runs_for_any_circuit_when_asked(chain: World, tiny: Any) -> None:
+    """`zkml run` skips the demo for a circuit without [consumer]; `zkml oracle demo` runs it on request."""
+    assert tiny.pipeline.config.consumer is None
+    args = ["oracle", "demo", str(tiny.workspace), "--rpc-url", chain.node.url, "--json"]
+    result = CliRunner().invoke(_cli(), args, obj={})
+    assert result.exit_code == 0, result.output
+    demo = json.loads(result.output)
+    assert demo["gas"]["submit"] > 0 and not demo["replayed"]
+    assert 0 <= demo["consumer"]["target_risky_bps"] <= 10_000

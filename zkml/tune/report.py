@@ -28,7 +28,6 @@ from zkml.workspace import Layout
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Report:
     """The files a report wrote and its text summary.
