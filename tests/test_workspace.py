@@ -109,8 +109,8 @@ def test_keys_killed_mid_setup_leave_nothing_the_next_run_keeps(tiny, tmp_path: 
     for name in ("pk.key", "vk.key", "keys.json"):
         (root / name).unlink()
     code = (
-        "import sys\nfrom zkml.config import config_for_onnx\nfrom zkml.pipeline import Pipeline\nfrom zkml.workspace import Workspace\n"
-        f"config = config_for_onnx({str(tiny.pipeline.config.onnx)!r}, input_path={str(tiny.pipeline.config.input)!r})\n"
+        "from pathlib import Path\nfrom zkml.config import config_for_onnx\nfrom zkml.pipeline import Pipeline\nfrom zkml.workspace import Workspace\n"
+        f"config = config_for_onnx(Path({str(tiny.pipeline.config.onnx)!r}), input_path=Path({str(tiny.pipeline.config.input)!r}))\n"
         f"Pipeline(config, Workspace({str(root)!r})).keys()\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])

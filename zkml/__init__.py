@@ -1,14 +1,13 @@
 """zkml: from a trained model to a zero-knowledge proof a smart contract checks.
 
-The public API is one function per stage (see DESIGN.md's flow) plus
+The public API is one function per stage (README.md, "How it fits together") plus
 :func:`zkml.flow.run` for the whole flow (``zkml run``). Heavy dependencies (torch, ezkl,
 web3) are imported inside functions, so importing zkml is instant.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from zkml._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -40,12 +39,4 @@ _EXPORTS = {
     "read_samples": "zkml.data",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'zkml' has no attribute {name!r}")
-    return getattr(import_module(module), name)
-
-
-__all__ = sorted(_EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

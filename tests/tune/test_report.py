@@ -6,7 +6,6 @@ import json
 import struct
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 
@@ -45,15 +44,10 @@ def test_report_with_tuner_frontier(tuned_mlp, tmp_path: Path) -> None:  # type:
 
 
 def test_report_cli(tuned_mlp) -> None:  # type: ignore[no-untyped-def]
-    from zkml_cli.tune_commands import register
+    from zkml_cli.main import cli
 
-    @click.group()
-    def root() -> None:
-        pass
-
-    register(root)
     result, _ = tuned_mlp
-    out = CliRunner().invoke(root, ["report", str(result.workspace)])
+    out = CliRunner().invoke(cli, ["report", str(result.workspace)])
     assert out.exit_code == 0, out.output
     assert "fidelity on" in out.output and "fidelity_report.png" in out.output
 

@@ -295,49 +295,42 @@ def _standard_input(sources: Mapping[str, str], optimizer_runs: int, evm_version
     }
 
 
-def _run_native(compiler: Compiler, payload: str) -> tuple[str, dict[str, Any]]:
+def _run_json(label: str, argv: list[str], payload: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """Run a compiler on standard-JSON ``payload``; the process and its parsed stdout (None when not JSON)."""
     try:
-        result = subprocess.run(
-            [str(compiler.path), "--standard-json"],
-            input=payload,
-            capture_output=True,
-            text=True,
-            timeout=COMPILE_TIMEOUT_S,
-            check=False,
-        )
+        result = subprocess.run(argv, input=payload, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise EvmError(f"solc took longer than {COMPILE_TIMEOUT_S} s", hint="is the machine overloaded?") from exc
+        raise EvmError(f"{label} took longer than {COMPILE_TIMEOUT_S} s", hint="is the machine overloaded?") from exc
     except OSError as exc:
-        raise SolcNotFoundError(f"cannot run {compiler.path}: {exc}", hint=_HOW_TO_GET) from exc
+        raise SolcNotFoundError(f"cannot run {argv[0]}: {exc}", hint=_HOW_TO_GET) from exc
+    try:
+        return result, json.loads(result.stdout)
+    except ValueError:
+        return result, None
+
+
+def _not_json(label: str, result: subprocess.CompletedProcess[str]) -> EvmError:
+    return EvmError(f"{label} printed something that is not JSON: {result.stdout[:200]!r}")
+
+
+def _run_native(compiler: Compiler, payload: str) -> tuple[str, dict[str, Any]]:
+    result, data = _run_json("solc", [str(compiler.path), "--standard-json"], payload)
     if result.returncode != 0 and not result.stdout.strip():
         raise EvmError(f"solc failed (exit {result.returncode}): {result.stderr.strip()[:500]}")
-    try:
-        return compiler.version, json.loads(result.stdout)
-    except ValueError as exc:
-        raise EvmError(f"solc printed something that is not JSON: {result.stdout[:200]!r}") from exc
+    if data is None:
+        raise _not_json("solc", result)
+    return compiler.version, data
 
 
 def _run_solcjs(compiler: Compiler, payload: str) -> tuple[str, dict[str, Any]]:
     node = shutil.which("node")
     if node is None:
         raise SolcNotFoundError("solcjs needs node, which is not on PATH", hint=_HOW_TO_GET)
-    try:
-        result = subprocess.run(
-            [node, "-e", _NODE_SCRIPT, str(compiler.path)],
-            input=payload,
-            capture_output=True,
-            text=True,
-            timeout=COMPILE_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise EvmError(f"solcjs took longer than {COMPILE_TIMEOUT_S} s", hint="is the machine overloaded?") from exc
+    result, data = _run_json("solcjs", [node, "-e", _NODE_SCRIPT, str(compiler.path)], payload)
     if result.returncode != 0:
         raise EvmError(f"solcjs failed (exit {result.returncode}): {result.stderr.strip()[-500:]}", hint=_HOW_TO_GET)
-    try:
-        data = json.loads(result.stdout)
-    except ValueError as exc:
-        raise EvmError(f"solcjs printed something that is not JSON: {result.stdout[:200]!r}") from exc
+    if data is None:
+        raise _not_json("solcjs", result)
     return str(data["version"]).replace(".Emscripten.clang", ""), data["output"]
 
 

@@ -21,8 +21,7 @@ Names are resolved on first use (PEP 562): importing this package imports no web
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from zkml._lazy import lazy_exports
 
 _EXPORTS = {
     "CONSUMER_CONTRACT": "zkml.oracle.compile",
@@ -60,17 +59,4 @@ _EXPORTS = {
     "demo_flow": "zkml.oracle.demo",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -17,8 +17,7 @@ imports neither ezkl, nor ray, nor torch.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from zkml._lazy import lazy_exports
 
 # Submodule -> the public names it defines.
 _MODULES = {
@@ -30,13 +29,6 @@ _MODULES = {
     "batch": ("BatchVerifier", "BatchedCircuit", "build_batched", "deploy_batch_verifier", "export_batched", "write_batch_input"),
     "backends": ("prove_inputs",),
 }
-_DEFINED_IN = {name: module for module, names in _MODULES.items() for name in names}
-
-__all__ = sorted(_DEFINED_IN)
-
-
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` and return it (PEP 562)."""
-    if name in _DEFINED_IN:
-        return getattr(import_module(f"{__name__}.{_DEFINED_IN[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__, {name: f"{__name__}.{module}" for module, names in _MODULES.items() for name in names}
+)

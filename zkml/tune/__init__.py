@@ -20,8 +20,9 @@ of the search, nor numpy, nor ezkl.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from zkml._lazy import lazy_exports
 
 if TYPE_CHECKING:  # the real types for mypy; at run time __getattr__ resolves them
     from zkml.errors import BudgetUnreachableError as BudgetUnreachableError
@@ -55,16 +56,4 @@ _EXPORTS = {
     "BudgetUnreachableError": "zkml.errors",
 }
 
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    """Import the module that defines ``name`` on first use (PEP 562)."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
-
-
-def __dir__() -> list[str]:
-    return [*globals(), *_EXPORTS]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
