@@ -22,11 +22,17 @@ def perf_cli() -> click.Group:
     return cli
 
 
+@pytest.fixture
+def build(tiny: Any, tmp_path: Path) -> Path:
+    """A build folder holding a private copy of the tiny workspace (keys included)."""
+    folder = tmp_path / "build"
+    shutil.copytree(tiny.workspace, folder / tiny.workspace.name)
+    return folder
+
+
 def test_prove_many_over_a_folder_reuses_the_workspace_and_reports_json(
-    perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], serial: Any, tmp_path: Path
+    perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], serial: Any, build: Path, tmp_path: Path
 ) -> None:
-    build = tmp_path / "build"
-    shutil.copytree(tiny.workspace, build / tiny.workspace.name)
     folder = tmp_path / "inputs"
     folder.mkdir()
     for path in tiny_inputs:
@@ -63,12 +69,10 @@ def test_prove_many_over_a_folder_reuses_the_workspace_and_reports_json(
 
 
 def test_prove_with_many_inputs_takes_the_warm_path(
-    perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], serial: Any, tmp_path: Path
+    perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], serial: Any, build: Path, tmp_path: Path
 ) -> None:
     from zkml.prove import load_proof
 
-    build = tmp_path / "build"
-    shutil.copytree(tiny.workspace, build / tiny.workspace.name)
     jsonl = tmp_path / "inputs.jsonl"
     jsonl.write_text("".join(path.read_text().strip() + "\n" for path in tiny_inputs[:2]))
     config = tiny.pipeline.config
@@ -83,9 +87,7 @@ def test_prove_with_many_inputs_takes_the_warm_path(
     assert [public_instances(load_proof(p)) for p in proofs] == serial.instances[:2]
 
 
-def test_gpu_request_without_gpu_is_one_line_and_exit_2(perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], tmp_path: Path) -> None:
-    build = tmp_path / "build"
-    shutil.copytree(tiny.workspace, build / tiny.workspace.name)
+def test_gpu_request_without_gpu_is_one_line_and_exit_2(perf_cli: click.Group, tiny: Any, tiny_inputs: list[Path], build: Path) -> None:
     config = tiny.pipeline.config
     result = CliRunner().invoke(
         perf_cli,
