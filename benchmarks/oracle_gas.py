@@ -37,7 +37,7 @@ def measure(build_dir: Path) -> dict[str, Any]:
         raise SystemExit(f"{source} has no proof or verifier: run `zkml run circuits/{CIRCUIT}` first")
     with tempfile.TemporaryDirectory() as tmp, local_anvil() as node:
         ws = Path(tmp) / CIRCUIT
-        shutil.copytree(source, ws, ignore=shutil.ignore_patterns("pk.key", "deployments.json", "oracle.json"))
+        shutil.copytree(source, ws, ignore=shutil.ignore_patterns("pk.key", "deployments.json"))
         conn = connect(node.url)
         sender = resolve_sender(conn)
         artifact = load_verifier(ws / "evm" / "plain")
