@@ -32,7 +32,7 @@ def measure(name: str, build_dir: Path, conn: Any) -> list[dict[str, Any]]:
     rows = []
 
     plain = pipeline.verifier()
-    deployed = deploy_verifier(conn, plain, pipeline.ws.root / "bench", srs_unsafe=srs.unsafe)
+    deployed = deploy_verifier(conn, plain, pipeline.ws.root / "bench", srs_unsafe=srs.unsafe, srs_reason=srs.unsafe_reason)
     result = verify_onchain(conn, deployed.address, proof, send=True)
     rows.append(
         {
@@ -49,8 +49,8 @@ def measure(name: str, build_dir: Path, conn: Any) -> list[dict[str, Any]]:
 
     reusable = pipeline.verifier(reusable=True)
     vka = pipeline.vka()
-    shared = deploy_verifier(conn, reusable, pipeline.ws.root / "bench", srs_unsafe=srs.unsafe)
-    registered = register_vka(conn, shared, reusable, vka, pipeline.ws.root / "bench", srs_unsafe=srs.unsafe)
+    shared = deploy_verifier(conn, reusable, pipeline.ws.root / "bench", srs_unsafe=srs.unsafe, srs_reason=srs.unsafe_reason)
+    registered = register_vka(conn, shared, reusable, vka, pipeline.ws.root / "bench", srs_unsafe=srs.unsafe, srs_reason=srs.unsafe_reason)
     result = verify_onchain(conn, shared.address, proof, vka=vka, send=True)
     rows.append(
         {

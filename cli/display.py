@@ -64,7 +64,9 @@ def format_summary(payload: dict[str, Any]) -> str:
         prediction = oracle.get("prediction") or {}
         published = "already published, read back" if oracle.get("replayed") else f"published, {gas.get('submit') or 0:,} gas"
         values = ", ".join(f"{v:.6g}" for v in prediction.get("floats", [])[:10])
-        lines.append(f"  oracle         {oracle['oracle_address']}: prediction [{values}] {published}")
+        if oracle.get("feed_address"):
+            lines.append(f"  feed           {oracle['feed_address']}: epoch {oracle['epoch']}, source {oracle['source_address']}")
+        lines.append(f"  oracle         {oracle['oracle_address']}: attested prediction [{values}] {published}")
         consumer = oracle.get("consumer") or {}
         note = oracle.get("consumer_note") or ""
         acted = f"target risky allocation {consumer.get('target_risky_bps')} bps" + (

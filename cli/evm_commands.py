@@ -25,6 +25,7 @@ class _Built:
     layout: Any  # zkml.workspace.Layout
     srs: Path
     srs_unsafe: bool
+    srs_reason: str | None = None
 
 
 def _built(target: Target) -> _Built:
@@ -39,7 +40,11 @@ def _built(target: Target) -> _Built:
     srs = info.get("srs") or {}
     if not srs.get("path"):
         raise ConfigError(f"{target.workspace} has no keys yet", hint="run zkml setup TARGET first")
-    return _Built(layout, Path(srs["path"]), srs.get("provenance") == "dev-unsafe")
+    from zkml.srs import record_unsafe_reason
+
+    # An unpinned import (or a manifest from before pins were recorded) is as unsafe as a dev SRS.
+    reason = record_unsafe_reason(srs)
+    return _Built(layout, Path(srs["path"]), reason is not None, reason)
 
 
 @click.command("verifier")
@@ -120,11 +125,13 @@ def deploy_cmd(target: Target | None, conn: Any, sender: Any, **options: Any) ->
     from zkml.workspace import Layout
 
     verifier_dir, record_dir, srs_unsafe = options["verifier_dir"], options["record_dir"], options["srs_unsafe"]
+    reason = None
     if target is not None:
         built = _built(target)
         verifier_dir = verifier_dir or built.layout.evm_dir()
         record_dir = record_dir or built.layout.root
         srs_unsafe = built.srs_unsafe if srs_unsafe is None else srs_unsafe
+        reason = built.srs_reason
     if verifier_dir is None:
         raise click.UsageError("give TARGET or --verifier-dir")
     # Unknown provenance is treated as the dangerous case.
@@ -137,6 +144,7 @@ def deploy_cmd(target: Target | None, conn: Any, sender: Any, **options: Any) ->
         artifact,
         record_dir,
         srs_unsafe=srs_unsafe,
+        srs_reason=reason if srs_unsafe else None,
         allow_unsafe_srs=allow_unsafe,
         allow_oversize=options["allow_oversize"],
         sender=sender,
@@ -146,7 +154,17 @@ def deploy_cmd(target: Target | None, conn: Any, sender: Any, **options: Any) ->
     lines = [f"verifier {deployment.address} on chain {deployment.chain_id}: {state}"]
     if options["vka_path"] is not None:
         vka = read_vka(options["vka_path"])
-        reg = register_vka(conn, deployment, artifact, vka, record_dir, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe, sender=sender)
+        reg = register_vka(
+            conn,
+            deployment,
+            artifact,
+            vka,
+            record_dir,
+            srs_unsafe=srs_unsafe,
+            srs_reason=reason if srs_unsafe else None,
+            allow_unsafe_srs=allow_unsafe,
+            sender=sender,
+        )
         payload["vka"] = {**reg.as_dict(), "reused": reg.reused}
         lines.append(f"VKA {vka.digest}: {'already registered' if reg.reused else f'registered (gas {reg.gas_used:,})'}")
     lines.append(f"recorded in {Layout(record_dir).deployments}")

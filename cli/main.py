@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify-onchain": ("evm_commands", "verify_onchain_cmd", "Check a proof against a deployed verifier."),
     "chain": ("evm_commands", "chain_group", "Run a local anvil chain."),
     "oracle": ("oracle_commands", "oracle_group", "Publish and read verified predictions."),
+    "feed": ("feed_commands", "feed_group", "Deploy a local price feed, push prices, read rounds."),
+    "provenance": ("provenance_commands", "provenance_cmd", "Check every link from an on-chain prediction back to its files."),
     "tune": ("tune_commands", "tune_cmd", "Find the cheapest settings that meet an accuracy budget."),
     "report": ("tune_commands", "report_cmd", "Fidelity report (and tuner frontier) of a workspace."),
     "prove-many": ("perf_commands", "prove_many_cmd", "Prove many inputs with keys loaded once."),

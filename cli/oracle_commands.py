@@ -12,12 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import click
-from zkml_cli.options import EXISTING_FILE, Target, chain_connection, circuit_target, emit, json_flag
+from zkml_cli.options import EXISTING_FILE, Target, chain_connection, circuit_target, emit, json_flag, unsafe_srs_flag
 
 _oracle_option = click.option(
     "--oracle", "oracle_address", default=None, help="Oracle address (default: the one in the workspace's deployments.json)."
 )
-_model_option = click.option("--model-id", default=None, help="bytes32 model id (default: derived from the vk and settings).")
+_model_option = click.option(
+    "--model-id", default=None, help="bytes32 model id (default: derived from the vk, settings and the recorded feature source)."
+)
+_source_option = click.option(
+    "--source", "source_address", default=None, help="Feature source of an attested model (default: the workspace's recorded one)."
+)
 
 
 def _oracle(conn: Any, workspace: Path, explicit: str | None) -> str:
@@ -33,10 +38,21 @@ def _oracle(conn: Any, workspace: Path, explicit: str | None) -> str:
     return entry.address
 
 
-def _model_id(workspace: Path, explicit: str | None) -> bytes:
+def _recorded_source(conn: Any, workspace: Path) -> str | None:
+    from zkml.evm.records import DeploymentStore
+    from zkml.oracle.compile import SOURCE_CONTRACT
+
+    entry = DeploymentStore.of(workspace).latest(conn.chain_id, SOURCE_CONTRACT)
+    return entry.address if entry is not None else None
+
+
+def _model_id(conn: Any, workspace: Path, explicit: str | None, source: str | None = None) -> bytes:
+    """The explicit id, else the default id of the workspace's keys with its feature source (if any)."""
     from zkml.oracle import parse_bytes32, workspace_model
 
-    return parse_bytes32(explicit) if explicit else workspace_model(workspace).model_id
+    if explicit:
+        return parse_bytes32(explicit)
+    return workspace_model(workspace).model_id_for(source or _recorded_source(conn, workspace))
 
 
 def _deployed(what: str, deployment: Any) -> str:
@@ -50,12 +66,17 @@ def oracle_group() -> None:
 
 @oracle_group.command("deploy")
 @circuit_target
-@click.option("--consumer/--no-consumer", default=True, show_default=True, help="Also deploy a ForecastVault pinned to the model.")
+@click.option(
+    "--consumer/--no-consumer",
+    default=False,
+    show_default=True,
+    help="Also deploy a ForecastVault pinned to the model (registered, attested).",
+)
 @_model_option
 @chain_connection(sender=True)
 @json_flag
 def deploy_cmd(target: Target, consumer: bool, model_id: str | None, conn: Any, sender: Any, as_json: bool) -> None:
-    """Deploy (or reuse) the oracle, and a consumer pinned to TARGET's model."""
+    """Deploy (or reuse) the oracle, and optionally a consumer pinned to TARGET's attested model."""
     from zkml.oracle import compile_contracts, deploy_consumer, deploy_oracle
 
     workspace = target.workspace
@@ -67,7 +88,7 @@ def deploy_cmd(target: Target, consumer: bool, model_id: str | None, conn: Any, 
         vault = deploy_consumer(
             conn,
             oracle.address,
-            _model_id(workspace, model_id),
+            _model_id(conn, workspace, model_id),
             workspace,
             config=target.config.consumer,
             sender=sender,
@@ -86,37 +107,101 @@ def deploy_cmd(target: Target, consumer: bool, model_id: str | None, conn: Any, 
 @_oracle_option
 @_model_option
 @click.option("--verifier", default=None, help="Verifier address (default: the workspace's deployments.json).")
+@click.option("--feed", "feed_address", default=None, help="Attest the inputs by this AggregatorV3 feed (deploys the source).")
+@_source_option
+@click.option("--unattested", is_flag=True, help="Register without a feature source: the submitter chooses the inputs.")
+@click.option("--max-epoch-lag", type=int, default=None, help="Attested: refuse epochs this many rounds behind (default: [feed]).")
 @click.option("--max-age", type=int, default=None, help="Seconds a prediction stays fresh (default: [consumer] max_age, else 3600).")
+@unsafe_srs_flag
 @chain_connection(sender=True)
 @json_flag
-def register_cmd(
-    target: Target,
-    oracle_address: str | None,
-    model_id: str | None,
-    verifier: str | None,
-    max_age: int | None,
-    conn: Any,
-    sender: Any,
-    as_json: bool,
-) -> None:
-    """Register TARGET's model and verifier on the oracle (owner only; idempotent)."""
-    from zkml.config import ConsumerConfig
-    from zkml.oracle import register_workspace
+def register_cmd(target: Target, oracle_address: str | None, model_id: str | None, verifier: str | None, feed_address: str | None,
+                 source_address: str | None, unattested: bool, max_epoch_lag: int | None, max_age: int | None,
+                 allow_unsafe_srs: bool, conn: Any, sender: Any, as_json: bool) -> None:  # fmt: skip
+    """Register TARGET's model and verifier on the oracle (owner only; idempotent).
+
+    The verifier's code must be the workspace's compiled verifier, and its keys' SRS safe
+    for the chain. With --feed (or --source, or a source recorded in the workspace) the
+    model is attested: the oracle accepts only proofs on that source's data.
+    """
+    from zkml.config import ConsumerConfig, FeedConfig
+    from zkml.oracle import parse_bytes32, register_workspace, workspace_model
 
     workspace = target.workspace
-    age = max_age if max_age is not None else (target.config.consumer or ConsumerConfig()).max_age
+    feed_config = target.config.feed or FeedConfig()
+    source = None if unattested else _source_for(conn, target, feed_address, source_address, sender)
     reg = register_workspace(
         conn,
         _oracle(conn, workspace, oracle_address),
         workspace,
-        model_id=_model_id(workspace, model_id),
+        model_id=parse_bytes32(model_id) if model_id else workspace_model(workspace).model_id_for(source),
         verifier=verifier,
-        max_age=age,
+        feature_source=source,
+        max_epoch_lag=feed_config.max_epoch_lag if max_epoch_lag is None else max_epoch_lag,
+        max_age=max_age if max_age is not None else (target.config.consumer or ConsumerConfig()).max_age,
+        allow_unsafe_srs=allow_unsafe_srs,
         sender=sender,
     )
     state = "already registered" if reg.reused else f"registered (gas {reg.gas_used:,})"
-    line = f"model 0x{reg.model_id.hex()} -> verifier {reg.verifier} ({reg.spec.binding} inputs, scale {reg.spec.scale}): {state}"
+    mode = f"attested by {reg.source}" if reg.source else "UNATTESTED: submitters choose the inputs"
+    line = f"model 0x{reg.model_id.hex()} -> verifier {reg.verifier} ({reg.spec.binding} inputs, {mode}): {state}"
     emit(reg.as_dict(), as_json, [line])
+
+
+def _source_for(conn: Any, target: Target, feed: str | None, source: str | None, sender: Any) -> str | None:
+    """The feature source to register with: explicit, deployed over --feed, or recorded."""
+    if source:
+        return source
+    if feed is None:
+        return _recorded_source(conn, target.workspace)
+    from zkml.config import FeedConfig
+    from zkml.oracle.feed import deploy_source
+    from zkml.oracle.mirror import ReturnsSpec
+    from zkml.oracle.registry import workspace_model
+
+    spec = workspace_model(target.workspace).spec
+    multiplier = (target.config.feed or FeedConfig()).multiplier
+    returns = ReturnsSpec(window=spec.sample_width, scale=spec.input_scale, multiplier=multiplier)
+    return deploy_source(conn, target.workspace, feed, returns, sender=sender).address
+
+
+@oracle_group.command("attest")
+@circuit_target
+@click.option("--feed", "feed_address", required=True, help="The AggregatorV3 feed the model's source reads.")
+@click.option("--epoch", type=int, default=None, help="The feed round to prove on (default: the latest).")
+@_oracle_option
+@_model_option
+@click.option("--publish/--no-publish", default=True, show_default=True, help="Publish the proof to the oracle.")
+@chain_connection(sender=True)
+@json_flag
+def attest_cmd(target: Target, feed_address: str, epoch: int | None, oracle_address: str | None, model_id: str | None,
+               publish: bool, conn: Any, sender: Any, as_json: bool) -> None:  # fmt: skip
+    """Prove TARGET's attested model on the feed's window at an epoch, and publish it."""
+    from zkml.config import FeedConfig
+    from zkml.oracle import publish as publish_proof
+    from zkml.oracle import read_model
+    from zkml.oracle.attest import prove_attested
+    from zkml.oracle.feed import attested_input, latest_epoch
+    from zkml.oracle.mirror import ReturnsSpec
+    from zkml.oracle.registry import workspace_model
+
+    model = workspace_model(target.workspace)
+    oracle = _oracle(conn, target.workspace, oracle_address)
+    mid = _model_id(conn, target.workspace, model_id)
+    registered = read_model(conn, oracle, mid)
+    bounds = registered["bounds"] if registered else ()
+    returns = ReturnsSpec(model.spec.sample_width, model.spec.input_scale, (target.config.feed or FeedConfig()).multiplier)
+    at = epoch if epoch is not None else latest_epoch(conn, feed_address)
+    attested = attested_input(conn, feed_address, at, returns)
+    proof = prove_attested(target.pipeline(), attested, model.spec, bounds)
+    payload: dict[str, Any] = {"epoch": at, "input": list(attested.values), "proof": str(proof)}
+    lines = [f"epoch {at}: proved on the feed's window {[round(v, 4) for v in attested.values]} -> {proof}"]
+    if publish:
+        result = publish_proof(conn, oracle, mid, proof, epochs=[at], on_replay="read", sender=sender)
+        payload["publication"] = result.as_dict()
+        head = "already published" if result.replayed else f"published (gas {result.gas_used:,}, tx {result.tx_hash})"
+        lines.append(f"prediction {result.prediction.floats} at epoch {at}: {head}")
+    emit(payload, as_json, lines)
 
 
 @oracle_group.command("publish")
@@ -124,6 +209,7 @@ def register_cmd(
 @click.option("--proof", "proof_path", type=EXISTING_FILE, default=None, help="ezkl proof.json (default: the workspace's).")
 @_oracle_option
 @_model_option
+@click.option("--epoch", "epochs", type=int, multiple=True, help="Data epoch of each sample (attested models).")
 @click.option(
     "--read-if-published", is_flag=True, help="If this input was already published, show the stored prediction instead of failing."
 )
@@ -134,6 +220,7 @@ def publish_cmd(
     proof_path: Path | None,
     oracle_address: str | None,
     model_id: str | None,
+    epochs: tuple[int, ...],
     read_if_published: bool,
     conn: Any,
     sender: Any,
@@ -147,8 +234,9 @@ def publish_cmd(
     result = publish(
         conn,
         _oracle(conn, workspace, oracle_address),
-        _model_id(workspace, model_id),
+        _model_id(conn, workspace, model_id),
         proof_path or Layout(workspace).proof,
+        epochs=list(epochs) or None,
         on_replay="read" if read_if_published else "raise",
         sender=sender,
     )
@@ -161,7 +249,8 @@ def publish_cmd(
 @circuit_target
 @_oracle_option
 @_model_option
-@click.option("--input-commitment", default=None, help="Read the prediction for this input commitment instead of the latest.")
+@click.option("--epoch", type=int, default=None, help="Read an attested model's prediction at this epoch instead of the latest.")
+@click.option("--input-commitment", default=None, help="Read an unattested model's prediction for this input commitment.")
 @click.option("--consumer", "show_consumer", is_flag=True, help="Also show the ForecastVault's state.")
 @chain_connection
 @json_flag
@@ -169,6 +258,7 @@ def read_cmd(
     target: Target,
     oracle_address: str | None,
     model_id: str | None,
+    epoch: int | None,
     input_commitment: str | None,
     show_consumer: bool,
     conn: Any,
@@ -180,12 +270,13 @@ def read_cmd(
 
     workspace = target.workspace
     oracle = _oracle(conn, workspace, oracle_address)
-    mid = _model_id(workspace, model_id)
-    prediction, gas = read_prediction(conn, oracle, mid, commitment=parse_bytes32(input_commitment) if input_commitment else None)
+    mid = _model_id(conn, workspace, model_id)
+    commitment = parse_bytes32(input_commitment) if input_commitment else None
+    prediction, gas = read_prediction(conn, oracle, mid, epoch=epoch, commitment=commitment)
     payload: dict[str, Any] = {"prediction": prediction.as_dict(), "read_gas_estimate": gas}
     lines = [
         f"prediction 0x{prediction.prediction_id.hex()} of model 0x{mid.hex()}: {list(prediction.floats)} "
-        f"(stored at {prediction.timestamp}, block {prediction.block_number}; read gas estimate {gas:,})"
+        f"(epoch {prediction.epoch}, data time {prediction.data_timestamp}, expires {prediction.expires_at}; read gas estimate {gas:,})"
     ]
     entry = DeploymentStore.of(workspace).latest(conn.chain_id, CONSUMER_CONTRACT, oracle=oracle, model_id="0x" + mid.hex())
     if show_consumer and entry is not None:
@@ -202,10 +293,10 @@ def read_cmd(
 @chain_connection(sender=True)
 @json_flag
 def demo_cmd(target: Target, conn: Any, sender: Any, as_json: bool) -> None:
-    """The whole DeFi demo on TARGET's proved, verifier-deployed workspace: oracle, registration, publish, consumer acts.
+    """The whole DeFi demo on TARGET's verifier-deployed workspace: feed, source, oracle, attested proof, consumer acts.
 
-    `zkml run` does this by itself only for a circuit that declares a [consumer]
-    table; this command runs it for any circuit (with the table's defaults).
+    `zkml run` does this by itself only for a circuit that declares [feed] and
+    [consumer] tables; this command runs it for any circuit whose [feed] names a demo series.
     """
     from zkml.oracle.demo import demo_flow
 
@@ -215,6 +306,7 @@ def demo_cmd(target: Target, conn: Any, sender: Any, as_json: bool) -> None:
         result,
         as_json,
         [
+            f"feed {result['feed_address']} epoch {result['epoch']}: attested input {[round(v, 4) for v in result['input']]}",
             f"oracle {result['oracle_address']}: prediction {result['prediction']['floats']}"
             + (" (already published, read back)" if result["replayed"] else f" published, {result['gas']['submit']:,} gas"),
             f"consumer {result['consumer_address']}: target risky allocation {state['target_risky_bps']} bps"

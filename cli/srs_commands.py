@@ -24,15 +24,18 @@ def srs_gen(logrows: int) -> None:
 
 @srs_group.command(name="import")
 @click.argument("source", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--sha256", help="The digest the file must have (recommended).")
+@click.option("--sha256", help="The digest the file must have; without it the SRS is unpinned and treated as unsafe.")
 def srs_import(source: Path, sha256: str | None) -> None:
     """Import an SRS file (e.g. from the Perpetual Powers of Tau), checked by hash."""
     from zkml.srs import import_srs
 
     made = import_srs(source, sha256=sha256)
-    click.echo(f"imported {made.path} logrows {made.logrows} sha256 {made.sha256}")
-    if sha256 is None:
-        click.echo("warning: no --sha256 given; the file's origin is not pinned", err=True)
+    click.echo(f"imported {made.path} logrows {made.logrows} sha256 {made.sha256} ({'pinned' if made.pinned else 'unpinned'})")
+    if not made.pinned:
+        click.echo(
+            "warning: no --sha256 given; this SRS is unpinned and will be treated as unsafe (like a development SRS) on non-dev chains",
+            err=True,
+        )
 
 
 @srs_group.command(name="list")
@@ -44,4 +47,5 @@ def srs_list() -> None:
     if not found:
         click.echo(f"no SRS cached in {srs_dir()}")
     for item in found:
-        click.echo(f"logrows {item.logrows:>2}  {item.provenance:<10}  {item.sha256[:16]}…  {item.path}")
+        status = "unsafe" if item.provenance == "dev-unsafe" else "pinned" if item.pinned else "unpinned"
+        click.echo(f"logrows {item.logrows:>2}  {item.provenance:<10}  {status:<8}  {item.sha256[:16]}…  {item.path}")

@@ -58,7 +58,15 @@ def test_consumer_table(tmp_path: Path) -> None:
     assert load_config(tmp_path).consumer is None
     (tmp_path / "zkml.toml").write_text(base + '[consumer]\ncontract = "ForecastVault"\nneutral_bps = 4000\n')
     assert load_config(tmp_path).consumer == ConsumerConfig(neutral_bps=4000)
-    for bad, message in (('contract = "Nope"', "unknown"), ("neutral_bps = 20000", "0..10000"), ("color = 1", "bad \\[consumer\\]")):
+    for bad, message in (
+        ('contract = "Nope"', "unknown"),
+        ("neutral_bps = 20000", "0..10000"),
+        ("max_step_bps = 0", "1..10000"),
+        ("cooldown = -1", ">= 0"),
+        ("color = 1", "bad \\[consumer\\]"),
+        # The old sensitivity was per 1.0 = 100 % of output: refused by name, with the new key's units.
+        ("bps_per_unit_return = 100000", "bps_per_unit_return is no longer supported"),
+    ):
         (tmp_path / "zkml.toml").write_text(base + "[consumer]\n" + bad + "\n")
         with pytest.raises(ConfigError, match=message):
             load_config(tmp_path)
@@ -70,3 +78,28 @@ def test_only_the_demo_circuit_declares_a_consumer() -> None:
     circuits = Path(__file__).resolve().parent.parent / "circuits"
     declared = {p.name for p in circuits.iterdir() if (p / "zkml.toml").is_file() and load_config(p).consumer is not None}
     assert declared == {"mlp_regressor"}
+
+
+def test_feed_table(tmp_path: Path) -> None:
+    from zkml.config import FeedConfig
+
+    base = '[model]\nonnx = "m.onnx"\n'
+    (tmp_path / "zkml.toml").write_text(base)
+    assert load_config(tmp_path).feed is None
+    (tmp_path / "zkml.toml").write_text(base + '[feed]\nmax_epoch_lag = 2\ndemo_series = "m.py:prices"\n')
+    assert load_config(tmp_path).feed == FeedConfig(max_epoch_lag=2, demo_series="m.py:prices")
+    for bad, message in (
+        ("multiplier = 0", "1..1000000"),
+        ("decimals = 37", "0..36"),
+        ("demo_rounds = 1", ">= 2"),
+        ("color = 1", "bad \\[feed\\]"),
+    ):
+        (tmp_path / "zkml.toml").write_text(base + "[feed]\n" + bad + "\n")
+        with pytest.raises(ConfigError, match=message):
+            load_config(tmp_path)
+
+
+def test_the_demo_circuit_declares_its_feed_and_a_policy_in_output_units() -> None:
+    config = load_config(CIRCUITS / "mlp_regressor")
+    assert config.feed is not None and config.feed.multiplier == 100 and config.feed.demo_series == "model.py:price_series"
+    assert config.consumer is not None and config.consumer.bps_per_output_unit == 2000 and config.consumer.max_step_bps < 10_000

@@ -26,13 +26,33 @@ def test_a_model_without_consumer_stops_after_onchain_verification(tiny: Any, an
     assert stage_names(tiny.pipeline.config, chain=True) == STAGES + EVM_STAGES
 
 
-def test_a_declared_consumer_acts_on_the_verified_prediction(mlp: Any, anvil: Any, tmp_path: Path) -> None:
-    assert mlp.pipeline.config.consumer is not None
-    summary = run_pipeline(_copy(mlp, tmp_path), chain=True, rpc_url=anvil.url)
+def test_a_declared_consumer_acts_on_an_attested_prediction(mlp: Any, anvil: Any, tmp_path: Path) -> None:
+    from zkml.evm.onchain import decode_instances, read_proof
+    from zkml.evm.rpc import connect
+    from zkml.oracle import model_spec, prediction_id
+    from zkml.oracle.feed import source_instances
+
+    config = mlp.pipeline.config
+    assert config.consumer is not None and config.feed is not None and config.feed.demo_series
+    pipeline = _copy(mlp, tmp_path)
+    summary = run_pipeline(pipeline, chain=True, rpc_url=anvil.url)
     demo = summary.extra["oracle"]
-    assert demo["prediction"]["floats"] == summary.extra["onchain_outputs"]
-    assert 0 <= demo["consumer"]["target_risky_bps"] <= 10_000
-    assert stage_names(mlp.pipeline.config, chain=True)[-1] == DEMO_STAGE
+    epoch, prediction, vault = demo["epoch"], demo["prediction"], demo["consumer"]
+    # The run ends with the vault acting on the prediction at the feed's latest epoch ...
+    assert demo["consumer_note"] == "" and not demo["replayed"] and demo["gas"]["act"] > 0
+    assert (vault["last_epoch"], vault["last_prediction_id"]) == (epoch, prediction["prediction_id"])
+    model_id = bytes.fromhex(demo["model_id"].removeprefix("0x"))
+    assert prediction["epoch"] == epoch and prediction["prediction_id"] == "0x" + prediction_id(model_id, epoch).hex()
+    assert demo["registration"]["source"].lower() == demo["source_address"].lower()
+    # ... proved on exactly the inputs the feature source attests for that epoch (the demo's proof replaced the run's).
+    spec = model_spec(pipeline.ws.settings)
+    instances = read_proof(pipeline.ws.proof).instances
+    attested, _ = source_instances(connect(anvil.url), demo["source_address"], [epoch])
+    assert list(spec.input_instances(instances)) == attested
+    assert prediction["floats"] == list(decode_instances(instances, pipeline.ws.settings).outputs[0])
+    assert summary.extra["onchain_accepted"] is True and len(summary.extra["onchain_outputs"]) == 1
+    assert 0 <= vault["target_risky_bps"] <= 10_000
+    assert stage_names(config, chain=True)[-1] == DEMO_STAGE
 
 
 def test_without_chain_nothing_is_deployed(tiny: Any, tmp_path: Path) -> None:

@@ -1,21 +1,55 @@
+"""SRS cache: development SRS, imports pinned or not, and the dev-SRS guard they feed."""
+
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import ezkl
 import pytest
+from click.testing import CliRunner
+from zkml_cli.main import cli
 
-from zkml.errors import SrsError
-from zkml.srs import expected_size, generate_dev_srs, import_srs, list_cached, read_logrows, resolve_srs
+from zkml.artifacts import Srs, sha256_file
+from zkml.errors import SrsError, UnsafeSrsError
+from zkml.evm.deploy import check_srs_guard
+from zkml.srs import cached_srs, expected_size, generate_dev_srs, import_srs, list_cached, read_logrows, resolve_srs, srs_dir
+
+SEPOLIA = 11155111
+ANVIL = 31337
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache of this test's own, so imports never leak into the session cache other tests resolve from."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("ZKML_CACHE_DIR", str(folder))
+    return folder
+
+
+def foreign_srs(folder: Path, logrows: int, name: str = "foreign.srs") -> Path:
+    """A valid SRS file zkml did not make: the stand-in for a file from elsewhere (e.g. a ceremony).
+
+    ezkl's own gen_srs, outside zkml, so it is in no record of this cache. It is
+    of course no safer than a development SRS; that is exactly why importing it
+    unpinned must count as unsafe.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    ezkl.gen_srs(str(path), logrows)
+    return path
 
 
 def test_dev_srs_is_generated_once_and_marked_unsafe() -> None:
     first = generate_dev_srs(6)
-    assert first.provenance == "dev-unsafe" and first.unsafe
+    assert first.provenance == "dev-unsafe" and first.unsafe and not first.pinned
     assert first.path.stat().st_size == expected_size(6)
     mtime = first.path.stat().st_mtime_ns
     again = generate_dev_srs(6)
     assert again.sha256 == first.sha256 and again.path.stat().st_mtime_ns == mtime
     assert any(s.logrows == 6 for s in list_cached())
+    record = json.loads((srs_dir() / "dev_digests.json").read_text())
+    assert record["digests"][first.sha256] == 6
 
 
 def test_truncated_srs_is_refused(tmp_path: Path) -> None:
@@ -30,29 +64,147 @@ def test_truncated_srs_is_refused(tmp_path: Path) -> None:
         read_logrows(empty)
 
 
-def test_import_checks_the_hash(tmp_path: Path) -> None:
-    source = generate_dev_srs(7).path
+def test_import_checks_the_hash(cache: Path, tmp_path: Path) -> None:
+    source = foreign_srs(tmp_path, 7)
     with pytest.raises(SrsError, match="expected 00"):
         import_srs(source, sha256="00" * 32)
-    from zkml.artifacts import sha256_file
-
-    imported = import_srs(source, sha256=sha256_file(source))
-    assert imported.provenance == "imported" and not imported.unsafe
+    imported = import_srs(source, sha256=sha256_file(source).upper())
+    assert imported.provenance == "imported" and imported.pinned and not imported.unsafe
+    assert imported.unsafe_reason is None
     # An imported SRS is preferred over a development one, also for smaller circuits.
     assert resolve_srs(7).provenance == "imported"
     assert resolve_srs(5).logrows == 7
+    check_srs_guard(SEPOLIA, srs_unsafe=imported.unsafe, allow_unsafe_srs=False, reason=imported.unsafe_reason)
 
 
-def test_tampered_cache_is_detected() -> None:
-    srs = generate_dev_srs(5)
-    data = bytearray(srs.path.read_bytes())
-    data[100] ^= 1
-    srs.path.write_bytes(bytes(data))
-    with pytest.raises(SrsError, match="changed since it was recorded"):
-        generate_dev_srs(5)
-    srs.path.unlink()
+def test_gen_srs_is_not_deterministic(tmp_path: Path) -> None:
+    # Why zkml keeps a record of its development digests: regenerating cannot reproduce one.
+    assert sha256_file(foreign_srs(tmp_path, 4, "a.srs")) != sha256_file(foreign_srs(tmp_path, 4, "b.srs"))
 
 
-def test_dev_srs_can_be_refused() -> None:
-    with pytest.raises(SrsError, match="development SRS is not allowed"):
-        resolve_srs(20, allow_dev=False)
+def test_dev_srs_is_never_imported(cache: Path) -> None:
+    dev = generate_dev_srs(5)
+    for sha256 in (None, dev.sha256):  # pinning the dev digest does not make it a ceremony SRS
+        with pytest.raises(SrsError, match="development SRS generated on this machine") as caught:
+            import_srs(dev.path, sha256=sha256)
+        assert "\n" not in caught.value.message and caught.value.hint
+    assert cached_srs(5) == dev  # nothing was imported
+
+
+def test_deleting_the_dev_srs_does_not_launder_it(cache: Path, tmp_path: Path) -> None:
+    dev = generate_dev_srs(5)
+    copy = tmp_path / "copy.srs"
+    copy.write_bytes(dev.path.read_bytes())
+    dev.path.unlink()
+    dev.path.with_suffix(".json").unlink()
+    with pytest.raises(SrsError, match="development SRS generated on this machine"):
+        import_srs(copy)
+    # The cached file and its meta also count when the record is gone.
+    again = generate_dev_srs(5)
+    (srs_dir() / "dev_digests.json").unlink()
+    with pytest.raises(SrsError, match="development SRS generated on this machine"):
+        import_srs(again.path)
+
+
+def test_unpinned_import_is_unsafe_and_guarded(cache: Path, tmp_path: Path) -> None:
+    imported = import_srs(foreign_srs(tmp_path, 5))
+    assert imported.provenance == "imported" and not imported.pinned
+    assert imported.unsafe and imported.unsafe_reason == "unpinned"
+    assert json.loads(imported.path.with_suffix(".json").read_text())["pinned"] is False
+    assert cached_srs(5) == imported  # read back from the cache, still unpinned
+    with pytest.raises(UnsafeSrsError, match="imported without a pinned sha256") as caught:
+        check_srs_guard(SEPOLIA, srs_unsafe=imported.unsafe, allow_unsafe_srs=False, reason=imported.unsafe_reason)
+    assert "unpinned" in caught.value.message and "--sha256" in (caught.value.hint or "")
+    # Callers that pass only srs_unsafe are still refused, with the development wording.
+    with pytest.raises(UnsafeSrsError, match="development SRS"):
+        check_srs_guard(SEPOLIA, srs_unsafe=imported.unsafe, allow_unsafe_srs=False)
+    check_srs_guard(ANVIL, srs_unsafe=imported.unsafe, allow_unsafe_srs=False, reason=imported.unsafe_reason)
+    check_srs_guard(SEPOLIA, srs_unsafe=imported.unsafe, allow_unsafe_srs=True, reason=imported.unsafe_reason)
+
+
+def test_dev_srs_from_another_cache_imports_only_as_unpinned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not recorded here, so it cannot be recognised: the unpinned rule is what keeps it off a real chain.
+    monkeypatch.setenv("ZKML_CACHE_DIR", str(tmp_path / "elsewhere"))
+    made_elsewhere = generate_dev_srs(4)
+    monkeypatch.setenv("ZKML_CACHE_DIR", str(tmp_path / "here"))
+    imported = import_srs(made_elsewhere.path)
+    assert imported.unsafe
+    with pytest.raises(UnsafeSrsError, match="unpinned"):
+        check_srs_guard(SEPOLIA, srs_unsafe=imported.unsafe, allow_unsafe_srs=False, reason=imported.unsafe_reason)
+
+
+def test_dev_srs_guard_message() -> None:
+    dev = generate_dev_srs(4)
+    with pytest.raises(UnsafeSrsError, match="development SRS") as caught:
+        check_srs_guard(SEPOLIA, srs_unsafe=dev.unsafe, allow_unsafe_srs=False, reason=dev.unsafe_reason)
+    assert "unpinned" not in caught.value.message
+    check_srs_guard(ANVIL, srs_unsafe=dev.unsafe, allow_unsafe_srs=False, reason=dev.unsafe_reason)
+
+
+def test_srs_pinned_defaults_to_unsafe(tmp_path: Path) -> None:
+    # Built without saying, an imported Srs counts as unpinned: the guard fails closed.
+    assert Srs(tmp_path / "x.srs", "00" * 32, 4, "imported").unsafe
+    assert not Srs(tmp_path / "x.srs", "00" * 32, 4, "imported", pinned=True).unsafe
+
+
+def test_old_meta_without_pinned_reads_as_unpinned(cache: Path, tmp_path: Path) -> None:
+    source = foreign_srs(tmp_path, 4)
+    imported = import_srs(source, sha256=sha256_file(source))
+    meta_path = imported.path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    del meta["pinned"]
+    meta_path.write_text(json.dumps(meta))
+    found = cached_srs(4)
+    assert found is not None and found.unsafe_reason == "unpinned"
+
+
+def test_reimport_without_hash_keeps_the_pin(cache: Path, tmp_path: Path) -> None:
+    source = foreign_srs(tmp_path, 4)
+    import_srs(source, sha256=sha256_file(source))
+    assert import_srs(source).pinned
+    # A different file without --sha256 is unpinned, whatever was there before.
+    assert not import_srs(foreign_srs(tmp_path, 4, "other.srs")).pinned
+
+
+def test_resolve_prefers_pinned_over_unpinned(cache: Path, tmp_path: Path) -> None:
+    unpinned = import_srs(foreign_srs(tmp_path, 4, "small.srs"))
+    assert resolve_srs(4) == unpinned  # an unpinned import still beats the development SRS
+    large = foreign_srs(tmp_path, 5, "large.srs")
+    pinned = import_srs(large, sha256=sha256_file(large))
+    assert resolve_srs(4) == pinned
+
+
+def test_dev_srs_imported_before_the_check_is_refused(cache: Path) -> None:
+    # What an older zkml allowed: the dev file copied in as "imported", even pinned.
+    dev = generate_dev_srs(4)
+    imported_path = dev.path.with_name("kzg4.imported.srs")
+    imported_path.write_bytes(dev.path.read_bytes())
+    meta = {"logrows": 4, "sha256": dev.sha256, "provenance": "imported", "source": str(dev.path), "pinned": True}
+    imported_path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(SrsError, match="is a development SRS generated on this machine"):
+        resolve_srs(4)
+
+
+def test_unreadable_record_fails_closed(cache: Path) -> None:
+    dev = generate_dev_srs(4)
+    (srs_dir() / "dev_digests.json").write_text("{not json")
+    with pytest.raises(SrsError, match="record .* is unreadable"):
+        import_srs(dev.path)
+
+
+def test_cli_import_warns_and_list_shows_pinning(cache: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    made = runner.invoke(cli, ["srs", "import", str(foreign_srs(tmp_path, 4))], obj={})
+    assert made.exit_code == 0, made.output
+    assert "(unpinned)" in made.stdout
+    assert "unpinned and will be treated as unsafe" in made.stderr
+    source = foreign_srs(tmp_path, 5, "pinned.srs")
+    pinned = runner.invoke(cli, ["srs", "import", str(source), "--sha256", sha256_file(source)], obj={})
+    assert pinned.exit_code == 0 and "warning" not in pinned.stderr
+    generate_dev_srs(6)
+    listed = runner.invoke(cli, ["srs", "list"], obj={}).stdout.splitlines()
+    assert any("logrows  4" in line and "unpinned" in line for line in listed)
+    assert any("logrows  5" in line and " pinned" in line for line in listed)
+    assert any("logrows  6" in line and "dev-unsafe" in line and "unsafe" in line for line in listed)
+    refused = runner.invoke(cli, ["srs", "import", str(srs_dir() / "kzg6.dev.srs")], obj={})
+    assert refused.exit_code == 2 and "development SRS generated on this machine" in refused.output

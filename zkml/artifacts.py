@@ -143,17 +143,35 @@ class CompiledCircuit:
 
 @dataclass(frozen=True)
 class Srs:
-    """A KZG structured reference string for circuits of up to 2**logrows rows."""
+    """A KZG structured reference string for circuits of up to 2**logrows rows.
+
+    Attributes:
+        pinned: an imported SRS whose sha256 was given (and checked) at import.
+            Defaults to False so an Srs built without saying counts as unsafe:
+            the guard fails closed. Always False for a development SRS.
+    """
 
     path: Path
     sha256: str
     logrows: int
     provenance: SrsProvenance
+    pinned: bool = False
 
     @property
     def unsafe(self) -> bool:
-        """True for a locally generated SRS, whose toxic waste is known."""
-        return self.provenance == "dev-unsafe"
+        """True for a locally generated SRS, whose toxic waste is known, or an unpinned import.
+
+        An import without a pinned digest could be anything, a development SRS
+        made elsewhere included, so it is trusted no more than one.
+        """
+        return self.unsafe_reason is not None
+
+    @property
+    def unsafe_reason(self) -> Literal["dev-unsafe", "unpinned"] | None:
+        """Why the SRS is unsafe (for :func:`zkml.evm.deploy.check_srs_guard`), None when it is safe."""
+        if self.provenance == "dev-unsafe":
+            return "dev-unsafe"
+        return None if self.pinned else "unpinned"
 
 
 @dataclass(frozen=True)

@@ -79,18 +79,24 @@ CONSUMERS = ("ForecastVault",)
 @dataclass(frozen=True)
 class ConsumerConfig:
     """The DeFi consumer a circuit declares (``[consumer]`` in zkml.toml): ``zkml run`` then
-    publishes its proof to the oracle and lets this consumer act on the verified prediction.
+    publishes its attested proof to the oracle and lets this consumer act on the verified prediction.
 
     Attributes:
         contract: the example consumer contract (``ForecastVault``).
         neutral_bps: the vault's risky allocation when the forecast is 0, in basis points.
-        bps_per_unit_return: allocation change per 1.0 of the model's output.
-        max_age: seconds a published prediction stays fresh (set at registration).
+        bps_per_output_unit: allocation change (bps) per 1.0 of the model's output, in the
+            model's own units (mlp_regressor forecasts percent: 1.0 is a 1 % return).
+        max_step_bps: the largest allocation change one rebalance may make.
+        cooldown: seconds between two rebalances.
+        max_age: seconds a published prediction stays fresh, from its data's timestamp
+            (set at registration; fixed per prediction when it is stored).
     """
 
     contract: str = "ForecastVault"
     neutral_bps: int = 5_000
-    bps_per_unit_return: int = 100_000
+    bps_per_output_unit: int = 2_000
+    max_step_bps: int = 1_000
+    cooldown: int = 300
     max_age: int = 3600
 
     def __post_init__(self) -> None:
@@ -98,8 +104,45 @@ class ConsumerConfig:
             raise ConfigError(f"[consumer] contract = {self.contract!r} is unknown", hint=f"use one of {', '.join(CONSUMERS)}")
         if not 0 <= self.neutral_bps <= 10_000:
             raise ConfigError(f"[consumer] neutral_bps = {self.neutral_bps} must be within 0..10000")
+        if not 1 <= self.max_step_bps <= 10_000:
+            raise ConfigError(f"[consumer] max_step_bps = {self.max_step_bps} must be within 1..10000")
+        if self.bps_per_output_unit < 0 or self.cooldown < 0:
+            raise ConfigError("[consumer] bps_per_output_unit and cooldown must be >= 0")
         if self.max_age < 1:
             raise ConfigError(f"[consumer] max_age = {self.max_age} must be >= 1 second")
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """Where an attested model's input comes from (``[feed]`` in zkml.toml).
+
+    The model's input at epoch E is the last ``window`` returns of a price feed (an
+    AggregatorV3 feed) at round E, ``window`` being the model's input size; the oracle
+    accepts a proof only on exactly those inputs.
+
+    Attributes:
+        multiplier: returns are ``multiplier * (p_i - p_{i-1}) / p_{i-1}`` (100: percent).
+        max_epoch_lag: the oracle refuses an epoch more than this many rounds behind the feed.
+        decimals: decimals of the local feed the demo deploys.
+        demo_series: ``file.py:function`` returning the example price series the demo pushes.
+        demo_rounds: how many of its last prices the demo pushes.
+    """
+
+    multiplier: int = 100
+    max_epoch_lag: int = 4
+    decimals: int = 8
+    demo_series: str | None = None
+    demo_rounds: int = 48
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.multiplier <= 10**6:
+            raise ConfigError(f"[feed] multiplier = {self.multiplier} must be within 1..1000000")
+        if not 0 <= self.max_epoch_lag < 2**32:
+            raise ConfigError(f"[feed] max_epoch_lag = {self.max_epoch_lag} must be within 0..2^32-1")
+        if not 0 <= self.decimals <= 36:
+            raise ConfigError(f"[feed] decimals = {self.decimals} must be within 0..36")
+        if self.demo_rounds < 2:
+            raise ConfigError(f"[feed] demo_rounds = {self.demo_rounds} must be >= 2")
 
 
 @dataclass(frozen=True)
@@ -118,6 +161,7 @@ class CircuitConfig:
         calibration: calibration input JSON; generated around ``input`` if absent.
         holdout: held-out JSON with ``targets``, for fidelity reports.
         consumer: the DeFi consumer ``zkml run`` drives after on-chain verification, if any.
+        feed: the price feed an attested model's input comes from (``[feed]``), if any.
     """
 
     name: str
@@ -136,6 +180,7 @@ class CircuitConfig:
     # table so config does not import the tuner; zkml.tune.Budget validates it.
     budget: dict[str, float] | None = None
     consumer: ConsumerConfig | None = None
+    feed: FeedConfig | None = None
     # The zkml.toml this config was loaded from (None for a bare ONNX or factory).
     source: Path | None = None
 
@@ -180,7 +225,7 @@ def load_config(path: Path) -> CircuitConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{toml_path}: {exc}") from exc
     root = toml_path.parent.resolve()
-    allowed_top = {"name", "description", "task", "model", "data", "circuit", "budget", "consumer"}
+    allowed_top = {"name", "description", "task", "model", "data", "circuit", "budget", "consumer", "feed"}
     unknown = set(data) - allowed_top
     if unknown:
         raise ConfigError(f"{toml_path}: unknown keys {sorted(unknown)}", hint=f"allowed: {sorted(allowed_top)}")
@@ -213,21 +258,32 @@ def load_config(path: Path) -> CircuitConfig:
         holdout=_path(root, dataset.get("holdout"), "[data] holdout"),
         circuit=settings,
         budget=_budget_table(data.get("budget"), toml_path),
-        consumer=_consumer_table(data.get("consumer"), toml_path),
+        consumer=_table(ConsumerConfig, "consumer", data.get("consumer"), toml_path),
+        feed=_table(FeedConfig, "feed", data.get("feed"), toml_path),
         source=toml_path.resolve(),
     )
 
 
-def _consumer_table(value: object, toml_path: Path) -> ConsumerConfig | None:
+_RENAMED = {
+    "bps_per_unit_return": "bps_per_output_unit is in the model's output units (percent for mlp_regressor); "
+    "bps_per_unit_return was per 1.0 = 100 % and its default was 100x too strong",
+}
+
+
+def _table(kind: type[Any], section: str, value: object, toml_path: Path) -> Any:
+    """A [consumer] or [feed] table as its dataclass, or None when absent."""
     if value is None:
         return None
-    allowed = {f.name for f in fields(ConsumerConfig)}
+    allowed = {f.name for f in fields(kind)}
+    if isinstance(value, dict):
+        for key in set(value) & set(_RENAMED):
+            raise ConfigError(f"{toml_path}: [{section}] {key} is no longer supported", hint=_RENAMED[key])
     if not isinstance(value, dict) or set(value) - allowed:
-        raise ConfigError(f"{toml_path}: bad [consumer] table {value!r}", hint=f"allowed keys: {sorted(allowed)}")
+        raise ConfigError(f"{toml_path}: bad [{section}] table {value!r}", hint=f"allowed keys: {sorted(allowed)}")
     try:
-        return ConsumerConfig(**value)
+        return kind(**value)
     except TypeError as exc:
-        raise ConfigError(f"{toml_path}: [consumer]: {exc}") from exc
+        raise ConfigError(f"{toml_path}: [{section}]: {exc}") from exc
 
 
 def _budget_table(value: object, toml_path: Path) -> dict[str, float] | None:

@@ -161,6 +161,14 @@ class VerificationFailedError(OracleRevertError):
     """The model's verifier rejected the proof (revert or ``false``)."""
 
 
+class VerifierMismatchError(OracleError):
+    """The contract at a verifier address is not the workspace's compiled verifier."""
+
+
+class AttestationError(OracleError):
+    """An attested input cannot be built, or does not match what the chain attests."""
+
+
 class DeviceError(ProofError):
     """The requested proving device is unavailable or its prover failed."""
 

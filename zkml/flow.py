@@ -46,11 +46,12 @@ def run_onchain(pipeline: Pipeline, summary: RunSummary, *, rpc_url: str | None 
         conn = connect(url)
         deployment = pipeline.deploy(conn, allow_unsafe_srs=allow_unsafe_srs)
         result = pipeline.verify_onchain(conn, deployment.address)
+        # Decoded now: the demo proves again (on the feed's data) and replaces the workspace's proof.
+        decoded = decode_instances(read_proof(pipeline.ws.proof).instances, pipeline.compile().settings)
         consumer = pipeline.config.consumer
         if result.accepted and consumer is not None:
             summary.extra["oracle"] = _demo(pipeline, conn, deployment.address, consumer)
     summary.timings = list(pipeline.timings)
-    decoded = decode_instances(read_proof(pipeline.ws.proof).instances, pipeline.compile().settings)
     summary.extra.update(
         {
             "chain_id": deployment.chain_id,

@@ -289,6 +289,8 @@ class Pipeline(EvmStages):
             {
                 "logrows": settings.logrows,
                 "input_scales": settings.input_scales,
+                # The oracle's on-chain input bounds widen the calibrated ranges by this margin.
+                "input_range_margin": self.config.circuit.input_range_margin,
                 "param_scale": settings.param_scale,
                 "visibility": {
                     "input": settings.input_visibility,
@@ -351,7 +353,7 @@ class Pipeline(EvmStages):
         return self._memo("srs", self._srs)  # type: ignore[no-any-return]
 
     def _srs(self) -> Srs:
-        from zkml.srs import cached_srs, resolve_srs
+        from zkml.srs import UNSAFE_WARNINGS, cached_srs, resolve_srs
 
         settings = self.calibrate()
         cached = cached_srs(settings.logrows)
@@ -369,7 +371,10 @@ class Pipeline(EvmStages):
                 "sha256": srs.sha256,
                 "logrows": srs.logrows,
                 "provenance": srs.provenance,
-                "warning": "development only, unsafe: toxic waste known locally" if srs.unsafe else "",
+                # An unpinned import is as unsafe as a development SRS: readers need both.
+                "pinned": srs.pinned,
+                "unsafe": srs.unsafe,
+                "warning": UNSAFE_WARNINGS.get(srs.unsafe_reason or "", ""),
             },
         )
         return srs

@@ -4,7 +4,18 @@ Nothing is downloaded. A development SRS is generated with ``ezkl.gen_srs`` once
 per logrows into a user cache shared by all circuits; its toxic waste is known,
 so it is only for development and is marked ``dev-unsafe`` wherever it is
 recorded. A real deployment imports an SRS file (for example one derived from
-the Perpetual Powers of Tau) and pins its sha256.
+the Perpetual Powers of Tau) and pins its sha256. An SRS imported without a
+pinned sha256 is *unpinned*: nothing says where it came from, so it is treated
+as unsafe exactly like a development one.
+
+A development SRS can never be imported: its digest is compared with the cached
+development files and with ``dev_digests.json``, a record of every development
+SRS this cache ever generated (kept when the file itself is deleted, so deleting
+it does not launder it). ``ezkl.gen_srs`` is not deterministic (ezkl 23.0.5
+draws a fresh random tau on every call: two runs for the same logrows differ),
+so regenerating to compare would prove nothing; the record is the only way to
+recognise our own output. A development SRS made elsewhere cannot be told from
+a real one, which is why an unpinned import counts as unsafe.
 
 The file is halo2's KZG params format: a little-endian u32 ``k``, then 2**k
 G1 points in monomial and 2**k in Lagrange form (64 bytes each), then two G2
@@ -28,6 +39,11 @@ from zkml.workspace import atomic_path, cache_dir, write_json_atomic
 log = logging.getLogger(__name__)
 
 MAX_LOGROWS = 26
+# What a manifest records about an unsafe SRS, by Srs.unsafe_reason.
+UNSAFE_WARNINGS = {
+    "dev-unsafe": "development only, unsafe: toxic waste known locally",
+    "unpinned": "imported without a pinned sha256: origin unknown, treated as unsafe",
+}
 
 
 def srs_dir() -> Path:
@@ -84,7 +100,76 @@ def _load_cached(logrows: int, provenance: SrsProvenance) -> Srs | None:
             f"cached SRS {srs_path} changed since it was recorded (sha256 {digest[:12]}… != {str(meta.get('sha256'))[:12]}…)",
             hint=f"delete {srs_path} (and {meta_path.name}); it will be made or imported again",
         )
-    return Srs(srs_path, digest, logrows, provenance)
+    if provenance == "dev-unsafe":
+        # Development files made before the record existed join it the first time they are seen.
+        # Best effort here: loading a cached SRS must keep working in a read-only cache.
+        try:
+            _remember_dev_digest(digest, logrows)
+        except (OSError, SrsError) as exc:
+            log.warning("could not record development SRS digest %s: %s", digest[:12], exc)
+        return Srs(srs_path, digest, logrows, provenance, pinned=False)
+    if digest in _recorded_dev_digests():
+        # Imported before imports were checked: it must not pass for a real SRS.
+        raise SrsError(
+            f"cached imported SRS {srs_path} is a development SRS generated on this machine (sha256 {digest[:12]}…)",
+            hint=f"delete {srs_path} and {meta_path.name}, then import a ceremony SRS with zkml srs import FILE --sha256 HEX",
+        )
+    # A meta written before pinning was recorded has no "pinned": unpinned, the safe reading.
+    return Srs(srs_path, digest, logrows, provenance, pinned=meta.get("pinned") is True)
+
+
+def _digest_record() -> Path:
+    return srs_dir() / "dev_digests.json"
+
+
+def _recorded_dev_digests() -> dict[str, int]:
+    """sha256 -> logrows of every development SRS this cache ever generated."""
+    try:
+        data = json.loads(_digest_record().read_text())
+        return {str(k): int(v) for k, v in data["digests"].items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        # Fail closed: without the record a deleted development SRS could be imported.
+        raise SrsError(
+            f"the development SRS record {_digest_record()} is unreadable ({type(exc).__name__}: {exc})",
+            hint="delete it; the cached development SRS files are recorded again when next used",
+        ) from exc
+
+
+def _remember_dev_digest(digest: str, logrows: int) -> None:
+    """Add a development SRS digest to the record (append-only, never pruned).
+
+    There is no file lock: two processes recording at once could each replace the
+    file with a copy lacking the other's digest, so a writer re-reads and retries
+    until its own digest is there.
+    """
+    for _ in range(5):
+        known = _recorded_dev_digests()
+        if known.get(digest) == logrows:
+            return
+        known[digest] = logrows
+        write_json_atomic(
+            _digest_record(),
+            {"note": "every development SRS generated in this cache; a file with one of these digests is never imported", "digests": known},
+        )
+    if digest not in _recorded_dev_digests():
+        raise SrsError(
+            f"could not record development SRS digest {digest[:12]}… in {_digest_record()}", hint="retry; another process kept rewriting it"
+        )
+
+
+def _dev_digests(logrows: int) -> set[str]:
+    """Digests known to be development SRS files of ``logrows``: the record plus the cached file."""
+    known = {d for d, k in _recorded_dev_digests().items() if k == logrows}
+    srs_path, meta_path = _paths(logrows, "dev-unsafe")
+    try:
+        known.add(str(json.loads(meta_path.read_text())["sha256"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        # No usable meta (e.g. a crash before it was written): hash the file itself.
+        if srs_path.is_file():
+            known.add(sha256_file(srs_path))
+    return known
 
 
 def cached_srs(logrows: int) -> Srs | None:
@@ -114,7 +199,9 @@ def generate_dev_srs(logrows: int) -> Srs:
         except _ezkl.EzklFailure as exc:
             raise SrsError(f"generating SRS for logrows {logrows} failed: {exc}") from exc
         read_logrows(tmp)
-    digest = sha256_file(srs_path)
+        digest = sha256_file(tmp)
+        # Recorded before the file is visible, so no copy of it can predate its record.
+        _remember_dev_digest(digest, logrows)
     write_json_atomic(
         meta_path,
         {
@@ -124,7 +211,7 @@ def generate_dev_srs(logrows: int) -> Srs:
             "warning": "development only, unsafe: toxic waste known locally",
         },
     )
-    return Srs(srs_path, digest, logrows, "dev-unsafe")
+    return Srs(srs_path, digest, logrows, "dev-unsafe", pinned=False)
 
 
 def import_srs(source: Path, *, sha256: str | None = None) -> Srs:
@@ -132,39 +219,64 @@ def import_srs(source: Path, *, sha256: str | None = None) -> Srs:
 
     Args:
         source: a halo2 KZG params file (e.g. derived from the Perpetual Powers of Tau).
-        sha256: the digest it must have; strongly recommended, since an SRS
-            whose origin is not pinned is no better than a development one.
+        sha256: the digest it must have. Without it the SRS is recorded as
+            unpinned, and :attr:`Srs.unsafe` treats it like a development one,
+            since an SRS whose origin is not pinned is no better.
 
     Raises:
-        SrsError: wrong digest, or not a valid SRS file.
+        SrsError: wrong digest, a development SRS of this machine, or not a valid SRS file.
     """
     source = Path(source)
     logrows = read_logrows(source)
     digest = sha256_file(source)
     if sha256 is not None and digest != sha256.lower():
         raise SrsError(f"SRS {source} has sha256 {digest}, expected {sha256.lower()}", hint="get the file again from its source")
+    if digest in _dev_digests(logrows):
+        raise SrsError(
+            f"SRS {source} is a development SRS generated on this machine (sha256 {digest[:12]}…); its toxic waste is known, so it cannot be imported",
+            hint="import an SRS from a public ceremony (e.g. the Perpetual Powers of Tau) with --sha256 HEX; "
+            "the development SRS is used automatically where it is allowed",
+        )
     srs_path, meta_path = _paths(logrows, "imported")
+    # Importing the same file again without --sha256 keeps the pin it was given before.
+    pinned = sha256 is not None or _pinned_before(meta_path, digest)
     with atomic_path(srs_path) as tmp:
         shutil.copyfile(source, tmp)
     write_json_atomic(
         meta_path,
-        {"logrows": logrows, "sha256": digest, "provenance": "imported", "source": str(source.resolve()), "pinned": sha256 is not None},
+        {"logrows": logrows, "sha256": digest, "provenance": "imported", "source": str(source.resolve()), "pinned": pinned},
     )
-    return Srs(srs_path, digest, logrows, "imported")
+    return Srs(srs_path, digest, logrows, "imported", pinned=pinned)
+
+
+def _pinned_before(meta_path: Path, digest: str) -> bool:
+    """Whether the recorded import at ``meta_path`` pinned exactly ``digest`` (the meta only: the file is being replaced)."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("sha256") == digest and meta.get("pinned") is True
 
 
 def resolve_srs(logrows: int, *, allow_dev: bool = True) -> Srs:
     """The SRS to use for a circuit of ``logrows``: imported if present, else development.
 
-    An imported SRS of larger logrows also serves (ezkl reduces it).
+    An imported SRS of larger logrows also serves (ezkl reduces it). A pinned
+    import is preferred over an unpinned one of any size; an unpinned one is
+    still taken over the development SRS, since the user asked for it (it is
+    equally unsafe, and :attr:`Srs.unsafe` says so).
 
     Raises:
         SrsError: ``allow_dev`` is False and no imported SRS is large enough.
     """
+    unpinned: Srs | None = None
     for k in range(logrows, MAX_LOGROWS + 1):
         found = _load_cached(k, "imported")
-        if found:
+        if found and found.pinned:
             return found
+        unpinned = unpinned or found
+    if unpinned:
+        return unpinned
     if not allow_dev:
         raise SrsError(
             f"no imported SRS for logrows >= {logrows} and development SRS is not allowed",
@@ -182,3 +294,17 @@ def list_cached() -> list[Srs]:
             if srs:
                 found.append(srs)
     return found
+
+
+def record_unsafe_reason(record: dict[str, object]) -> str | None:
+    """Why an SRS a workspace manifest records is unsafe for a public chain, or None when it is safe.
+
+    ``dev-unsafe``: a development SRS (known toxic waste), or no record at all (nothing vouches
+    for the keys). ``unpinned``: imported without a pinned sha256, or a record from before pins
+    were recorded (its origin is unknown).
+    """
+    if not record or record.get("provenance") == "dev-unsafe":
+        return "dev-unsafe"
+    if record.get("unsafe") or record.get("pinned") is not True:
+        return "unpinned"
+    return None

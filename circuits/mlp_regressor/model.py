@@ -37,6 +37,16 @@ def simulate_returns(length: int = SERIES_LENGTH, seed: int = SEED) -> np.ndarra
     return returns
 
 
+def price_series(start: float = 100.0) -> list[float]:
+    """The price path behind the returns: p_t = p_{t-1} * (1 + r_t / 100), from ``start``.
+
+    `zkml run` pushes its last rounds into a local AggregatorV3 feed; the on-chain
+    feature source turns them back into percent returns, the model's input.
+    """
+    prices = start * np.cumprod(1.0 + simulate_returns() / 100.0)
+    return [float(p) for p in prices]
+
+
 def make_dataset() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return (x_train, y_train, x_test, y_test) as float32 arrays.
 

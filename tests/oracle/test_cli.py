@@ -1,15 +1,21 @@
-"""``zkml oracle deploy/register/publish/read`` against the session anvil."""
+"""``zkml oracle deploy/register/attest/publish/read/demo`` against the session anvil.
+
+The commands run on a copy of the market's prover workspace (tests/oracle/conftest.py),
+whose cached proof is of the feed's latest window: ``attest`` at that epoch reuses it.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
 from click.testing import CliRunner
 
 from ..conftest import CIRCUITS
-from .conftest import World
+from .conftest import Market, World, copy_workspace
+from .steps import proof_of
 
 
 def _cli() -> click.Group:
@@ -18,9 +24,11 @@ def _cli() -> click.Group:
     return cli
 
 
-def test_oracle_commands(chain: World, mlp: Any) -> None:
+def test_oracle_commands(market: Market, chain: World, mlp: Any, tmp_path: Path) -> None:
+    build = tmp_path / "build"
+    copy_workspace(market.prover_build / mlp.workspace.name, build)
     runner = CliRunner()
-    common = [str(CIRCUITS / "mlp_regressor"), "--build-dir", str(mlp.build_dir), "--rpc-url", chain.node.url, "--json"]
+    common = [str(CIRCUITS / "mlp_regressor"), "--build-dir", str(build), "--rpc-url", chain.node.url, "--json"]
 
     def run(*args: str, code: int = 0) -> Any:
         result = runner.invoke(_cli(), ["oracle", *args, *common], obj={})
@@ -28,26 +36,39 @@ def test_oracle_commands(chain: World, mlp: Any) -> None:
         return json.loads(result.output) if code == 0 else result.output
 
     deployed = run("deploy")
-    assert deployed["oracle"]["address"] and deployed["consumer"]["address"]
-    registered = run("register", "--verifier", chain.mlp_verifier, "--max-age", "900")
-    assert registered["max_age"] == 900 and not registered["reused"]
-    assert run("register", "--verifier", chain.mlp_verifier)["reused"]
-    published = run("publish")
-    assert published["gas_used"] > 0 and not published["replayed"]
-    out = run("publish", code=2)
+    assert deployed["oracle"]["address"] and "consumer" not in deployed
+    # --feed deploys the returns source over the feed (recorded in the workspace) and registers attested.
+    registered = run("register", "--feed", market.feed, "--max-age", "900")
+    assert registered["max_age"] == 900 and not registered["reused"] and registered["source"]
+    assert registered["max_epoch_lag"] == mlp.pipeline.config.feed.max_epoch_lag
+    assert registered["bounds"] == [list(b) for b in market.bounds]
+    assert run("register")["reused"]  # the recorded source: the same attested model
+
+    out = run("publish", "--proof", str(proof_of(mlp)), "--epoch", str(market.latest), code=2)  # a chosen input
+    assert "InputNotAttested(" in out and "zkml oracle attest" in out
+    out = run("publish", code=2)  # the feed's window, without its epoch
+    assert "AttestationRequired(" in out and "--epoch" in out
+
+    attested = run("attest", "--feed", market.feed)
+    assert attested["epoch"] == market.latest and not attested["publication"]["replayed"]
+    published = attested["publication"]["prediction"]
+    assert published["epoch"] == market.latest and published["model_id"] == registered["model_id"]
+    out = run("publish", "--epoch", str(market.latest), code=2)  # the workspace's proof: that same window
     assert "Replay(" in out and "zkml oracle read" in out
-    assert run("publish", "--read-if-published")["replayed"]
+    assert run("publish", "--epoch", str(market.latest), "--read-if-published")["prediction"] == published
+
+    assert run("read", "--epoch", str(market.latest))["prediction"] == published
+    deployed = run("deploy", "--consumer")
+    assert deployed["oracle"]["reused"] and deployed["consumer"]["address"]
     read = run("read", "--consumer")
-    assert read["prediction"] == published["prediction"] and read["read_gas_estimate"] > 0
+    assert read["prediction"] == published and read["read_gas_estimate"] > 0
     assert read["consumer"]["address"] == deployed["consumer"]["address"]
 
 
-def test_oracle_demo_runs_for_any_circuit_when_asked(chain: World, tiny: Any) -> None:
-    """`zkml run` skips the demo for a circuit without [consumer]; `zkml oracle demo` runs it on request."""
-    assert tiny.pipeline.config.consumer is None
-    args = ["oracle", "demo", str(tiny.workspace), "--rpc-url", chain.node.url, "--json"]
+def test_oracle_demo_needs_a_demo_series(chain: World, tiny: Any, tmp_path: Path) -> None:
+    """`zkml oracle demo` runs for any circuit whose [feed] names a demo series; tiny declares none."""
+    assert tiny.pipeline.config.consumer is None and tiny.pipeline.config.feed is None
+    workspace = copy_workspace(tiny.workspace, tmp_path)
+    args = ["oracle", "demo", str(workspace), "--rpc-url", chain.node.url, "--json"]
     result = CliRunner().invoke(_cli(), args, obj={})
-    assert result.exit_code == 0, result.output
-    demo = json.loads(result.output)
-    assert demo["gas"]["submit"] > 0 and not demo["replayed"]
-    assert 0 <= demo["consumer"]["target_risky_bps"] <= 10_000
+    assert result.exit_code != 0 and "demo_series" in result.output, result.output

@@ -1,5 +1,7 @@
-"""Publishing and reading on a real anvil: every attack on ``submit`` refused with the contract's own error.
+"""Publishing and reading on a real anvil: every attack on the proof itself refused with the contract's own error.
 
+These run on an unattested registration (the proof, not its input, is under attack);
+issue 11's attacks on inputs, verifiers and lifecycle are in tests/oracle/test_attacks.py.
 Each attack asserts the contract's error name, so a test cannot pass because the
 transaction failed for some other reason.
 """
@@ -13,7 +15,7 @@ import pytest
 
 from tests.helpers import flip_proof_byte
 from zkml import oracle as orc
-from zkml.errors import OracleError, OracleRevertError, ReplayError, VerificationFailedError
+from zkml.errors import OracleRevertError, ReplayError, VerificationFailedError
 from zkml.evm.felts import FIELD_MODULUS
 from zkml.evm.onchain import read_proof
 from zkml.evm.records import DeploymentStore
@@ -115,12 +117,13 @@ def test_reads_of_what_was_published(chain: World, mlp: Any) -> None:
     reg = register(chain, mlp, chain.mlp_verifier)
     pub = publish(chain, reg.model_id, proof_of(mlp))
     latest, gas = orc.read_prediction(chain.conn, chain.oracle, reg.model_id, contracts=chain.contracts)
-    assert latest == pub.prediction and gas > 21_000 and pub.batch == (pub.prediction,)
-    by_input, _ = orc.read_prediction(
-        chain.conn, chain.oracle, reg.model_id, commitment=pub.prediction.input_commitment, contracts=chain.contracts
-    )
+    assert latest == pub.prediction and gas > 21_000 and pub.batch == (pub.prediction,) and pub.skipped == ()
+    commitment = orc.input_commitment(reg.spec.input_instances(read_proof(proof_of(mlp)).instances))
+    by_input, _ = orc.read_prediction(chain.conn, chain.oracle, reg.model_id, commitment=commitment, contracts=chain.contracts)
     assert by_input == pub.prediction
-    record = orc.prediction_record(chain.conn, chain.oracle, pub.prediction.prediction_id, contracts=chain.contracts)
+    record = orc.prediction_record(chain.conn, chain.oracle, reg.model_id, pub.prediction.prediction_id, contracts=chain.contracts)
     assert record == pub.prediction and record.as_dict()["floats"] == list(record.floats)
-    with pytest.raises(OracleError, match="no prediction"):
-        orc.prediction_record(chain.conn, chain.oracle, b"\x09" * 32, contracts=chain.contracts)
+    assert record.expires_at == record.data_timestamp + reg.max_age and record.epoch == 0
+    with pytest.raises(OracleRevertError) as info:
+        orc.prediction_record(chain.conn, chain.oracle, reg.model_id, b"\x09" * 32, contracts=chain.contracts)
+    assert info.value.error == "NoPrediction"

@@ -67,6 +67,9 @@ def test_commitment_and_id_match_python(world: World) -> None:
     commitment = orc.input_commitment(inputs)
     assert bytes(_call_bytes(world, "inputCommitmentOf", inputs)) == commitment
     assert bytes(_call_bytes(world, "predictionIdOf", b"\7" * 32, commitment)) == orc.prediction_id(b"\7" * 32, commitment)
+    for epoch in (1, 48, 2**64 + 5, 2**80 - 1):  # attested ids: the epoch as bytes32
+        word = epoch.to_bytes(32, "big")
+        assert bytes(_call_bytes(world, "predictionIdOf", b"\7" * 32, word)) == orc.prediction_id(b"\7" * 32, epoch)
 
 
 def _call_bytes(w: World, fn: str, *args: object) -> bytes:

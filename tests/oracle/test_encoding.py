@@ -23,9 +23,20 @@ def test_commitment_and_id_are_the_abi_encodings() -> None:
     assert prediction_id(b"\7" * 32, commitment) == keccak(encode(["bytes32", "bytes32"], [b"\7" * 32, commitment]))
 
 
-def test_default_model_id_changes_with_the_keys() -> None:
+def test_an_attested_id_is_keyed_by_the_epoch() -> None:
+    # predictionIdOf(modelId, bytes32(epoch)): the epoch as a 32-byte big-endian word.
+    assert prediction_id(b"\7" * 32, 48) == keccak(encode(["bytes32", "uint256"], [b"\7" * 32, 48]))
+    assert prediction_id(b"\7" * 32, 48) == prediction_id(b"\7" * 32, (48).to_bytes(32, "big")) != prediction_id(b"\7" * 32, 49)
+
+
+def test_default_model_id_changes_with_the_keys_and_the_source() -> None:
     a = default_model_id("aa", "ss")
     assert len(a) == 32 and a == default_model_id("aa", "ss") and a != default_model_id("ab", "ss") != default_model_id("aa", "st")
+    # An attested model never shares an id with the same keys unattested, or over another source.
+    source = "0x" + "Ab" * 20
+    attested = default_model_id("aa", "ss", source=source)
+    assert attested not in (a, default_model_id("aa", "ss", source="0x" + "cd" * 20))
+    assert attested == default_model_id("aa", "ss", source=source.lower())  # checksum case does not matter
 
 
 def test_parse_bytes32() -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from zkml.errors import OracleError
-from zkml.oracle.layout import BINDING_HASHED, BINDING_PUBLIC, ModelSpec, model_spec, recorded_batch_size
+from zkml.oracle.layout import BINDING_HASHED, BINDING_PUBLIC, ZERO_ADDRESS, ModelSpec, model_spec, recorded_batch_size
+from zkml.oracle.registry import CONFIG_FIELDS
 from zkml.settings import read_settings
 from zkml.workspace import Layout
 
@@ -48,10 +49,11 @@ def _with_run_args(**run_args: Any) -> dict[str, Any]:
 def test_public_and_hashed_layouts(tmp_path: Path) -> None:
     path = _write(tmp_path, PUBLIC)
     spec = model_spec(path)
-    assert spec == ModelSpec("public", 9, 0, 8, 8, 1, 13) and spec.binding_code == BINDING_PUBLIC
+    assert spec == ModelSpec("public", 9, 0, 8, 8, 1, 13, input_scale=13) and spec.binding_code == BINDING_PUBLIC
+    assert spec.sample_width == 8
     assert model_spec(read_settings(path)) == spec  # typed settings or their path
     hashed = model_spec(_write(tmp_path, HASHED))
-    assert hashed == ModelSpec("hashed", 3, 0, 1, 1, 2, 7) and hashed.binding_code == BINDING_HASHED
+    assert hashed == ModelSpec("hashed", 3, 0, 1, 1, 2, 7, input_scale=13) and hashed.binding_code == BINDING_HASHED
 
 
 @pytest.mark.parametrize(
@@ -86,7 +88,7 @@ def test_batch_size_from_the_stamp_or_given(tmp_path: Path) -> None:
     assert recorded_batch_size(tmp_path) == 1 and model_spec(path).batch_size == 1
     Layout(tmp_path).batch_stamp.write_text(json.dumps({"batch_size": 2}))
     spec = model_spec(path)
-    assert spec == ModelSpec("public", 10, 0, 8, 8, 2, 13, 2)
+    assert spec == ModelSpec("public", 10, 0, 8, 8, 2, 13, 2, 13) and spec.sample_width == 4
     assert spec.sample_inputs(list(range(10))) == [(0, 1, 2, 3), (4, 5, 6, 7)] and spec.input_instances(list(range(10))) == tuple(range(8))
     with pytest.raises(OracleError, match="batch of 3"):
         model_spec(path, batch_size=3)
@@ -98,4 +100,9 @@ def test_batch_size_from_the_stamp_or_given(tmp_path: Path) -> None:
 
 def test_config_tuple_is_the_solidity_struct() -> None:
     spec = ModelSpec("hashed", 3, 0, 1, 1, 2, 7)
-    assert spec.config_tuple("0xV", b"\1" * 32, 60) == ("0xV", b"\1" * 32, BINDING_HASHED, 3, 0, 1, 1, 2, 1, 7, 60)
+    hashes = (b"\1" * 32, b"\2" * 32)
+    assert spec.config_tuple("0xV", *hashes, 60) == ("0xV", *hashes, ZERO_ADDRESS, BINDING_HASHED, 3, 0, 1, 1, 2, 1, 7, 0, 60)
+    attested = ModelSpec("public", 9, 0, 8, 8, 1, 13, input_scale=13).config_tuple("0xV", *hashes, 60, source="0xS", max_epoch_lag=4)
+    assert attested == ("0xV", *hashes, "0xS", BINDING_PUBLIC, 9, 0, 8, 8, 1, 1, 13, 4, 60)
+    # The tuple's order is the contract's ModelConfig struct's.
+    assert len(attested) == len(CONFIG_FIELDS) and CONFIG_FIELDS[3] == "source" and CONFIG_FIELDS[-2:] == ("max_epoch_lag", "max_age")

@@ -13,29 +13,38 @@ from zkml import oracle as orc
 from zkml.errors import OracleError, OracleRevertError, ReplayError, VerificationFailedError
 from zkml.evm.felts import felt_to_int
 from zkml.evm.onchain import decode_instances, read_proof
+from zkml.evm.rpc import code_at
+from zkml.oracle.binding import codehash_of, workspace_bounds
 from zkml.workspace import Layout
 
-from .conftest import World
-from .steps import proof_of, publish, register, send, vault, ws
+from .conftest import Market, World
+from .steps import contract, proof_of, publish, register, register_attested, send, vault, ws
 
 
-def test_retired_model(chain: World, mlp: Any, tmp_path: Path) -> None:
-    reg = register(chain, mlp, chain.mlp_verifier)
-    pub = publish(chain, reg.model_id, proof_of(mlp))
+def test_retired_model(market: Market, chain: World, mlp: Any, tmp_path: Path) -> None:
+    reg = register_attested(chain, mlp, market)
+    pub = publish(chain, reg.model_id, market.proof, epochs=[market.latest])
     consumer = vault(chain, reg.model_id, tmp_path)
     orc.set_model_active(chain.conn, chain.oracle, reg.model_id, False, sender=chain.owner, contracts=chain.contracts)
-    with pytest.raises(OracleRevertError) as info:
-        orc.read_prediction(chain.conn, chain.oracle, reg.model_id, contracts=chain.contracts)
-    assert info.value.error == "ModelInactive"
+    for where in ({}, {"epoch": market.latest}):
+        with pytest.raises(OracleRevertError) as info:
+            orc.read_prediction(chain.conn, chain.oracle, reg.model_id, contracts=chain.contracts, **where)
+        assert info.value.error == "ModelInactive"
     with pytest.raises(OracleRevertError) as info:
         orc.consumer_act(chain.conn, consumer, sender=chain.owner, contracts=chain.contracts)
     assert info.value.error == "ModelInactive"
     with pytest.raises(OracleRevertError) as info:
-        publish(chain, reg.model_id, proof_of(mlp))
+        publish(chain, reg.model_id, market.flat_proof, epochs=[market.latest - 1])
     assert info.value.error == "ModelInactive"
     # History stays readable for audits.
-    assert orc.prediction_record(chain.conn, chain.oracle, pub.prediction.prediction_id, contracts=chain.contracts) == pub.prediction
+    record = orc.prediction_record(
+        chain.conn, chain.oracle, reg.model_id, pub.prediction.prediction_id, epoch=market.latest, contracts=chain.contracts
+    )
+    assert record == pub.prediction
     assert orc.read_model(chain.conn, chain.oracle, reg.model_id, contracts=chain.contracts)["active"] is False  # type: ignore[index]
+    # Reactivated, it serves again.
+    orc.set_model_active(chain.conn, chain.oracle, reg.model_id, True, sender=chain.owner, contracts=chain.contracts)
+    assert orc.read_prediction(chain.conn, chain.oracle, reg.model_id, contracts=chain.contracts)[0] == pub.prediction
 
 
 def test_non_owner_cannot_register_or_retire(chain: World, mlp: Any) -> None:
@@ -50,26 +59,67 @@ def test_non_owner_cannot_register_or_retire(chain: World, mlp: Any) -> None:
     assert info.value.error == "NotOwner"
 
 
-def test_model_binding_is_immutable(chain: World, mlp: Any) -> None:
+def test_model_binding_is_immutable(market: Market, chain: World, mlp: Any) -> None:
     reg = register(chain, mlp, chain.mlp_verifier)
     assert register(chain, mlp, chain.mlp_verifier).reused
-    with pytest.raises(OracleError, match="already registered"):
-        register(chain, mlp, chain.tiny_verifier)
+    assert register(chain, mlp, chain.mlp_verifier, max_age=60).max_age == reg.max_age  # maxAge moves only by setMaxAge
+    # Another verifier, source, lag or bounds under the same id is refused before anything is sent.
+    spec = reg.spec
+    changes = {
+        "verifier": {"verifier": chain.tiny_verifier},
+        "source": {"source": market.source},
+        "max_epoch_lag": {"max_epoch_lag": 3},
+        "bounds": {"bounds": [(low - 1, high) for low, high in reg.bounds]},
+        "vka_digest": {"vka_digest": b"\x01" * 32},
+    }
+    for field, change in changes.items():
+        args: dict[str, Any] = {"verifier": chain.mlp_verifier, "bounds": reg.bounds, **change}
+        verifier = args.pop("verifier")
+        with pytest.raises(OracleError, match=f"already registered .* with another {field}"):
+            orc.register_model(
+                chain.conn, chain.oracle, reg.model_id, verifier, spec, sender=chain.owner, contracts=chain.contracts, **args
+            )
     # The contract refuses it too, whatever a client checks.
-    contract = chain.conn.w3.eth.contract(address=chain.oracle, abi=chain.contracts.oracle.abi_list)
-    data = contract.encode_abi("registerModel", args=[reg.model_id, reg.spec.config_tuple(chain.tiny_verifier, b"\0" * 32, 60)])
+    config = spec.config_tuple(chain.tiny_verifier, reg.codehash, b"\0" * 32, 60)
+    data = contract(chain).encode_abi("registerModel", args=[reg.model_id, config, [list(b) for b in reg.bounds]])
     with pytest.raises(OracleRevertError) as info:
         send(chain, data, "registering")
     assert info.value.error == "ModelAlreadyRegistered"
 
 
-def test_registration_reads_back(chain: World, mlp: Any) -> None:
+def test_the_contract_pins_the_verifier_code_it_is_given(chain: World, mlp: Any) -> None:
+    reg = register(chain, mlp, chain.mlp_verifier)
+    # A hand-made registration whose pinned code hash is not the verifier's is refused on chain.
+    config = reg.spec.config_tuple(chain.mlp_verifier, b"\x07" * 32, b"\0" * 32, 60)
+    data = contract(chain).encode_abi("registerModel", args=[b"\x31" * 32, config, [list(b) for b in reg.bounds]])
+    with pytest.raises(OracleRevertError) as info:
+        send(chain, data, "registering")
+    assert info.value.error == "VerifierCodeMismatch" and info.value.values == (b"\x31" * 32, b"\x07" * 32, reg.codehash)
+    with pytest.raises(OracleRevertError, match="VerifierCodeMismatch"):
+        orc.register_model(
+            chain.conn, chain.oracle, b"\x31" * 32, chain.mlp_verifier, reg.spec, bounds=reg.bounds, codehash=b"\x07" * 32,
+            sender=chain.owner, contracts=chain.contracts,
+        )  # fmt: skip
+
+
+def test_registration_reads_back(market: Market, chain: World, mlp: Any) -> None:
     assert orc.read_model(chain.conn, chain.oracle, b"\x33" * 32, contracts=chain.contracts) is None
     reg = register(chain, mlp, chain.mlp_verifier, max_age=600)
-    assert not reg.reused and reg.gas_used > 0 and reg.as_dict()["inputs"] == [0, 8]
+    assert not reg.reused and reg.gas_used > 0 and reg.as_dict()["inputs"] == [0, 8] and not reg.attested
     model = orc.read_model(chain.conn, chain.oracle, reg.model_id, contracts=chain.contracts)
     assert model is not None and model["verifier"].lower() == chain.mlp_verifier.lower() and model["max_age"] == 600
     assert (model["instance_count"], model["batch_size"], model["scale"]) == (9, 1, reg.spec.scale)
+    assert model["verifier_codehash"] == reg.codehash and model["bounds"] == reg.bounds == market.bounds
+    assert model["attested"] is False and model["latest_epoch"] == 0
+    attested = register_attested(chain, mlp, market)
+    assert attested.model_id == orc.workspace_model(ws(mlp)).model_id_for(market.source) != reg.model_id
+    model = orc.read_model(chain.conn, chain.oracle, attested.model_id, contracts=chain.contracts)
+    assert model is not None and model["attested"] is True and model["source"].lower() == market.source.lower()
+    assert model["max_epoch_lag"] == attested.max_epoch_lag and attested.as_dict()["source"] == attested.source
+    publish(chain, attested.model_id, market.proof, epochs=[market.latest])
+    model = orc.read_model(chain.conn, chain.oracle, attested.model_id, contracts=chain.contracts)
+    assert model is not None and model["latest_epoch"] == market.latest
+    assert model["latest"] == orc.prediction_id(attested.model_id, market.latest)
 
 
 def test_workspace_model_and_verifier(chain: World, mlp: Any, tmp_path: Path) -> None:
@@ -93,26 +143,34 @@ def test_hashed_input_binding(chain: World, hashed: Any, tmp_path: Path) -> None
     spec = orc.model_spec(layout.settings)
     assert spec.binding == "hashed" and (spec.input_offset, spec.input_count) == (0, 1)
     reg = orc.register_workspace(chain.conn, chain.oracle, layout.root, verifier=verifier, sender=chain.owner, contracts=chain.contracts)
+    assert reg.bounds == () and not reg.attested  # a hash can be neither range-checked nor attested
     pub = publish(chain, reg.model_id, layout.proof)
     instances = read_proof(layout.proof).instances
     # The bound instance is ezkl's Poseidon hash of the (private) input, as the witness records it.
     witness = json.loads(layout.witness.read_text())
     poseidon = int.from_bytes(bytes.fromhex(witness["processed_inputs"]["poseidon_hash"][0]), "little")
     assert instances[0] == poseidon
-    assert pub.prediction.input_commitment == orc.input_commitment([poseidon])
+    assert pub.prediction.prediction_id == orc.prediction_id(reg.model_id, orc.input_commitment([poseidon]))
     outputs = [v / 2.0**spec.scale for v in map(felt_to_int, instances[1:])]
     assert list(pub.prediction.floats) == outputs
-    consumer = vault(chain, reg.model_id, tmp_path)
+    # An app holding the input recomputes the hash and reads the prediction for it.
+    read, _ = orc.read_prediction(
+        chain.conn, chain.oracle, reg.model_id, commitment=orc.input_commitment([poseidon]), contracts=chain.contracts
+    )
+    assert read == pub.prediction
     with pytest.raises(OracleRevertError) as info:
-        orc.consumer_act(chain.conn, consumer, input_instances=[poseidon ^ 1], sender=chain.owner, contracts=chain.contracts)
+        orc.read_prediction(
+            chain.conn, chain.oracle, reg.model_id, commitment=orc.input_commitment([poseidon ^ 1]), contracts=chain.contracts
+        )
     assert info.value.error == "NoPrediction"
-    state, _ = orc.consumer_act(chain.conn, consumer, input_instances=[poseidon], sender=chain.owner, contracts=chain.contracts)
-    assert state.last_prediction_id == pub.prediction.prediction_id
+    with pytest.raises(OracleRevertError) as info:  # the vault acts only on attested models
+        vault(chain, reg.model_id, tmp_path)
+    assert info.value.error == "InvalidParameter"
     with pytest.raises(ReplayError):
         publish(chain, reg.model_id, layout.proof)
 
 
-def test_reusable_verifier_model(chain: World, mlp: Any, tmp_path: Path) -> None:
+def test_reusable_verifier_model(market: Market, chain: World, mlp: Any, tmp_path: Path) -> None:
     from zkml.evm.deploy import deploy_verifier, register_vka
 
     p = mlp.pipeline
@@ -124,9 +182,16 @@ def test_reusable_verifier_model(chain: World, mlp: Any, tmp_path: Path) -> None
     spec = orc.model_spec(settings)
     model_id = b"\x11" * 32
     digest = bytes.fromhex(vka.digest.removeprefix("0x"))
-    orc.register_model(
-        chain.conn, chain.oracle, model_id, reusable.address, spec, vka_digest=digest, sender=chain.owner, contracts=chain.contracts
-    )
+    bounds = workspace_bounds(ws(mlp), spec.input_scale, spec.sample_width)
+    reg = orc.register_model(
+        chain.conn, chain.oracle, model_id, reusable.address, spec, bounds=bounds, vka_digest=digest, sender=chain.owner,
+        contracts=chain.contracts,
+    )  # fmt: skip
+    assert reg.vka_digest == digest and reg.codehash == codehash_of(code_at(chain.conn, reusable.address))
+    assert orc.register_model(
+        chain.conn, chain.oracle, model_id, reusable.address, spec, bounds=bounds, vka_digest=digest, sender=chain.owner,
+        contracts=chain.contracts,
+    ).reused  # fmt: skip
     proof = proof_of(mlp)
     with pytest.raises(OracleRevertError) as info:
         publish(chain, model_id, proof)
@@ -140,3 +205,14 @@ def test_reusable_verifier_model(chain: World, mlp: Any, tmp_path: Path) -> None
         publish(chain, model_id, forged, vka_words=list(vka.words))
     pub = publish(chain, model_id, proof, vka_words=list(vka.words))
     assert list(pub.prediction.floats) == list(decode_instances(read_proof(proof).instances, settings).outputs[0])
+    # Attested through the reusable verifier (submitAttestedWithVka): the feed's window, the pinned VKA.
+    attested_id = b"\x12" * 32
+    orc.register_model(
+        chain.conn, chain.oracle, attested_id, reusable.address, spec, bounds=bounds, vka_digest=digest, source=market.source,
+        max_epoch_lag=4, sender=chain.owner, contracts=chain.contracts,
+    )  # fmt: skip
+    with pytest.raises(OracleRevertError) as info:
+        publish(chain, attested_id, proof, epochs=[market.latest], vka_words=list(vka.words))
+    assert info.value.error == "InputNotAttested"
+    pub = publish(chain, attested_id, market.proof, epochs=[market.latest], vka_words=list(vka.words))
+    assert pub.prediction.prediction_id == orc.prediction_id(attested_id, market.latest)

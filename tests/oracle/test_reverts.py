@@ -43,3 +43,14 @@ def test_every_other_error_is_an_oracle_revert() -> None:
     assert type(unhinted) is OracleRevertError and unhinted.hint is None and unhinted.values == (5,)
     bare = table.from_rpc_error({"code": 3, "message": "execution reverted"}, "calling")
     assert isinstance(bare, OracleRevertError)
+
+
+def test_issue_11_refusals_say_what_to_do() -> None:
+    for name in ("InputNotAttested", "InputOutOfRange", "VerifierCodeMismatch", "AttestationRequired", "NotAttested", "EpochTooOld",
+                 "StaleData", "NotNewer", "CooldownActive", "Stale", "Replay"):  # fmt: skip
+        assert HINTS.get(name), name
+    assert "zkml oracle attest" in HINTS["InputNotAttested"] and "new model id" in HINTS["VerifierCodeMismatch"]
+    table = oracle_errors([[{"type": "error", "name": "InputNotAttested", "inputs": [{"type": "uint256"}] * 4}]])
+    refused = table.from_rpc_error(_revert("InputNotAttested", ["uint256"] * 4, [48, 3, 5, 7]), "submitting the proof")
+    assert type(refused) is OracleRevertError and refused.error == "InputNotAttested" and refused.values == (48, 3, 5, 7)
+    assert refused.hint == HINTS["InputNotAttested"]

@@ -173,25 +173,45 @@ def _resume_pending(conn: Connection, store: DeploymentStore, entry: dict[str, A
 # --------------------------------------------------------------------------- verifiers
 
 
-def check_srs_guard(chain_id: int, *, srs_unsafe: bool, allow_unsafe_srs: bool) -> None:
-    """Refuse to put a verifier made from a development SRS on a non-development chain.
+def check_srs_guard(chain_id: int, *, srs_unsafe: bool, allow_unsafe_srs: bool, reason: str | None = None) -> None:
+    """Refuse to put a verifier made from an unsafe SRS on a non-development chain.
 
     A locally generated SRS has known toxic waste: anyone who has it can forge
     proofs the verifier accepts. That is fine on anvil, never on a real chain.
+    An SRS imported without a pinned sha256 is refused the same way: its origin
+    is unknown, so it may be just such an SRS made elsewhere.
+
+    Args:
+        chain_id: the chain the verifier or VKA goes to.
+        srs_unsafe: the keys came from an unsafe SRS (:attr:`zkml.artifacts.Srs.unsafe`).
+        allow_unsafe_srs: go ahead anyway (a throwaway test deployment).
+        reason: :attr:`zkml.artifacts.Srs.unsafe_reason`, ``"dev-unsafe"`` or
+            ``"unpinned"``; it picks the message, and any reason counts as unsafe.
+            None reads as a development SRS, as before the reason existed.
 
     Raises:
         UnsafeSrsError: refused.
     """
-    if srs_unsafe and not is_dev_chain(chain_id):
-        if allow_unsafe_srs:
-            log.warning("deploying a verifier made from a development SRS to chain %d: proofs can be forged", chain_id)
-            return
+    if not (srs_unsafe or reason is not None) or is_dev_chain(chain_id):
+        return
+    unpinned = reason == "unpinned"
+    what = "an unpinned SRS (imported without a pinned sha256)" if unpinned else "a development SRS"
+    if allow_unsafe_srs:
+        log.warning("deploying a verifier made from %s to chain %d: proofs can be forged", what, chain_id)
+        return
+    if unpinned:
         raise UnsafeSrsError(
-            f"refusing to deploy to chain {chain_id}: the verifying key comes from a development SRS, "
-            "whose secret is known, so anyone could forge proofs this verifier accepts",
-            hint="make the keys with an SRS from the Perpetual Powers of Tau ceremony, or pass "
+            f"refusing to deploy to chain {chain_id}: the verifying key comes from {what}, whose origin is unknown "
+            "(it may be a development SRS made elsewhere), so it is treated like one: proofs this verifier accepts could be forged",
+            hint="import the SRS again pinned to the digest its source publishes (zkml srs import FILE --sha256 HEX), or pass "
             "--i-understand-dev-srs-is-insecure for a throwaway test deployment",
         )
+    raise UnsafeSrsError(
+        f"refusing to deploy to chain {chain_id}: the verifying key comes from {what}, "
+        "whose secret is known, so anyone could forge proofs this verifier accepts",
+        hint="make the keys with an SRS from the Perpetual Powers of Tau ceremony, or pass "
+        "--i-understand-dev-srs-is-insecure for a throwaway test deployment",
+    )
 
 
 def deploy_verifier(
@@ -200,6 +220,7 @@ def deploy_verifier(
     record_dir: Path,
     *,
     srs_unsafe: bool,
+    srs_reason: str | None = None,
     allow_unsafe_srs: bool = False,
     allow_oversize: bool = False,
     sender: Sender | None = None,
@@ -210,7 +231,8 @@ def deploy_verifier(
         conn: the chain.
         artifact: the verifier from :func:`zkml.evm.verifier.generate_verifier`.
         record_dir: the folder whose deployments record (:attr:`zkml.workspace.Layout.deployments`) it goes to.
-        srs_unsafe: the verifying key came from a development SRS.
+        srs_unsafe: the verifying key came from an unsafe SRS (development, or imported unpinned).
+        srs_reason: why (``dev-unsafe`` or ``unpinned``: :attr:`zkml.artifacts.Srs.unsafe_reason`); picks the message.
         allow_unsafe_srs: deploy such a verifier to a non-dev chain anyway.
         allow_oversize: skip the EIP-170 check (chains without the limit).
         sender: the account; :func:`zkml.evm.rpc.resolve_sender` when None.
@@ -225,7 +247,7 @@ def deploy_verifier(
     """
     # Both refusals happen before anything is sent.
     check_runtime_size(artifact.runtime_bytes, allow_oversize=allow_oversize)
-    check_srs_guard(conn.chain_id, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe_srs)
+    check_srs_guard(conn.chain_id, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe_srs, reason=srs_reason)
     contract = Deployable(
         kind="verifier",
         name=artifact.contract_name,
@@ -250,6 +272,7 @@ def register_vka(
     record_dir: Path,
     *,
     srs_unsafe: bool,
+    srs_reason: str | None = None,
     allow_unsafe_srs: bool = False,
     sender: Sender | None = None,
 ) -> Deployment:
@@ -261,7 +284,8 @@ def register_vka(
         artifact: the reusable verifier artifact (for its runtime hash and compiler).
         vka: the model's VKA.
         record_dir: the folder whose deployments record (:attr:`zkml.workspace.Layout.deployments`) it goes to.
-        srs_unsafe: the model's keys came from a development SRS.
+        srs_unsafe: the model's keys came from an unsafe SRS (development, or imported unpinned).
+        srs_reason: why (``dev-unsafe`` or ``unpinned``); picks the message.
         allow_unsafe_srs: register such a VKA on a non-dev chain anyway.
         sender: the account; resolved from the environment when None.
 
@@ -272,7 +296,7 @@ def register_vka(
     """
     if not artifact.reusable:
         raise EvmError("VKAs are registered on the reusable verifier", hint="generate it with --reusable")
-    check_srs_guard(conn.chain_id, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe_srs)
+    check_srs_guard(conn.chain_id, srs_unsafe=srs_unsafe, allow_unsafe_srs=allow_unsafe_srs, reason=srs_reason)
     address = conn.w3.to_checksum_address(verifier.address if isinstance(verifier, Deployment) else verifier)
     code = code_at(conn, address)
     if not code or sha256_bytes(code) != artifact.runtime_sha256:

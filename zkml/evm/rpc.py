@@ -277,7 +277,7 @@ def wait_for_receipt(conn: Connection, tx_hash: str, *, timeout: float = RECEIPT
         ChainError: not mined within ``timeout``.
     """
     try:
-        return conn.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.2)
+        return conn.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.02 if is_dev_chain(conn.chain_id) else 0.2)
     except Exception as exc:
         if type(exc).__name__ == "TimeExhausted":
             raise ChainError(

@@ -102,6 +102,7 @@ class EvmStages:
                 artifact,
                 self.ws.root,
                 srs_unsafe=srs.unsafe,
+                srs_reason=srs.unsafe_reason,
                 allow_unsafe_srs=allow_unsafe_srs,
                 allow_oversize=allow_oversize,
                 sender=sender,

@@ -3,15 +3,21 @@
 The contracts ship in ``contracts/`` (package data; ``verifier_contracts/README.md``
 in the repository explains their on-chain rules):
 
-- ``VerifiedPredictionOracle`` stores a model output once a registered verifier accepted
-  its proof, keyed by ``predictionId = keccak256(abi.encode(modelId, inputCommitment))``
-  (a replay guard on the public input, never on the proof bytes);
-- ``ForecastVault`` is an example DeFi consumer pinned to one oracle and one modelId.
+- ``VerifiedPredictionOracle`` stores a model output once a registered verifier (pinned
+  by address and code hash) accepted its proof and its inputs passed the registered
+  bounds; for an ATTESTED model the inputs must also equal a feature source's data at
+  the claimed epoch, and the prediction is keyed by ``keccak256(modelId, epoch)``;
+- ``PushFeed`` (a local AggregatorV3 feed) and ``ReturnsFeatureSource`` (the last N
+  returns of an AggregatorV3 feed, quantized as the circuit quantizes its input);
+- ``ForecastVault`` is an example DeFi consumer pinned to one oracle and one attested modelId.
 
 Modules: :mod:`~zkml.oracle.compile` (compile, cached), :mod:`~zkml.oracle.layout`
 (a circuit's instance layout), :mod:`~zkml.oracle.encoding` (ids and fixed point, as the
 contracts compute them), :mod:`~zkml.oracle.client` (deploy, publish, read),
-:mod:`~zkml.oracle.registry` (register models), :mod:`~zkml.oracle.consumer` (the vault)
+:mod:`~zkml.oracle.registry` (register models), :mod:`~zkml.oracle.binding` (verifier code,
+SRS and bounds checks), :mod:`~zkml.oracle.mirror` (the source's arithmetic in Python),
+:mod:`~zkml.oracle.feed` (feeds and sources), :mod:`~zkml.oracle.attest` (prove on attested
+data), :mod:`~zkml.oracle.consumer` (the vault)
 and :mod:`~zkml.oracle.demo` (the whole flow). Deployments go to the workspace's
 deployments record (:mod:`zkml.evm.records`). Every revert of the contracts' own errors
 becomes an :class:`~zkml.errors.OracleRevertError` naming the error.
@@ -57,6 +63,14 @@ _EXPORTS = {
     "consumer_state": "zkml.oracle.consumer",
     "deploy_consumer": "zkml.oracle.consumer",
     "demo_flow": "zkml.oracle.demo",
+    "ReturnsSpec": "zkml.oracle.mirror",
+    "AttestedInput": "zkml.oracle.feed",
+    "attested_input": "zkml.oracle.feed",
+    "deploy_feed": "zkml.oracle.feed",
+    "deploy_source": "zkml.oracle.feed",
+    "push_prices": "zkml.oracle.feed",
+    "prove_attested": "zkml.oracle.attest",
+    "check_verifier": "zkml.oracle.binding",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,9 +1,11 @@
 """Deploy the oracle, publish proofs to it, and read predictions back.
 
-``publish`` submits a proof: the oracle verifies it with the model's registered
-verifier and stores the decoded outputs under
-``predictionId = keccak256(abi.encode(modelId, inputCommitment))``. Readers see
-what consumers see (freshness and activity enforced), or the raw history.
+``publish`` submits a proof: the oracle checks its inputs (against the feature
+source's data for an attested model, against the registered bounds always),
+verifies it with the model's registered verifier and stores the decoded outputs
+under ``predictionId = keccak256(abi.encode(modelId, epoch))`` (attested) or
+``keccak256(abi.encode(modelId, inputCommitment))`` (unattested). Readers see
+what consumers see (expiry and activity enforced), or the raw history.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from zkml.evm.rpc import Connection, Sender, call, estimate_gas, resolve_sender,
 from zkml.oracle.calls import bind, decode_output, view
 from zkml.oracle.compile import ORACLE_CONTRACT, OracleContracts, compile_contracts
 from zkml.oracle.encoding import hex32, prediction_id
-from zkml.oracle.reverts import HINTS
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +63,20 @@ class Prediction:
     """A prediction as the oracle stores it.
 
     Attributes:
-        model_id, prediction_id, input_commitment: the bindings.
-        timestamp, block_number: when it was stored (0 if absent).
+        model_id, prediction_id: the bindings (the id is keccak256(modelId, epoch or input commitment)).
+        epoch: the data epoch of an attested model's prediction (0: unattested).
+        data_timestamp: when its input data was made (attested) or it was stored (unattested).
+        expires_at: fixed when it was stored; checked readers refuse it afterwards.
         scale: fixed-point bits; ``values[i] / 2**scale`` is the real output.
         values: the outputs as signed scaled integers.
-        submitter: who published it.
     """
 
     model_id: bytes
     prediction_id: bytes
-    input_commitment: bytes
-    timestamp: int
-    block_number: int
+    epoch: int
+    data_timestamp: int
+    expires_at: int
     scale: int
-    submitter: str
     values: tuple[int, ...]
 
     @property
@@ -88,11 +89,10 @@ class Prediction:
         return {
             "model_id": hex32(self.model_id),
             "prediction_id": hex32(self.prediction_id),
-            "input_commitment": hex32(self.input_commitment),
-            "timestamp": self.timestamp,
-            "block_number": self.block_number,
+            "epoch": self.epoch,
+            "data_timestamp": self.data_timestamp,
+            "expires_at": self.expires_at,
             "scale": self.scale,
-            "submitter": self.submitter,
             "values": list(self.values),
             "floats": list(self.floats),
         }
@@ -100,19 +100,8 @@ class Prediction:
     @classmethod
     def from_record(cls, raw: Sequence[Any]) -> Prediction:
         """From the contract's ``Prediction`` struct as eth-abi decodes it."""
-        from eth_utils import to_checksum_address
-
-        model_id, commitment, timestamp, block, scale, submitter, values = raw
-        return cls(
-            bytes(model_id),
-            prediction_id(bytes(model_id), bytes(commitment)),
-            bytes(commitment),
-            int(timestamp),
-            int(block),
-            int(scale),
-            to_checksum_address(submitter),
-            tuple(int(v) for v in values),
-        )
+        model_id, pid, epoch, data_time, expires, scale, values = raw
+        return cls(bytes(model_id), bytes(pid), int(epoch), int(data_time), int(expires), int(scale), tuple(int(v) for v in values))
 
 
 @dataclass(frozen=True)
@@ -120,11 +109,12 @@ class Publication:
     """The result of publishing a proof.
 
     Attributes:
-        prediction: what the oracle holds for this model and input (a batch's last sample).
-        gas_used: gas of the submission (None when it was a replay and nothing was sent).
+        prediction: the newest prediction the submission stored (or, for a replay, the stored one).
+        gas_used: gas of the submission (None when it was a replay and nothing was stored).
         tx_hash: the submission.
-        replayed: the input id was already used on this chain; ``prediction`` is the stored one.
+        replayed: every sample was already published; ``prediction`` is the stored one.
         batch: every prediction the submission stored, in batch order (just ``prediction`` for B=1).
+        skipped: ids of the batch's samples that were already published and were skipped.
     """
 
     prediction: Prediction
@@ -132,6 +122,7 @@ class Publication:
     tx_hash: str | None
     replayed: bool = False
     batch: tuple[Prediction, ...] = ()
+    skipped: tuple[bytes, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -143,17 +134,27 @@ class Publication:
         }
         if len(self.batch) > 1:
             data["batch"] = [p.as_dict() for p in self.batch]
+        if self.skipped:
+            data["skipped"] = [hex32(pid) for pid in self.skipped]
         return data
 
 
 def submit_calldata(
-    contract: Any, model_id: bytes, proof: ProofData, *, instances: Sequence[int] | None = None, vka_words: Sequence[bytes] | None = None
+    contract: Any,
+    model_id: bytes,
+    proof: ProofData,
+    *,
+    instances: Sequence[int] | None = None,
+    vka_words: Sequence[bytes] | None = None,
+    epochs: Sequence[int] | None = None,
 ) -> str:
-    """ABI-encoded ``submit`` (or ``submitWithVka``) call; ``instances`` overrides the proof's."""
+    """ABI-encoded ``submit``/``submitWithVka`` (or, with ``epochs``, the attested variants); ``instances`` overrides the proof's."""
     values = list(proof.instances if instances is None else instances)
+    head: list[Any] = [bytes(model_id)] + ([[int(e) for e in epochs]] if epochs is not None else [])
+    name = "submitAttested" if epochs is not None else "submit"
     if vka_words is not None:
-        return str(contract.encode_abi("submitWithVka", args=[bytes(model_id), proof.proof, values, list(vka_words)]))
-    return str(contract.encode_abi("submit", args=[bytes(model_id), proof.proof, values]))
+        return str(contract.encode_abi(name + "WithVka", args=[*head, proof.proof, values, list(vka_words)]))
+    return str(contract.encode_abi(name, args=[*head, proof.proof, values]))
 
 
 def publish(
@@ -162,61 +163,106 @@ def publish(
     model_id: bytes,
     proof_path: Path,
     *,
+    epochs: Sequence[int] | None = None,
     vka_words: Sequence[bytes] | None = None,
     on_replay: str = "raise",
     sender: Sender | None = None,
     contracts: OracleContracts | None = None,
 ) -> Publication:
-    """Submit a proof to the oracle, which verifies it and stores the decoded prediction.
+    """Submit a proof to the oracle, which verifies it and stores the decoded prediction(s).
 
     Args:
         conn: the chain.
         oracle: the oracle address.
         model_id: the registered model.
         proof_path: an ezkl proof file.
+        epochs: the data epoch of each sample (attested models; increasing).
         vka_words: the model's VKA words (reusable-verifier models).
         on_replay: ``raise`` a :class:`ReplayError`, or ``read`` the stored prediction
-            when a prediction for this model and input already exists.
+            when every sample is already published.
         sender: the account; resolved from the environment when None.
         contracts: compiled contracts.
 
     Raises:
-        OracleRevertError: the oracle refused it (``VerificationFailed``, ``WrongInstanceCount``,
-            ``Replay``, ``UnknownModel``, ``ModelInactive``, ...).
+        OracleRevertError: the oracle refused it (``VerificationFailed``, ``InputNotAttested``,
+            ``InputOutOfRange``, ``EpochTooOld``, ``Replay``, ``UnknownModel``, ...).
         ProofError: the proof file is unreadable.
     """
     if on_replay not in ("raise", "read"):
         raise OracleError(f"on_replay must be 'raise' or 'read', not {on_replay!r}")
     contracts = contracts or compile_contracts()
     contract = bind(conn, oracle, contracts.oracle)
-    data = submit_calldata(contract, model_id, read_proof(proof_path), vka_words=vka_words)
+    data = submit_calldata(contract, model_id, read_proof(proof_path), vka_words=vka_words, epochs=epochs)
     try:
         receipt = transact(conn, sender or resolve_sender(conn), data, "submitting the proof", to=contract.address, errors=contracts.errors)
     except ReplayError as exc:
         if on_replay == "raise":
             raise
-        stored = prediction_record(conn, oracle, bytes(exc.values[0]), contracts=contracts)
-        log.info("prediction 0x%s was already published; reading the stored one", stored.prediction_id.hex())
+        pid = bytes(exc.values[0])
+        epoch = next((e for e in (epochs or ()) if prediction_id(model_id, int(e)) == pid), 0)
+        stored = prediction_record(conn, oracle, model_id, pid, epoch=epoch, contracts=contracts)
+        log.info("prediction %s was already published; reading the stored one", hex32(pid))
         return Publication(stored, None, None, replayed=True)
-    logs = contract.events.PredictionPublished().process_receipt(receipt)
-    if not logs:
-        raise OracleError(f"the submission {bytes(receipt['transactionHash']).hex()} was mined but published nothing")
-    batch = tuple(prediction_record(conn, oracle, bytes(entry["args"]["predictionId"]), contracts=contracts) for entry in logs)
-    return Publication(batch[-1], int(receipt["gasUsed"]), "0x" + bytes(receipt["transactionHash"]).hex(), batch=batch)
+    return _publication(contract, receipt, scale=_model_scale(conn, oracle, model_id, contracts))
 
 
-def prediction_record(conn: Connection, oracle: str, pid: bytes, *, contracts: OracleContracts | None = None) -> Prediction:
+def _model_scale(conn: Connection, oracle: str, model_id: bytes, contracts: OracleContracts) -> int:
+    config, *_ = view(conn, contracts, contracts.oracle, oracle, "models", bytes(model_id), doing="reading the model")
+    return int(config[11])
+
+
+def _publication(contract: Any, receipt: Any, *, scale: int) -> Publication:
+    """The predictions a mined submission stored (from its events: no second read)."""
+    from web3.logs import DISCARD
+
+    # DISCARD: each event type skips the other's logs quietly (web3 warns on them otherwise).
+    published = contract.events.PredictionPublished().process_receipt(receipt, errors=DISCARD)
+    skipped = contract.events.PredictionSkipped().process_receipt(receipt, errors=DISCARD)
+    tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+    if not published:
+        raise OracleError(f"the submission {tx_hash} was mined but published nothing")
+    batch = tuple(
+        Prediction(
+            bytes(e["args"]["modelId"]),
+            bytes(e["args"]["predictionId"]),
+            int(e["args"]["epoch"]),
+            int(e["args"]["dataTimestamp"]),
+            int(e["args"]["expiresAt"]),
+            scale,
+            tuple(int(v) for v in e["args"]["values"]),
+        )
+        for e in published
+    )
+    newest = max(batch, key=lambda p: p.epoch) if batch[-1].epoch else batch[-1]
+    return Publication(
+        newest, int(receipt["gasUsed"]), tx_hash, batch=batch, skipped=tuple(bytes(e["args"]["predictionId"]) for e in skipped)
+    )
+
+
+def prediction_record(
+    conn: Connection, oracle: str, model_id: bytes, pid: bytes, *, epoch: int = 0, contracts: OracleContracts | None = None
+) -> Prediction:
     """A stored prediction by id with no freshness or activity rule (history, audits).
 
+    Args:
+        epoch: the epoch to report for it (the stored record does not hold it); 0 for unattested models.
+
     Raises:
-        OracleError: nothing is stored under that id.
+        OracleError: nothing is stored under that id for that model.
     """
     contracts = contracts or compile_contracts()
-    (record,) = view(conn, contracts, contracts.oracle, oracle, "predictionRecord", bytes(pid), doing="reading the prediction")
-    prediction = Prediction.from_record(record)
-    if prediction.timestamp == 0:
-        raise OracleError(f"no prediction {hex32(pid)} on {oracle}", hint=HINTS["NoPrediction"])
-    return prediction
+    (record,) = view(
+        conn,
+        contracts,
+        contracts.oracle,
+        oracle,
+        "predictionRecord",
+        bytes(model_id),
+        bytes(pid),
+        int(epoch),
+        doing="reading the prediction",
+    )
+    return Prediction.from_record(record)
 
 
 def read_prediction(
@@ -224,25 +270,29 @@ def read_prediction(
     oracle: str,
     model_id: bytes,
     *,
+    epoch: int | None = None,
     commitment: bytes | None = None,
     contracts: OracleContracts | None = None,
 ) -> tuple[Prediction, int]:
-    """The latest prediction of a model (or its prediction for ``commitment``), as consumers see it.
+    """The latest prediction of a model (or its prediction at ``epoch`` / for ``commitment``), as consumers see it.
 
     Returns:
         The prediction and the gas ``eth_estimateGas`` gives for the read (it includes the
         21,000 intrinsic gas of a transaction; a contract calling it pays the rest).
 
     Raises:
-        StalePredictionError: older than the model's maxAge.
-        OracleRevertError: unknown or retired model (``UnknownModel``, ``ModelInactive``), or nothing published (``NoPrediction``).
+        StalePredictionError: past its expiry.
+        OracleRevertError: unknown or retired model (``UnknownModel``, ``ModelInactive``), nothing
+            published (``NoPrediction``), or the wrong reader for the model's mode.
     """
     contracts = contracts or compile_contracts()
     contract = bind(conn, oracle, contracts.oracle)
-    if commitment is None:
-        fn, args = "latestPrediction", [bytes(model_id)]
-    else:
+    if epoch is not None:
+        fn, args = "predictionAt", [bytes(model_id), int(epoch)]
+    elif commitment is not None:
         fn, args = "predictionFor", [bytes(model_id), bytes(commitment)]
+    else:
+        fn, args = "latestPrediction", [bytes(model_id)]
     data = contract.encode_abi(fn, args=args)
     raw = call(conn, contract.address, data, "reading the prediction", errors=contracts.errors)
     (record,) = decode_output(contracts.oracle, fn, raw)

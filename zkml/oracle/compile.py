@@ -1,4 +1,4 @@
-"""Compile the oracle and its consumer with zkml's own compiler path, cached.
+"""Compile the oracle, its consumer, the local feed and the feature source with zkml's own compiler path, cached.
 
 The Solidity sources ship inside this package (``zkml/oracle/contracts/``, package
 data), so an installed zkml finds them as a checkout does. solcjs takes seconds
@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 ORACLE_CONTRACT = "VerifiedPredictionOracle"
 CONSUMER_CONTRACT = "ForecastVault"
+FEED_CONTRACT = "PushFeed"
+SOURCE_CONTRACT = "ReturnsFeatureSource"
+# Every deployable contract of the package; the cache holds exactly these.
+DEPLOYABLE = (ORACLE_CONTRACT, CONSUMER_CONTRACT, FEED_CONTRACT, SOURCE_CONTRACT)
 # The oracle is called on every publication and read: optimise for runtime gas, not size.
 OPTIMIZER_RUNS = 200
 CACHE_FOLDER = "oracle"
@@ -36,22 +40,26 @@ _COMPILED: dict[str, OracleContracts] = {}
 
 @dataclass(frozen=True)
 class OracleContracts:
-    """The compiled oracle and consumer (ABI + bytecode).
+    """The compiled oracle, consumer, local feed and feature source (ABI + bytecode).
 
     Attributes:
         oracle: ``VerifiedPredictionOracle``.
         consumer: ``ForecastVault``.
+        feed: ``PushFeed``, an owner-pushed AggregatorV3-compatible feed for local work.
+        source: ``ReturnsFeatureSource``, a model input attested by an AggregatorV3 feed.
         sources_sha256: the cache key (sources, compiler, optimizer settings).
     """
 
     oracle: CompiledContract
     consumer: CompiledContract
+    feed: CompiledContract
+    source: CompiledContract
     sources_sha256: str
 
     @cached_property
     def errors(self) -> ErrorTable:
-        """Both contracts' custom errors, decoded to OracleRevertError and its subclasses."""
-        return oracle_errors((self.oracle.abi_list, self.consumer.abi_list))
+        """All four contracts' custom errors, decoded to OracleRevertError and its subclasses."""
+        return oracle_errors(c.abi_list for c in (self.oracle, self.consumer, self.feed, self.source))
 
 
 def contract_sources(folder: Path | None = None) -> dict[str, str]:
@@ -91,7 +99,13 @@ def compile_contracts(compiler: Any = None, *, folder: Path | None = None) -> Or
     if contracts is None:
         contracts = compile_standard_json(sources, optimizer_runs=OPTIMIZER_RUNS, compiler=compiler)
         _write_cache(cache, contracts)
-    result = OracleContracts(oracle=contracts[ORACLE_CONTRACT], consumer=contracts[CONSUMER_CONTRACT], sources_sha256=key)
+    result = OracleContracts(
+        oracle=contracts[ORACLE_CONTRACT],
+        consumer=contracts[CONSUMER_CONTRACT],
+        feed=contracts[FEED_CONTRACT],
+        source=contracts[SOURCE_CONTRACT],
+        sources_sha256=key,
+    )
     _COMPILED[key] = result
     return result
 
@@ -102,14 +116,23 @@ def _read_cache(path: Path) -> dict[str, CompiledContract] | None:
         contracts = {name: CompiledContract.from_dict(name, item) for name, item in data.items()}
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return contracts if {ORACLE_CONTRACT, CONSUMER_CONTRACT} <= contracts.keys() else None
+    return contracts if set(DEPLOYABLE) <= contracts.keys() else None
 
 
 def _write_cache(path: Path, contracts: dict[str, CompiledContract]) -> None:
     try:
-        write_json_atomic(path, {name: contracts[name].as_dict() for name in (ORACLE_CONTRACT, CONSUMER_CONTRACT)})
+        write_json_atomic(path, {name: contracts[name].as_dict() for name in DEPLOYABLE})
     except OSError as exc:  # a read-only cache only costs a recompile next time
         log.debug("cannot cache compiled oracle contracts: %s", exc)
 
 
-__all__ = ["CONSUMER_CONTRACT", "ORACLE_CONTRACT", "OracleContracts", "compile_contracts", "contract_sources"]
+__all__ = [
+    "CONSUMER_CONTRACT",
+    "DEPLOYABLE",
+    "FEED_CONTRACT",
+    "ORACLE_CONTRACT",
+    "SOURCE_CONTRACT",
+    "OracleContracts",
+    "compile_contracts",
+    "contract_sources",
+]

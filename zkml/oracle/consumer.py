@@ -33,6 +33,7 @@ class ConsumerState:
     target_risky_bps: int
     last_forecast_wad: int
     last_prediction_id: bytes
+    last_epoch: int
     last_rebalance: int
 
     def as_dict(self) -> dict[str, Any]:
@@ -44,6 +45,7 @@ class ConsumerState:
             "last_forecast_wad": self.last_forecast_wad,
             "last_forecast": self.last_forecast_wad / 1e18,
             "last_prediction_id": hex32(self.last_prediction_id),
+            "last_epoch": self.last_epoch,
             "last_rebalance": self.last_rebalance,
         }
 
@@ -68,21 +70,23 @@ def deploy_consumer(
     Args:
         conn: the chain.
         oracle: the oracle the vault trusts.
-        model_id: the model it acts on.
+        model_id: the model it acts on: it must be registered, and attested.
         record_dir: the folder whose deployments record holds it (a workspace).
-        config: the vault's policy (neutral allocation, sensitivity); the defaults when None.
+        config: the vault's policy (neutral allocation, sensitivity in model output units,
+            step cap, cooldown); the defaults when None.
         sender: the account; resolved from the environment when None.
         contracts: compiled contracts.
 
     Raises:
-        OracleRevertError: the deployment reverted (``InvalidParameter``).
+        OracleRevertError: the deployment reverted (``InvalidParameter``: e.g. the model is
+            unregistered or not attested).
         ChainError: the RPC, account or transaction failed.
     """
     contracts = contracts or compile_contracts()
     config = config or ConsumerConfig()
     compiled = contracts.consumer
     checksummed = conn.w3.to_checksum_address(oracle)
-    pins = (checksummed.lower(), bytes(model_id), config.neutral_bps, config.bps_per_unit_return)
+    pins = (checksummed.lower(), bytes(model_id), *_policy(config))
     vault = Deployable(
         kind="consumer",
         name=CONSUMER_CONTRACT,
@@ -97,20 +101,27 @@ def deploy_consumer(
         if not code_at(conn, deployment.address):
             return False
         try:
-            found = _getters(conn, deployment.address, ("oracle", "modelId", "neutralBps", "bpsPerUnitReturn"), contracts)
+            found = _getters(conn, deployment.address, PIN_GETTERS, contracts)
         except (ContractRevertError, OracleError):  # another contract at that address now (chain reset)
             return False
-        return (str(found[0]).lower(), bytes(found[1]), int(found[2]), int(found[3])) == pins
+        return (str(found[0]).lower(), bytes(found[1]), *(int(v) for v in found[2:])) == pins
 
     return deploy_contract(conn, record_dir, vault, sender=sender, is_live=pinned)
+
+
+PIN_GETTERS = ("oracle", "modelId", "neutralBps", "bpsPerOutputUnit", "maxStepBps", "cooldown")
+
+
+def _policy(config: ConsumerConfig) -> tuple[int, int, int, int]:
+    return (config.neutral_bps, config.bps_per_output_unit, config.max_step_bps, config.cooldown)
 
 
 def _creation_code(compiled: CompiledContract, oracle: str, model_id: bytes, config: ConsumerConfig) -> bytes:
     """The creation code with the constructor's arguments (the vault's pins) appended."""
     from eth_abi import encode
 
-    args = encode(["address", "bytes32", "uint16", "uint256"], [oracle, bytes(model_id), config.neutral_bps, config.bps_per_unit_return])
-    return bytes(compiled.bytecode) + args
+    types = ["address", "bytes32", "uint16", "uint256", "uint16", "uint64"]
+    return bytes(compiled.bytecode) + encode(types, [oracle, bytes(model_id), *_policy(config)])
 
 
 def consumer_state(conn: Connection, consumer: str, *, contracts: OracleContracts | None = None) -> ConsumerState:
@@ -121,45 +132,26 @@ def consumer_state(conn: Connection, consumer: str, *, contracts: OracleContract
         ChainError: the RPC failed.
     """
     contracts = contracts or compile_contracts()
-    names = ("modelId", "targetRiskyBps", "lastForecastWad", "lastPredictionId", "lastRebalance")
-    model, target, forecast, last, when = _getters(conn, consumer, names, contracts)
+    names = ("modelId", "targetRiskyBps", "lastForecastWad", "lastPredictionId", "lastEpoch", "lastRebalance")
+    model, target, forecast, last, epoch, when = _getters(conn, consumer, names, contracts)
     address = conn.w3.to_checksum_address(consumer)
-    return ConsumerState(address, bytes(model), int(target), int(forecast), bytes(last), int(when))
+    return ConsumerState(address, bytes(model), int(target), int(forecast), bytes(last), int(epoch), int(when))
 
 
 def consumer_act(
-    conn: Connection,
-    consumer: str,
-    *,
-    prediction: bytes | None = None,
-    input_instances: Sequence[int] | None = None,
-    sender: Sender | None = None,
-    contracts: OracleContracts | None = None,
+    conn: Connection, consumer: str, *, sender: Sender | None = None, contracts: OracleContracts | None = None
 ) -> tuple[ConsumerState, int]:
-    """Let the ForecastVault rebalance on its model's latest prediction (or a given one).
-
-    Args:
-        conn: the chain.
-        consumer: the vault.
-        prediction: act on this prediction id (``rebalanceOn``; refused for another model).
-        input_instances: act on the prediction for exactly these input instances (``rebalanceFor``).
-        sender: the account; resolved from the environment when None.
-        contracts: compiled contracts.
+    """Let the ForecastVault rebalance on its model's latest attested prediction (anyone may).
 
     Returns:
         The vault's state afterwards and the gas used.
 
     Raises:
-        OracleRevertError: refused (``Stale``, ``WrongModel``, ``AlreadyApplied``, ``NoPrediction``, ...).
+        OracleRevertError: refused (``Stale``, ``NotNewer``, ``CooldownActive``, ``NoPrediction``, ...).
     """
     contracts = contracts or compile_contracts()
     vault = bind(conn, consumer, contracts.consumer)
-    if prediction is not None:
-        data = vault.encode_abi("rebalanceOn", args=[bytes(prediction)])
-    elif input_instances is not None:
-        data = vault.encode_abi("rebalanceFor", args=[[int(v) for v in input_instances]])
-    else:
-        data = vault.encode_abi("rebalance", args=[])
+    data = vault.encode_abi("rebalance", args=[])
     receipt = transact(conn, sender or resolve_sender(conn), data, "the consumer's rebalance", to=vault.address, errors=contracts.errors)
     return consumer_state(conn, consumer, contracts=contracts), int(receipt["gasUsed"])
 

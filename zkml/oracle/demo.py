@@ -1,10 +1,19 @@
-"""The whole oracle flow on one chain: from a proved workspace to the DeFi consumer acting on it."""
+"""The whole oracle flow on one chain: from a workspace to the DeFi consumer acting on attested data.
+
+The demo deploys a local price feed and fills it with the circuit's example
+series, deploys the feature source that turns the feed's rounds into the
+model's input, registers the model as attested (after checking its verifier's
+code and SRS), proves the model on the feed's latest window, publishes the
+proof, and lets the ForecastVault act on it. Nobody chose the input: it is the
+feed's data at the epoch the prediction names.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from zkml.config import ConsumerConfig
+from zkml.config import ConsumerConfig, FeedConfig
 from zkml.errors import OracleError, OracleRevertError
 from zkml.evm.records import Deployment
 from zkml.evm.rpc import Connection, Sender, resolve_sender
@@ -14,66 +23,97 @@ from zkml.oracle.consumer import consumer_act, consumer_state, deploy_consumer
 from zkml.oracle.encoding import hex32
 from zkml.oracle.registry import Registration, register_workspace, workspace_model
 
-# A re-run on a long-lived chain: the stored prediction may be stale or already acted on.
-_EXPECTED_ON_RERUN = ("Stale", "AlreadyApplied")
+# A re-run on a long-lived chain: the vault may have acted on this epoch already, or be cooling down.
+_EXPECTED_ON_RERUN = ("NotNewer", "CooldownActive")
+
+
+def demo_prices(pipeline: Any, feed: FeedConfig) -> list[float]:
+    """The example price series the demo pushes: the last ``demo_rounds`` of ``[feed] demo_series``.
+
+    Raises:
+        OracleError: the circuit declares no series.
+    """
+    from zkml.export import load_callable
+
+    if not feed.demo_series:
+        raise OracleError(
+            "the circuit declares no [feed] demo_series to fill the demo feed with", hint='add demo_series = "model.py:prices"'
+        )
+    series = [float(p) for p in load_callable(feed.demo_series, pipeline.config.root)()]
+    return series[-feed.demo_rounds :]
+
+
+def fill_demo_feed(
+    conn: Connection, record_dir: Path, prices: list[float], feed: FeedConfig, *, sender: Sender, contracts: Any
+) -> tuple[Deployment, int]:
+    """Deploy a fresh local feed and push ``prices`` into it; returns the feed and the gas of the pushes."""
+    from zkml.oracle.feed import deploy_feed, push_prices
+    from zkml.oracle.mirror import answer_of
+
+    deployed = deploy_feed(conn, record_dir, decimals=feed.decimals, description="zkml demo feed", sender=sender, contracts=contracts)
+    pushed = push_prices(conn, deployed.address, [answer_of(p, feed.decimals) for p in prices], sender=sender, contracts=contracts)
+    return deployed, pushed.gas_used
 
 
 def demo_flow(
-    source: Any,
+    pipeline: Any,
     conn: Connection,
     *,
     consumer: ConsumerConfig | None = None,
+    feed: FeedConfig | None = None,
     sender: Sender | None = None,
     verifier: str | None = None,
 ) -> dict[str, Any]:
-    """From a proved, verifier-deployed workspace to the DeFi consumer acting on its prediction.
-
-    Deploys (or reuses) the oracle and a consumer pinned to the model, registers the
-    model (idempotent), submits the workspace's proof (when its input was already published
-    on this chain, the stored prediction is read instead and ``replayed`` is True), lets the
-    consumer rebalance, and reports gas and results. The oracle and consumer are recorded
-    in the workspace's deployments record.
+    """From a workspace with a deployed verifier to the DeFi consumer acting on an attested prediction.
 
     Args:
-        source: a :class:`zkml.pipeline.Pipeline` (or a workspace folder) whose proof is
-            made and whose plain verifier is deployed on ``conn``.
+        pipeline: a :class:`zkml.pipeline.Pipeline` whose plain verifier is deployed on ``conn``.
         conn: the chain.
         consumer: the consumer and its policy (``[consumer]`` of zkml.toml); the defaults when None.
-        sender: the account (owner of a newly deployed oracle).
+        feed: the feed settings (``[feed]``); the pipeline's config when None.
+        sender: the account (owner of the oracle, feed and source).
         verifier: the plain verifier address; read from the deployments record when None.
 
     Returns:
-        A JSON-ready dict: addresses, ``model_id``, ``replayed``, ``prediction`` (decoded
-        on-chain values), ``gas`` (deploy_oracle, deploy_consumer, register, submit, read,
-        act; None for steps that sent nothing), ``consumer`` (the vault's state) and
-        ``consumer_note`` when the vault did not act (already applied, or stale).
+        A JSON-ready dict: addresses, ``model_id``, ``epoch``, ``prediction``, ``gas`` per step,
+        ``consumer`` (the vault's state) and ``consumer_note`` when the vault did not act.
 
     Raises:
-        OracleError: the workspace has no proof, or the oracle refused a step.
+        OracleError: no [feed] demo series, a window outside the model's bounds, or a refused step.
         ChainError: the RPC, account or a transaction failed.
     """
-    config = consumer or ConsumerConfig()
+    from zkml.oracle.attest import prove_attested
+    from zkml.oracle.feed import attested_input, deploy_source, latest_epoch
+    from zkml.oracle.mirror import ReturnsSpec
+
+    config = consumer or pipeline.config.consumer or ConsumerConfig()
+    feed_config = feed or pipeline.config.feed or FeedConfig()
     sender = sender or resolve_sender(conn)
     contracts = compile_contracts()
-    model = workspace_model(source)
-    if not model.proof_path.is_file():
-        raise OracleError(f"no proof in {model.root}", hint="run `zkml prove` first")
+    model = workspace_model(pipeline)
     oracle = deploy_oracle(conn, model.root, sender=sender, contracts=contracts)
+    price_feed, push_gas = fill_demo_feed(
+        conn, model.root, demo_prices(pipeline, feed_config), feed_config, sender=sender, contracts=contracts
+    )
+    spec = ReturnsSpec(window=model.spec.sample_width, scale=model.spec.input_scale, multiplier=feed_config.multiplier)
+    source = deploy_source(conn, model.root, price_feed.address, spec, sender=sender, contracts=contracts)
     registration = register_workspace(
-        conn, oracle.address, source, verifier=verifier, max_age=config.max_age, sender=sender, contracts=contracts
-    )
+        conn, oracle.address, pipeline, verifier=verifier, feature_source=source.address,
+        max_epoch_lag=feed_config.max_epoch_lag, max_age=config.max_age, sender=sender, contracts=contracts,
+    )  # fmt: skip
     vault = deploy_consumer(conn, oracle.address, registration.model_id, model.root, config=config, sender=sender, contracts=contracts)
+    epoch = latest_epoch(conn, price_feed.address)
+    attested = attested_input(conn, price_feed.address, epoch, spec)
+    proof_path = prove_attested(pipeline, attested, model.spec, registration.bounds)
     publication = publish(
-        conn, oracle.address, registration.model_id, model.proof_path, on_replay="read", sender=sender, contracts=contracts
+        conn, oracle.address, registration.model_id, proof_path, epochs=[epoch], on_replay="read", sender=sender, contracts=contracts
     )
-    gas = _sent_gas(oracle, vault, registration, publication)
-    prediction = publication.prediction
+    gas = _sent_gas(oracle, vault, registration, publication) | {"deploy_feed": price_feed.gas_used, "push_rounds": push_gas}
+    gas["deploy_source"] = None if source.reused else source.gas_used
     note = ""
     try:
-        _, gas["read"] = read_prediction(
-            conn, oracle.address, registration.model_id, commitment=prediction.input_commitment, contracts=contracts
-        )
-        state, gas["act"] = consumer_act(conn, vault.address, prediction=prediction.prediction_id, sender=sender, contracts=contracts)
+        _, gas["read"] = read_prediction(conn, oracle.address, registration.model_id, epoch=epoch, contracts=contracts)
+        state, gas["act"] = consumer_act(conn, vault.address, sender=sender, contracts=contracts)
     except OracleRevertError as exc:
         if exc.error not in _EXPECTED_ON_RERUN:
             raise
@@ -81,12 +121,16 @@ def demo_flow(
         state = consumer_state(conn, vault.address, contracts=contracts)
     return {
         "oracle_address": oracle.address,
+        "feed_address": price_feed.address,
+        "source_address": source.address,
         "consumer_address": vault.address,
         "model_id": hex32(registration.model_id),
+        "epoch": epoch,
+        "input": list(attested.values),
         "registration": registration.as_dict(),
         "replayed": publication.replayed,
         "tx_hash": publication.tx_hash,
-        "prediction": prediction.as_dict(),
+        "prediction": publication.prediction.as_dict(),
         "gas": gas,
         "consumer": state.as_dict(),
         "consumer_note": note,
@@ -105,4 +149,4 @@ def _sent_gas(oracle: Deployment, vault: Deployment, registration: Registration,
     }
 
 
-__all__ = ["demo_flow"]
+__all__ = ["demo_flow", "demo_prices", "fill_demo_feed"]

@@ -20,11 +20,16 @@ def input_commitment(input_instances: Sequence[int]) -> bytes:
     return bytes(keccak(b"".join(int(v).to_bytes(32, "big") for v in input_instances)))
 
 
-def prediction_id(model_id: bytes, commitment: bytes) -> bytes:
-    """``keccak256(abi.encode(modelId, inputCommitment))``: the oracle's replay key."""
+def prediction_id(model_id: bytes, key: bytes | int) -> bytes:
+    """``keccak256(abi.encode(modelId, key))``: the oracle's replay key.
+
+    ``key`` is the data epoch of an attested model (an int) or the input commitment of an
+    unattested one (32 bytes).
+    """
     from eth_utils import keccak
 
-    return bytes(keccak(bytes(model_id) + bytes(commitment)))
+    word = key.to_bytes(32, "big") if isinstance(key, int) else bytes(key)
+    return bytes(keccak(bytes(model_id) + word))
 
 
 def to_wad(value: int, scale: int) -> int:
@@ -34,11 +39,16 @@ def to_wad(value: int, scale: int) -> int:
     return quotient if numerator >= 0 else -quotient
 
 
-def default_model_id(vk_sha256: str, settings_sha256: str) -> bytes:
-    """A model id derived from the verifying key and settings: a new key is a new id (an upgrade)."""
+def default_model_id(vk_sha256: str, settings_sha256: str, *, source: str | None = None) -> bytes:
+    """A model id derived from the verifying key and settings: a new key is a new id (an upgrade).
+
+    An attested model's id also covers its feature source, so the same keys registered
+    unattested (or over another feed) never share an id with it.
+    """
     from eth_utils import keccak
 
-    return bytes(keccak(text=f"{MODEL_ID_DOMAIN}:{vk_sha256}:{settings_sha256}"))
+    suffix = f":source:{source.lower()}" if source else ""
+    return bytes(keccak(text=f"{MODEL_ID_DOMAIN}:{vk_sha256}:{settings_sha256}{suffix}"))
 
 
 def parse_bytes32(value: str | bytes) -> bytes:

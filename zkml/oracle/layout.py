@@ -20,6 +20,7 @@ from zkml.workspace import Layout
 
 log = logging.getLogger(__name__)
 
+ZERO_ADDRESS = "0x" + "00" * 20
 # The Solidity InputBinding enum.
 BINDING_PUBLIC = 0
 BINDING_HASHED = 1
@@ -37,6 +38,8 @@ class ModelSpec:
         scale: fixed-point bits of the (first) output.
         batch_size: inferences per proof; inputs and outputs each split into that many
             equal consecutive per-sample slices, each stored as its own prediction.
+        input_scale: fixed-point bits of the (first) input: what the on-chain bounds and an
+            attested source quantize with.
     """
 
     binding: str
@@ -47,6 +50,7 @@ class ModelSpec:
     output_count: int
     scale: int
     batch_size: int = 1
+    input_scale: int = 0
 
     @property
     def binding_code(self) -> int:
@@ -63,11 +67,27 @@ class ModelSpec:
         start = self.input_offset
         return [tuple(instances[start + k * width : start + (k + 1) * width]) for k in range(self.batch_size)]
 
-    def config_tuple(self, verifier: str, vka_digest: bytes, max_age: int) -> tuple[Any, ...]:
+    @property
+    def sample_width(self) -> int:
+        """Input instances per sample (what a feature source gives per epoch)."""
+        return self.input_count // self.batch_size
+
+    def config_tuple(
+        self,
+        verifier: str,
+        codehash: bytes,
+        vka_digest: bytes,
+        max_age: int,
+        *,
+        source: str = ZERO_ADDRESS,
+        max_epoch_lag: int = 0,
+    ) -> tuple[Any, ...]:
         """The ``ModelConfig`` struct as web3 expects it."""
         return (
             verifier,
-            vka_digest,
+            bytes(codehash),
+            bytes(vka_digest),
+            source,
             self.binding_code,
             self.instance_count,
             self.input_offset,
@@ -76,6 +96,7 @@ class ModelSpec:
             self.output_count,
             self.batch_size,
             self.scale,
+            max_epoch_lag,
             max_age,
         )
 
@@ -151,14 +172,15 @@ def _unbatched_spec(settings: Settings) -> ModelSpec:
     out_size = sum(s.size for s in segments if s.kind == "output")
     scales = settings.output_scales
     scale = scales[0] if scales else 0
+    input_scale = settings.input_scales[0] if settings.input_scales else 0
     if len(set(scales)) > 1:
         log.warning("outputs have different scales %s; the oracle stores them all at scale %d", list(scales), scale)
     if settings.input_visibility == "public":
-        return ModelSpec("public", in_size + out_size, 0, in_size, in_size, out_size, scale)
+        return ModelSpec("public", in_size + out_size, 0, in_size, in_size, out_size, scale, input_scale=input_scale)
     if settings.poseidon_instances != 1 or not settings.input_hash_public:
         raise OracleError(f"{settings.path}: expected exactly one public Poseidon hash instance, found {settings.poseidon_instances}")
     # ezkl puts module instances (the Poseidon hash) before the model's output instances.
-    return ModelSpec("hashed", 1 + out_size, 0, 1, 1, out_size, scale)
+    return ModelSpec("hashed", 1 + out_size, 0, 1, 1, out_size, scale, input_scale=input_scale)
 
 
-__all__ = ["BINDING_HASHED", "BINDING_PUBLIC", "ModelSpec", "model_spec", "recorded_batch_size"]
+__all__ = ["BINDING_HASHED", "BINDING_PUBLIC", "ZERO_ADDRESS", "ModelSpec", "model_spec", "recorded_batch_size"]

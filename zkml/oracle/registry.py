@@ -1,16 +1,19 @@
 """The oracle's model registry: register a model once, retire it, read its binding.
 
-A model id binds one verifier (and, for a reusable verifier, one VKA digest) and
-one instance layout forever; registering the same binding again is a no-op, a
-different one under the same id is refused. A workspace's model is registered
-with its default id (:func:`zkml.oracle.encoding.default_model_id`) and the plain
-verifier its deployments record holds.
+A model id binds forever one verifier and its code hash (and, for a reusable
+verifier, one VKA digest), one instance layout, the per-feature input bounds and,
+for an attested model, one feature source; registering the same binding again is
+a no-op, a different one under the same id is refused. A workspace's model is
+registered with its default id (:func:`zkml.oracle.encoding.default_model_id`) and
+the plain verifier its deployments record holds, after :mod:`zkml.oracle.binding`
+checked the verifier's code and the SRS.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from zkml.evm.rpc import Connection, Sender, code_at, resolve_sender, transact
 from zkml.oracle.calls import bind, view
 from zkml.oracle.compile import OracleContracts, compile_contracts
 from zkml.oracle.encoding import default_model_id, hex32
-from zkml.oracle.layout import ModelSpec, model_spec
+from zkml.oracle.layout import ZERO_ADDRESS, ModelSpec, model_spec
 from zkml.oracle.reverts import HINTS
 from zkml.workspace import Layout
 
@@ -32,7 +35,9 @@ NO_VKA = b"\x00" * 32
 # The ModelConfig struct's fields, in order (as read_model returns them).
 CONFIG_FIELDS = (
     "verifier",
+    "verifier_codehash",
     "vka_digest",
+    "source",
     "binding",
     "instance_count",
     "input_offset",
@@ -41,6 +46,7 @@ CONFIG_FIELDS = (
     "output_count",
     "batch_size",
     "scale",
+    "max_epoch_lag",
     "max_age",
 )
 
@@ -58,6 +64,10 @@ class Registration:
         gas_used: gas of the registration (0 when reused).
         reused: it was already registered with the same binding.
         vka_digest: keccak256 of the VKA words (zero for a plain verifier).
+        codehash: the verifier's code hash the oracle checks on every submit.
+        source: the feature source of an attested model (None: unattested).
+        max_epoch_lag: attested: how many epochs behind the source's latest an epoch may be.
+        bounds: per-feature (low, high) input bounds, scaled by 2^input_scale.
     """
 
     model_id: bytes
@@ -68,46 +78,74 @@ class Registration:
     gas_used: int = 0
     reused: bool = False
     vka_digest: bytes = NO_VKA
+    codehash: bytes = NO_VKA
+    source: str | None = None
+    max_epoch_lag: int = 0
+    bounds: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def attested(self) -> bool:
+        """Its inputs must equal its feature source's instances."""
+        return self.source is not None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
         return {
             "model_id": hex32(self.model_id),
             "verifier": self.verifier,
+            "verifier_codehash": hex32(self.codehash),
             "binding": self.spec.binding,
             "instance_count": self.spec.instance_count,
             "inputs": [self.spec.input_offset, self.spec.input_count],
             "outputs": [self.spec.output_offset, self.spec.output_count],
             "batch_size": self.spec.batch_size,
             "scale": self.spec.scale,
+            "input_scale": self.spec.input_scale,
             "max_age": self.max_age,
             "active": self.active,
             "gas_used": self.gas_used,
             "reused": self.reused,
             "vka_digest": hex32(self.vka_digest),
+            "source": self.source,
+            "max_epoch_lag": self.max_epoch_lag,
+            "bounds": [list(b) for b in self.bounds],
         }
 
 
 def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: OracleContracts | None = None) -> dict[str, Any] | None:
-    """The oracle's registration of ``model_id`` (:data:`CONFIG_FIELDS`, ``active``, ``latest``), or None if unregistered."""
+    """The oracle's registration of ``model_id``, or None if unregistered.
+
+    Returns:
+        :data:`CONFIG_FIELDS`, ``active``, ``latest`` (prediction id), ``latest_epoch``,
+        ``attested`` and ``bounds`` (per-feature (low, high) pairs).
+    """
     contracts = contracts or compile_contracts()
-    config, active, exists, latest = view(conn, contracts, contracts.oracle, oracle, "models", bytes(model_id), doing="reading the model")
+    config, active, exists, latest, latest_epoch = view(
+        conn, contracts, contracts.oracle, oracle, "models", bytes(model_id), doing="reading the model"
+    )
     if not exists:
         return None
-    return {**dict(zip(CONFIG_FIELDS, config, strict=True)), "active": bool(active), "latest": bytes(latest)}
+    (bounds,) = view(conn, contracts, contracts.oracle, oracle, "inputBounds", bytes(model_id), doing="reading the model's bounds")
+    fields = dict(zip(CONFIG_FIELDS, config, strict=True))
+    fields["verifier_codehash"] = bytes(fields["verifier_codehash"])
+    fields["vka_digest"] = bytes(fields["vka_digest"])
+    return {
+        **fields,
+        "active": bool(active),
+        "latest": bytes(latest),
+        "latest_epoch": int(latest_epoch),
+        "attested": int(str(fields["source"]), 16) != 0,
+        "bounds": tuple((int(low), int(high)) for low, high in bounds),
+    }
 
 
-def _same_binding(existing: dict[str, Any], verifier: str, digest: bytes, spec: ModelSpec) -> bool:
-    return (
-        str(existing["verifier"]).lower() == verifier.lower()
-        and bytes(existing["vka_digest"]) == digest
-        and existing["binding"] == spec.binding_code
-        and existing["instance_count"] == spec.instance_count
-        and (existing["input_offset"], existing["input_count"]) == (spec.input_offset, spec.input_count)
-        and (existing["output_offset"], existing["output_count"]) == (spec.output_offset, spec.output_count)
-        and existing["batch_size"] == spec.batch_size
-        and existing["scale"] == spec.scale
-    )
+def _binding_differences(existing: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """The registration fields where ``existing`` differs from ``wanted`` (addresses compared case-insensitively)."""
+
+    def norm(value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    return [key for key, value in wanted.items() if norm(existing[key]) != norm(value)]
 
 
 def register_model(
@@ -117,12 +155,19 @@ def register_model(
     verifier: str,
     spec: ModelSpec,
     *,
+    bounds: Sequence[tuple[int, int]] = (),
+    source: str | None = None,
+    max_epoch_lag: int = 0,
     max_age: int = DEFAULT_MAX_AGE,
     vka_digest: bytes | None = None,
+    codehash: bytes | None = None,
     sender: Sender | None = None,
     contracts: OracleContracts | None = None,
 ) -> Registration:
     """Register a model on the oracle (owner only); idempotent for the same binding.
+
+    This low-level call checks nothing about WHICH verifier it is;
+    :func:`register_workspace` checks the code against the workspace's compiled verifier first.
 
     Args:
         conn: the chain.
@@ -130,34 +175,49 @@ def register_model(
         model_id: the id consumers will pin.
         verifier: the plain verifier (or the reusable verifier when ``vka_digest`` is given).
         spec: the instance layout (:func:`zkml.oracle.layout.model_spec`).
+        bounds: per-feature (low, high) bounds of one sample's inputs (public inputs; empty for hashed).
+        source: the feature source of an attested model.
+        max_epoch_lag: attested: how many epochs behind the source's latest an epoch may be.
         max_age: seconds a prediction stays fresh.
         vka_digest: keccak256 of the VKA words, for a reusable verifier.
+        codehash: the verifier code hash to pin; read from the chain when None.
         sender: the owner account; resolved from the environment when None.
         contracts: compiled contracts.
 
     Raises:
         OracleError: the id is registered with a different binding (register the new
-            version under a new id), or the registration was refused (``NotOwner``, ...).
+            version under a new id), or the registration was refused (``NotOwner``,
+            ``VerifierCodeMismatch``, ``InvalidModelConfig``, ...).
     """
+    from zkml.oracle.binding import codehash_of, onchain_code
+
     contracts = contracts or compile_contracts()
     digest = bytes(vka_digest or NO_VKA)
+    checksum = conn.w3.to_checksum_address
+    pinned = bytes(codehash) if codehash is not None else codehash_of(onchain_code(conn, verifier))
+    source_address = checksum(source) if source else ZERO_ADDRESS
+    config = spec.config_tuple(checksum(verifier), pinned, digest, max_age, source=source_address, max_epoch_lag=max_epoch_lag)
+    bounds = tuple((int(low), int(high)) for low, high in bounds)
+    result = Registration(bytes(model_id), checksum(verifier), spec, max_age, True, 0, False, digest, pinned,
+                          checksum(source) if source else None, max_epoch_lag, bounds)  # fmt: skip
     existing = read_model(conn, oracle, model_id, contracts=contracts)
     if existing is not None:
-        if not _same_binding(existing, verifier, digest, spec):
+        wanted = dict(zip(CONFIG_FIELDS, config, strict=True))
+        differs = _binding_differences(existing, {k: v for k, v in wanted.items() if k != "max_age"} | {"bounds": bounds})
+        if differs:
             raise OracleError(
-                f"model id {hex32(model_id)} is already registered on {oracle} with another verifier or layout",
+                f"model id {hex32(model_id)} is already registered on {oracle} with another {', '.join(differs)}",
                 hint=HINTS["ModelAlreadyRegistered"],
             )
         if existing["max_age"] != max_age:
             log.warning(
                 "model %s keeps maxAge %d (asked %d); the owner can change it with setMaxAge", hex32(model_id), existing["max_age"], max_age
             )
-        return Registration(bytes(model_id), verifier, spec, int(existing["max_age"]), existing["active"], 0, True, digest)
+        return replace(result, max_age=int(existing["max_age"]), active=existing["active"], reused=True)
     contract = bind(conn, oracle, contracts.oracle)
-    config = spec.config_tuple(conn.w3.to_checksum_address(verifier), digest, max_age)
-    data = contract.encode_abi("registerModel", args=[bytes(model_id), config])
+    data = contract.encode_abi("registerModel", args=[bytes(model_id), config, [list(b) for b in bounds]])
     receipt = transact(conn, sender or resolve_sender(conn), data, "registering the model", to=contract.address, errors=contracts.errors)
-    return Registration(bytes(model_id), verifier, spec, max_age, True, int(receipt["gasUsed"]), False, digest)
+    return replace(result, gas_used=int(receipt["gasUsed"]))
 
 
 def set_model_active(
@@ -188,8 +248,12 @@ class WorkspaceModel:
 
     @property
     def model_id(self) -> bytes:
-        """The default model id of this verifying key and settings."""
+        """The default model id of this verifying key and settings (unattested)."""
         return default_model_id(self.vk_sha256, self.settings_sha256)
+
+    def model_id_for(self, feature_source: str | None) -> bytes:
+        """The default model id of this verifying key and settings with that feature source (None: unattested)."""
+        return default_model_id(self.vk_sha256, self.settings_sha256, source=feature_source)
 
 
 def workspace_model(source: Any) -> WorkspaceModel:
@@ -228,30 +292,55 @@ def register_workspace(
     *,
     model_id: bytes | None = None,
     verifier: str | None = None,
+    feature_source: str | None = None,
+    max_epoch_lag: int = 0,
     max_age: int = DEFAULT_MAX_AGE,
+    allow_unsafe_srs: bool = False,
     sender: Sender | None = None,
     contracts: OracleContracts | None = None,
 ) -> Registration:
-    """Register a workspace's model with its deployed plain verifier (idempotent).
+    """Register a workspace's model with its deployed plain verifier (idempotent), after checking the binding.
+
+    Before anything is sent: the code at the verifier address must be the workspace's
+    compiled verifier for its verifying key, the keys' SRS must be safe for the chain,
+    and the calibrated input ranges become the on-chain per-feature bounds.
 
     Args:
         conn: the chain.
         oracle: the oracle address.
         source: a :class:`zkml.pipeline.Pipeline` or a workspace folder.
-        model_id: defaults to :func:`default_model_id` of its vk and settings.
+        model_id: defaults to :func:`default_model_id` of its vk, settings and feature source.
         verifier: defaults to the verifier recorded in the workspace's deployments record.
+        feature_source: register an attested model whose inputs this source gives.
+        max_epoch_lag: attested: how many epochs behind the source's latest an epoch may be.
         max_age: seconds a prediction stays fresh.
+        allow_unsafe_srs: register keys from a development or unpinned SRS on a non-dev chain anyway.
         sender: the owner account; resolved from the environment when None.
         contracts: compiled contracts.
+
+    Raises:
+        VerifierMismatchError: the verifier's code is not the workspace's compiled verifier.
+        UnsafeSrsError: unsafe SRS on a non-development chain.
+        OracleError: the oracle refused the registration.
     """
+    from zkml.oracle.binding import check_verifier, check_workspace_srs, workspace_bounds
+
     model = workspace_model(source)
+    address = verifier or workspace_verifier(conn, model.root)
+    check_workspace_srs(conn, model.root, allow_unsafe_srs=allow_unsafe_srs)
+    binding = check_verifier(conn, address, model.root)
+    bounds = workspace_bounds(model.root, model.spec.input_scale, model.spec.sample_width) if model.spec.binding == "public" else ()
     return register_model(
         conn,
         oracle,
-        model_id or model.model_id,
-        verifier or workspace_verifier(conn, model.root),
+        model_id or model.model_id_for(feature_source),
+        address,
         model.spec,
+        bounds=bounds,
+        source=feature_source,
+        max_epoch_lag=max_epoch_lag,
         max_age=max_age,
+        codehash=binding.codehash,
         sender=sender,
         contracts=contracts,
     )

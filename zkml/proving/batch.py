@@ -350,11 +350,11 @@ def deploy_batch_verifier(conn: Any, spec: ProverSpec, root: Path | None = None,
     if kind in ("auto", "plain"):
         plain = generate_verifier(keys.vk_path, settings.path, srs.path, layout.evm_dir())
         if kind == "plain" or plain.runtime_bytes <= EIP170_LIMIT:
-            deployed = deploy_verifier(conn, plain, layout.root, srs_unsafe=srs.unsafe)
+            deployed = deploy_verifier(conn, plain, layout.root, srs_unsafe=srs.unsafe, srs_reason=srs.unsafe_reason)
             return BatchVerifier(deployed.address, "plain", plain.runtime_bytes)
         log.info("plain verifier is %d bytes (> %d): using the reusable verifier", plain.runtime_bytes, EIP170_LIMIT)
     reusable = generate_verifier(keys.vk_path, settings.path, srs.path, layout.evm_dir(reusable=True), reusable=True)
     vka = create_vka(keys.vk_path, settings.path, srs.path, layout.vka)
-    shared = deploy_verifier(conn, reusable, layout.root, srs_unsafe=srs.unsafe)
-    register_vka(conn, shared, reusable, vka, layout.root, srs_unsafe=srs.unsafe)
+    shared = deploy_verifier(conn, reusable, layout.root, srs_unsafe=srs.unsafe, srs_reason=srs.unsafe_reason)
+    register_vka(conn, shared, reusable, vka, layout.root, srs_unsafe=srs.unsafe, srs_reason=srs.unsafe_reason)
     return BatchVerifier(shared.address, "reusable", reusable.runtime_bytes, vka)

@@ -5,14 +5,21 @@ import {VerifiedPredictionOracle} from "./VerifiedPredictionOracle.sol";
 import {FixedPoint} from "./FixedPoint.sol";
 
 /// @title ForecastVault
-/// @notice Example DeFi consumer: sets its target allocation between a risky and a safe asset
-///         from a verified forecast of the next-period return (circuits/mlp_regressor: input
-///         the 8 most recent returns, output the predicted next return).
+/// @notice Example DeFi consumer: sets its target allocation between a risky and a safe asset from
+///         a verified forecast of the next-period return (circuits/mlp_regressor: input the last 8
+///         percent returns of a price feed, output the predicted next return in percent).
 ///
-/// It trusts exactly one oracle and one modelId, both fixed at construction, and only acts on
-/// fresh predictions (the oracle's readers revert on stale, retired or unknown). The policy is
-/// deliberately simple: target risky share = neutral + sensitivity * forecast, clamped to
-/// [0, 100%]. A real vault would then trade toward the target; here it records it.
+/// What it acts on is fixed by the chain, not by whoever calls it, so anyone may trigger it:
+///  - one oracle and one ATTESTED model, fixed at construction (the model's input is the feed's
+///    data at the prediction's epoch, so nobody chose it);
+///  - only the model's latest fresh prediction (the oracle reverts on stale, retired, unknown), and
+///    only if its data epoch is strictly newer than the last one applied: an old prediction can
+///    never move the vault again;
+///  - at most once per `cooldown` seconds, and by at most `maxStepBps` per step toward the target.
+///
+/// Policy: target risky share = neutral + bpsPerOutputUnit * forecast, clamped to [0, 100%], where
+/// the forecast is in the model's own output units (percent, for mlp_regressor). A real vault
+/// would then trade toward the allocation; here it records it.
 contract ForecastVault {
     uint16 public constant MAX_BPS = 10_000;
 
@@ -20,70 +27,86 @@ contract ForecastVault {
     bytes32 public immutable modelId;
     /// @notice Risky share (bps) when the forecast is zero.
     uint16 public immutable neutralBps;
-    /// @notice Risky-share change in bps per 1.0 (100%) of forecast return.
-    uint256 public immutable bpsPerUnitReturn;
+    /// @notice Risky-share change in bps per 1.0 of the model's output (1 % for a percent forecast).
+    uint256 public immutable bpsPerOutputUnit;
+    /// @notice The largest change of the allocation in one rebalance.
+    uint16 public immutable maxStepBps;
+    /// @notice Seconds between two rebalances.
+    uint64 public immutable cooldown;
 
     uint16 public targetRiskyBps;
     int256 public lastForecastWad;
     bytes32 public lastPredictionId;
+    uint256 public lastEpoch;
     uint64 public lastRebalance;
 
-    event Rebalanced(bytes32 indexed predictionId, int256 forecastWad, uint16 previousBps, uint16 targetRiskyBps);
+    event Rebalanced(
+        bytes32 indexed predictionId, uint256 epoch, int256 forecastWad, uint16 previousBps, uint16 desiredBps, uint16 targetRiskyBps
+    );
 
     error WrongModel(bytes32 expected, bytes32 actual);
-    error AlreadyApplied(bytes32 predictionId);
+    error NotNewer(uint256 epoch, uint256 lastEpoch);
+    error CooldownActive(uint64 nextAllowed);
     error InvalidParameter(string reason);
 
-    constructor(VerifiedPredictionOracle oracle_, bytes32 modelId_, uint16 neutralBps_, uint256 bpsPerUnitReturn_) {
+    constructor(
+        VerifiedPredictionOracle oracle_,
+        bytes32 modelId_,
+        uint16 neutralBps_,
+        uint256 bpsPerOutputUnit_,
+        uint16 maxStepBps_,
+        uint64 cooldown_
+    ) {
         if (address(oracle_).code.length == 0) revert InvalidParameter("no contract at oracle");
         if (neutralBps_ > MAX_BPS) revert InvalidParameter("neutral share above 100%");
+        if (maxStepBps_ == 0 || maxStepBps_ > MAX_BPS) revert InvalidParameter("maxStepBps must be 1..10000");
+        (VerifiedPredictionOracle.ModelConfig memory config,, bool exists,,) = oracle_.models(modelId_);
+        if (!exists) revert InvalidParameter("model not registered on the oracle");
+        // An unattested model's input is whatever its submitter chose: never act on it.
+        if (config.source == address(0)) revert InvalidParameter("model is not attested");
         oracle = oracle_;
         modelId = modelId_;
         neutralBps = neutralBps_;
-        bpsPerUnitReturn = bpsPerUnitReturn_;
+        bpsPerOutputUnit = bpsPerOutputUnit_;
+        maxStepBps = maxStepBps_;
+        cooldown = cooldown_;
         targetRiskyBps = neutralBps_;
     }
 
-    /// @notice Act on the pinned model's latest fresh prediction.
+    /// @notice Act on the pinned model's latest fresh prediction. Anyone may call it.
     function rebalance() external returns (uint16) {
-        return _apply(oracle.latestPrediction(modelId));
+        VerifiedPredictionOracle.Prediction memory p = oracle.latestPrediction(modelId);
+        // The oracle scopes by modelId; checking again keeps the vault safe against a reader bug.
+        if (p.modelId != modelId) revert WrongModel(modelId, p.modelId);
+        if (p.epoch <= lastEpoch) revert NotNewer(p.epoch, lastEpoch);
+        if (lastRebalance != 0 && block.timestamp < uint256(lastRebalance) + cooldown) {
+            revert CooldownActive(lastRebalance + cooldown);
+        }
+        int256 forecastWad = FixedPoint.toWad(p.values[0], p.scale);
+        uint16 previous = targetRiskyBps;
+        uint16 desired = targetFor(forecastWad);
+        uint16 target = _step(previous, desired);
+        targetRiskyBps = target;
+        lastForecastWad = forecastWad;
+        lastPredictionId = p.predictionId;
+        lastEpoch = p.epoch;
+        lastRebalance = uint64(block.timestamp);
+        emit Rebalanced(p.predictionId, p.epoch, forecastWad, previous, desired, target);
+        return target;
     }
 
-    /// @notice Act on a specific prediction; refuses one made by any other model.
-    function rebalanceOn(bytes32 predictionId) external returns (uint16) {
-        return _apply(oracle.getPrediction(predictionId));
-    }
-
-    /// @notice Act only on the prediction for inputs the caller vouches for.
-    /// @param inputInstances the model inputs as field elements (public binding) or the one
-    ///        Poseidon hash instance (hashed binding) the vault expects, e.g. from its own feed.
-    function rebalanceFor(uint256[] calldata inputInstances) external returns (uint16) {
-        return _apply(oracle.predictionFor(modelId, keccak256(abi.encodePacked(inputInstances))));
-    }
-
-    /// @notice The allocation a forecast maps to (pure, for off-chain checks).
+    /// @notice The allocation a forecast (1e18 fixed point, model output units) maps to, before the step cap.
     function targetFor(int256 forecastWad) public view returns (uint16) {
-        int256 shift = (forecastWad * int256(bpsPerUnitReturn)) / 1e18;
+        int256 shift = (forecastWad * int256(bpsPerOutputUnit)) / 1e18;
         int256 target = int256(uint256(neutralBps)) + shift;
         if (target < 0) return 0;
         if (target > int256(uint256(MAX_BPS))) return MAX_BPS;
         return uint16(uint256(target));
     }
 
-    function _apply(VerifiedPredictionOracle.Prediction memory p) private returns (uint16) {
-        // The oracle already scopes by modelId; checking again keeps the vault safe even if
-        // a future reader returned another model's record.
-        if (p.modelId != modelId) revert WrongModel(modelId, p.modelId);
-        bytes32 predictionId = oracle.predictionIdOf(p.modelId, p.inputCommitment);
-        if (predictionId == lastPredictionId) revert AlreadyApplied(predictionId);
-        int256 forecastWad = FixedPoint.toWad(p.values[0], p.scale);
-        uint16 previous = targetRiskyBps;
-        uint16 target = targetFor(forecastWad);
-        targetRiskyBps = target;
-        lastForecastWad = forecastWad;
-        lastPredictionId = predictionId;
-        lastRebalance = uint64(block.timestamp);
-        emit Rebalanced(predictionId, forecastWad, previous, target);
-        return target;
+    function _step(uint16 previous, uint16 desired) private view returns (uint16) {
+        if (desired > previous && desired - previous > maxStepBps) return previous + maxStepBps;
+        if (previous > desired && previous - desired > maxStepBps) return previous - maxStepBps;
+        return desired;
     }
 }

@@ -2,58 +2,59 @@
 pragma solidity ^0.8.20;
 
 import {IHalo2Verifier, IHalo2VerifierReusable} from "./IHalo2Verifier.sol";
+import {IFeatureSource} from "./IFeatureSource.sol";
 import {FixedPoint} from "./FixedPoint.sol";
 
 /// @title VerifiedPredictionOracle
 /// @notice Stores model predictions whose zero-knowledge proofs a registered verifier accepted.
 ///
 /// A stored prediction is bound to:
-///  - the model: a modelId pinned at registration to a plain verifier address, or to a
-///    reusable verifier plus the keccak256 digest of the model's VKA words. The binding of a
-///    modelId never changes: an upgrade is a NEW modelId, and consumers pin the modelId;
-///  - the input: `inputCommitment = keccak256(abi.encodePacked(inputInstances))`, where the
-///    input instances are the model inputs themselves (binding PUBLIC) or the Poseidon hash
-///    ezkl publishes for `input_visibility = "hashed"` (binding HASHED);
-///  - the output: each output instance decoded to a signed integer scaled by 2^scale
-///    (`value / 2^scale` is the real number; `FixedPoint.toWad` converts to 1e18 fixed point);
-///  - freshness: readers revert with `Stale` once `block.timestamp - timestamp > maxAge`;
-///  - replay: the prediction id is keccak256(modelId, inputCommitment), derived from the public
-///    inputs and NOT from the proof bytes, so a second proof (even a different, valid one)
-///    over the same input is rejected with `Replay`.
+///  - the model: a modelId pinned at registration to a verifier address AND its code hash (checked
+///    again on every submit, so swapped code is refused), or to a reusable verifier plus the
+///    keccak256 digest of the model's VKA words. The binding never changes: an upgrade is a NEW
+///    modelId, and consumers pin the modelId;
+///  - the input, in one of two modes:
+///    * ATTESTED (a feature source is registered): the proof's input instances must equal the
+///      source's instances for the claimed data epoch (for example the last N returns of a
+///      Chainlink feed at round E), and the epoch must be within `maxEpochLag` of the source's
+///      latest. Nobody chooses the input: it is the on-chain data. The replay key is
+///      (modelId, epoch), so the same window at a new epoch publishes again;
+///    * UNATTESTED: the input is whatever the submitter proved on. The replay key is
+///      (modelId, keccak256(input instances)). Only for apps that bind the inputs themselves
+///      (for example by reading `predictionFor` with inputs they computed on chain);
+///  - the calibrated input range: every public input instance must lie inside the bounds
+///    registered with the model, so out-of-range inputs (which a circuit still proves, with
+///    meaningless outputs) are refused;
+///  - the output: each output instance decoded to a signed integer scaled by 2^scale;
+///  - freshness: each prediction's expiry is fixed when it is stored (the data's timestamp plus
+///    maxAge; for unattested models the block's), so a later maxAge change never revives or
+///    expires a stored prediction. Checked readers revert with `Stale` after it.
 ///
-/// Batches: a model registered with `batchSize` B > 1 proves B inferences in one proof; its
-/// input instances are B equal consecutive slices (one per sample), and so are its outputs.
-/// `submit` verifies the proof once and stores B predictions, each with its own input
-/// commitment, so consumers read and replay-protect each sample exactly as for B = 1. A batch
-/// holding any already-published sample (or the same sample twice) is rejected whole with
-/// `Replay`.
+/// Batches: a model registered with batchSize B > 1 proves B samples in one proof (B equal
+/// consecutive input slices and output slices). A batch verifies once; samples already published
+/// are skipped (event PredictionSkipped) and the rest are stored, so a front-run or duplicate
+/// sample does not sink the others. A batch with nothing new reverts with `Replay` before verifying.
 ///
-/// Retirement: `setModelActive(modelId, false)` stops new submissions AND makes the checked
-/// readers revert with `ModelInactive` (a model is retired because it should no longer be
-/// trusted, so consumers must stop acting on it). Its history stays readable for audits
-/// through `predictionRecord`, which applies no freshness or activity rule. An owner can
-/// reactivate a model; the verifier binding itself can never be changed.
+/// Storage: one slot per prediction (first output, data timestamp, expiry), plus one slot per two
+/// further outputs.
 contract VerifiedPredictionOracle {
-    /// @notice How the input instances of a proof are bound.
     enum InputBinding {
         PUBLIC, // the model inputs are public instances
-        HASHED // one Poseidon hash instance of the (private) inputs
+        HASHED // one Poseidon hash instance of the (private) inputs: no bounds, no attestation
     }
 
     /// @notice Registration parameters of one model.
     /// @param verifier the plain verifier, or the reusable verifier when `vkaDigest` is non-zero.
+    /// @param verifierCodehash the verifier's extcodehash; registration and every submit check it.
     /// @param vkaDigest keccak256 of the model's VKA words (reusable verifier), else zero.
-    /// @param binding PUBLIC or HASHED input binding.
-    /// @param instanceCount the exact length of the instance vector.
-    /// @param inputOffset, inputCount where the input instances (or the hash) sit.
-    /// @param outputOffset, outputCount where the output instances sit.
-    /// @param batchSize inferences per proof: the inputs and the outputs each split into that many
-    ///        equal consecutive per-sample slices (1 for an unbatched circuit).
-    /// @param scale fixed-point bits of the outputs (ezkl's model_output_scales).
-    /// @param maxAge seconds a prediction stays fresh.
+    /// @param source the feature source of an attested model, else the zero address.
+    /// @param maxEpochLag attested: an epoch more than this many epochs behind the source's latest is refused.
+    /// @param maxAge seconds a prediction stays fresh (from its data's timestamp).
     struct ModelConfig {
         address verifier;
+        bytes32 verifierCodehash;
         bytes32 vkaDigest;
+        address source;
         InputBinding binding;
         uint16 instanceCount;
         uint16 inputOffset;
@@ -62,59 +63,90 @@ contract VerifiedPredictionOracle {
         uint16 outputCount;
         uint16 batchSize;
         uint8 scale;
+        uint32 maxEpochLag;
         uint64 maxAge;
+    }
+
+    /// @notice Inclusive bounds of one input feature, as a signed integer scaled by 2^inputScale.
+    struct Bound {
+        int128 low;
+        int128 high;
     }
 
     struct Model {
         ModelConfig config;
         bool active;
         bool exists;
-        bytes32 latest; // prediction id of the most recent submission
+        uint64 latestEpoch; // attested: the newest epoch stored (its id is predictionIdOf(modelId, epoch))
+        bytes32 latest; // unattested: prediction id of the newest prediction
     }
 
-    /// @notice One verified prediction.
+    /// @notice One verified prediction as readers see it.
+    /// @param epoch the data epoch (attested models), 0 for unattested ones.
+    /// @param dataTimestamp when the input data was made (attested) or the prediction stored (unattested).
+    /// @param expiresAt fixed at submit: dataTimestamp + the model's maxAge then.
     /// @param values the outputs as signed integers scaled by 2^scale.
     struct Prediction {
         bytes32 modelId;
-        bytes32 inputCommitment;
-        uint64 timestamp;
-        uint64 blockNumber;
+        bytes32 predictionId;
+        uint256 epoch;
+        uint64 dataTimestamp;
+        uint64 expiresAt;
         uint8 scale;
-        address submitter;
         int256[] values;
     }
 
     address public owner;
+    address public pendingOwner;
     mapping(bytes32 => Model) private _models;
-    mapping(bytes32 => Prediction) private _predictions;
+    /// @dev Per-feature bounds packed two features per slot (int64 low, int64 high each): half the cold reads.
+    mapping(bytes32 => uint256[]) private _bounds;
+    mapping(bytes32 => uint256) private _boundCount;
+    /// @dev prediction id => uint128(int128 first output) | dataTimestamp << 128 | expiresAt << 192.
+    mapping(bytes32 => uint256) private _records;
+    /// @dev prediction id => slot j holds outputs 2j+1 and 2j+2 (int128 each, low half first).
+    mapping(bytes32 => mapping(uint256 => uint256)) private _moreValues;
 
+    event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
-    event ModelRegistered(bytes32 indexed modelId, address indexed verifier, bytes32 vkaDigest, ModelConfig config);
+    event ModelRegistered(bytes32 indexed modelId, address indexed verifier, address indexed source, ModelConfig config, Bound[] bounds);
     event ModelActiveChanged(bytes32 indexed modelId, bool active);
     event ModelMaxAgeChanged(bytes32 indexed modelId, uint64 maxAge);
     event PredictionPublished(
         bytes32 indexed modelId,
         bytes32 indexed predictionId,
+        uint256 epoch,
         bytes32 inputCommitment,
         int256[] values,
-        uint8 scale,
-        uint64 timestamp,
+        uint64 dataTimestamp,
+        uint64 expiresAt,
         address submitter
     );
+    event PredictionSkipped(bytes32 indexed modelId, bytes32 indexed predictionId);
 
     error NotOwner(address caller);
     error UnknownModel(bytes32 modelId);
     error ModelInactive(bytes32 modelId);
     error ModelAlreadyRegistered(bytes32 modelId);
     error InvalidModelConfig(string reason);
+    error VerifierCodeMismatch(bytes32 modelId, bytes32 expected, bytes32 actual);
     error VkaRequired(bytes32 modelId);
     error VkaMismatch(bytes32 modelId);
+    error AttestationRequired(bytes32 modelId);
+    error NotAttested(bytes32 modelId);
     error WrongInstanceCount(uint256 expected, uint256 actual);
+    error WrongEpochCount(uint256 expected, uint256 actual);
+    error EpochsNotIncreasing(uint256 index);
+    error EpochTooOld(uint256 epoch, uint256 latestEpoch, uint256 maxEpochLag);
+    error InputNotAttested(uint256 epoch, uint256 feature, uint256 proved, uint256 attested);
     error InstanceOutOfField(uint256 index);
+    error InputOutOfRange(uint256 sample, uint256 feature, int256 value, int256 low, int256 high);
+    error OutputOutOfRange(uint256 index, int256 value);
+    error StaleData(uint256 epoch, uint64 dataTimestamp, uint64 expiresAt);
     error VerificationFailed(bytes32 modelId);
     error Replay(bytes32 predictionId);
     error NoPrediction(bytes32 modelId, bytes32 predictionId);
-    error Stale(bytes32 predictionId, uint256 age, uint256 maxAge);
+    error Stale(bytes32 predictionId, uint64 expiresAt, uint256 time);
 
     modifier onlyOwner() {
         if (msg.sender != owner) revert NotOwner(msg.sender);
@@ -128,190 +160,451 @@ contract VerifiedPredictionOracle {
 
     // ------------------------------------------------------------------ administration
 
+    /// @notice Start a two-step ownership transfer; `newOwner` must call acceptOwnership.
     function transferOwnership(address newOwner) external onlyOwner {
-        if (newOwner == address(0)) revert InvalidModelConfig("owner cannot be the zero address");
-        emit OwnershipTransferred(owner, newOwner);
-        owner = newOwner;
+        pendingOwner = newOwner;
+        emit OwnershipTransferStarted(owner, newOwner);
     }
 
-    /// @notice Register a model once; its verifier binding is immutable afterwards.
-    function registerModel(bytes32 modelId, ModelConfig calldata config) external onlyOwner {
+    function acceptOwnership() external {
+        if (msg.sender != pendingOwner) revert NotOwner(msg.sender);
+        emit OwnershipTransferred(owner, msg.sender);
+        owner = msg.sender;
+        pendingOwner = address(0);
+    }
+
+    /// @notice Register a model once; its verifier, code hash, source and bounds are immutable afterwards.
+    /// @param bounds per-feature bounds of one sample's inputs (public binding), empty for hashed inputs.
+    function registerModel(bytes32 modelId, ModelConfig calldata config, Bound[] calldata bounds) external onlyOwner {
         if (_models[modelId].exists) revert ModelAlreadyRegistered(modelId);
         if (modelId == bytes32(0)) revert InvalidModelConfig("modelId is zero");
+        _checkConfig(config, bounds);
+        if (config.verifier.codehash != config.verifierCodehash) {
+            revert VerifierCodeMismatch(modelId, config.verifierCodehash, config.verifier.codehash);
+        }
+        Model storage model = _models[modelId];
+        model.config = config;
+        model.active = true;
+        model.exists = true;
+        uint256[] storage packed = _bounds[modelId];
+        for (uint256 i = 0; i < bounds.length; i += 2) {
+            uint256 word = _packBound(bounds[i]);
+            if (i + 1 < bounds.length) word |= _packBound(bounds[i + 1]) << 128;
+            packed.push(word);
+        }
+        _boundCount[modelId] = bounds.length;
+        emit ModelRegistered(modelId, config.verifier, config.source, config, bounds);
+    }
+
+    function _checkConfig(ModelConfig calldata config, Bound[] calldata bounds) private view {
         if (config.verifier.code.length == 0) revert InvalidModelConfig("no contract at verifier");
         if (config.outputCount == 0) revert InvalidModelConfig("no output instances");
         if (config.inputCount == 0) revert InvalidModelConfig("no input instances to bind");
-        if (config.binding == InputBinding.HASHED && config.inputCount != 1) {
-            revert InvalidModelConfig("hashed binding takes one hash instance");
-        }
         if (config.batchSize == 0) revert InvalidModelConfig("batchSize is zero");
-        if (config.batchSize > 1) {
-            // One hash over a whole batch cannot be split into per-sample commitments.
-            if (config.binding == InputBinding.HASHED) revert InvalidModelConfig("hashed binding cannot be batched");
-            if (config.inputCount % config.batchSize != 0 || config.outputCount % config.batchSize != 0) {
-                revert InvalidModelConfig("inputs or outputs do not split into batchSize samples");
-            }
+        if (config.inputCount % config.batchSize != 0 || config.outputCount % config.batchSize != 0) {
+            revert InvalidModelConfig("inputs or outputs do not split into batchSize samples");
         }
         if (
             uint256(config.inputOffset) + config.inputCount > config.instanceCount
                 || uint256(config.outputOffset) + config.outputCount > config.instanceCount
         ) revert InvalidModelConfig("input or output range outside the instances");
-        if (config.maxAge == 0) revert InvalidModelConfig("maxAge is zero");
+        if (config.maxAge == 0 || config.maxAge > type(uint40).max) revert InvalidModelConfig("maxAge must be 1..2^40-1");
         if (config.scale > 128) revert InvalidModelConfig("scale above 128 bits");
-        Model storage model = _models[modelId];
-        model.config = config;
-        model.active = true;
-        model.exists = true;
-        emit ModelRegistered(modelId, config.verifier, config.vkaDigest, config);
+        uint256 width = config.inputCount / config.batchSize;
+        if (config.binding == InputBinding.HASHED) {
+            if (config.inputCount != 1) revert InvalidModelConfig("hashed binding takes one hash instance");
+            // One hash over a whole batch cannot be split into per-sample commitments.
+            if (config.batchSize != 1) revert InvalidModelConfig("hashed binding cannot be batched");
+            if (config.source != address(0)) revert InvalidModelConfig("an attested model needs public inputs");
+            if (bounds.length != 0) revert InvalidModelConfig("hashed inputs cannot be range-checked");
+        } else if (bounds.length != width) {
+            revert InvalidModelConfig("public inputs need one bound per input feature");
+        }
+        for (uint256 i = 0; i < bounds.length; ++i) {
+            if (bounds[i].low > bounds[i].high) revert InvalidModelConfig("a bound's low is above its high");
+            if (bounds[i].low < type(int64).min || bounds[i].high > type(int64).max) {
+                revert InvalidModelConfig("a bound is beyond int64");
+            }
+        }
+        if (config.source != address(0)) {
+            if (config.source.code.length == 0) revert InvalidModelConfig("no contract at source");
+            if (IFeatureSource(config.source).width() != width) revert InvalidModelConfig("source width != inputs per sample");
+        }
     }
 
     /// @notice Retire (false) or reactivate (true) a model.
     function setModelActive(bytes32 modelId, bool active) external onlyOwner {
-        Model storage model = _knownModel(modelId);
-        model.active = active;
+        _knownModel(modelId).active = active;
         emit ModelActiveChanged(modelId, active);
     }
 
+    /// @notice Change maxAge for predictions stored from now on; stored ones keep their expiry.
     function setMaxAge(bytes32 modelId, uint64 maxAge) external onlyOwner {
-        if (maxAge == 0) revert InvalidModelConfig("maxAge is zero");
+        // Bounded so that data timestamp + maxAge always fits the uint64 expiry.
+        if (maxAge == 0 || maxAge > type(uint40).max) revert InvalidModelConfig("maxAge must be 1..2^40-1");
         _knownModel(modelId).config.maxAge = maxAge;
         emit ModelMaxAgeChanged(modelId, maxAge);
     }
 
     // ------------------------------------------------------------------ submission
 
-    /// @notice Verify a proof with a plain-verifier model and store its prediction(s).
-    /// @return predictionId keccak256(modelId, inputCommitment) of the (last, for a batch) sample.
-    function submit(bytes32 modelId, bytes calldata proof, uint256[] calldata instances)
-        external
-        returns (bytes32 predictionId)
-    {
-        Model storage model = _activeModel(modelId);
-        if (model.config.vkaDigest != bytes32(0)) revert VkaRequired(modelId);
-        predictionId = _precheck(modelId, model.config, instances);
-        bytes memory call = abi.encodeCall(IHalo2Verifier.verifyProof, (proof, instances));
-        _verify(modelId, model.config.verifier, call);
-        _store(modelId, model, predictionId, instances);
+    /// @notice Verify a proof of an unattested, plain-verifier model and store its prediction(s).
+    /// @return stored the number of samples stored (the others were already published).
+    function submit(bytes32 modelId, bytes calldata proof, uint256[] calldata instances) external returns (uint256 stored) {
+        return _submit(modelId, new uint256[](0), proof, instances, new bytes32[](0), false);
     }
 
-    /// @notice Verify a proof with a reusable-verifier model (VKA passed as calldata, pinned by digest).
+    /// @notice As submit, for a reusable-verifier model (VKA passed as calldata, pinned by digest).
     function submitWithVka(bytes32 modelId, bytes calldata proof, uint256[] calldata instances, bytes32[] calldata vka)
         external
-        returns (bytes32 predictionId)
+        returns (uint256 stored)
     {
-        Model storage model = _activeModel(modelId);
-        // Calldata words (16 gas/byte) are cheaper than reading a stored VKA (2100 gas/word cold);
-        // the digest pin makes them exactly as binding.
-        if (model.config.vkaDigest == bytes32(0)) revert InvalidModelConfig("model uses a plain verifier");
-        if (keccak256(abi.encodePacked(vka)) != model.config.vkaDigest) revert VkaMismatch(modelId);
-        predictionId = _precheck(modelId, model.config, instances);
-        bytes memory call = abi.encodeCall(IHalo2VerifierReusable.verifyProof, (proof, instances, vka));
-        _verify(modelId, model.config.verifier, call);
-        _store(modelId, model, predictionId, instances);
+        return _submit(modelId, new uint256[](0), proof, instances, vka, true);
     }
 
-    function _precheck(bytes32 modelId, ModelConfig storage config, uint256[] calldata instances)
+    /// @notice Verify a proof of an attested model on the data of `epochs` (one per sample, increasing).
+    function submitAttested(bytes32 modelId, uint256[] calldata epochs, bytes calldata proof, uint256[] calldata instances)
+        external
+        returns (uint256 stored)
+    {
+        return _submit(modelId, epochs, proof, instances, new bytes32[](0), false);
+    }
+
+    /// @notice As submitAttested, for a reusable-verifier model.
+    function submitAttestedWithVka(
+        bytes32 modelId,
+        uint256[] calldata epochs,
+        bytes calldata proof,
+        uint256[] calldata instances,
+        bytes32[] calldata vka
+    ) external returns (uint256 stored) {
+        return _submit(modelId, epochs, proof, instances, vka, true);
+    }
+
+    function _submit(
+        bytes32 modelId,
+        uint256[] memory epochs,
+        bytes calldata proof,
+        uint256[] calldata instances,
+        bytes32[] memory vka,
+        bool withVka
+    ) private returns (uint256 stored) {
+        (ModelConfig memory config, bytes32[] memory ids, uint64[] memory times) =
+            _prepare(modelId, epochs, instances, vka, withVka);
+        _verify(modelId, config, proof, instances, vka, withVka);
+        stored = _storeAll(modelId, config, ids, epochs, times, instances);
+        // Only a sample repeated inside this batch can make this zero after _sampleIds.
+        if (stored == 0) revert Replay(ids[0]);
+    }
+
+    /// @dev Every check that needs no proof: mode, instances, bounds, replay, attestation.
+    function _prepare(bytes32 modelId, uint256[] memory epochs, uint256[] calldata instances, bytes32[] memory vka, bool withVka)
         private
         view
-        returns (bytes32 predictionId)
+        returns (ModelConfig memory config, bytes32[] memory ids, uint64[] memory times)
     {
-        if (instances.length != config.instanceCount) revert WrongInstanceCount(config.instanceCount, instances.length);
-        for (uint256 i = 0; i < instances.length; ++i) {
-            // A non-canonical element (x + p) would pass a verifier that reduces mod p and
-            // yield a second commitment, hence a second prediction id, for the same input.
-            if (instances[i] >= FixedPoint.FIELD_MODULUS) revert InstanceOutOfField(i);
+        config = _activeModel(modelId).config;
+        _checkMode(modelId, config, epochs, vka, withVka);
+        _checkInstances(modelId, config, instances);
+        (ids,) = _sampleIds(modelId, config, epochs, instances);
+        times = config.source != address(0) ? _attest(config, epochs, instances) : new uint64[](0);
+    }
+
+    /// @dev The entry point matches the model: plain or reusable verifier, attested or not.
+    function _checkMode(bytes32 modelId, ModelConfig memory config, uint256[] memory epochs, bytes32[] memory vka, bool withVka)
+        private
+        pure
+    {
+        if (withVka != (config.vkaDigest != bytes32(0))) {
+            if (withVka) revert InvalidModelConfig("model uses a plain verifier");
+            revert VkaRequired(modelId);
         }
-        // Checked before verifying: a replay costs the submitter little and is reported as such.
+        if (withVka && keccak256(abi.encodePacked(vka)) != config.vkaDigest) revert VkaMismatch(modelId);
+        bool attested = config.source != address(0);
+        if (attested && epochs.length == 0) revert AttestationRequired(modelId);
+        if (!attested && epochs.length != 0) revert NotAttested(modelId);
+    }
+
+    /// @dev Field canonicity of every instance, and each sample's inputs inside the registered bounds.
+    function _checkInstances(bytes32 modelId, ModelConfig memory config, uint256[] calldata instances) private view {
+        uint256 n = instances.length;
+        if (n != config.instanceCount) revert WrongInstanceCount(config.instanceCount, n);
+        unchecked {
+            for (uint256 i = 0; i < n; ++i) {
+                // A non-canonical element (x + p) would pass a verifier that reduces mod p and
+                // yield a second commitment, hence a second prediction id, for the same input.
+                if (instances[i] >= FixedPoint.FIELD_MODULUS) revert InstanceOutOfField(i);
+            }
+            uint256 width = _boundCount[modelId];
+            if (width == 0) return;
+            uint256[] storage packed = _bounds[modelId];
+            uint256 batch = config.batchSize;
+            uint256 offset = config.inputOffset;
+            for (uint256 j = 0; j < width; ++j) {
+                (int256 low, int256 high) = _unpackBound(packed[j / 2], j % 2);
+                for (uint256 k = 0; k < batch; ++k) {
+                    uint256 felt = instances[offset + k * width + j];
+                    int256 value = felt > FixedPoint.HALF_MODULUS ? -int256(FixedPoint.FIELD_MODULUS - felt) : int256(felt);
+                    if (value < low || value > high) revert InputOutOfRange(k, j, value, low, high);
+                }
+            }
+        }
+    }
+
+    function _packBound(Bound calldata bound) private pure returns (uint256) {
+        return uint256(uint64(int64(bound.low))) | (uint256(uint64(int64(bound.high))) << 64);
+    }
+
+    function _unpackBound(uint256 word, uint256 half) private pure returns (int256 low, int256 high) {
+        uint256 pair = half == 0 ? word : word >> 128;
+        low = int64(uint64(pair));
+        high = int64(uint64(pair >> 64));
+    }
+
+    /// @dev Each sample's prediction id, and how many are not stored yet (checked before verifying,
+    ///      so a batch with nothing new costs its sender little).
+    function _sampleIds(bytes32 modelId, ModelConfig memory config, uint256[] memory epochs, uint256[] calldata instances)
+        private
+        view
+        returns (bytes32[] memory ids, uint256 fresh)
+    {
         uint256 batch = config.batchSize;
+        if (epochs.length != 0 && epochs.length != batch) revert WrongEpochCount(batch, epochs.length);
+        ids = new bytes32[](batch);
         for (uint256 k = 0; k < batch; ++k) {
-            predictionId = predictionIdOf(modelId, _sampleCommitment(config, instances, k));
-            if (_predictions[predictionId].timestamp != 0) revert Replay(predictionId);
+            if (epochs.length != 0) {
+                if (k > 0 && epochs[k] <= epochs[k - 1]) revert EpochsNotIncreasing(k);
+                ids[k] = predictionIdOf(modelId, bytes32(epochs[k]));
+            } else {
+                ids[k] = predictionIdOf(modelId, _sampleCommitment(config, instances, k));
+            }
+            if (_records[ids[k]] == 0) ++fresh;
         }
+        if (fresh == 0) revert Replay(ids[0]);
+    }
+
+    /// @dev The proof's inputs must be the source's instances for its epochs, recent enough and fresh.
+    function _attest(ModelConfig memory config, uint256[] memory epochs, uint256[] calldata instances)
+        private
+        view
+        returns (uint64[] memory times)
+    {
+        IFeatureSource source = IFeatureSource(config.source);
+        uint256 latest = source.latestEpoch();
+        uint256 batch = epochs.length;
+        for (uint256 k = 0; k < batch; ++k) {
+            if (epochs[k] > latest || latest - epochs[k] > config.maxEpochLag) {
+                revert EpochTooOld(epochs[k], latest, config.maxEpochLag);
+            }
+        }
+        uint256[] memory expected;
+        (expected, times) = source.instancesAt(epochs);
+        uint256 width = config.inputCount / batch;
+        // A source answering with another shape attests nothing.
+        if (expected.length != batch * width || times.length != batch) revert InputNotAttested(epochs[0], 0, 0, 0);
+        unchecked {
+            for (uint256 k = 0; k < batch; ++k) {
+                uint256 start = config.inputOffset + k * width;
+                for (uint256 j = 0; j < width; ++j) {
+                    uint256 proved = instances[start + j];
+                    uint256 want;
+                    assembly {
+                        want := mload(add(add(expected, 0x20), shl(5, add(mul(k, width), j))))
+                    }
+                    if (proved != want) revert InputNotAttested(epochs[k], j, proved, want);
+                }
+                // uint256: a huge maxAge must not wrap into "already stale" inside unchecked.
+                uint256 expires = uint256(times[k]) + config.maxAge;
+                if (expires < block.timestamp) revert StaleData(epochs[k], times[k], uint64(expires));
+            }
+        }
+    }
+
+    function _verify(
+        bytes32 modelId,
+        ModelConfig memory config,
+        bytes calldata proof,
+        uint256[] calldata instances,
+        bytes32[] memory vka,
+        bool withVka
+    ) private view {
+        // The code hash check also warms the verifier's account for the call below.
+        bytes32 codehash = config.verifier.codehash;
+        if (codehash != config.verifierCodehash) revert VerifierCodeMismatch(modelId, config.verifierCodehash, codehash);
+        bytes memory call = withVka
+            ? abi.encodeCall(IHalo2VerifierReusable.verifyProof, (proof, instances, vka))
+            : abi.encodeCall(IHalo2Verifier.verifyProof, (proof, instances));
+        // staticcall: a verifier must not change state or call back into the oracle.
+        (bool ok, bytes memory ret) = config.verifier.staticcall(call);
+        // Word 0 is the success flag for both verifiers; a revert and `false` both reject.
+        if (!ok || ret.length < 32 || abi.decode(ret, (uint256)) != 1) revert VerificationFailed(modelId);
+    }
+
+    function _storeAll(
+        bytes32 modelId,
+        ModelConfig memory config,
+        bytes32[] memory ids,
+        uint256[] memory epochs,
+        uint64[] memory times,
+        uint256[] calldata instances
+    ) private returns (uint256 stored) {
+        Model storage model = _models[modelId];
+        bool attested = config.source != address(0);
+        bytes32 newest;
+        uint256 newestEpoch = model.latestEpoch;
+        for (uint256 k = 0; k < ids.length; ++k) {
+            // Already published (before this batch, or earlier in it): skip, keep the others.
+            if (_records[ids[k]] != 0) {
+                emit PredictionSkipped(modelId, ids[k]);
+                continue;
+            }
+            uint256 epoch = attested ? epochs[k] : 0;
+            _storeSample(modelId, config, ids[k], epoch, attested ? times[k] : uint64(block.timestamp), instances, k);
+            ++stored;
+            if (!attested || epoch > newestEpoch) {
+                newest = ids[k];
+                newestEpoch = epoch;
+            }
+        }
+        // An attested model's latest id is derived from its epoch (one packed write, no id slot).
+        if (newest != bytes32(0)) {
+            if (attested) model.latestEpoch = uint64(newestEpoch);
+            else model.latest = newest;
+        }
+    }
+
+    function _storeSample(
+        bytes32 modelId,
+        ModelConfig memory config,
+        bytes32 id,
+        uint256 epoch,
+        uint64 dataTime,
+        uint256[] calldata instances,
+        uint256 k
+    ) private {
+        int256[] memory values = _outputs(config, instances, k);
+        _write(id, values, dataTime, dataTime + config.maxAge);
+        bytes32 commitment = config.source != address(0) ? bytes32(0) : _sampleCommitment(config, instances, k);
+        emit PredictionPublished(modelId, id, epoch, commitment, values, dataTime, dataTime + config.maxAge, msg.sender);
+    }
+
+    /// @dev Sample k's outputs, decoded; each must fit the int128 a record holds.
+    function _outputs(ModelConfig memory config, uint256[] calldata instances, uint256 k) private pure returns (int256[] memory values) {
+        uint256 width = config.outputCount / config.batchSize;
+        uint256 first = config.outputOffset + k * width;
+        values = new int256[](width);
+        for (uint256 i = 0; i < width; ++i) {
+            int256 value = FixedPoint.decodeFelt(instances[first + i]);
+            if (value > type(int128).max || value < type(int128).min) revert OutputOutOfRange(first + i, value);
+            values[i] = value;
+        }
+    }
+
+    function _write(bytes32 id, int256[] memory values, uint64 dataTime, uint64 expiresAt) private {
+        _records[id] = _low128(values[0]) | (uint256(dataTime) << 128) | (uint256(expiresAt) << 192);
+        for (uint256 i = 1; i < values.length; i += 2) {
+            uint256 word = _low128(values[i]);
+            if (i + 1 < values.length) word |= _low128(values[i + 1]) << 128;
+            _moreValues[id][(i - 1) / 2] = word;
+        }
+    }
+
+    function _low128(int256 value) private pure returns (uint256) {
+        return uint256(uint128(int128(value)));
     }
 
     /// @dev keccak256 of sample k's input instances (the whole input range when batchSize is 1).
-    function _sampleCommitment(ModelConfig storage config, uint256[] calldata instances, uint256 k) private view returns (bytes32) {
+    function _sampleCommitment(ModelConfig memory config, uint256[] calldata instances, uint256 k) private pure returns (bytes32) {
         uint256 width = config.inputCount / config.batchSize;
         uint256 start = config.inputOffset + k * width;
         return keccak256(abi.encodePacked(instances[start:start + width]));
     }
 
-    function _verify(bytes32 modelId, address verifier, bytes memory call) private view {
-        // staticcall: a verifier must not change state or call back into the oracle.
-        (bool ok, bytes memory ret) = verifier.staticcall(call);
-        // Word 0 is the success flag for both verifiers; a revert and `false` both reject.
-        if (!ok || ret.length < 32 || abi.decode(ret, (uint256)) != 1) revert VerificationFailed(modelId);
-    }
-
-    function _store(bytes32 modelId, Model storage model, bytes32 predictionId, uint256[] calldata instances) private {
-        ModelConfig storage config = model.config;
-        uint256 batch = config.batchSize;
-        uint256 width = config.outputCount / batch;
-        for (uint256 k = 0; k < batch; ++k) {
-            bytes32 commitment = _sampleCommitment(config, instances, k);
-            bytes32 id = predictionIdOf(modelId, commitment);
-            Prediction storage p = _predictions[id];
-            // _precheck saw none stored; this catches a sample repeated within the batch.
-            if (p.timestamp != 0) revert Replay(id);
-            p.modelId = modelId;
-            p.inputCommitment = commitment;
-            p.timestamp = uint64(block.timestamp);
-            p.blockNumber = uint64(block.number);
-            p.scale = config.scale;
-            p.submitter = msg.sender;
-            uint256 first = config.outputOffset + k * width;
-            for (uint256 i = 0; i < width; ++i) {
-                p.values.push(FixedPoint.decodeFelt(instances[first + i]));
-            }
-            emit PredictionPublished(modelId, id, commitment, p.values, p.scale, p.timestamp, msg.sender);
-        }
-        model.latest = predictionId;
-    }
-
     // ------------------------------------------------------------------ readers (checked)
 
-    /// @notice The most recent prediction of a model; reverts if stale, retired or absent.
+    /// @notice The newest prediction of a model (the highest epoch, for an attested model);
+    ///         reverts if expired, retired or absent.
     function latestPrediction(bytes32 modelId) external view returns (Prediction memory) {
         Model storage model = _activeModel(modelId);
-        return _fresh(model, modelId, model.latest);
+        if (model.config.source == address(0)) return _fresh(_read(model, modelId, model.latest, 0));
+        uint256 epoch = model.latestEpoch;
+        return _fresh(_read(model, modelId, epoch == 0 ? bytes32(0) : predictionIdOf(modelId, bytes32(epoch)), epoch));
     }
 
-    /// @notice The prediction of a model on a given input commitment; same rules as latestPrediction.
+    /// @notice An attested model's prediction at a data epoch; same rules as latestPrediction.
+    function predictionAt(bytes32 modelId, uint256 epoch) external view returns (Prediction memory) {
+        Model storage model = _activeModel(modelId);
+        if (model.config.source == address(0)) revert NotAttested(modelId);
+        return _fresh(_read(model, modelId, predictionIdOf(modelId, bytes32(epoch)), epoch));
+    }
+
+    /// @notice An unattested model's prediction on given input instances; same rules as latestPrediction.
     function predictionFor(bytes32 modelId, bytes32 inputCommitment) external view returns (Prediction memory) {
         Model storage model = _activeModel(modelId);
-        return _fresh(model, modelId, predictionIdOf(modelId, inputCommitment));
+        if (model.config.source != address(0)) revert AttestationRequired(modelId);
+        return _fresh(_read(model, modelId, predictionIdOf(modelId, inputCommitment), 0));
     }
 
-    /// @notice A prediction by id; same rules as latestPrediction (its model must be active).
-    function getPrediction(bytes32 predictionId) external view returns (Prediction memory) {
-        bytes32 modelId = _predictions[predictionId].modelId;
-        if (modelId == bytes32(0)) revert NoPrediction(bytes32(0), predictionId);
-        return _fresh(_activeModel(modelId), modelId, predictionId);
-    }
-
-    function _fresh(Model storage model, bytes32 modelId, bytes32 predictionId) private view returns (Prediction memory) {
-        Prediction storage p = _predictions[predictionId];
-        if (predictionId == bytes32(0) || p.timestamp == 0) revert NoPrediction(modelId, predictionId);
-        uint256 age = block.timestamp - p.timestamp;
-        if (age > model.config.maxAge) revert Stale(predictionId, age, model.config.maxAge);
+    function _fresh(Prediction memory p) private view returns (Prediction memory) {
+        if (block.timestamp > p.expiresAt) revert Stale(p.predictionId, p.expiresAt, block.timestamp);
         return p;
+    }
+
+    function _read(Model storage model, bytes32 modelId, bytes32 predictionId, uint256 epoch)
+        private
+        view
+        returns (Prediction memory p)
+    {
+        uint256 record = _records[predictionId];
+        if (predictionId == bytes32(0) || record == 0) revert NoPrediction(modelId, predictionId);
+        uint256 width = model.config.outputCount / model.config.batchSize;
+        p.modelId = modelId;
+        p.predictionId = predictionId;
+        p.epoch = epoch;
+        p.dataTimestamp = uint64(record >> 128);
+        p.expiresAt = uint64(record >> 192);
+        p.scale = model.config.scale;
+        p.values = new int256[](width);
+        p.values[0] = int128(uint128(record));
+        for (uint256 i = 1; i < width; ++i) {
+            uint256 word = _moreValues[predictionId][(i - 1) / 2];
+            p.values[i] = int128(uint128(i % 2 == 1 ? word : word >> 128));
+        }
     }
 
     // ------------------------------------------------------------------ readers (raw)
 
-    /// @notice A stored prediction with no freshness or activity rule (audits, history); timestamp 0 if absent.
-    function predictionRecord(bytes32 predictionId) external view returns (Prediction memory) {
-        return _predictions[predictionId];
+    /// @notice A stored prediction with no freshness or activity rule (audits, history).
+    /// @param epoch the epoch to report (the id does not record it); 0 for unattested models.
+    function predictionRecord(bytes32 modelId, bytes32 predictionId, uint256 epoch) external view returns (Prediction memory) {
+        return _read(_knownModel(modelId), modelId, predictionId, epoch);
     }
 
-    /// @notice A model's registration: config, active flag, whether it exists, latest prediction id.
+    /// @notice Whether a prediction id is stored (for any model).
+    function isPublished(bytes32 predictionId) external view returns (bool) {
+        return _records[predictionId] != 0;
+    }
+
+    /// @notice A model's registration: config, active flag, whether it exists, latest prediction id and epoch.
     function models(bytes32 modelId)
         external
         view
-        returns (ModelConfig memory config, bool active, bool exists, bytes32 latest)
+        returns (ModelConfig memory config, bool active, bool exists, bytes32 latest, uint64 latestEpoch)
     {
         Model storage model = _models[modelId];
-        return (model.config, model.active, model.exists, model.latest);
+        latest = model.latest;
+        if (model.config.source != address(0) && model.latestEpoch != 0) latest = predictionIdOf(modelId, bytes32(uint256(model.latestEpoch)));
+        return (model.config, model.active, model.exists, latest, model.latestEpoch);
+    }
+
+    /// @notice A model's registered per-feature input bounds.
+    function inputBounds(bytes32 modelId) external view returns (Bound[] memory bounds) {
+        uint256 width = _boundCount[modelId];
+        bounds = new Bound[](width);
+        for (uint256 j = 0; j < width; ++j) {
+            (int256 low, int256 high) = _unpackBound(_bounds[modelId][j / 2], j % 2);
+            bounds[j] = Bound(int128(low), int128(high));
+        }
     }
 
     // ------------------------------------------------------------------ pure helpers
@@ -321,9 +614,9 @@ contract VerifiedPredictionOracle {
         return keccak256(abi.encodePacked(inputInstances));
     }
 
-    /// @notice The replay key: derived from the model and its public input, never from the proof.
-    function predictionIdOf(bytes32 modelId, bytes32 inputCommitment) public pure returns (bytes32) {
-        return keccak256(abi.encode(modelId, inputCommitment));
+    /// @notice The replay key: keccak256(modelId, key), key = the epoch (attested) or the input commitment.
+    function predictionIdOf(bytes32 modelId, bytes32 key) public pure returns (bytes32) {
+        return keccak256(abi.encode(modelId, key));
     }
 
     /// @notice FixedPoint.decodeFelt, exposed so off-chain code can check it matches its own decoding.

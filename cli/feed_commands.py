@@ -1,0 +1,112 @@
+"""``zkml feed``: deploy a local price feed (PushFeed), push prices to it, read its rounds.
+
+Thin wrappers over :mod:`zkml.oracle.feed`. Prices are human numbers (``1834.25``),
+turned into the feed's integer answers exactly with its ``decimals()``. The feed is
+recorded in ``RECORD_DIR/deployments.json`` like every zkml deployment; keys come
+only from the environment or a keystore, as for ``zkml deploy``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from zkml_cli.options import EXISTING_FILE, PATH, chain_connection, emit, json_flag
+
+
+@click.group("feed")
+def feed_group() -> None:
+    """A local AggregatorV3-compatible price feed for attested model inputs (on a real chain, use a Chainlink feed)."""
+
+
+@feed_group.command("deploy")
+@click.option("--decimals", type=int, default=8, show_default=True, help="Answers are price * 10**decimals.")
+@click.option("--description", default="zkml local feed", show_default=True, help="The feed's name, e.g. 'ETH / USD'.")
+@click.option("--record-dir", type=PATH, default=Path("."), show_default=True, help="Folder of the deployments.json it is recorded in.")
+@chain_connection(sender=True)
+@json_flag
+def deploy_cmd(decimals: int, description: str, record_dir: Path, conn: Any, sender: Any, as_json: bool) -> None:
+    """Deploy a PushFeed owned by the sender (or reuse the recorded one with these decimals and description)."""
+    from zkml.oracle.feed import deploy_feed
+    from zkml.workspace import Layout
+
+    feed = deploy_feed(conn, record_dir, decimals=decimals, description=description, sender=sender)
+    state = "reused" if feed.reused else f"deployed (gas {feed.gas_used:,})"
+    lines = [f"feed {feed.address} ({description!r}, {decimals} decimals) on chain {conn.chain_id}: {state}"]
+    lines.append(f"recorded in {Layout(record_dir).deployments}")
+    emit({**feed.as_dict(), "reused": feed.reused, "decimals": decimals, "description": description}, as_json, lines)
+
+
+def _file_prices(path: Path) -> list[Any]:
+    """A JSON list of prices, or a text file with one price per line (blank lines and # comments skipped)."""
+    from decimal import Decimal
+
+    from zkml.errors import ConfigError
+
+    text = path.read_text()
+    try:
+        # Decimal keeps a JSON 1834.1 exactly the number written.
+        data = json.loads(text, parse_float=Decimal)
+    except ValueError:
+        data = None
+    if isinstance(data, list):
+        if not all(isinstance(v, (int, str, Decimal)) and not isinstance(v, bool) for v in data):
+            raise ConfigError(f"{path} must list numbers", hint='e.g. [1834.25, 1840.5] or "1834.25" strings')
+        return data
+    return [s for line in text.splitlines() if (s := line.split("#", 1)[0].strip())]
+
+
+@feed_group.command("push")
+@click.argument("feed")
+@click.argument("prices", nargs=-1)
+@click.option("--file", "price_file", type=EXISTING_FILE, default=None, help="JSON list of prices, or a text file with one per line.")
+@chain_connection(sender=True)
+@json_flag
+def push_cmd(feed: str, prices: tuple[str, ...], price_file: Path | None, conn: Any, sender: Any, as_json: bool) -> None:
+    """Push PRICES (human numbers, oldest first) to FEED as new rounds (owner only)."""
+    from zkml.oracle.feed import feed_decimals, push_prices
+    from zkml.oracle.mirror import answer_of
+
+    if bool(prices) == (price_file is not None):
+        raise click.UsageError("give PRICE... or --file (one of them)")
+    given = list(prices) if prices else _file_prices(price_file) if price_file else []
+    if not given:
+        raise click.UsageError(f"{price_file} holds no prices")
+    decimals = feed_decimals(conn, feed)
+    answers = [answer_of(price, decimals) for price in given]
+    pushed = push_prices(conn, feed, answers, sender=sender)
+    span = f"round {pushed.first_round}" if pushed.first_round == pushed.last_round else f"rounds {pushed.first_round}..{pushed.last_round}"
+    line = f"pushed {len(answers)} price(s) to feed {feed}: {span} (gas {pushed.gas_used:,}, {len(pushed.tx_hashes)} tx)"
+    emit({**pushed.as_dict(), "answers": answers, "decimals": decimals}, as_json, [line])
+
+
+@feed_group.command("read")
+@click.argument("feed")
+@click.option("--round", "round_id", type=click.IntRange(min=0), default=None, help="Read this round.")
+@click.option("--last", type=click.IntRange(min=1), default=None, help="Read the latest LAST rounds (default: the latest one).")
+@chain_connection
+@json_flag
+def read_cmd(feed: str, round_id: int | None, last: int | None, conn: Any, as_json: bool) -> None:
+    """Read FEED's latest round, one round (--round), or the latest few (--last)."""
+    from zkml.oracle.feed import feed_decimals, latest_round, read_rounds
+    from zkml.oracle.mirror import price_of
+
+    if round_id is not None and last is not None:
+        raise click.UsageError("give --round or --last, not both")
+    decimals = feed_decimals(conn, feed)
+    if round_id is not None:
+        rounds = read_rounds(conn, feed, round_id, round_id)
+    else:
+        newest = latest_round(conn, feed)
+        # A proxy's round ids are phase << 64 | n: stay inside the latest phase.
+        first = max((newest.round_id >> 64 << 64) + 1, newest.round_id - (last or 1) + 1)
+        rounds = read_rounds(conn, feed, first, newest.round_id) if last else [newest]
+    payload = {
+        "feed": feed,
+        "decimals": decimals,
+        "rounds": [{**r.as_dict(), "price": str(price_of(r.answer, decimals))} for r in rounds],
+    }
+    lines = [f"round {r.round_id}: {price_of(r.answer, decimals)} (answer {r.answer}, updated at {r.updated_at})" for r in rounds]
+    emit(payload, as_json, lines)

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+import {AggregatorV3Interface} from "./AggregatorV3Interface.sol";
+import {IFeatureSource} from "./IFeatureSource.sol";
+import {FixedPoint} from "./FixedPoint.sol";
+
+/// @title ReturnsFeatureSource
+/// @notice The last `window` returns of an AggregatorV3 price feed, as a circuit's input instances.
+///
+/// Epoch E is a feed round id. Its input is the returns of the `window + 1` consecutive rounds
+/// E - window, ..., E, oldest first:
+///
+///     x_i = multiplier * (p_i - p_{i-1}) / p_{i-1}          (multiplier 100: percent returns)
+///     q_i = round(x_i * 2^inputScale), halves away from zero (Rust's f64::round, which ezkl
+///           applies when it quantizes an input at scale inputScale)
+///
+/// computed exactly in integers (no floating point), and encoded as BN254 field elements
+/// (a negative q as p - |q|). `zkml.oracle.mirror` computes the same in Python integers, so the
+/// prover's input (q_i / 2^inputScale, exact in a float) gives ezkl exactly these instances.
+/// The epoch's timestamp is round E's updatedAt. Every round must exist (its own id answered),
+/// have a positive answer and a non-zero updatedAt, and all rounds must lie in one feed phase.
+contract ReturnsFeatureSource is IFeatureSource {
+    AggregatorV3Interface public immutable feed;
+    uint256 public immutable window;
+    uint8 public immutable inputScale;
+    uint256 public immutable multiplier;
+
+    /// @dev A batch of epochs spanning at most this many rounds reads each round once.
+    uint256 private constant MAX_SHARED_SPAN = 512;
+    uint256 private constant PHASE_MASK = type(uint64).max;
+
+    error InvalidParameter(string reason);
+    error NoEpochs();
+    error EpochOutOfRange(uint256 epoch);
+    error BadRound(uint80 roundId);
+
+    constructor(AggregatorV3Interface feed_, uint256 window_, uint8 inputScale_, uint256 multiplier_) {
+        if (address(feed_).code.length == 0) revert InvalidParameter("no contract at feed");
+        if (window_ == 0 || window_ > 256) revert InvalidParameter("window must be 1..256");
+        // Bounds keep multiplier * 2^scale * (p_i - p_{i-1}) * 2 inside int256 for int192 answers.
+        if (inputScale_ > 32) revert InvalidParameter("inputScale above 32");
+        if (multiplier_ == 0 || multiplier_ > 1e6) revert InvalidParameter("multiplier must be 1..1e6");
+        feed = feed_;
+        window = window_;
+        inputScale = inputScale_;
+        multiplier = multiplier_;
+    }
+
+    function width() external view override returns (uint256) {
+        return window;
+    }
+
+    function latestEpoch() external view override returns (uint256) {
+        (uint80 roundId,,,,) = feed.latestRoundData();
+        return roundId;
+    }
+
+    function instancesAt(uint256[] calldata epochs)
+        external
+        view
+        override
+        returns (uint256[] memory instances, uint64[] memory timestamps)
+    {
+        uint256 n = epochs.length;
+        if (n == 0) revert NoEpochs();
+        (uint256 low, uint256 high) = _span(epochs);
+        instances = new uint256[](n * window);
+        timestamps = new uint64[](n);
+        uint256 first = low - window;
+        if (high - first < MAX_SHARED_SPAN && (high >> 64) == (first >> 64)) {
+            // Overlapping windows (consecutive epochs of a batch): read each round once.
+            _fillShared(epochs, first, high, instances, timestamps);
+        } else {
+            for (uint256 k = 0; k < n; ++k) {
+                timestamps[k] = _fillOne(epochs[k], instances, k * window);
+            }
+        }
+    }
+
+    /// @dev One epoch's window read on its own; returns its timestamp.
+    function _fillOne(uint256 epoch, uint256[] memory instances, uint256 at) private view returns (uint64) {
+        (int256[] memory prices, uint64[] memory times) = _rounds(epoch - window, epoch);
+        _fill(instances, at, prices, 0, epoch - window);
+        return times[window];
+    }
+
+    /// @dev The lowest and highest epoch; each must have `window` rounds before it in its phase.
+    function _span(uint256[] calldata epochs) private view returns (uint256 low, uint256 high) {
+        low = type(uint256).max;
+        for (uint256 k = 0; k < epochs.length; ++k) {
+            uint256 e = epochs[k];
+            // Inside one phase: the window's first round (E - window) is a real round (>= 1).
+            if (e > type(uint80).max || (e & PHASE_MASK) <= window) revert EpochOutOfRange(e);
+            if (e < low) low = e;
+            if (e > high) high = e;
+        }
+    }
+
+    function _fillShared(
+        uint256[] calldata epochs,
+        uint256 first,
+        uint256 high,
+        uint256[] memory instances,
+        uint64[] memory timestamps
+    ) private view {
+        (int256[] memory prices, uint64[] memory times) = _rounds(first, high);
+        for (uint256 k = 0; k < epochs.length; ++k) {
+            uint256 end = epochs[k] - first;
+            _fill(instances, k * window, prices, end - window, first);
+            timestamps[k] = times[end];
+        }
+    }
+
+    /// @notice q = round(multiplier * 2^inputScale * (price - previous) / previous), halves away from zero.
+    function quantizedReturn(int256 previous, int256 price) public view returns (int256) {
+        int256 num = int256(multiplier << inputScale) * (price - previous);
+        int256 den = previous;
+        // round(|num| / den) = floor((2|num| + den) / (2 den)) for den > 0.
+        int256 magnitude = (2 * (num < 0 ? -num : num) + den) / (2 * den);
+        return num < 0 ? -magnitude : magnitude;
+    }
+
+    /// @dev Writes the window ending at prices[start + window]; every round it uses must be valid
+    ///      (a round another epoch of the batch does not use may be missing or bad).
+    function _fill(uint256[] memory out, uint256 at, int256[] memory prices, uint256 start, uint256 first) private view {
+        uint256 w = window;
+        if (start + w >= prices.length || at + w > out.length) revert EpochOutOfRange(first + start);
+        int256 factor = int256(multiplier << inputScale);
+        // Unchecked: indices checked above; 0 < price <= int192 max (_rounds), factor < 2^52, so |num| < 2^245.
+        unchecked {
+            for (uint256 j = start; j <= start + w; ++j) {
+                int256 p;
+                assembly {
+                    p := mload(add(add(prices, 0x20), shl(5, j)))
+                }
+                if (p == 0) revert BadRound(uint80(first + j));
+            }
+            for (uint256 i = 0; i < w; ++i) {
+                int256 previous;
+                int256 price;
+                assembly {
+                    let ptr := add(add(prices, 0x20), shl(5, add(start, i)))
+                    previous := mload(ptr)
+                    price := mload(add(ptr, 0x20))
+                }
+                int256 num = factor * (price - previous);
+                uint256 magnitude = uint256((2 * (num < 0 ? -num : num) + previous) / (2 * previous));
+                // A negative return that rounds to 0 is the field element 0, never p.
+                uint256 q = (num < 0 && magnitude != 0) ? FixedPoint.FIELD_MODULUS - magnitude : magnitude;
+                assembly {
+                    mstore(add(add(out, 0x20), shl(5, add(at, i))), q)
+                }
+            }
+        }
+    }
+
+    /// @dev Rounds first..last (inclusive): prices and updatedAt; a missing or bad round reads as price 0.
+    function _rounds(uint256 first, uint256 last) private view returns (int256[] memory prices, uint64[] memory times) {
+        uint256 count = last - first + 1;
+        prices = new int256[](count);
+        times = new uint64[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            uint80 id = uint80(first + i);
+            // A feed reverts for a round it does not have (Chainlink: "No data present").
+            try feed.getRoundData(id) returns (uint80 answered, int256 answer, uint256, uint256 updatedAt, uint80) {
+                if (answered == id && answer > 0 && answer <= type(int192).max && updatedAt != 0) {
+                    prices[i] = answer;
+                    times[i] = uint64(updatedAt);
+                }
+            } catch {}
+        }
+    }
+}
