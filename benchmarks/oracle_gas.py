@@ -608,7 +608,10 @@ def markdown(result: dict[str, Any]) -> str:
         ("feature source alone: latestEpoch(), eth_estimateGas − 21,000", g["source_latest_epoch_estimate_minus_21000"]),
         ("feature source alone: instancesAt([latest]), eth_estimateGas − 21,000", g["source_instances_at_1_estimate_minus_21000"]),
         ("latestPrediction (view, eth_estimateGas, incl. 21,000)", g["read_latest_estimate"]),
-        ("predictionAt(model, epoch) (view, eth_estimateGas, incl. 21,000)", g["read_at_estimate"]),
+        (
+            "predictionFromBatch(model, its B=1 batch, 0): the same epoch read from its batch commitment (view, eth_estimateGas, incl. 21,000)",
+            g["read_at_estimate"],
+        ),
         ("ForecastVault.rebalance, first (writes its slots for the first time)", g["rebalance_first"]),
         ("ForecastVault.rebalance, steady state (next epoch, after the cooldown)", g["rebalance_second"]),
         (f"**B={b}**", None),
@@ -625,7 +628,7 @@ def markdown(result: dict[str, Any]) -> str:
         ]
     rows += [
         (f"feature source alone: instancesAt({b} epochs of batch 1), eth_estimateGas − 21,000", g["source_instances_at_batch_estimate_minus_21000"]),
-        (f"predictionAt on the B={b} model (view, eth_estimateGas, incl. 21,000)", g["batch_read_at_estimate"]),
+        (f"predictionFromBatch on the B={b} model: sample 0 of batch 1, passing its {b} entries (view, eth_estimateGas, incl. 21,000)", g["batch_read_at_estimate"]),
     ]  # fmt: skip
     table = [f"| {label} | |" if value is None else f"| {label} | {value:,} |" for label, value in rows]
     sizes = result["runtime_bytes"]
@@ -698,8 +701,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"The first submission of a model {'pays no' if sstore_same else 'pays a'} first-write premium: its SSTOREs cost "
         f"{first['breakdown']['oracle: SSTORE']:,} against {second['breakdown']['oracle: SSTORE']:,} for the next one "
-        "(the model's latestEpoch shares a slot with its flags, non-zero since registration; each prediction writes one "
-        "new record slot).",
+        "(the model's latestEpoch shares a slot with its flags, non-zero since registration; each batch writes one new "
+        "commitment slot, updates the newest-prediction record and sets its epochs' bits in a published bitmap word).",
         "",
         f"An epoch behind the model's latest stored one leaves `latestEpoch` alone (SSTORE {lagging['breakdown']['oracle: SSTORE']:,} "
         f"instead of {second['breakdown']['oracle: SSTORE']:,}), but its rounds are cold in the feed (round E = latest was "
@@ -812,8 +815,8 @@ def _b1_lines(result: dict[str, Any]) -> list[str]:
         ("calldata: modelId, epochs array, ABI offsets", d["intrinsic (21,000 + calldata)"] - bare["intrinsic (21,000 + calldata)"]),
         ("verifier call beyond its bare execution", d.get("call: verifier", 0) - bare.get("verifier execution", 0)),
         ("feature source (latestEpoch + instancesAt, caller side)", d.get("call: source", 0)),
-        ("cold and warm SLOADs (config, bounds, record, flags)", d["oracle: SLOAD"]),
-        ("SSTORE (new record slot, latestEpoch)", d["oracle: SSTORE"]),
+        ("cold and warm SLOADs (config, bounds, published bitmap, flags, newest record)", d["oracle: SLOAD"]),
+        ("SSTORE (batch commitment, bitmap word, newest record, latestEpoch)", d["oracle: SSTORE"]),
         ("event", d["oracle: events (LOG)"]),
         ("other oracle code (checks, ABI copies, code-hash check, ids)", d["oracle: other opcodes"]),
     ]

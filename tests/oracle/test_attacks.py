@@ -101,7 +101,7 @@ def test_a_chosen_input_is_refused_for_an_attested_model(market: Market, chain: 
         with pytest.raises(OracleRevertError) as info:
             publish(chain, reg.model_id, market.proof, epochs=[epoch])
         assert info.value.error == "EpochTooOld" and info.value.values == (epoch, market.latest, EPOCH_LAG)
-    assert not oracle_view(chain, "isPublished", orc.prediction_id(reg.model_id, market.latest))
+    assert not oracle_view(chain, "isEpochPublished", reg.model_id, market.latest)
 
     # The honest path: the proof on the feed's own window at that epoch.
     pub = publish(chain, reg.model_id, market.proof, epochs=[market.latest])
@@ -249,7 +249,7 @@ def test_swapped_verifier_code_is_detected_on_chain(
         assert info.value.error == "VerifierCodeMismatch"
         assert info.value.values == (reg.model_id, reg.codehash, codehash_of(always_true.deployed_bytecode))
     # The garbage proof stored nothing.
-    assert not oracle_view(chain, "isPublished", orc.prediction_id(reg.model_id, market.latest))
+    assert not oracle_view(chain, "isEpochPublished", reg.model_id, market.latest)
     with pytest.raises(OracleRevertError) as info:
         read(chain, reg.model_id, epoch=market.latest)
     assert info.value.error == "NoPrediction"

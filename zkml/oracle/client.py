@@ -25,6 +25,7 @@ from zkml.evm.rpc import Connection, Sender, call, estimate_gas, resolve_sender,
 from zkml.oracle.calls import bind, decode_output, view
 from zkml.oracle.compile import ORACLE_CONTRACT, OracleContracts, compile_contracts
 from zkml.oracle.encoding import hex32, prediction_id
+from zkml.oracle.history import StoredBatch, find_batch
 
 log = logging.getLogger(__name__)
 
@@ -239,28 +240,35 @@ def _publication(contract: Any, receipt: Any, *, scale: int) -> Publication:
     )
 
 
+def _batch_args(batch: StoredBatch | None, epoch: int) -> list[Any]:
+    """The (batch, index) arguments of the oracle's batch readers; an empty batch when none was
+    published, which the oracle refuses with the reason (unknown, retired, unattested, none)."""
+    return [[], 0] if batch is None else [batch.as_abi(), batch.index_of(epoch)]
+
+
 def prediction_record(
     conn: Connection, oracle: str, model_id: bytes, pid: bytes, *, epoch: int = 0, contracts: OracleContracts | None = None
 ) -> Prediction:
     """A stored prediction by id with no freshness or activity rule (history, audits).
 
+    An attested model's prediction (``epoch`` > 0) is read from its batch: found in the
+    oracle's events and checked by the oracle against the batch's stored commitment.
+
     Args:
-        epoch: the epoch to report for it (the stored record does not hold it); 0 for unattested models.
+        epoch: the prediction's data epoch (attested models); 0 for unattested models.
 
     Raises:
         OracleError: nothing is stored under that id for that model.
+        OracleRevertError: the oracle refused the batch (``BatchMismatch``) or the model is unknown.
     """
     contracts = contracts or compile_contracts()
+    if epoch:
+        batch = find_batch(conn, bind(conn, oracle, contracts.oracle), model_id, pid, epoch)
+        args: list[Any] = [bytes(model_id), *_batch_args(batch, epoch)]
+        (record,) = view(conn, contracts, contracts.oracle, oracle, "batchRecord", *args, doing="reading the prediction")
+        return Prediction.from_record(record)
     (record,) = view(
-        conn,
-        contracts,
-        contracts.oracle,
-        oracle,
-        "predictionRecord",
-        bytes(model_id),
-        bytes(pid),
-        int(epoch),
-        doing="reading the prediction",
+        conn, contracts, contracts.oracle, oracle, "predictionRecord", bytes(model_id), bytes(pid), 0, doing="reading the prediction"
     )
     return Prediction.from_record(record)
 
@@ -276,19 +284,25 @@ def read_prediction(
 ) -> tuple[Prediction, int]:
     """The latest prediction of a model (or its prediction at ``epoch`` / for ``commitment``), as consumers see it.
 
+    A prediction at an ``epoch`` comes from its batch (found in the oracle's events, checked
+    on chain against the stored commitment by ``predictionFromBatch``).
+
     Returns:
         The prediction and the gas ``eth_estimateGas`` gives for the read (it includes the
         21,000 intrinsic gas of a transaction; a contract calling it pays the rest).
 
     Raises:
         StalePredictionError: past its expiry.
+        OracleError: nothing published at that epoch.
         OracleRevertError: unknown or retired model (``UnknownModel``, ``ModelInactive``), nothing
             published (``NoPrediction``), or the wrong reader for the model's mode.
     """
     contracts = contracts or compile_contracts()
     contract = bind(conn, oracle, contracts.oracle)
+    args: list[Any]
     if epoch is not None:
-        fn, args = "predictionAt", [bytes(model_id), int(epoch)]
+        batch = find_batch(conn, contract, model_id, prediction_id(model_id, int(epoch)), int(epoch))
+        fn, args = "predictionFromBatch", [bytes(model_id), *_batch_args(batch, int(epoch))]
     elif commitment is not None:
         fn, args = "predictionFor", [bytes(model_id), bytes(commitment)]
     else:

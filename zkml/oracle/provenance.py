@@ -30,6 +30,7 @@ from zkml.evm.rpc import Connection, get_receipt, translate_error
 from zkml.oracle.calls import bind
 from zkml.oracle.compile import OracleContracts, compile_contracts
 from zkml.oracle.encoding import hex32
+from zkml.oracle.history import published_log
 from zkml.oracle.provenance_chain import (
     Context,
     Sample,
@@ -98,16 +99,6 @@ def _sample(args: Any) -> Sample:
     )  # fmt: skip
 
 
-def _published_log(conn: Connection, contract: Any, ident: bytes) -> Any | None:
-    """The PredictionPublished log whose predictionId topic is ``ident``, from block 0 (None: none)."""
-    params = {"fromBlock": 0, "toBlock": "latest", "address": contract.address, "topics": [contract.events.PredictionPublished.topic, None, hex32(ident)]}  # fmt: skip
-    try:
-        logs = conn.w3.eth.get_logs(params)
-    except Exception as exc:
-        raise translate_error(conn, exc, f"searching the oracle's logs for prediction {hex32(ident)}") from exc
-    return logs[0] if logs else None
-
-
 def _decode_call(contract: Any, tx: Any) -> SubmitCall | None:
     """The submit call of a transaction sent straight to the oracle (None for anything else)."""
     to = str(tx.get("to") or "")
@@ -139,7 +130,7 @@ def find_submission(conn: Connection, oracle: str, ident: bytes, *, contracts: O
     receipt = get_receipt(conn, hex32(ident))
     named = None
     if receipt is None:
-        log = _published_log(conn, contract, ident)
+        log = published_log(conn, contract, ident)
         if log is None:
             raise OracleError(
                 f"{hex32(ident)} is neither a transaction nor a prediction published on oracle {contract.address} (chain {conn.chain_id})",

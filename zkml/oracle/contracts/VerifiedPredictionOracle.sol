@@ -35,8 +35,14 @@ import {FixedPoint} from "./FixedPoint.sol";
 /// are skipped (event PredictionSkipped) and the rest are stored, so a front-run or duplicate
 /// sample does not sink the others. A batch with nothing new reverts with `Replay` before verifying.
 ///
-/// Storage: one slot per prediction (first output, data timestamp, expiry), plus one slot per two
-/// further outputs.
+/// Storage:
+///  - unattested models: one slot per prediction (first output, data timestamp, expiry), plus one
+///    slot per two further outputs, keyed by prediction id;
+///  - attested models: one commitment per stored batch (keccak256 over its samples' leaves, keyed by
+///    the batch's first stored epoch), one published bit per epoch (256 epochs per slot) and the
+///    newest prediction in full. `latestPrediction` reads storage; an older prediction is read with
+///    `predictionFromBatch`, passing the batch as its PredictionPublished events gave it, which
+///    the stored commitment checks. A batch of B costs ~1/B of a slot per prediction, not a slot.
 contract VerifiedPredictionOracle {
     enum InputBinding {
         PUBLIC, // the model inputs are public instances
@@ -78,6 +84,12 @@ contract VerifiedPredictionOracle {
         bool active;
         bool exists;
         uint64 latestEpoch; // attested: the newest epoch stored (its id is predictionIdOf(modelId, epoch))
+        // Attested: the newest prediction, in the slot of the flags and latestEpoch that every submit
+        // writes anyway. A first output beyond int80 or an expiry beyond uint48 is WIDE: then the
+        // record is in _records[modelId] instead.
+        uint48 latestTime;
+        uint48 latestExpires;
+        int80 latestValue;
         bytes32 latest; // unattested: prediction id of the newest prediction
     }
 
@@ -96,6 +108,14 @@ contract VerifiedPredictionOracle {
         int256[] values;
     }
 
+    /// @notice One stored sample of an attested batch, as its PredictionPublished event gives it.
+    struct BatchEntry {
+        uint256 epoch;
+        uint64 dataTimestamp;
+        uint64 expiresAt;
+        int256[] values;
+    }
+
     address public owner;
     address public pendingOwner;
     mapping(bytes32 => Model) private _models;
@@ -105,7 +125,14 @@ contract VerifiedPredictionOracle {
     /// @dev prediction id => uint128(int128 first output) | dataTimestamp << 128 | expiresAt << 192.
     mapping(bytes32 => uint256) private _records;
     /// @dev prediction id => slot j holds outputs 2j+1 and 2j+2 (int128 each, low half first).
+    ///      Attested models use the same layout under their modelId for the newest prediction.
     mapping(bytes32 => mapping(uint256 => uint256)) private _moreValues;
+    /// @dev attested: modelId => epoch / 255 => bit (epoch % 255) set once the epoch is published.
+    ///      Bit 255 is always set in a word in use, so a word is never reset to zero (a zero-to-non-zero
+    ///      write costs 20,000): registration initializes the word of the source's latest epoch.
+    mapping(bytes32 => mapping(uint256 => uint256)) private _publishedEpochs;
+    /// @dev attested: modelId => first stored epoch of a batch => keccak256 of its leaves.
+    mapping(bytes32 => mapping(uint256 => bytes32)) private _batchRoots;
 
     event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
@@ -123,6 +150,9 @@ contract VerifiedPredictionOracle {
         address submitter
     );
     event PredictionSkipped(bytes32 indexed modelId, bytes32 indexed predictionId);
+    /// @notice Attested: the `count` PredictionPublished events of `modelId` just before this one form
+    ///         the batch whose commitment `root` is stored under `firstEpoch`.
+    event BatchPublished(bytes32 indexed modelId, uint256 indexed firstEpoch, bytes32 root, uint256 count);
 
     error NotOwner(address caller);
     error UnknownModel(bytes32 modelId);
@@ -146,6 +176,7 @@ contract VerifiedPredictionOracle {
     error VerificationFailed(bytes32 modelId);
     error Replay(bytes32 predictionId);
     error NoPrediction(bytes32 modelId, bytes32 predictionId);
+    error BatchMismatch(bytes32 modelId, uint256 firstEpoch);
     error Stale(bytes32 predictionId, uint64 expiresAt, uint256 time);
 
     modifier onlyOwner() {
@@ -193,6 +224,13 @@ contract VerifiedPredictionOracle {
             packed.push(word);
         }
         _boundCount[modelId] = bounds.length;
+        if (config.source != address(0)) {
+            // The first submissions then update a bitmap word instead of creating one. A source with
+            // no data yet may revert here: the first submission then creates the word.
+            try IFeatureSource(config.source).latestEpoch() returns (uint256 latest) {
+                _publishedEpochs[modelId][latest / EPOCHS_PER_WORD] = WORD_IN_USE;
+            } catch {}
+        }
         emit ModelRegistered(modelId, config.verifier, config.source, config, bounds);
     }
 
@@ -375,12 +413,21 @@ contract VerifiedPredictionOracle {
             if (epochs.length != 0) {
                 if (k > 0 && epochs[k] <= epochs[k - 1]) revert EpochsNotIncreasing(k);
                 ids[k] = predictionIdOf(modelId, bytes32(epochs[k]));
+                if (!_epochPublished(modelId, epochs[k])) ++fresh;
             } else {
                 ids[k] = predictionIdOf(modelId, _sampleCommitment(config, instances, k));
+                if (_records[ids[k]] == 0) ++fresh;
             }
-            if (_records[ids[k]] == 0) ++fresh;
         }
         if (fresh == 0) revert Replay(ids[0]);
+    }
+
+    uint256 private constant EPOCHS_PER_WORD = 255;
+    uint256 private constant WORD_IN_USE = uint256(1) << 255;
+    int80 private constant WIDE = type(int80).min;
+
+    function _epochPublished(bytes32 modelId, uint256 epoch) private view returns (bool) {
+        return _publishedEpochs[modelId][epoch / EPOCHS_PER_WORD] & (uint256(1) << (epoch % EPOCHS_PER_WORD)) != 0;
     }
 
     /// @dev The proof's inputs must be the source's instances for its epochs, recent enough and fresh.
@@ -448,44 +495,112 @@ contract VerifiedPredictionOracle {
         uint64[] memory times,
         uint256[] calldata instances
     ) private returns (uint256 stored) {
-        Model storage model = _models[modelId];
-        bool attested = config.source != address(0);
+        if (config.source != address(0)) return _storeAttested(modelId, config, ids, epochs, times, instances);
         bytes32 newest;
-        uint256 newestEpoch = model.latestEpoch;
         for (uint256 k = 0; k < ids.length; ++k) {
             // Already published (before this batch, or earlier in it): skip, keep the others.
             if (_records[ids[k]] != 0) {
                 emit PredictionSkipped(modelId, ids[k]);
                 continue;
             }
-            uint256 epoch = attested ? epochs[k] : 0;
-            _storeSample(modelId, config, ids[k], epoch, attested ? times[k] : uint64(block.timestamp), instances, k);
+            _storeUnattested(modelId, config, ids[k], instances, k);
             ++stored;
-            if (!attested || epoch > newestEpoch) {
-                newest = ids[k];
-                newestEpoch = epoch;
-            }
+            newest = ids[k];
         }
-        // An attested model's latest id is derived from its epoch (one packed write, no id slot).
-        if (newest != bytes32(0)) {
-            if (attested) model.latestEpoch = uint64(newestEpoch);
-            else model.latest = newest;
-        }
+        if (newest != bytes32(0)) _models[modelId].latest = newest;
     }
 
-    function _storeSample(
+    /// @dev Unattested: the record under its prediction id; fresh from the block's time.
+    function _storeUnattested(bytes32 modelId, ModelConfig memory config, bytes32 id, uint256[] calldata instances, uint256 k)
+        private
+    {
+        uint64 time = uint64(block.timestamp);
+        int256[] memory values = _outputs(config, instances, k);
+        _write(id, values, time, time + config.maxAge);
+        emit PredictionPublished(modelId, id, 0, _sampleCommitment(config, instances, k), values, time, time + config.maxAge, msg.sender);
+    }
+
+    /// @dev A bitmap word of `_publishedEpochs` held in memory while a batch walks its epochs.
+    ///      `first` is the batch's first stored epoch (the key of its root).
+    struct EpochBits {
+        uint256 index;
+        uint256 word;
+        uint256 first;
+    }
+
+    /// @dev Attested: set each new epoch's published bit (one slot write per 256 epochs touched),
+    ///      commit the stored samples as one root, and keep the newest prediction in full.
+    function _storeAttested(
         bytes32 modelId,
         ModelConfig memory config,
-        bytes32 id,
-        uint256 epoch,
-        uint64 dataTime,
-        uint256[] calldata instances,
-        uint256 k
-    ) private {
-        int256[] memory values = _outputs(config, instances, k);
-        _write(id, values, dataTime, dataTime + config.maxAge);
-        bytes32 commitment = config.source != address(0) ? bytes32(0) : _sampleCommitment(config, instances, k);
-        emit PredictionPublished(modelId, id, epoch, commitment, values, dataTime, dataTime + config.maxAge, msg.sender);
+        bytes32[] memory ids,
+        uint256[] memory epochs,
+        uint64[] memory times,
+        uint256[] calldata instances
+    ) private returns (uint256 stored) {
+        bytes32[] memory leaves = new bytes32[](ids.length);
+        BatchEntry memory newest;
+        EpochBits memory bits = EpochBits(type(uint256).max, 0, 0);
+        for (uint256 k = 0; k < ids.length; ++k) {
+            if (!_claimEpoch(modelId, bits, epochs[k])) {
+                emit PredictionSkipped(modelId, ids[k]);
+                continue;
+            }
+            // Epochs increase, so the last stored sample is the batch's newest.
+            newest = BatchEntry(epochs[k], times[k], times[k] + config.maxAge, _outputs(config, instances, k));
+            if (stored == 0) bits.first = epochs[k];
+            leaves[stored++] = _leaf(newest);
+            emit PredictionPublished(modelId, ids[k], newest.epoch, bytes32(0), newest.values, newest.dataTimestamp, newest.expiresAt, msg.sender);
+        }
+        _publishedEpochs[modelId][bits.index] = bits.word;
+        if (stored != 0) _commitBatch(modelId, leaves, stored, bits.first, newest);
+    }
+
+    /// @dev Set `epoch`'s published bit in the cached word; false if it was already set.
+    function _claimEpoch(bytes32 modelId, EpochBits memory bits, uint256 epoch) private returns (bool) {
+        if (epoch / EPOCHS_PER_WORD != bits.index) {
+            // Epochs increase, so each bitmap word is loaded and written once per batch.
+            if (bits.index != type(uint256).max) _publishedEpochs[modelId][bits.index] = bits.word;
+            bits.index = epoch / EPOCHS_PER_WORD;
+            bits.word = _publishedEpochs[modelId][bits.index] | WORD_IN_USE;
+        }
+        uint256 bit = uint256(1) << (epoch % EPOCHS_PER_WORD);
+        if (bits.word & bit != 0) return false;
+        bits.word |= bit;
+        return true;
+    }
+
+    /// @dev Store the batch's root under its first stored epoch (readers pass the batch, whose first
+    ///      entry names it), and the newest prediction in full if it is the model's newest.
+    function _commitBatch(bytes32 modelId, bytes32[] memory leaves, uint256 stored, uint256 firstEpoch, BatchEntry memory newest)
+        private
+    {
+        assembly {
+            mstore(leaves, stored) // only the stored samples' leaves
+        }
+        bytes32 root = keccak256(abi.encodePacked(leaves));
+        _batchRoots[modelId][firstEpoch] = root;
+        emit BatchPublished(modelId, firstEpoch, root, stored);
+        Model storage model = _models[modelId];
+        if (newest.epoch > model.latestEpoch) _keepNewest(model, modelId, newest);
+    }
+
+    /// @dev The newest prediction into the model's flags slot (one write with latestEpoch), or, when
+    ///      it does not fit, into _records[modelId]; further outputs under the modelId either way.
+    function _keepNewest(Model storage model, bytes32 modelId, BatchEntry memory newest) private {
+        int256 first = newest.values[0];
+        bool narrow = first > WIDE && first <= type(int80).max && newest.expiresAt <= type(uint48).max;
+        model.latestEpoch = uint64(newest.epoch);
+        model.latestTime = narrow ? uint48(newest.dataTimestamp) : 0;
+        model.latestExpires = narrow ? uint48(newest.expiresAt) : 0;
+        model.latestValue = narrow ? int80(first) : WIDE;
+        if (!narrow) _records[modelId] = _record(first, newest.dataTimestamp, newest.expiresAt);
+        _writeMore(modelId, newest.values);
+    }
+
+    /// @dev The commitment to one stored sample; readers recompute it from the event's fields.
+    function _leaf(BatchEntry memory entry) private pure returns (bytes32) {
+        return keccak256(abi.encode(entry.epoch, entry.dataTimestamp, entry.expiresAt, entry.values));
     }
 
     /// @dev Sample k's outputs, decoded; each must fit the int128 a record holds.
@@ -501,7 +616,16 @@ contract VerifiedPredictionOracle {
     }
 
     function _write(bytes32 id, int256[] memory values, uint64 dataTime, uint64 expiresAt) private {
-        _records[id] = _low128(values[0]) | (uint256(dataTime) << 128) | (uint256(expiresAt) << 192);
+        _records[id] = _record(values[0], dataTime, expiresAt);
+        _writeMore(id, values);
+    }
+
+    function _record(int256 first, uint64 dataTime, uint64 expiresAt) private pure returns (uint256) {
+        return _low128(first) | (uint256(dataTime) << 128) | (uint256(expiresAt) << 192);
+    }
+
+    /// @dev Outputs 1.. two per slot under `id`.
+    function _writeMore(bytes32 id, int256[] memory values) private {
         for (uint256 i = 1; i < values.length; i += 2) {
             uint256 word = _low128(values[i]);
             if (i + 1 < values.length) word |= _low128(values[i + 1]) << 128;
@@ -526,23 +650,35 @@ contract VerifiedPredictionOracle {
     ///         reverts if expired, retired or absent.
     function latestPrediction(bytes32 modelId) external view returns (Prediction memory) {
         Model storage model = _activeModel(modelId);
-        if (model.config.source == address(0)) return _fresh(_read(model, modelId, model.latest, 0));
+        if (model.config.source == address(0)) return _fresh(_read(model, modelId, model.latest, model.latest, 0));
         uint256 epoch = model.latestEpoch;
-        return _fresh(_read(model, modelId, epoch == 0 ? bytes32(0) : predictionIdOf(modelId, bytes32(epoch)), epoch));
+        if (epoch == 0) revert NoPrediction(modelId, bytes32(0));
+        bytes32 id = predictionIdOf(modelId, bytes32(epoch));
+        // The newest prediction of an attested model is in its flags slot, or (WIDE) under its modelId.
+        if (model.latestValue == WIDE) return _fresh(_read(model, modelId, modelId, id, epoch));
+        Prediction memory p = _assemble(model, modelId, id, epoch, model.latestValue, model.latestTime, model.latestExpires);
+        p.modelId = modelId;
+        return _fresh(p);
     }
 
-    /// @notice An attested model's prediction at a data epoch; same rules as latestPrediction.
-    function predictionAt(bytes32 modelId, uint256 epoch) external view returns (Prediction memory) {
-        Model storage model = _activeModel(modelId);
-        if (model.config.source == address(0)) revert NotAttested(modelId);
-        return _fresh(_read(model, modelId, predictionIdOf(modelId, bytes32(epoch)), epoch));
+    /// @notice An attested model's prediction from a stored batch; same rules as latestPrediction.
+    /// @param batch the batch's stored samples in order, as its PredictionPublished events give them
+    ///        (the `count` events of the model before its BatchPublished event).
+    /// @param index the position of the wanted sample in `batch`.
+    function predictionFromBatch(bytes32 modelId, BatchEntry[] calldata batch, uint256 index)
+        external
+        view
+        returns (Prediction memory)
+    {
+        return _fresh(_fromBatch(_activeModel(modelId), modelId, batch, index));
     }
 
     /// @notice An unattested model's prediction on given input instances; same rules as latestPrediction.
     function predictionFor(bytes32 modelId, bytes32 inputCommitment) external view returns (Prediction memory) {
         Model storage model = _activeModel(modelId);
         if (model.config.source != address(0)) revert AttestationRequired(modelId);
-        return _fresh(_read(model, modelId, predictionIdOf(modelId, inputCommitment), 0));
+        bytes32 id = predictionIdOf(modelId, inputCommitment);
+        return _fresh(_read(model, modelId, id, id, 0));
     }
 
     function _fresh(Prediction memory p) private view returns (Prediction memory) {
@@ -550,39 +686,88 @@ contract VerifiedPredictionOracle {
         return p;
     }
 
-    function _read(Model storage model, bytes32 modelId, bytes32 predictionId, uint256 epoch)
+    /// @dev The record stored under `key` (a prediction id, or an attested modelId for its newest).
+    function _read(Model storage model, bytes32 modelId, bytes32 key, bytes32 predictionId, uint256 epoch)
         private
         view
         returns (Prediction memory p)
     {
-        uint256 record = _records[predictionId];
-        if (predictionId == bytes32(0) || record == 0) revert NoPrediction(modelId, predictionId);
-        uint256 width = model.config.outputCount / model.config.batchSize;
+        uint256 record = _records[key];
+        if (key == bytes32(0) || record == 0) revert NoPrediction(modelId, predictionId);
+        p = _assemble(model, key, predictionId, epoch, int128(uint128(record)), uint64(record >> 128), uint64(record >> 192));
         p.modelId = modelId;
+    }
+
+    /// @dev A prediction from its first output and times, its further outputs read under `key`
+    ///      (the caller sets its modelId).
+    function _assemble(Model storage model, bytes32 key, bytes32 predictionId, uint256 epoch, int256 first, uint64 time, uint64 expires)
+        private
+        view
+        returns (Prediction memory p)
+    {
+        uint256 width = model.config.outputCount / model.config.batchSize;
         p.predictionId = predictionId;
         p.epoch = epoch;
-        p.dataTimestamp = uint64(record >> 128);
-        p.expiresAt = uint64(record >> 192);
+        p.dataTimestamp = time;
+        p.expiresAt = expires;
         p.scale = model.config.scale;
         p.values = new int256[](width);
-        p.values[0] = int128(uint128(record));
+        p.values[0] = first;
         for (uint256 i = 1; i < width; ++i) {
-            uint256 word = _moreValues[predictionId][(i - 1) / 2];
+            uint256 word = _moreValues[key][(i - 1) / 2];
             p.values[i] = int128(uint128(i % 2 == 1 ? word : word >> 128));
         }
     }
 
-    // ------------------------------------------------------------------ readers (raw)
-
-    /// @notice A stored prediction with no freshness or activity rule (audits, history).
-    /// @param epoch the epoch to report (the id does not record it); 0 for unattested models.
-    function predictionRecord(bytes32 modelId, bytes32 predictionId, uint256 epoch) external view returns (Prediction memory) {
-        return _read(_knownModel(modelId), modelId, predictionId, epoch);
+    /// @dev Sample `index` of a batch the caller passes, checked against the stored commitment.
+    function _fromBatch(Model storage model, bytes32 modelId, BatchEntry[] calldata batch, uint256 index)
+        private
+        view
+        returns (Prediction memory p)
+    {
+        if (model.config.source == address(0)) revert NotAttested(modelId);
+        if (index >= batch.length) revert NoPrediction(modelId, bytes32(0));
+        uint256 first = batch[0].epoch;
+        bytes32[] memory leaves = new bytes32[](batch.length);
+        for (uint256 k = 0; k < batch.length; ++k) {
+            leaves[k] = _leaf(batch[k]);
+        }
+        bytes32 root = _batchRoots[modelId][first];
+        // A zero root is no batch; any other mismatch is a forged or altered batch.
+        if (root == bytes32(0) || root != keccak256(abi.encodePacked(leaves))) revert BatchMismatch(modelId, first);
+        BatchEntry calldata entry = batch[index];
+        p.modelId = modelId;
+        p.predictionId = predictionIdOf(modelId, bytes32(entry.epoch));
+        p.epoch = entry.epoch;
+        p.dataTimestamp = entry.dataTimestamp;
+        p.expiresAt = entry.expiresAt;
+        p.scale = model.config.scale;
+        p.values = entry.values;
     }
 
-    /// @notice Whether a prediction id is stored (for any model).
+    // ------------------------------------------------------------------ readers (raw)
+
+    /// @notice An unattested model's stored prediction with no freshness or activity rule (audits, history).
+    /// @param epoch ignored (kept for callers of the previous ABI); 0.
+    function predictionRecord(bytes32 modelId, bytes32 predictionId, uint256 epoch) external view returns (Prediction memory) {
+        Model storage model = _knownModel(modelId);
+        if (model.config.source != address(0)) revert AttestationRequired(modelId);
+        return _read(model, modelId, predictionId, predictionId, epoch);
+    }
+
+    /// @notice An attested model's sample from a stored batch with no freshness or activity rule.
+    function batchRecord(bytes32 modelId, BatchEntry[] calldata batch, uint256 index) external view returns (Prediction memory) {
+        return _fromBatch(_knownModel(modelId), modelId, batch, index);
+    }
+
+    /// @notice Whether an unattested prediction id is stored (for any model).
     function isPublished(bytes32 predictionId) external view returns (bool) {
         return _records[predictionId] != 0;
+    }
+
+    /// @notice Whether an attested model's epoch is published.
+    function isEpochPublished(bytes32 modelId, uint256 epoch) external view returns (bool) {
+        return _epochPublished(modelId, epoch);
     }
 
     /// @notice A model's registration: config, active flag, whether it exists, latest prediction id and epoch.
