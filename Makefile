@@ -1,5 +1,5 @@
 # The two quick-start commands are `make demo` and `make test`; both set themselves up.
-.PHONY: setup demo test test-slow bench lint clean
+.PHONY: setup demo test test-slow bench bench-serve lint clean tuned estimate
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -16,9 +16,23 @@ test-slow: setup
 bench: setup
 	.venv/bin/python -m benchmarks.harness
 
+# Re-tune every example and commit its choice to circuits/<name>/tuned.json (what `zkml run` uses by default).
+tuned: setup
+	.venv/bin/zkml tune-all circuits --write --build-dir build/tune-all --json benchmarks/results/tune_all.json
+
+# Measure every example's cost, refit zkml/estimate_model.json, write benchmarks/results/estimate.md.
+estimate: setup
+	.venv/bin/python -m benchmarks.estimate measure
+	.venv/bin/python -m benchmarks.estimate_fit
+	.venv/bin/python -m benchmarks.estimate report
+
 lint: setup
 	.venv/bin/ruff check zkml cli tests benchmarks
 	.venv/bin/mypy zkml cli
 
 clean:
 	rm -rf build
+
+# The proving service's load test (200 requests, 8 clients) vs prove-many: benchmarks/results/serve_load.{md,json}.
+bench-serve: setup
+	.venv/bin/python -m benchmarks.serve_load

@@ -38,6 +38,10 @@ def format_summary(payload: dict[str, Any]) -> str:
     fidelity = payload.get("fidelity") or {}
     lines.append("")
     lines.append(f"  logrows        {payload['logrows']}")
+    if payload.get("settings"):
+        lines.append(f"  settings       {payload['settings']}")
+    if payload.get("estimate_line"):
+        lines.append(f"  estimate       {payload['estimate_line']}")
     lines.append(f"  proof bytes    {payload['proof_bytes']}")
     if fidelity:
         agreement = fidelity.get("argmax_agreement")

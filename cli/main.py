@@ -36,9 +36,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "oracle": ("oracle_commands", "oracle_group", "Publish and read verified predictions."),
     "feed": ("feed_commands", "feed_group", "Deploy a local price feed, push prices, read rounds."),
     "provenance": ("provenance_commands", "provenance_cmd", "Check every link from an on-chain prediction back to its files."),
+    "estimate": ("estimate_commands", "estimate_cmd", "Predict rows, key size, memory, prove time and gas before any key is made."),
     "tune": ("tune_commands", "tune_cmd", "Find the cheapest settings that meet an accuracy budget."),
+    "tune-all": ("tune_commands", "tune_all_cmd", "Tune every example circuit; --write commits their tuned.json."),
     "report": ("tune_commands", "report_cmd", "Fidelity report (and tuner frontier) of a workspace."),
     "prove-many": ("perf_commands", "prove_many_cmd", "Prove many inputs with keys loaded once."),
+    "serve": ("serve_commands", "serve_group", "A proving service: HTTP API, durable jobs, workers, keeper, live page."),
 }
 
 

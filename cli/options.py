@@ -92,19 +92,20 @@ def resolve_target(target: str, build_dir: Path = Path("build"), **changes: Any)
     """
     from zkml.config import CircuitConfig, config_for_onnx, load_config
     from zkml.errors import ConfigError
+    from zkml.workspace import workspace_name
 
     path = Path(target)
     found: tuple[Any, Path] | None = None
     if path.suffix == ".onnx":
-        config = config_for_onnx(path)
+        # network.onnx, model.onnx, ...: named after the folder, so such models never share a workspace.
+        config = replace(config_for_onnx(path), name=workspace_name(path))
     elif path.name.endswith(".toml") or (path / "zkml.toml").is_file():
         config = load_config(path)
     elif path.is_dir() and (found := _workspace_source(path)) is not None:
         config = found[0]
     elif ":" in target and Path(target.rpartition(":")[0]).suffix == ".py":
         file_part = Path(target.rpartition(":")[0]).resolve()
-        name = file_part.parent.name if file_part.stem == "model" else file_part.stem
-        config = CircuitConfig(name=name, root=Path.cwd(), factory=f"{file_part}:{target.rpartition(':')[2]}")
+        config = CircuitConfig(name=workspace_name(file_part), root=Path.cwd(), factory=f"{file_part}:{target.rpartition(':')[2]}")
     else:
         raise ConfigError(f"{target!r} is not a circuit folder, zkml.toml, .onnx file, file.py:factory or workspace", hint=TARGET_HELP)
     given = {k: v for k, v in changes.items() if v is not None}
@@ -115,12 +116,26 @@ def resolve_target(target: str, build_dir: Path = Path("build"), **changes: Any)
     return Target(config, workspace)
 
 
+def _checked_name(name: str | None) -> str | None:
+    """A ``--name`` that is one plain folder name (no path separators, not . or ..)."""
+    if name is None:
+        return None
+    if not name.strip() or name in (".", "..") or "/" in name or "\\" in name:
+        raise click.BadParameter(f"{name!r} is not a folder name", param_hint="--name")
+    return name
+
+
 _TARGET_OPTIONS = (
     click.option("--build-dir", type=PATH, default=Path("build"), show_default=True, help="Workspaces go to BUILD_DIR/<circuit>."),
     click.option("--input", "input_path", type=PATH, help="Input JSON to prove (ezkl input_data format)."),
     click.option("--example", help="file.py:function returning the tracing input (torch factories)."),
     click.option("--input-shape", type=ShapeType(), help="Shape of a seeded random tracing input, e.g. 1,8."),
     click.option("--task", type=click.Choice(["regression", "classification"]), help="How fidelity is measured."),
+    click.option(
+        "--name",
+        "workspace",
+        help="Workspace name (BUILD_DIR/NAME); default: the model file's name, or its folder's for network.onnx, model.onnx, ...",
+    ),
 )
 
 
@@ -137,11 +152,20 @@ def circuit_target(func: Callable[..., Any] | None = None, *, required: bool = T
             example: str | None,
             input_shape: tuple[int, ...] | None,
             task: str | None,
+            workspace: str | None,
             **kwargs: Any,
         ) -> Any:
             resolved = None
             if target is not None:
-                resolved = resolve_target(target, build_dir, input=input_path, example_input=example, input_shape=input_shape, task=task)
+                resolved = resolve_target(
+                    target,
+                    build_dir,
+                    input=input_path,
+                    example_input=example,
+                    input_shape=input_shape,
+                    task=task,
+                    name=_checked_name(workspace),
+                )
             return command(*args, target=resolved, **kwargs)
 
         decorated: Any = wrapper
@@ -213,3 +237,15 @@ def write_json_output(payload: Any, json_path: Path | None) -> bool:
 
     write_bytes_atomic(json_path, (text + "\n").encode())
     return False
+
+
+# Shared by prove-many and serve: `--ray` alone starts a local Ray, `--ray ADDRESS` joins a cluster.
+ray_option = click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Prove on Ray: --ray alone starts a local Ray; --ray ADDRESS joins a cluster (e.g. auto, ray://head:10001).",
+)

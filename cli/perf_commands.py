@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from zkml_cli.options import PATH, Target, circuit_target, json_file, write_json_output
+from zkml_cli.options import PATH, Target, circuit_target, json_file, ray_option, write_json_output
 
 
 @click.command("prove-many")
@@ -23,15 +23,7 @@ from zkml_cli.options import PATH, Target, circuit_target, json_file, write_json
 @click.option(
     "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Prover processes (or local Ray CPUs with --ray)."
 )
-@click.option(
-    "--ray",
-    "ray_address",
-    is_flag=False,
-    flag_value="local",
-    default=None,
-    metavar="[ADDRESS]",
-    help="Prove on Ray: --ray alone starts a local Ray; --ray ADDRESS joins a cluster (e.g. auto, ray://head:10001).",
-)
+@ray_option
 @click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True, help="Proving device.")
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Inferences per proof (builds a batched circuit)."

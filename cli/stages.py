@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from zkml_cli.options import PATH, Target, circuit_target, json_file, unsafe_srs_flag, write_json_output
@@ -17,6 +18,11 @@ _no_dev_srs = click.option("--no-dev-srs", is_flag=True, help="Refuse the insecu
 @click.option("--no-chain", is_flag=True, help="Stop after local verification (skip verifier, deploy, on-chain verify).")
 @click.option("--rpc-url", envvar="ZKML_RPC_URL", help="EVM JSON-RPC endpoint (default: `zkml chain up`'s chain, else an embedded anvil).")
 @unsafe_srs_flag
+@click.option(
+    "--no-reusable-fallback",
+    is_flag=True,
+    help="Refuse a plain verifier over EIP-170 instead of deploying the reusable verifier with this model's VKA.",
+)
 @click.pass_context
 def run_cmd(
     ctx: click.Context,
@@ -26,6 +32,7 @@ def run_cmd(
     no_chain: bool,
     rpc_url: str | None,
     allow_unsafe_srs: bool,
+    no_reusable_fallback: bool,
 ) -> None:
     """Run the whole flow on TARGET: export ... prove, verify locally, then verifier, deploy, verify on-chain.
 
@@ -40,14 +47,34 @@ def run_cmd(
     progress = StageProgress(len(stage_names(target.config, chain=not no_chain)))
     try:
         pipeline = target.pipeline(progress=progress, allow_dev_srs=not no_dev_srs)
-        summary = run_pipeline(pipeline, chain=not no_chain, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs)
+        summary = run_pipeline(
+            pipeline, chain=not no_chain, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs, reusable_fallback=not no_reusable_fallback
+        )
     finally:
         progress.close()
     payload = summary.as_dict()
     if not write_json_output(payload, json_path):
         click.echo(format_summary(payload))
+        for line in _intake_lines(payload):
+            click.echo(line)
     if not summary.verified:
         ctx.exit(1)
+
+
+def _intake_lines(payload: dict[str, Any]) -> list[str]:
+    """What the summary table does not show: the float evaluator, per-output values, a verifier fallback."""
+    lines = []
+    evaluator = payload.get("reference_evaluator")
+    if evaluator:
+        why = payload.get("reference_fallback_reason")
+        lines.append(f"  float ref      {evaluator}" + (f" (onnxruntime refused the graph: {why})" if why else ""))
+    by_name = payload.get("outputs_by_name") or {}
+    if len(by_name) > 1:
+        for name, values in by_name.items():
+            lines.append(f"  output {name:<8}{', '.join(f'{v:.6g}' for v in values[:10])}")
+    if payload.get("verifier_fallback"):
+        lines.append(f"  verifier kind  reusable + VKA: {payload['verifier_fallback']}")
+    return lines
 
 
 @click.command("export")

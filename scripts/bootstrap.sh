@@ -34,4 +34,11 @@ fi
 # other platforms' optional packages cannot be locked. `npm install` honours the lock.
 npm install --no-audit --no-fund --loglevel=error >&2
 
+# The service's browser test drives Debian's chromium: install it where apt works (root, network);
+# elsewhere go on, and that test skips with its reason.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; } >/dev/null 2>&1 \
+    || echo "zkml: could not install chromium; the live-page browser test will skip" >&2
+fi
+
 echo "$want" > "$stamp"

@@ -44,7 +44,9 @@ def test_run_again_reuses_keys_and_writes_json(build: Path, tmp_path: Path) -> N
     summary = json.loads(out.read_text())
     keys = next(s for s in summary["stages"] if s["stage"] == "keys")
     assert keys["reused"] is True
-    assert summary["proof_bytes"] > 0 and summary["logrows"] == 15
+    # The committed tuned settings, used by default (issue 12), and said so in the summary.
+    tuned = json.loads((Path(MLP) / "tuned.json").read_text())["circuit"]["logrows"]
+    assert summary["proof_bytes"] > 0 and summary["logrows"] == tuned and summary["settings"] == f"tuned (logrows {tuned})"
     assert summary["fidelity"]["max_abs_error"] >= 0
 
 
@@ -134,3 +136,49 @@ def test_srs_commands(tmp_path: Path) -> None:
     bad = tmp_path / "bad.srs"
     bad.write_bytes(b"\x04\x00\x00\x00" + b"\x00" * 10)
     _one_error_line(invoke("srs", "import", str(bad)), "corrupt")
+
+
+def test_two_network_onnx_models_get_two_workspaces_and_name_overrides(tmp_path: Path) -> None:
+    from zkml_cli.options import resolve_target
+
+    from tests.helpers import make_tiny_onnx
+
+    first = make_tiny_onnx((tmp_path / "lstm").mkdir() or tmp_path / "lstm" / "network.onnx")
+    second = make_tiny_onnx((tmp_path / "gru").mkdir() or tmp_path / "gru" / "network.onnx", seed=2)
+    a, b = resolve_target(str(first), tmp_path / "build"), resolve_target(str(second), tmp_path / "build")
+    assert (a.workspace.name, b.workspace.name) == ("lstm", "gru")
+    assert resolve_target(str(first), tmp_path / "build", name="mine").workspace == tmp_path / "build" / "mine"
+
+
+def test_name_option_and_a_foreign_workspace(tmp_path: Path) -> None:
+    from tests.helpers import make_tiny_onnx
+
+    first = make_tiny_onnx((tmp_path / "one").mkdir() or tmp_path / "one" / "m.onnx")
+    second = make_tiny_onnx((tmp_path / "two").mkdir() or tmp_path / "two" / "m.onnx", seed=2)
+    runner = CliRunner()
+    build = str(tmp_path / "build")
+    ok = runner.invoke(cli, ["export", str(first), "--build-dir", build, "--name", "shared"])
+    assert ok.exit_code == 0, ok.output
+    clash = runner.invoke(cli, ["export", str(second), "--build-dir", build, "--name", "shared"])
+    assert clash.exit_code == 2 and "belongs to another model" in clash.output
+    bad = runner.invoke(cli, ["export", str(first), "--name", "../x"])
+    assert bad.exit_code == 2 and "not a folder name" in bad.output
+
+
+def test_run_summary_says_which_evaluator_and_verifier_it_used() -> None:
+    from zkml_cli.stages import _intake_lines
+
+    help_text = CliRunner().invoke(cli, ["run", "--help"]).output
+    assert "--no-reusable-fallback" in help_text and "--name" in help_text
+    lines = _intake_lines(
+        {
+            "reference_evaluator": "onnx.reference",
+            "reference_fallback_reason": "Type 'tensor(int8)' of input parameter ... is invalid",
+            "outputs_by_name": {"label": [1.0], "probs": [0.25, 0.75]},
+            "verifier_fallback": "the plain verifier is 28,521 runtime bytes, over the EIP-170 limit of 24,576: ...",
+        }
+    )
+    text = "\n".join(lines)
+    assert "onnx.reference (onnxruntime refused the graph: Type 'tensor(int8)'" in text
+    assert "output label" in text and "0.25, 0.75" in text
+    assert "reusable + VKA: the plain verifier is 28,521" in text

@@ -87,3 +87,27 @@ def test_run_onnx_batches_samples(tmp_path: Path) -> None:
     out = run_onnx(model, read_samples(tmp_path / "d.json", model.inputs))
     expected = module(torch.tensor([[1.0, 2], [3, 4], [5, 6]])).detach().numpy()
     np.testing.assert_allclose(out[0], expected, rtol=1e-5)
+
+
+class _TwoInTwoOut(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Linear(3, 2)
+        self.b = torch.nn.Linear(2, 1)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.a(x) + self.b(z), torch.relu(z).sum(dim=1, keepdim=True)
+
+
+def test_multi_input_multi_output_models_export_and_run(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    module = _TwoInTwoOut()
+    x, z = torch.randn(1, 3), torch.randn(1, 2)
+    model = export_model(module, tmp_path / "m.onnx", example_input=(x, z))
+    assert [(s.name, s.shape) for s in model.inputs] == [("input_0", (1, 3)), ("input_1", (1, 2))]
+    assert [(s.name, s.shape) for s in model.outputs] == [("output_0", (1, 2)), ("output_1", (1, 1))]
+    (tmp_path / "in.json").write_text(json.dumps({"input_data": [x.flatten().tolist(), z.flatten().tolist()]}))
+    out = run_onnx(model, read_samples(tmp_path / "in.json", model.inputs))
+    want = module(x, z)
+    for got, expected in zip(out, want, strict=True):
+        np.testing.assert_allclose(got, expected.detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -60,5 +60,56 @@ def test_without_chain_nothing_is_deployed(tiny: Any, tmp_path: Path) -> None:
     record = pipeline.ws.deployments
     before = record.read_bytes() if record.exists() else None  # other tests may have deployed this workspace's verifier
     summary = run_pipeline(pipeline, chain=False)
-    assert summary.verified and summary.extra == {}
+    assert summary.verified and not {"verifier_address", "onchain_accepted", "oracle"} & set(summary.extra)
+    assert summary.extra["reference_evaluator"] == "onnxruntime"
+    assert [len(v) for v in summary.extra["outputs_by_name"].values()] == [2]
     assert (record.read_bytes() if record.exists() else None) == before
+
+
+def test_a_verifier_over_eip170_falls_back_to_the_reusable_verifier(tiny: Any, anvil: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    import zkml.evm.verifier as verifier
+
+    # The tiny circuit's plain verifier is small: lower the limit run_onchain compares against
+    # (deployment itself still checks the real EIP-170 limit, which the reusable verifier meets).
+    monkeypatch.setattr(verifier, "EIP170_LIMIT", 1_000)
+    summary = run_pipeline(_copy(tiny, tmp_path), chain=True, rpc_url=anvil.url)
+    assert summary.verified and summary.extra["onchain_accepted"] is True
+    assert summary.extra["verifier_kind"] == "reusable+vka"
+    assert "over the EIP-170 limit of 1,000" in summary.extra["verifier_fallback"]
+    assert summary.extra["reusable_verifier_runtime_bytes"] < 24_576
+    assert summary.extra["vka_digest"].startswith("0x")
+
+
+def test_no_reusable_fallback_keeps_the_size_error(tiny: Any, anvil: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    import functools
+
+    import pytest
+
+    import zkml.evm.deploy as deploy
+    import zkml.evm.verifier as verifier
+    from zkml.errors import ContractTooLargeError
+
+    monkeypatch.setattr(verifier, "EIP170_LIMIT", 1_000)
+    monkeypatch.setattr(deploy, "check_runtime_size", functools.partial(verifier.check_runtime_size, limit=1_000))
+    with pytest.raises(ContractTooLargeError, match="over the EIP-170 limit"):
+        run_pipeline(_copy(tiny, tmp_path), chain=True, rpc_url=anvil.url, reusable_fallback=False)
+
+
+def test_a_multi_input_multi_output_model_proves_with_outputs_per_name(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from tests.corpus.models import by_name
+    from zkml.config import config_for_onnx
+
+    onnx_path, input_path = by_name("torch_multi_io_op17").write(tmp_path / "multi_io")
+    pipeline = Pipeline(config_for_onnx(onnx_path, input_path=input_path), Workspace(tmp_path / "build" / "multi_io"))
+    summary = run_pipeline(pipeline, chain=False)
+    assert summary.verified
+    by_name_out = summary.extra["outputs_by_name"]
+    assert list(by_name_out) == ["output_0", "output_1"] and [len(v) for v in by_name_out.values()] == [2, 1]
+    reference = pipeline.export().reference_path
+    assert reference is not None
+    floats = [v for out in json.loads(reference.read_text())["outputs"] for v in np.ravel(out)]
+    np.testing.assert_allclose([v for vals in by_name_out.values() for v in vals], floats, atol=0.05)

@@ -75,3 +75,27 @@ def test_non_strict_reports_without_raising(tmp_path: Path) -> None:
     path = _single_op_model(tmp_path / "eq.onnx", "Equal")
     report = preflight(inspect_onnx(path), strict=False)
     assert not report.ok and report.unsupported == (("my_equal", "Equal"),)
+
+
+def _label_lookup(path: Path, *, indices_from_argmax: bool) -> Path:
+    """skl2onnx's classifier tail: ArgMax -> ai.onnx.ml.ArrayFeatureExtractor(class labels) -> label."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])
+    label = helper.make_tensor_value_info("label", TensorProto.INT64, [1, 1])
+    nodes = [helper.make_node("ArgMax", ["x"], ["idx"], axis=1)]
+    if not indices_from_argmax:  # indices computed some other way: not a form that compiles
+        nodes.append(helper.make_node("Abs", ["idx"], ["idx_abs"]))
+    nodes.append(
+        helper.make_node("ArrayFeatureExtractor", ["classes", "idx" if indices_from_argmax else "idx_abs"], ["label"], domain="ai.onnx.ml")
+    )
+    classes = helper.make_tensor("classes", TensorProto.INT64, [2], [3, 7])
+    graph = helper.make_graph(nodes, "g", [x], [label], initializer=[classes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)])
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_class_label_lookup_from_argmax_is_accepted_but_other_ml_ops_are_not(tmp_path: Path) -> None:
+    report = preflight(inspect_onnx(_label_lookup(tmp_path / "ok.onnx", indices_from_argmax=True)))
+    assert report.ok and report.op_counts["ai.onnx.ml.ArrayFeatureExtractor"] == 1
+    with pytest.raises(UnsupportedOpsError, match="indices must be constant or come from ArgMax"):
+        preflight(inspect_onnx(_label_lookup(tmp_path / "bad.onnx", indices_from_argmax=False)))

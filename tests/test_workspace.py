@@ -123,3 +123,24 @@ def test_keys_killed_mid_setup_leave_nothing_the_next_run_keeps(tiny, tmp_path: 
     assert left, "the run finished before it could be killed mid-setup"
     Workspace(root)
     assert not list(root.glob(".*.part"))
+
+
+def test_generic_model_file_names_take_their_folder_name(tmp_path: Path) -> None:
+    from zkml.workspace import workspace_name
+
+    assert workspace_name(tmp_path / "zoo" / "lstm" / "network.onnx") == "lstm"
+    assert workspace_name(tmp_path / "zoo" / "attention" / "Model.onnx") == "attention"
+    assert workspace_name(tmp_path / "zoo" / "softmax.onnx") == "softmax"
+    # A generic name in a generic folder still differs per parent folder.
+    assert workspace_name(tmp_path / "a" / "model" / "network.onnx") != workspace_name(tmp_path / "b" / "model" / "network.onnx")
+
+
+def test_a_workspace_of_another_model_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "build" / "network")
+    ws.claim({"name": "network", "onnx": str(tmp_path / "lstm" / "network.onnx")})
+    before = ws.manifest_path.read_bytes()
+    ws.claim({"name": "network", "onnx": str(tmp_path / "lstm" / "network.onnx")})  # the same model: fine
+    with pytest.raises(WorkspaceError, match="belongs to another model") as info:
+        Workspace(tmp_path / "build" / "network").claim({"name": "network", "onnx": str(tmp_path / "gru" / "network.onnx")})
+    assert "--name" in str(info.value)
+    assert ws.manifest_path.read_bytes() == before

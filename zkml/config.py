@@ -300,6 +300,9 @@ def _budget_table(value: object, toml_path: Path) -> dict[str, float] | None:
 
 
 def config_for_onnx(onnx_path: Path, *, input_path: Path | None = None, task: Task = "regression") -> CircuitConfig:
-    """A default config for a bare ``.onnx`` file (name = file stem)."""
+    """A default config for a bare ``.onnx`` file, named as the CLI names its workspace
+    (:func:`zkml.workspace.workspace_name`: the stem, or the folder's name for ``network.onnx``)."""
+    from zkml.workspace import workspace_name
+
     onnx_path = Path(onnx_path).resolve()
-    return CircuitConfig(name=onnx_path.stem, root=onnx_path.parent, task=task, onnx=onnx_path, input=input_path)
+    return CircuitConfig(name=workspace_name(onnx_path), root=onnx_path.parent, task=task, onnx=onnx_path, input=input_path)

@@ -187,3 +187,7 @@ class BudgetUnreachableError(CalibrationError):
     def __init__(self, message: str, *, hint: str | None = None, result: Any = None) -> None:
         self.result = result
         super().__init__(message, hint=hint)
+
+
+class InsufficientMemoryError(KeysError, MemoryError):
+    """Key setup (or proving) of a circuit would need more memory than the machine has available."""

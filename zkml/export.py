@@ -1,9 +1,12 @@
 """Export: a PyTorch module (or an existing ONNX file) to a checked ONNX model.
 
 The export stage is where a model enters zkml, so it is strict: the ONNX must
-pass ``onnx.checker``, have static shapes (a symbolic batch dimension is fixed
-to the declared batch size) and run in onnxruntime. The float outputs of that
-run are kept as the reference the quantized circuit is later measured against.
+pass ``onnx.checker`` and have static shapes (a symbolic batch dimension is
+fixed to the declared batch size, and the shapes it implies are inferred, see
+:mod:`zkml.shapes`). The float model's outputs (onnxruntime's, or onnx's
+reference evaluator's where onnxruntime refuses the graph, see
+:mod:`zkml.reference`) are kept as the reference the quantized circuit is later
+measured against.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import logging
 import sys
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zkml.artifacts import OnnxModel, TensorSpec, sha256_file
 from zkml.data import Samples
 from zkml.errors import ConfigError, ExportError, InputDataError, ModelNotFoundError
+from zkml.shapes import graph_inputs, resolve_shapes
 from zkml.workspace import atomic_path, fingerprint, write_bytes_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -83,30 +88,15 @@ def _tensor_specs(graph_values: Any, batch_size: int) -> tuple[TensorSpec, ...]:
             else:
                 raise ExportError(
                     f"tensor {value.name!r} has a symbolic dimension {dim.dim_param!r} at axis {axis}",
-                    hint="export with fixed shapes; only the batch axis may be dynamic",
+                    hint="take the model through export_model, which resolves it from the input shapes",
                 )
         specs.append(TensorSpec(value.name, tuple(shape), TensorProto.DataType.Name(tensor_type.elem_type).lower()))
     return tuple(specs)
 
 
 def _fix_batch_dims(model: Any, batch_size: int) -> None:
-    """Replace a symbolic batch axis on graph inputs/outputs by ``batch_size``.
-
-    Circuits have fixed shapes; ezkl would otherwise need the symbol declared.
-    """
-    initializer_names = {init.name for init in model.graph.initializer}
-    for value in list(model.graph.input) + list(model.graph.output):
-        if value.name in initializer_names:
-            continue
-        dims = value.type.tensor_type.shape.dim
-        if dims and not (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
-            dims[0].ClearField("dim_param")
-            dims[0].dim_value = batch_size
-
-
-def _graph_inputs(model: Any) -> list[Any]:
-    initializer_names = {init.name for init in model.graph.initializer}
-    return [value for value in model.graph.input if value.name not in initializer_names]
+    """Make a proto's inputs and outputs static in place (kept for :mod:`zkml.proving.batch`; see :func:`zkml.shapes.resolve_shapes`)."""
+    resolve_shapes(model, batch_size)
 
 
 def source_digest(factory: str, root: Path) -> str:
@@ -129,8 +119,8 @@ def random_example(shape: tuple[int, ...] | None) -> Any:
     return torch.randn(*shape, generator=generator)
 
 
-def inspect_onnx(path: Path, *, batch_size: int = 1) -> OnnxModel:
-    """Check an ONNX file and describe it (no rewriting).
+def _load_checked(path: Path) -> Any:
+    """Load an ONNX file and run ``onnx.checker`` on it.
 
     Raises:
         ModelNotFoundError: the file does not exist.
@@ -138,7 +128,6 @@ def inspect_onnx(path: Path, *, batch_size: int = 1) -> OnnxModel:
     """
     import onnx
 
-    path = Path(path)
     if not path.is_file():
         raise ModelNotFoundError(f"ONNX file {path} does not exist")
     try:
@@ -148,12 +137,24 @@ def inspect_onnx(path: Path, *, batch_size: int = 1) -> OnnxModel:
         raise ExportError(
             f"{path} is not a valid ONNX model: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", hint="re-export the model"
         ) from exc
+    return model
+
+
+def inspect_onnx(path: Path, *, batch_size: int = 1) -> OnnxModel:
+    """Check an ONNX file and describe it (no rewriting).
+
+    Raises:
+        ModelNotFoundError: the file does not exist.
+        ExportError: not a valid ONNX model, or symbolic beyond the batch axis.
+    """
+    path = Path(path)
+    model = _load_checked(path)
     opset = next((imp.version for imp in model.opset_import if imp.domain in ("", "ai.onnx")), 0)
     return OnnxModel(
         path=path,
         sha256=sha256_file(path),
         opset=int(opset),
-        inputs=_tensor_specs(_graph_inputs(model), batch_size),
+        inputs=_tensor_specs(graph_inputs(model), batch_size),
         outputs=_tensor_specs(model.graph.output, batch_size),
     )
 
@@ -165,12 +166,19 @@ def _export_torch(module: Any, example: Any, out: Path, opset: int) -> None:
         example = (example,)
     module.eval()
     names_in = ["input"] if len(example) == 1 else [f"input_{i}" for i in range(len(example))]
+    with torch.no_grad():
+        try:
+            produced = module(*example)
+        except Exception as exc:
+            raise ExportError(f"the module fails on its example input: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    count = len(produced) if isinstance(produced, (tuple, list)) else 1
+    names_out = ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
     with warnings.catch_warnings(), torch.no_grad():
         # The legacy exporter warns that it is deprecated; it is still the one
         # whose graphs ezkl 23 compiles reliably (dynamo emits ops it lacks).
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(module, example, str(out), input_names=names_in, output_names=["output"], opset_version=opset, dynamo=False)
+            torch.onnx.export(module, example, str(out), input_names=names_in, output_names=names_out, opset_version=opset, dynamo=False)
         except Exception as exc:
             raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
 
@@ -204,8 +212,7 @@ def export_model(
     out_path = Path(out_path)
     with atomic_path(out_path) as tmp:
         if isinstance(model, (str, Path)):
-            src = inspect_onnx(Path(model), batch_size=batch_size)
-            proto = onnx.load(str(src.path))
+            proto = _load_checked(Path(model))
         elif isinstance(model, onnx.ModelProto):
             proto = model
         else:
@@ -223,7 +230,7 @@ def export_model(
                 )
             _export_torch(model, example_input, tmp, opset)
             proto = onnx.load(str(tmp))
-        _fix_batch_dims(proto, batch_size)
+        resolve_shapes(proto, batch_size)
         try:
             onnx.checker.check_model(proto)
         except Exception as exc:
@@ -240,40 +247,64 @@ def export_model(
     return result
 
 
-def run_onnx(model: OnnxModel, samples: Samples) -> list[Any]:
-    """Run the float model in onnxruntime, one sample at a time.
+@dataclass(frozen=True)
+class FloatOutputs:
+    """The float model's outputs on some samples, and which evaluator computed them.
 
-    Returns:
-        One float64 array per model output, with samples on axis 0.
+    Attributes:
+        arrays: one float64 array per model output, samples on axis 0.
+        evaluator: ``onnxruntime`` or ``onnx.reference`` (see :mod:`zkml.reference`).
+        fallback_reason: why onnxruntime was not used (None when it was).
+    """
+
+    arrays: list[Any]
+    evaluator: str
+    fallback_reason: str | None = None
+
+
+def evaluate_float(model: OnnxModel, samples: Samples) -> FloatOutputs:
+    """Run the float model on ``samples``: onnxruntime, or onnx's reference evaluator where onnxruntime refuses the graph.
 
     Raises:
         InputDataError: the samples do not fit the model's inputs.
-        ExportError: onnxruntime cannot load or run the model.
+        ExportError: no evaluator can load or run the model.
     """
-    import numpy as np
-    import onnxruntime as ort
+    from zkml.reference import ONNX_REFERENCE, ONNXRUNTIME, open_evaluator, run_batches
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(model.path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise ExportError(f"onnxruntime cannot load {model.path}: {str(exc).splitlines()[0]}") from exc
-    batch = model.inputs[0].shape[0] if model.inputs[0].shape else 1
+    batch = model.inputs[0].shape[0] if model.inputs and model.inputs[0].shape else 1
     if samples.count % batch:
         raise InputDataError(f"{samples.count} samples is not a multiple of the model's batch size {batch}")
-    outputs: list[list[Any]] = [[] for _ in model.outputs]
-    for start in range(0, samples.count, batch):
-        feeds = {}
-        for spec, array in zip(model.inputs, samples.arrays, strict=True):
-            feeds[spec.name] = array[start : start + batch].reshape(spec.shape).astype(np.float32)
-        try:
-            results = session.run([spec.name for spec in model.outputs], feeds)
-        except Exception as exc:
-            raise ExportError(f"onnxruntime failed to run {model.path}: {str(exc).splitlines()[0]}") from exc
-        for index, value in enumerate(results):
-            outputs[index].append(np.asarray(value, dtype=np.float64).reshape(batch, -1))
-    return [np.concatenate(chunks) for chunks in outputs]
+    inputs = [(spec.name, spec.shape, spec.dtype) for spec in model.inputs]
+    names = [spec.name for spec in model.outputs]
+    evaluator = open_evaluator(model.path)
+    try:
+        return FloatOutputs(run_batches(evaluator, inputs, samples.arrays, names), evaluator.name, evaluator.fallback_reason)
+    except ExportError as exc:
+        if evaluator.name != ONNXRUNTIME:
+            raise
+        # Some kernels are missing only at run time; the spec's own evaluator may still run the graph.
+        log.warning("%s; retrying with onnx's reference evaluator", exc)
+        fallback = open_evaluator(model.path, prefer=ONNX_REFERENCE)
+        return FloatOutputs(run_batches(fallback, inputs, samples.arrays, names), fallback.name, str(exc))
+
+
+def run_onnx(model: OnnxModel, samples: Samples) -> list[Any]:
+    """Run the float model, one model batch at a time (see :func:`evaluate_float`).
+
+    Returns:
+        One float64 array per model output, with samples on axis 0.
+    """
+    return evaluate_float(model, samples).arrays
+
+
+def reference_evaluator(model: OnnxModel) -> str | None:
+    """Which evaluator computed ``model``'s recorded float reference (None before :func:`reference_outputs`)."""
+    import json
+
+    if model.reference_path is None or not Path(model.reference_path).is_file():
+        return None
+    evaluator: str | None = json.loads(Path(model.reference_path).read_text()).get("evaluator")
+    return evaluator
 
 
 def reference_outputs(model: OnnxModel, samples: Samples, out_path: Path) -> OnnxModel:
@@ -284,6 +315,14 @@ def reference_outputs(model: OnnxModel, samples: Samples, out_path: Path) -> Onn
     """
     from dataclasses import replace
 
-    results = run_onnx(model, samples)
-    write_json_atomic(out_path, {"outputs": [array.tolist() for array in results], "names": [spec.name for spec in model.outputs]})
+    result = evaluate_float(model, samples)
+    write_json_atomic(
+        out_path,
+        {
+            "outputs": [array.tolist() for array in result.arrays],
+            "names": [spec.name for spec in model.outputs],
+            "evaluator": result.evaluator,
+            "fallback_reason": result.fallback_reason,
+        },
+    )
     return replace(model, reference_path=Path(out_path))

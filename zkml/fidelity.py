@@ -1,7 +1,8 @@
 """Fidelity: how far the quantized circuit's outputs are from the float model's.
 
-Each sample runs through onnxruntime (float) and through the compiled circuit
-as a witness (fixed point). Witnesses are cheap, so this measures the real
+Each sample runs through the float model (onnxruntime, or onnx's reference
+evaluator where onnxruntime refuses the graph: :func:`zkml.export.evaluate_float`)
+and through the compiled circuit as a witness (fixed point). Witnesses are cheap, so this measures the real
 circuit, not a simulation of its rounding. :func:`fidelity_metrics` is the one
 summary of such outputs, for the pipeline and the tuner alike.
 """

@@ -26,30 +26,47 @@ def stage_names(config: CircuitConfig, *, chain: bool) -> tuple[str, ...]:
     return names + ((DEMO_STAGE,) if chain and config.consumer is not None else ())
 
 
-def run_onchain(pipeline: Pipeline, summary: RunSummary, *, rpc_url: str | None = None, allow_unsafe_srs: bool = False) -> None:
+def run_onchain(
+    pipeline: Pipeline,
+    summary: RunSummary,
+    *,
+    rpc_url: str | None = None,
+    allow_unsafe_srs: bool = False,
+    reusable_fallback: bool = True,
+) -> None:
     """Verifier, deployment, on-chain verification, and the declared consumer's demo; results go into ``summary.extra``.
 
     Without ``rpc_url`` (and no ``zkml chain up`` chain) an anvil is started for
-    the duration and stopped afterwards.
+    the duration and stopped afterwards. A plain verifier over EIP-170 is
+    replaced by the reusable verifier with this model's VKA (said in
+    ``summary.extra["verifier_fallback"]``) unless ``reusable_fallback`` is
+    False, when the deployment is refused with :class:`zkml.errors.ContractTooLargeError`.
     """
     from zkml.evm.anvil import chain_status, local_anvil
     from zkml.evm.onchain import decode_instances, read_proof
     from zkml.evm.rpc import connect
+    from zkml.evm.verifier import EIP170_LIMIT
 
     artifact = pipeline.verifier()
     summary.extra["verifier_runtime_bytes"] = artifact.runtime_bytes
+    reusable = reusable_fallback and artifact.runtime_bytes > EIP170_LIMIT
     with contextlib.ExitStack() as stack:
         url = rpc_url
         if url is None:
             running = chain_status()
             url = running.url if running else stack.enter_context(local_anvil()).url
         conn = connect(url)
-        deployment = pipeline.deploy(conn, allow_unsafe_srs=allow_unsafe_srs)
-        result = pipeline.verify_onchain(conn, deployment.address)
+        if reusable:
+            deployment, registration, vka = pipeline.deploy_reusable(conn, allow_unsafe_srs=allow_unsafe_srs)
+            summary.extra.update(_fallback_note(pipeline, artifact.runtime_bytes, EIP170_LIMIT, vka.digest, registration))
+            result = pipeline.verify_onchain(conn, deployment.address, vka=vka)
+        else:
+            deployment = pipeline.deploy(conn, allow_unsafe_srs=allow_unsafe_srs)
+            result = pipeline.verify_onchain(conn, deployment.address)
         # Decoded now: the demo proves again (on the feed's data) and replaces the workspace's proof.
         decoded = decode_instances(read_proof(pipeline.ws.proof).instances, pipeline.compile().settings)
         consumer = pipeline.config.consumer
-        if result.accepted and consumer is not None:
+        if result.accepted and consumer is not None and not reusable:
             summary.extra["oracle"] = _demo(pipeline, conn, deployment.address, consumer)
     summary.timings = list(pipeline.timings)
     summary.extra.update(
@@ -69,6 +86,20 @@ def run_onchain(pipeline: Pipeline, summary: RunSummary, *, rpc_url: str | None 
         summary.verify_reason = f"rejected on-chain: {result.reason}"
 
 
+def _fallback_note(pipeline: Pipeline, plain_bytes: int, limit: int, digest: str, registration: Any) -> dict[str, Any]:
+    reusable = pipeline.verifier(reusable=True)
+    return {
+        "verifier_kind": "reusable+vka",
+        "verifier_fallback": (
+            f"the plain verifier is {plain_bytes:,} runtime bytes, over the EIP-170 limit of {limit:,}: deployed the reusable "
+            f"verifier ({reusable.runtime_bytes:,} bytes) and registered this model's VKA {digest[:18]}…"
+        ),
+        "reusable_verifier_runtime_bytes": reusable.runtime_bytes,
+        "vka_digest": digest,
+        "vka_register_gas": registration.gas_used,
+    }
+
+
 def _demo(pipeline: Pipeline, conn: Any, verifier: str, consumer: Any) -> dict[str, Any]:
     from zkml.oracle.demo import demo_flow
 
@@ -77,12 +108,39 @@ def _demo(pipeline: Pipeline, conn: Any, verifier: str, consumer: Any) -> dict[s
     return demo
 
 
-def run_pipeline(pipeline: Pipeline, *, chain: bool = False, rpc_url: str | None = None, allow_unsafe_srs: bool = False) -> RunSummary:
+def run_pipeline(
+    pipeline: Pipeline,
+    *,
+    chain: bool = False,
+    rpc_url: str | None = None,
+    allow_unsafe_srs: bool = False,
+    reusable_fallback: bool = True,
+) -> RunSummary:
     """Every stage to local verification, then, with ``chain`` and a verified proof, the EVM stages (and the declared demo)."""
     summary = pipeline.run()
+    summary.extra.update(intake_details(pipeline))
     if chain and summary.verified:
-        run_onchain(pipeline, summary, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs)
+        run_onchain(pipeline, summary, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs, reusable_fallback=reusable_fallback)
     return summary
+
+
+def intake_details(pipeline: Pipeline) -> dict[str, Any]:
+    """Which evaluator gave the float reference, and the proved outputs split per model output."""
+    import json
+
+    model = pipeline.export()
+    details: dict[str, Any] = {}
+    if model.reference_path is not None and model.reference_path.is_file():
+        reference = json.loads(model.reference_path.read_text())
+        details["reference_evaluator"] = reference.get("evaluator")
+        if reference.get("fallback_reason"):
+            details["reference_fallback_reason"] = reference["fallback_reason"]
+    values = list(pipeline.last_outputs)
+    per_output: dict[str, list[float]] = {}
+    for spec in model.outputs:
+        per_output[spec.name], values = values[: spec.size], values[spec.size :]
+    details["outputs_by_name"] = per_output
+    return details
 
 
 def run(
@@ -94,6 +152,7 @@ def run(
     chain: bool = False,
     rpc_url: str | None = None,
     allow_unsafe_srs: bool = False,
+    reusable_fallback: bool = True,
 ) -> RunSummary:
     """Run a circuit end to end in ``build_dir/<name>``.
 
@@ -103,7 +162,7 @@ def run(
     from zkml.workspace import Workspace
 
     pipeline = Pipeline(config, Workspace(Path(build_dir) / config.name), progress=progress, allow_dev_srs=allow_dev_srs)
-    return run_pipeline(pipeline, chain=chain, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs)
+    return run_pipeline(pipeline, chain=chain, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs, reusable_fallback=reusable_fallback)
 
 
-__all__ = ["DEMO_STAGE", "run", "run_onchain", "run_pipeline", "stage_names"]
+__all__ = ["DEMO_STAGE", "intake_details", "run", "run_onchain", "run_pipeline", "stage_names"]

@@ -96,14 +96,8 @@ class Pipeline(EvmStages):
         allow_dev_srs: bool = True,
         input_path: Path | None = None,
     ) -> None:
-        from zkml.tune.pinned import apply_tuned
         from zkml.workspace import Workspace
 
-        # `zkml tune` pins its measured choice in <workspace>/tuned.json; it is
-        # ignored when zkml.toml's [circuit] pins any of those settings itself.
-        # Calibration's fingerprint includes the circuit settings, so adopting
-        # (or deleting) tuned.json re-runs calibrate and everything downstream.
-        config = apply_tuned(config, workspace.root)
         self.config = config
         self.ws: Workspace = workspace
         self.progress = progress or (lambda event: None)
@@ -111,14 +105,15 @@ class Pipeline(EvmStages):
         self.input_path = Path(input_path) if input_path else config.input
         self.timings: list[StageTiming] = []
         self._cache: dict[str, Any] = {}
-        self._versions = tool_versions()
-        self.ws.set_info("tools", self._versions)
-        # Enough to find the circuit again from the workspace folder alone (`zkml deploy build/<name>`).
+        # Claimed first (another model's workspace is refused untouched); also finds the circuit from the folder alone.
         source = {
             "toml": str(config.source) if config.source else None,
             "onnx": str(config.onnx) if config.onnx and not config.source else None,
+            "factory": config.factory if config.factory and not config.source else None,
         }
-        self.ws.set_info("circuit", {"name": config.name, "root": str(config.root), "task": config.task, **source})
+        self.ws.claim({"name": config.name, "root": str(config.root), "task": config.task, **source})
+        self._versions = tool_versions()
+        self.ws.set_info("tools", self._versions)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -261,28 +256,32 @@ class Pipeline(EvmStages):
         return target
 
     def _calibrate(self) -> Settings:
-        from zkml.calibrate import calibrate
         from zkml.data import feature_ranges, read_samples
         from zkml.settings import read_settings
+        from zkml.tune.auto import choose_settings
+        from zkml.tune.fallback import calibrate_or_search
 
         model = self.export()
         self.preflight()
         data_path = self._calibration_data(model)
+        # Tuned settings (workspace, committed, or tuned now for a [budget]) when made for this model;
+        # they are part of the fingerprint, so adopting or dropping them recalibrates.
+        choice = choose_settings(self.config, self.ws, model, self.sample_input(model))
         parts = {
             "model": model.sha256,
             "data": sha256_file(data_path),
             # input_range_margin only guards prove-time inputs: changing it must not recalibrate.
-            "circuit": {k: v for k, v in vars(self.config.circuit).items() if k != "input_range_margin"},
+            "circuit": {k: v for k, v in vars(choice.circuit).items() if k != "input_range_margin"},
             "ezkl": self._versions["ezkl"],
         }
         settings_path = self.ws.settings
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
-            settings = calibrate(model, data_path, settings_path, self.config.circuit)
+            settings, searched = calibrate_or_search(data_path, settings_path, choice)
             ranges = feature_ranges(read_samples(data_path, model.inputs))
-            return {"settings": settings_path}, {"logrows": settings.logrows, "input_ranges": ranges}
+            return {"settings": settings_path}, {"logrows": settings.logrows, "input_ranges": ranges, "searched": searched}
 
-        self._run_stage("calibrate", parts, produce)
+        self._cache["settings_note"] = choice.note(self._run_stage("calibrate", parts, produce)[1].get("searched"), settings_path)
         settings = read_settings(settings_path)
         self.ws.set_info(
             "settings",
@@ -310,6 +309,7 @@ class Pipeline(EvmStages):
 
         from zkml.circuit import compile_circuit
         from zkml.data import read_samples
+        from zkml.export import reference_evaluator
         from zkml.fidelity import measure_fidelity
         from zkml.workspace import write_json_atomic
 
@@ -335,9 +335,8 @@ class Pipeline(EvmStages):
                 classifier=self.config.task == "classification",
                 progress=lambda i, n: self.progress(ProgressEvent("compile", "step", i, n)),
             )
-            write_json_atomic(
-                fidelity_path, {**fidelity.as_dict(), "data": str(fidelity_source), "float_outputs": floats, "circuit_outputs": circuits}
-            )
+            report = {**fidelity.as_dict(), "evaluator": reference_evaluator(model), "data": str(fidelity_source)}
+            write_json_atomic(fidelity_path, {**report, "float_outputs": floats, "circuit_outputs": circuits})
             return {"compiled": compiled_path, "fidelity": fidelity_path}, {"fidelity": fidelity.as_dict()}
 
         _, details, _ = self._run_stage("compile", parts, produce)
@@ -384,6 +383,7 @@ class Pipeline(EvmStages):
         return self._memo("keys", self._keys)  # type: ignore[no-any-return]
 
     def _keys(self) -> Keys:
+        from zkml.estimate import check_setup_fits
         from zkml.keys import load_keys, setup_keys
 
         circuit = self.compile()
@@ -391,6 +391,7 @@ class Pipeline(EvmStages):
         parts = {"circuit": circuit.sha256, "srs": srs.sha256, "ezkl": self._versions["ezkl"]}
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
+            check_setup_fits(circuit.settings.path)  # refuse with the numbers, before the OOM killer would
             keys = setup_keys(circuit, srs, self.ws.root)
             return (
                 {"pk": keys.pk_path, "vk": keys.vk_path, "binding": self.ws.keys_binding},
@@ -485,6 +486,7 @@ class Pipeline(EvmStages):
         summary.verify_reason = result.reason
         summary.srs_provenance = self.srs().provenance
         summary.outputs = self.last_outputs
+        summary.extra.update(self._cache.get("settings_note") or {})
         return summary
 
     @property

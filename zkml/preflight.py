@@ -136,6 +136,8 @@ CONDITIONAL_OPS: dict[str, str] = {
     "ReduceProd": "overflows fixed point beyond ~2 elements at default scales",
     "Dropout": "only the one-input form",
     "Clip": "min/max must be constant",
+    # skl2onnx classifiers map the ArgMax class index to its label with it; tract compiles it as a Gather.
+    "ai.onnx.ml.ArrayFeatureExtractor": "the data must be constant (class labels) and the indices constant or from ArgMax",
 }
 
 # Ops measured to fail, with the reason shown to the user.
@@ -179,16 +181,17 @@ def preflight(model: OnnxModel, *, strict: bool = True) -> OpReport:
     constants |= {out for node in proto.graph.node if node.op_type == "Constant" for out in node.output}
     violations: dict[str, str] = {}
     consumed = {name for node in proto.graph.node for name in node.input} | {out.name for out in proto.graph.output}
+    argmax_outputs = {out for node in proto.graph.node if node.op_type == "ArgMax" for out in node.output}
     unsupported: list[tuple[str, str]] = []
     conditional: list[tuple[str, str, str]] = []
     for index, node in enumerate(proto.graph.node):
         op = node.op_type if node.domain in _DEFAULT_DOMAINS else f"{node.domain}.{node.op_type}"
         counts[op] += 1
         name = node.name or f"node{index}"
-        if node.domain not in _DEFAULT_DOMAINS or op in UNSUPPORTED_OPS or op not in SUPPORTED_OPS and op not in CONDITIONAL_OPS:
+        if op in UNSUPPORTED_OPS or op not in SUPPORTED_OPS and op not in CONDITIONAL_OPS:
             unsupported.append((name, op))
         elif op in CONDITIONAL_OPS:
-            violation = _violation(node, constants, consumed)
+            violation = _violation(node, constants, consumed) or _ml_violation(node, constants, argmax_outputs)
             if violation:
                 unsupported.append((name, op))
                 violations[op] = violation
@@ -238,6 +241,16 @@ def _violation(node: Any, constants: set[str], consumed: set[str]) -> str | None
         return "starts/ends/axes/steps must be constants"
     if op == "TopK" and len(node.output) > 1 and node.output[1] in consumed:
         return "the indices output cannot be used"
+    return None
+
+
+def _ml_violation(node: Any, constants: set[str], argmax_outputs: set[str]) -> str | None:
+    """Why an ``ai.onnx.ml`` node that compiles in some forms is outside them, if it is."""
+    if node.op_type == "ArrayFeatureExtractor" and node.domain == "ai.onnx.ml":
+        if node.input[0] not in constants:
+            return "the data must be a constant (as skl2onnx's class labels are)"
+        if node.input[1] not in constants | argmax_outputs:
+            return "the indices must be constant or come from ArgMax"
     return None
 
 

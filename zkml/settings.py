@@ -80,6 +80,58 @@ def read_settings(path: Path) -> Settings:
         raise CalibrationError(f"{path} is not an ezkl settings file: {exc}", hint="run calibrate again") from exc
 
 
+@dataclass(frozen=True)
+class CostShape:
+    """What a calibrated circuit's cost depends on, read from its settings before any key exists.
+
+    Attributes:
+        logrows: ``k``; the circuit has ``2**k`` rows per column.
+        num_rows: rows the layout uses.
+        total_assignments: advice cells assigned.
+        num_inner_cols: advice columns per variable.
+        lookups: lookup tables (non-linearities) the circuit needs.
+        range_checks: range-check tables.
+        dynamic_lookups, shuffles: ezkl's dynamic lookups and shuffles.
+        instances: public instance values (inputs, outputs, hashes) the verifier reads.
+        const_size: fixed cells (constants, weights when fixed).
+    """
+
+    logrows: int
+    num_rows: int
+    total_assignments: int
+    num_inner_cols: int
+    lookups: int
+    range_checks: int
+    dynamic_lookups: int
+    shuffles: int
+    instances: int
+    const_size: int
+
+
+def read_cost_shape(path: Path) -> CostShape:
+    """The :class:`CostShape` of an ezkl settings file.
+
+    Raises:
+        CalibrationError: unreadable or not ezkl settings.
+    """
+    settings = read_settings(path)
+    data = json.loads(Path(path).read_text())
+    # model_instance_shapes lists the public inputs and outputs only.
+    instances = sum(numel(shape) for shape in settings.instance_shapes)
+    return CostShape(
+        logrows=settings.logrows,
+        num_rows=settings.num_rows,
+        total_assignments=int(data.get("total_assignments", 0)),
+        num_inner_cols=settings.num_inner_cols or 2,
+        lookups=len(data.get("required_lookups") or []),
+        range_checks=len(data.get("required_range_checks") or []),
+        dynamic_lookups=int(data.get("num_dynamic_lookups", 0)),
+        shuffles=int(data.get("num_shuffles", 0)),
+        instances=instances + settings.poseidon_instances,
+        const_size=int(data.get("total_const_size", 0)),
+    )
+
+
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -144,4 +196,4 @@ def public_segments(settings: Settings) -> tuple[InstanceSegment, ...]:
     return tuple(segments)
 
 
-__all__ = ["InstanceSegment", "numel", "pin_logrows", "public_segments", "read_settings", "visibility_name"]
+__all__ = ["CostShape", "InstanceSegment", "numel", "pin_logrows", "public_segments", "read_cost_shape", "read_settings", "visibility_name"]

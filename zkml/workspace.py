@@ -42,6 +42,13 @@ MANIFEST_VERSION = 1
 # The model's verifying-key artifact, beside the reusable verifier it registers on.
 VKA_NAME = "model.vka"
 CACHE_ENV = "ZKML_CACHE_DIR"
+# File names that say nothing about the model (ezkl's examples are all network.onnx):
+# a workspace named after them would be shared by every such model.
+GENERIC_MODEL_STEMS = frozenset(
+    {"network", "model", "net", "graph", "export", "exported", "main", "onnx", "output", "out", "final", "best", "checkpoint", "module"}
+)
+# The circuit-info keys that identify which model a workspace belongs to, most specific first.
+_IDENTITY_KEYS = ("toml", "onnx", "factory")
 
 
 def cache_dir() -> Path:
@@ -56,6 +63,23 @@ def cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("zkml"))
+
+
+def workspace_name(model_path: Path) -> str:
+    """The workspace name for a model file: its stem, or its folder's name when the stem is generic.
+
+    ``zoo/lstm/network.onnx`` gives ``lstm``; ``zoo/lstm.onnx`` gives ``lstm``.
+    A generic name in a generic (or root) folder gives ``folder_stem``, still
+    distinct per folder.
+    """
+    path = Path(model_path).resolve()
+    stem = path.stem
+    if stem.lower() not in GENERIC_MODEL_STEMS:
+        return stem
+    folder = path.parent.name
+    if folder and folder.lower() not in GENERIC_MODEL_STEMS:
+        return folder
+    return f"{path.parent.parent.name or 'root'}_{folder or 'root'}_{stem}".strip("_")
 
 
 def _wrap_os_error(exc: OSError, path: Path) -> WorkspaceError:
@@ -198,6 +222,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _identity(circuit: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(kind, resolved source) of a circuit-info record, or None when it names no source."""
+    for key in _IDENTITY_KEYS:
+        value = circuit.get(key)
+        if value:
+            where = str(value)
+            if key == "factory":
+                file_part, _, func = where.rpartition(":")
+                return key, f"{Path(file_part).resolve()}:{func}"
+            return key, str(Path(where).resolve())
+    return None
+
+
 def clear_stale_temporaries(folder: Path) -> list[Path]:
     """Delete the ``.<name>.<pid>.*.part`` files of writers that died (keys are 100+ MB each).
 
@@ -323,6 +360,26 @@ class Workspace(Layout):
         """Store top-level information (tool versions, SRS provenance, settings)."""
         self._manifest["info"][key] = value
         self.save()
+
+    def claim(self, circuit: Mapping[str, Any]) -> None:
+        """Record which model this workspace builds, refusing one that another model's build already holds.
+
+        Args:
+            circuit: the circuit info (``name``, ``root``, ``task`` and the model's
+                source under ``toml``, ``onnx`` or ``factory``).
+
+        Raises:
+            WorkspaceError: the workspace was made for a different model source
+                (two models must never overwrite each other's keys and proofs).
+        """
+        recorded = self.info("circuit") or {}
+        mine, theirs = _identity(circuit), _identity(recorded)
+        if mine is not None and theirs is not None and mine != theirs:
+            raise WorkspaceError(
+                f"workspace {self.root} belongs to another model ({theirs[0]} {theirs[1]}), not {mine[0]} {mine[1]}",
+                hint="give this model its own workspace with --name NAME (or --build-dir), or delete the folder to rebuild it",
+            )
+        self.set_info("circuit", dict(circuit))
 
     def info(self, key: str, default: Any = None) -> Any:
         """Read top-level information."""

@@ -22,5 +22,5 @@ def tuned_mlp(mlp, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
     # requested so the session's SRS cache is set up once, the same way.)
     workspace = Workspace(tmp_path_factory.mktemp("tuned") / config.name)
     events: list[object] = []
-    result = tune(config, workspace, Budget(max_abs_error=4e-4), finalists=1, progress=events.append)
+    result = tune(config, workspace, Budget(max_abs_error=4e-4), finalists=1, progress=events.append, onchain=True)
     return result, events

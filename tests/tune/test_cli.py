@@ -18,10 +18,27 @@ def root():  # type: ignore[no-untyped-def]
     return cli
 
 
-def test_tune_without_budget_says_how_to_give_one(root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    out = CliRunner().invoke(root, ["tune", str(CIRCUITS / "mlp_regressor"), "--build-dir", str(tmp_path)])
-    assert out.exit_code == 2
-    assert "no accuracy budget" in out.output and "--max-abs-error" in out.output
+def test_tune_takes_a_bare_onnx_with_generated_holdout(root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """No folder, no budget, no held-out data: tuned to ezkl's own accuracy on generated samples, and says so."""
+    import json
+
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).eval()
+    onnx_path = tmp_path / "models" / "tiny.onnx"
+    onnx_path.parent.mkdir()
+    torch.onnx.export(model, (torch.randn(1, 6),), str(onnx_path), dynamo=False)
+    build = tmp_path / "build"
+    args = ["tune", str(onnx_path), "--build-dir", str(build), "--finalists", "1", "--max-seconds", "30", "--no-onchain"]
+    out = CliRunner().invoke(root, args)
+    assert out.exit_code == 0, out.output
+    assert "GENERATED" in out.output
+    (tuned_path,) = build.glob("*/tuned.json")
+    tuned = json.loads(tuned_path.read_text())
+    assert tuned["holdout_generated"] is True and tuned["holdout"].startswith("generated")
+    # The budget was the baseline's own fidelity: the choice is no less accurate.
+    assert tuned["fidelity"]["max_abs_error"] <= tuned["budget"]["max_abs_error"]
 
 
 def test_tune_rejects_an_invalid_budget(root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

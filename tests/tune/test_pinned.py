@@ -97,3 +97,94 @@ def test_pinned_imports_neither_the_pipeline_nor_the_search() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "zkml.pipeline" not in loaded and "zkml.tune.search" not in loaded
     assert "numpy" not in loaded and "ezkl" not in loaded
+
+
+# -- fingerprints and committed tuned settings --------------------------------------------
+
+
+def _onnx(path: Path, *, weight: float = 1.0, name: str = "w", producer: str = "torch 2.x") -> Path:
+    """A one-node ONNX model (y = x @ W) whose names and producer can vary independently of what it computes."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.full((4, 2), weight, dtype=np.float32), name)
+    node = helper.make_node("MatMul", ["x", name], ["y"], name=f"{name}_node")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        initializer=[w],
+    )
+    model = helper.make_model(graph, producer_name=producer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_fingerprint_ignores_names_and_producer_but_not_weights(tmp_path: Path) -> None:
+    from zkml.tune.pinned import model_fingerprint
+
+    base = model_fingerprint(_onnx(tmp_path / "a.onnx"))
+    assert model_fingerprint(_onnx(tmp_path / "b.onnx", name="onnx::MatMul_7", producer="torch 9")) == base
+    assert model_fingerprint(_onnx(tmp_path / "c.onnx", weight=1.5)) != base
+
+
+def _circuit_config(folder: Path) -> CircuitConfig:
+    """A config loaded from a zkml.toml in ``folder`` (only such configs look for a committed tuned.json)."""
+    from zkml.config import load_config
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "zkml.toml").write_text('name = "m"\n[model]\nonnx = "model.onnx"\n')
+    _onnx(folder / "model.onnx")
+    return load_config(folder)
+
+
+def test_find_tuned_prefers_the_workspace_then_the_committed_file(tmp_path: Path) -> None:
+    from zkml.tune.pinned import find_tuned, model_fingerprint
+
+    config = _circuit_config(tmp_path / "circuit")
+    onnx_path = tmp_path / "circuit" / "model.onnx"
+    fingerprint = model_fingerprint(onnx_path)
+    ws = tmp_path / "ws"
+    assert find_tuned(config, ws, onnx_path) is None
+    _write_tuned(tmp_path / "circuit", PINNED, model_fingerprint=fingerprint, budget={"max_abs_error": 0.01})
+    committed = find_tuned(config, ws, onnx_path)
+    assert committed is not None and committed.source == "circuit" and committed.logrows == 11
+    assert committed.budget == {"max_abs_error": 0.01}
+    _write_tuned(ws, {**PINNED, "logrows": 12}, model_fingerprint=fingerprint)
+    mine = find_tuned(config, ws, onnx_path)
+    assert mine is not None and mine.source == "workspace" and mine.logrows == 12
+
+
+def test_find_tuned_skips_a_file_made_for_another_model(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from zkml.tune.pinned import find_tuned
+
+    config = _circuit_config(tmp_path / "circuit")
+    _write_tuned(tmp_path / "circuit", PINNED, model_fingerprint="0" * 64)
+    with caplog.at_level(logging.WARNING, logger="zkml.tune.pinned"):
+        assert find_tuned(config, tmp_path / "ws", tmp_path / "circuit" / "model.onnx") is None
+    assert "another model" in caplog.text
+
+
+def test_find_tuned_ignores_everything_when_the_config_pins_a_setting(tmp_path: Path) -> None:
+    from zkml.tune.pinned import find_tuned, model_fingerprint
+
+    config = _circuit_config(tmp_path / "circuit").with_circuit(decomp_base=1024)
+    onnx_path = tmp_path / "circuit" / "model.onnx"
+    _write_tuned(tmp_path / "circuit", PINNED, model_fingerprint=model_fingerprint(onnx_path))
+    assert find_tuned(config, tmp_path / "ws", onnx_path) is None
+
+
+def test_commit_tuned_copies_without_machine_paths(tmp_path: Path) -> None:
+    from zkml.tune.pinned import commit_tuned
+
+    circuit = tmp_path / "circuit"
+    circuit.mkdir()
+    _write_tuned(tmp_path / "ws", PINNED, holdout=str(circuit.resolve() / "holdout.json"), holdout_generated=False)
+    written = commit_tuned(tmp_path / "ws", circuit)
+    data = json.loads(written.read_text())
+    assert written == circuit / "tuned.json" and data["circuit"] == PINNED and data["holdout"] == "holdout.json"
+    with pytest.raises(ConfigError, match="run zkml tune first"):
+        commit_tuned(tmp_path / "nothing", circuit)

@@ -41,6 +41,11 @@ def test_report_with_tuner_frontier(tuned_mlp, tmp_path: Path) -> None:  # type:
     assert data["tuner"]["chosen"]["logrows"] == result.chosen.logrows
     assert data["tuner"]["frontier"]
     assert "chosen" in report.summary and "baseline" in report.summary
+    # The finalists' on-chain cost, measured by the tuner on anvil, is in the JSON and the summary.
+    (finalist,) = data["tuner"]["finalists"]
+    assert finalist["verify_gas"] == result.chosen.verify_gas and finalist["verifier_runtime_bytes"] > 0
+    assert f"{result.chosen.verify_gas:,}" in report.summary and "verify gas" in report.summary
+    assert data["holdout_generated"] is False and "GENERATED" not in report.summary
 
 
 def test_report_cli(tuned_mlp) -> None:  # type: ignore[no-untyped-def]

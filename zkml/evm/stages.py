@@ -109,10 +109,36 @@ class EvmStages:
             ),
         )
 
-    def verify_onchain(self, conn: Any, address: str, *, send: bool = True, sender: Any = None) -> OnchainResult:
-        """Check the workspace's proof against a deployed verifier."""
+    def deploy_reusable(self, conn: Any, *, allow_unsafe_srs: bool = False, sender: Any = None) -> tuple[Any, Any, Vka]:
+        """Deploy (or reuse) the reusable verifier and register this model's VKA on it.
+
+        The reusable verifier's code does not grow with the verifying key, so it
+        fits under EIP-170 where a plain verifier does not.
+
+        Returns:
+            The verifier's deployment, the VKA registration, and the VKA
+            (pass it to :meth:`verify_onchain`).
+        """
+        from zkml.evm.deploy import deploy_verifier, register_vka
+
+        artifact = self.verifier(reusable=True)
+        vka = self.vka()
+        srs = self.srs()
+        guard = {"srs_unsafe": srs.unsafe, "srs_reason": srs.unsafe_reason, "allow_unsafe_srs": allow_unsafe_srs, "sender": sender}
+
+        def action() -> tuple[Any, Any]:
+            deployment = deploy_verifier(conn, artifact, self.ws.root, **guard)
+            return deployment, register_vka(conn, deployment, artifact, vka, self.ws.root, **guard)
+
+        deployment, registration = self._timed("deploy", action)
+        return deployment, registration, vka
+
+    def verify_onchain(self, conn: Any, address: str, *, send: bool = True, sender: Any = None, vka: Vka | None = None) -> OnchainResult:
+        """Check the workspace's proof against a deployed verifier (with ``vka`` for a reusable one)."""
         from zkml.evm.onchain import verify_onchain
 
         proof_path = self.ws.proof
-        result: OnchainResult = self._timed("verify_onchain", lambda: verify_onchain(conn, address, proof_path, send=send, sender=sender))
+        result: OnchainResult = self._timed(
+            "verify_onchain", lambda: verify_onchain(conn, address, proof_path, vka=vka, send=send, sender=sender)
+        )
         return result

@@ -46,6 +46,7 @@ _EXPORTS = {
     "Publication": "zkml.oracle.client",
     "deploy_oracle": "zkml.oracle.client",
     "prediction_record": "zkml.oracle.client",
+    "publication_from_receipt": "zkml.oracle.client",
     "publish": "zkml.oracle.client",
     "read_prediction": "zkml.oracle.client",
     "submit_calldata": "zkml.oracle.client",

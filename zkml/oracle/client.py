@@ -204,6 +204,21 @@ def publish(
         stored = prediction_record(conn, oracle, model_id, pid, epoch=epoch, contracts=contracts)
         log.info("prediction %s was already published; reading the stored one", hex32(pid))
         return Publication(stored, None, None, replayed=True)
+    return publication_from_receipt(conn, oracle, model_id, receipt, contracts=contracts)
+
+
+def publication_from_receipt(
+    conn: Connection, oracle: str, model_id: bytes, receipt: Any, *, contracts: OracleContracts | None = None
+) -> Publication:
+    """The predictions a mined submission stored, decoded from its receipt's events exactly as
+    :func:`publish` does (for callers that send the transaction themselves, such as the service,
+    which records the hash before sending).
+
+    Raises:
+        OracleError: the submission published nothing on this oracle.
+    """
+    contracts = contracts or compile_contracts()
+    contract = bind(conn, oracle, contracts.oracle)
     return _publication(contract, receipt, scale=_model_scale(conn, oracle, model_id, contracts))
 
 
@@ -314,4 +329,13 @@ def read_prediction(
     return Prediction.from_record(record), gas
 
 
-__all__ = ["Prediction", "Publication", "deploy_oracle", "prediction_record", "publish", "read_prediction", "submit_calldata"]
+__all__ = [
+    "Prediction",
+    "Publication",
+    "deploy_oracle",
+    "prediction_record",
+    "publication_from_receipt",
+    "publish",
+    "read_prediction",
+    "submit_calldata",
+]

@@ -255,7 +255,8 @@ class WarmProver:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.before_prove = before_prove
 
-    def _check_input(self, input_path: Path) -> None:
+    def check_input(self, input_path: Path) -> None:
+        """Refuse an input file prove-many would refuse, with the same message (InputDataError)."""
         from zkml.data import check_in_range, read_samples
 
         samples = read_samples(input_path, self.spec.inputs)
@@ -284,7 +285,7 @@ class WarmProver:
         input_path = Path(input_path)
         stem = name or input_path.stem
         start = time.perf_counter()
-        self._check_input(input_path)
+        self.check_input(input_path)
         witness = generate_witness(self.spec.circuit, input_path, witness_file(self.out_dir, stem))
         witnessed = time.perf_counter()
         if self.before_prove is not None:

@@ -7,7 +7,11 @@ real, then pins the fastest one that keeps the budget in ``tuned.json``.
 
 Modules: :mod:`~zkml.tune.budget` (the accuracy budget),
 :mod:`~zkml.tune.candidates` (knobs, candidates, results and their JSON),
-:mod:`~zkml.tune.search` (the search strategy, :func:`tune`),
+:mod:`~zkml.tune.search` (the search strategy), :mod:`~zkml.tune.run`
+(:func:`tune`: exports the model through the pipeline, then searches),
+:mod:`~zkml.tune.auto` (tuned settings by default, ``[budget]``),
+:mod:`~zkml.tune.fallback` (calibration where ezkl's fails),
+:mod:`~zkml.tune.onchain` (finalists' verifier size and verify gas),
 :mod:`~zkml.tune.workbench` (measuring one candidate),
 :mod:`~zkml.tune.measure` (proving in child processes),
 :mod:`~zkml.tune.pinned` (reading ``tuned.json`` back; the pipeline's only
@@ -36,8 +40,8 @@ if TYPE_CHECKING:  # the real types for mypy; at run time __getattr__ resolves t
     from zkml.tune.measure import measure_proving as measure_proving
     from zkml.tune.pinned import apply_tuned as apply_tuned
     from zkml.tune.pinned import read_tuned as read_tuned
-    from zkml.tune.search import measure_baseline as measure_baseline
-    from zkml.tune.search import tune as tune
+    from zkml.tune.run import measure_baseline as measure_baseline
+    from zkml.tune.run import tune as tune
 
 # name -> module that defines it.
 _EXPORTS = {
@@ -51,8 +55,8 @@ _EXPORTS = {
     "measure_proving": "zkml.tune.measure",
     "apply_tuned": "zkml.tune.pinned",
     "read_tuned": "zkml.tune.pinned",
-    "measure_baseline": "zkml.tune.search",
-    "tune": "zkml.tune.search",
+    "measure_baseline": "zkml.tune.run",
+    "tune": "zkml.tune.run",
     "BudgetUnreachableError": "zkml.errors",
 }
 

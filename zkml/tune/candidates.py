@@ -66,6 +66,12 @@ class Candidate:
     prove_seconds: float | None = None
     verify_seconds: float | None = None
     prove_peak_rss_bytes: int | None = None
+    setup_peak_rss_bytes: int | None = None
+    pk_bytes: int | None = None
+    # On-chain cost of the finalists (plain verifier on a local anvil).
+    verify_gas: int | None = None
+    verifier_runtime_bytes: int | None = None
+    over_eip170: bool | None = None
     verified: bool | None = None
     mock_ok: bool | None = None
     chosen: bool = False
@@ -182,6 +188,8 @@ class TuneResult:
     workspace: Path
     message: str = ""
     files: dict[str, str] = field(default_factory=dict)
+    holdout: str = ""
+    holdout_generated: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (``tune_candidates.json``)."""
@@ -191,6 +199,8 @@ class TuneResult:
             "reachable": self.reachable,
             "message": self.message,
             "seconds": round(self.seconds, 2),
+            "holdout": self.holdout,
+            "holdout_generated": self.holdout_generated,
             "chosen": self._index(self.chosen),
             "best": self._index(self.best),
             "baseline": self._index(self.baseline),

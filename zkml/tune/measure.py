@@ -39,8 +39,8 @@ def measure_proving(compiled: Path, settings: Path, srs: Path, input_path: Path,
         repeats: prove this many times and keep the fastest (timing noise).
 
     Returns:
-        ``setup_seconds``, ``prove_seconds``, ``verify_seconds``,
-        ``prove_peak_rss_bytes``, ``verified``.
+        ``setup_seconds``, ``setup_peak_rss_bytes``, ``pk_bytes``, ``prove_seconds``,
+        ``verify_seconds``, ``prove_peak_rss_bytes``, ``verified``.
 
     Raises:
         KeysError, ProofError: the child failed (its last error line is in the message).
@@ -55,6 +55,8 @@ def measure_proving(compiled: Path, settings: Path, srs: Path, input_path: Path,
     assert best is not None
     return {
         "setup_seconds": setup["setup_seconds"],
+        "setup_peak_rss_bytes": setup["peak_rss_bytes"],
+        "pk_bytes": setup.get("pk_bytes"),
         "prove_seconds": best["prove_seconds"],
         "verify_seconds": best["verify_seconds"],
         "prove_peak_rss_bytes": best["peak_rss_bytes"],
@@ -137,8 +139,9 @@ def _child_main() -> None:
     result: dict[str, Any] = {}
     if job["mode"] == "setup":
         start = time.perf_counter()
-        setup_keys(circuit, srs, work.root)
+        keys = setup_keys(circuit, srs, work.root)
         result["setup_seconds"] = time.perf_counter() - start
+        result["pk_bytes"] = keys.pk_path.stat().st_size
     else:
         keys = load_keys(work.root, verify_hashes=False)
         witness = generate_witness(circuit, Path(job["input"]), work.witness)

@@ -1,15 +1,20 @@
-"""The reader of ``tuned.json``: the settings ``zkml tune`` chose for a workspace.
+"""The reader of ``tuned.json``: the settings ``zkml tune`` chose for a model.
 
-The pipeline applies them when it builds a circuit, and the tuner builds
-pipelines, so this module imports neither: it depends on the config, the
-workspace layout and the artifact hashes only.
+A ``tuned.json`` lives in a workspace (written by ``zkml tune`` or by
+``zkml run`` tuning for a ``[budget]``) or, committed, in a circuit folder
+(written by ``zkml tune --all --write``). Either is used only while its
+:func:`model_fingerprint` matches the model being built. The pipeline applies
+them when it calibrates, and the tuner builds pipelines, so this module
+imports neither: it depends on the config, the workspace layout and the
+artifact hashes only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,4 +89,146 @@ def apply_tuned(config: CircuitConfig, workspace_root: Path) -> CircuitConfig:
     return config.with_circuit(**pinned)
 
 
-__all__ = ["apply_tuned", "read_tuned"]
+@dataclass(frozen=True)
+class TunedChoice:
+    """Tuned settings that apply to a model, and where they came from.
+
+    Attributes:
+        source: ``workspace`` (``zkml tune`` or a ``[budget]`` run) or ``circuit`` (committed).
+        path: the ``tuned.json`` read.
+        pinned: the ``[circuit]`` settings it pins (non-null values).
+        budget: the accuracy budget it was tuned for (``[budget]`` form), if recorded.
+        data: the whole file (measured numbers, baseline).
+    """
+
+    source: str
+    path: Path
+    pinned: dict[str, Any]
+    budget: dict[str, float] | None
+    data: dict[str, Any]
+
+    @property
+    def logrows(self) -> int | None:
+        """The pinned logrows, if any."""
+        value = self.pinned.get("logrows")
+        return int(value) if value is not None else None
+
+
+def model_fingerprint(onnx_path: Path) -> str:
+    """A digest of what an ONNX model computes, not of how its file is spelled.
+
+    Ops and their attributes in graph order, the weights' shapes, types and
+    values, and the input/output shapes; names, producer and doc strings are
+    left out, so the same model exported by another torch version (which
+    renames nodes and stamps its version) keeps its fingerprint, and committed
+    tuned settings keep applying.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    graph = model.graph
+    digest = hashlib.sha256()
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, onnx.TensorProto):
+            array = numpy_helper.to_array(value)
+            return f"{array.dtype}{list(array.shape)}{hashlib.sha256(array.tobytes()).hexdigest()}"
+        if isinstance(value, bytes):
+            return value.decode(errors="replace")
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, (int, float, str)):
+            return value
+        # Subgraphs (If/Loop bodies) and other protos: their serialized form.
+        return hashlib.sha256(value.SerializeToString()).hexdigest()
+
+    digest.update(json.dumps(sorted(plain(t) for t in graph.initializer)).encode())
+    for node in graph.node:
+        attrs = [[a.name, plain(onnx.helper.get_attribute_value(a))] for a in sorted(node.attribute, key=lambda a: a.name)]
+        digest.update(json.dumps([node.domain, node.op_type, attrs]).encode())
+    for value_info in (*graph.input, *graph.output):
+        dims = [d.dim_value or d.dim_param for d in value_info.type.tensor_type.shape.dim]
+        digest.update(json.dumps([value_info.type.tensor_type.elem_type, dims]).encode())
+    return digest.hexdigest()
+
+
+def _conflict(config: CircuitConfig, pinned: dict[str, Any], path: Path) -> str | None:
+    """Why ``pinned`` cannot apply to ``config`` (all or nothing), or None when it can."""
+    from zkml.config import CircuitSettings
+
+    defaults = CircuitSettings()
+    known = {f.name for f in fields(CircuitSettings)}
+    overridden = sorted(k for k in pinned if k in known and getattr(config.circuit, k) != getattr(defaults, k))
+    if overridden:
+        return f"[circuit] pins {overridden} itself; ignoring {path} (run zkml tune again to tune around them)"
+    unknown = sorted(set(pinned) - known)
+    if unknown:
+        # Pinning only some of them would build a combination nobody measured.
+        return f"this zkml cannot pin tuned settings {unknown}; ignoring {path}"
+    return None
+
+
+def _matches(data: dict[str, Any], onnx_path: Path, fingerprint: str) -> bool:
+    """Whether a ``tuned.json`` was made for this model (fingerprint, else the file hash of older files)."""
+    from zkml.artifacts import sha256_file
+
+    if data.get("model_fingerprint"):
+        return bool(data["model_fingerprint"] == fingerprint)
+    expected = data.get("model_sha256")
+    return not expected or expected == sha256_file(onnx_path)
+
+
+def find_tuned(config: CircuitConfig, workspace_root: Path, onnx_path: Path) -> TunedChoice | None:
+    """The tuned settings that apply to the model at ``onnx_path``: the workspace's, else the circuit folder's.
+
+    A file made for another model (fingerprint mismatch), or whose settings
+    ``[circuit]`` pins itself, is skipped with a warning.
+
+    Raises:
+        ConfigError: a ``tuned.json`` exists but is unreadable.
+    """
+    fingerprint = model_fingerprint(onnx_path)
+    places = [("workspace", Layout(workspace_root).tuned)]
+    if config.source is not None:
+        places.append(("circuit", Layout(config.root).tuned))
+    for source, path in places:
+        loaded = _load(path)
+        if loaded is None or not loaded[1]:
+            continue
+        data, pinned = loaded
+        if not _matches(data, onnx_path, fingerprint):
+            log.warning("%s was tuned for another model; ignoring it (run zkml tune again)", path)
+            continue
+        conflict = _conflict(config, pinned, path)
+        if conflict:
+            log.warning("%s", conflict)
+            return None
+        return TunedChoice(source, path, pinned, data.get("budget"), data)
+    return None
+
+
+def commit_tuned(workspace_root: Path, circuit_root: Path) -> Path:
+    """Copy a workspace's ``tuned.json`` into its circuit folder, where later runs (and clones) find it.
+
+    Paths inside are made relative to the circuit folder (or dropped), so the
+    committed file does not name this machine's folders.
+
+    Raises:
+        ConfigError: the workspace has no (readable) ``tuned.json``.
+    """
+    from zkml.workspace import write_json_atomic
+
+    loaded = _load(Layout(workspace_root).tuned)
+    if loaded is None:
+        raise ConfigError(f"{Layout(workspace_root).tuned} does not exist", hint="run zkml tune first")
+    data = dict(loaded[0])
+    holdout = str(data.get("holdout") or "")
+    root = str(Path(circuit_root).resolve())
+    data["holdout"] = holdout.replace(root + "/", "") if not data.get("holdout_generated") else "generated"
+    target = Layout(circuit_root).tuned
+    write_json_atomic(target, data)
+    return target
+
+
+__all__ = ["TunedChoice", "apply_tuned", "commit_tuned", "find_tuned", "model_fingerprint", "read_tuned"]

@@ -110,6 +110,8 @@ def build_report(fidelity: dict[str, Any], tuner: dict[str, Any] | None = None, 
         source: where the fidelity data came from (recorded).
     """
     report: dict[str, Any] = {"source": source, "data": fidelity.get("data"), "fidelity": _stats(fidelity)}
+    # A bare ONNX is measured on samples generated around its input: say so wherever the numbers go.
+    report["holdout_generated"] = bool(fidelity.get("holdout_generated"))
     if tuner is not None:
         cands = tuner.get("candidates", [])
 
@@ -126,6 +128,8 @@ def build_report(fidelity: dict[str, Any], tuner: dict[str, Any] | None = None, 
             "best": pick("best"),
             "baseline": pick("baseline"),
             "frontier": [_candidate_summary(c) for c in _frontier(cands)],
+            # Every candidate proved for real (finalists and baseline), with its on-chain cost when measured.
+            "finalists": [_candidate_summary(c) for c in cands if c.get("prove_seconds") is not None],
         }
     return report
 
@@ -145,6 +149,10 @@ def _candidate_summary(cand: dict[str, Any]) -> dict[str, Any]:
         "meets_budget": cand.get("meets_budget"),
         "prove_seconds": cand.get("prove_seconds"),
         "prove_peak_rss_bytes": cand.get("prove_peak_rss_bytes"),
+        "verified": cand.get("verified"),
+        "verify_gas": cand.get("verify_gas"),
+        "verifier_runtime_bytes": cand.get("verifier_runtime_bytes"),
+        "over_eip170": cand.get("over_eip170"),
     }
 
 
@@ -163,7 +171,8 @@ def _frontier(cands: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def summary_text(report: dict[str, Any]) -> str:
     """A few lines for the terminal."""
     fid = report["fidelity"]
-    lines = [f"fidelity on {fid['samples']} held-out samples ({fid['outputs_per_sample']} outputs each)"]
+    kind = "GENERATED (no [data] holdout; not real data)" if report.get("holdout_generated") else "held-out"
+    lines = [f"fidelity on {fid['samples']} {kind} samples ({fid['outputs_per_sample']} outputs each)"]
     line = f"  max abs err {fid['max_abs_error']:.3g}, mean {fid['mean_abs_error']:.3g}, p99 {fid['p99_abs_error']:.3g}"
     if fid.get("max_rel_error") is not None:
         line += f", rel {fid['max_rel_error']:.3g}"
@@ -184,9 +193,25 @@ def summary_text(report: dict[str, Any]) -> str:
                 lines.append(
                     f"  {key:8} {cand['label']}: logrows {cand['logrows']}, max abs err {cand['max_abs_error']:.3g}, prove {prove}"
                 )
+        lines.extend(_finalist_lines(tuner.get("finalists") or []))
         if not tuner.get("reachable"):
             lines.append(f"  budget unreachable: {tuner.get('message')}")
     return "\n".join(lines)
+
+
+def _finalist_lines(finalists: list[dict[str, Any]]) -> list[str]:
+    """One line per proved candidate: prove time, verifier size (flagged over EIP-170) and verify gas."""
+    if not finalists:
+        return []
+    lines = [f"  {'proved':<30}{'logrows':>8}{'prove s':>9}{'verifier B':>12}{'verify gas':>12}"]
+    for cand in finalists:
+        size, gas = cand.get("verifier_runtime_bytes"), cand.get("verify_gas")
+        flag = "  OVER EIP-170: needs the reusable verifier + VKA" if cand.get("over_eip170") else ""
+        lines.append(
+            f"  {str(cand['label'])[:30]:<30}{cand.get('logrows') or '?':>8}{cand['prove_seconds']:>9.2f}"
+            f"{f'{size:,}' if size is not None else '-':>12}{f'{gas:,}' if gas is not None else '-':>12}{flag}"
+        )
+    return lines
 
 
 def plot_report(fidelity: dict[str, Any], tuner: dict[str, Any] | None, out_path: Path, *, title: str = "") -> Path:

@@ -34,15 +34,17 @@ outputs to ``tune_fidelity.json`` (same schema as the pipeline's
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from zkml.errors import BudgetUnreachableError, CalibrationError
 from zkml.tune.budget import Budget
 from zkml.tune.candidates import DEFAULT_DECOMP, Candidate, Knobs, TuneEvent, TuneProgress, TuneResult
-from zkml.tune.workbench import Workbench
+from zkml.tune.workbench import Prepared, Workbench
 
 if TYPE_CHECKING:
     from zkml.config import CircuitConfig
@@ -58,14 +60,12 @@ log = logging.getLogger(__name__)
 DECOMP_CHOICES = ((256, 4), (1024, 3), (4096, 3))
 INNER_COL_CHOICES = (1, 4)
 MAX_SCALE = 18
-# Two provers within this factor of each other are a tie (timing noise on shared cores).
-TIMING_NOISE = 1.10
 
 
 def tune(
     config: CircuitConfig,
     workspace: Workspace,
-    budget: Budget,
+    budget: Budget | None,
     *,
     progress: TuneProgress | None = None,
     finalists: int = 2,
@@ -73,6 +73,9 @@ def tune(
     max_seconds: float = 240.0,
     prove_baseline: bool = False,
     raise_unreachable: bool = True,
+    repeats: int = 1,
+    onchain: bool = False,
+    prepared: Prepared | None = None,
 ) -> TuneResult:
     """Find the cheapest settings for ``config`` that meet ``budget`` on its held-out data.
 
@@ -90,7 +93,8 @@ def tune(
     Args:
         config: the circuit (needs ``[data] holdout``).
         workspace: the circuit's workspace (e.g. ``build/<name>``).
-        budget: the accuracy to keep.
+        budget: the accuracy to keep; None keeps the baseline's own held-out
+            fidelity (:meth:`Budget.no_worse_than`): no less accurate than ezkl's calibration.
         progress: called with a :class:`TuneEvent` at every step.
         finalists: how many candidates to prove for real.
         samples: held-out samples to measure fidelity on (at most).
@@ -99,6 +103,11 @@ def tune(
         raise_unreachable: raise :class:`BudgetUnreachableError` when nothing
             meets the budget (after writing the candidates file); otherwise
             return a result with ``reachable`` False.
+        repeats: prove each finalist this many times and keep its fastest (timing noise).
+        onchain: also measure each proved candidate's plain verifier (runtime
+            bytes, over EIP-170 or not) and verify gas on a local anvil.
+        prepared: the exported model and sample input (:func:`zkml.tune.run.tune`
+            exports them through the pipeline; this module cannot, the pipeline imports it).
 
     Returns:
         The result; ``tuned.json``, ``tune_candidates.json`` and
@@ -111,13 +120,14 @@ def tune(
     """
     report: TuneProgress = progress or _ignore
     start = time.perf_counter()
-    bench = Workbench(config, workspace, budget, samples)
+    bench = Workbench(config, workspace, budget or Budget(max_abs_error=float("inf")), samples, repeats=repeats, prepared=prepared)
     report(TuneEvent("prepare", f"exporting and checking {config.name}"))
     bench.prepare()
-    search = _Search(bench, report, deadline=start + max_seconds)
+    search = _Search(bench, report, deadline=start + max_seconds, relative=budget is None)
     baseline = search.run()
     queue = _distinct_settings(search.cheapest(len(bench.candidates)))
-    proved = _prove_finalists(bench, report, queue, finalists, baseline if prove_baseline else None)
+    with _chain(bench, onchain):
+        proved = _prove_finalists(bench, report, queue, finalists, baseline if prove_baseline else None)
     result = _conclude(bench, baseline, proved, time.perf_counter() - start)
     bench.write_outputs(result)
     report(TuneEvent("done", result.message, candidate=result.chosen or result.best))
@@ -132,7 +142,7 @@ def tune(
     return result
 
 
-def measure_baseline(config: CircuitConfig, workspace: Workspace, *, samples: int = 128) -> Candidate:
+def measure_baseline(config: CircuitConfig, workspace: Workspace, *, samples: int = 128, prepared: Prepared | None = None) -> Candidate:
     """ezkl's default calibration of ``config``, measured like a tuner candidate (no proving).
 
     Useful to set a budget relative to the default ("no worse than ezkl's
@@ -143,11 +153,27 @@ def measure_baseline(config: CircuitConfig, workspace: Workspace, *, samples: in
         CalibrationError: the default calibration fails.
     """
     # Any budget will do: only the measurements are used.
-    bench = Workbench(config, workspace, Budget(max_abs_error=float("inf")), samples)
+    bench = Workbench(config, workspace, Budget(max_abs_error=float("inf")), samples, prepared=prepared)
     bench.prepare()
     cand = _Search(bench, _ignore, deadline=float("inf")).baseline(report=False)
     cand.meets_budget, cand.budget_note = False, ""
     return cand
+
+
+@contextlib.contextmanager
+def _chain(bench: Workbench, onchain: bool) -> Iterator[None]:
+    """With ``onchain``, a local anvil for the finalists' verifiers (``bench.conn``) while the block runs."""
+    if not onchain:
+        yield
+        return
+    from zkml.tune.onchain import measuring_chain
+
+    with measuring_chain() as conn:
+        bench.conn = conn
+        try:
+            yield
+        finally:
+            bench.conn = None
 
 
 def _ignore(event: TuneEvent) -> None:
@@ -157,8 +183,9 @@ def _ignore(event: TuneEvent) -> None:
 class _Search:
     """Steps 1-4 of :func:`tune`: which knobs to try, in what order, until when."""
 
-    def __init__(self, bench: Workbench, report: TuneProgress, *, deadline: float) -> None:
+    def __init__(self, bench: Workbench, report: TuneProgress, *, deadline: float, relative: bool = False) -> None:
         self.bench = bench
+        self.relative = relative
         self.report = report
         self.deadline = deadline
         self.margin = bench.config.circuit.lookup_safety_margin
@@ -166,6 +193,10 @@ class _Search:
     def run(self) -> Candidate:
         """Try the baseline, decompositions, scales, columns and margins; return the baseline."""
         baseline = self.baseline()
+        if self.relative and baseline.fidelity is not None:
+            # No budget given: no less accurate than ezkl's own calibration, measured the same way.
+            self.bench.budget = Budget.no_worse_than(baseline.fidelity)
+            baseline.meets_budget, baseline.budget_note = self.bench.budget.check(baseline.fidelity)
         s0 = baseline.input_scale or 7
         decomps = self.decompositions(s0, baseline)
         self.ladder(range(s0 - 2, 0, -2), decomps)
@@ -265,21 +296,26 @@ def _prove_finalists(
             report(TuneEvent("prove", f"{cand.label}: rejected, {cand.error}", len(proved), total, cand))
             continue
         report(TuneEvent("prove", f"setup + prove {cand.label} (logrows {cand.logrows})", len(proved) + 1, total, cand))
-        bench.prove(cand)
+        bench.prove(cand, bench.conn)
         if cand.verified:
             proved.append(cand)
-            message = f"{cand.label}: prove {cand.prove_seconds:.2f}s, peak {_mb(cand.prove_peak_rss_bytes)}"
+            message = f"{cand.label}: prove {cand.prove_seconds:.2f}s, peak {_mb(cand.prove_peak_rss_bytes)}{_chain_note(cand)}"
             report(TuneEvent("prove", message, len(proved), total, cand))
     if baseline is not None and baseline.prove_seconds is None:
         report(TuneEvent("prove", f"setup + prove {baseline.label} (logrows {baseline.logrows})", total, total, baseline))
-        bench.prove(baseline)
+        bench.prove(baseline, bench.conn)
+        if baseline.prove_seconds is not None:
+            message = (
+                f"{baseline.label}: prove {baseline.prove_seconds:.2f}s, peak {_mb(baseline.prove_peak_rss_bytes)}{_chain_note(baseline)}"
+            )
+            report(TuneEvent("prove", message, total, total, baseline))
     return proved
 
 
 def _conclude(bench: Workbench, baseline: Candidate, proved: list[Candidate], seconds: float) -> TuneResult:
     """Choose among the proved candidates; when none, find the one closest to the budget."""
     budget, candidates = bench.budget, bench.candidates
-    chosen = _pick(proved)
+    chosen = _pick(proved, baseline)
     best: Candidate | None = chosen
     if chosen is not None:
         chosen.chosen = True
@@ -296,16 +332,38 @@ def _conclude(bench: Workbench, baseline: Candidate, proved: list[Candidate], se
             message = f"no configuration met the budget ({budget.describe()}) after {len(candidates)} candidates"
         if best is not None:
             message += f"; best found {best.label}: {_fid_text(best)} (logrows {best.logrows})"
-    return TuneResult(budget, baseline, candidates, chosen, best, chosen is not None, seconds, bench.ws.root, message)
+    generated = bench.config.holdout is None
+    if generated:
+        message += " (held-out data GENERATED around the sample input: add [data] holdout for real numbers)"
+    return TuneResult(
+        budget,
+        baseline,
+        candidates,
+        chosen,
+        best,
+        chosen is not None,
+        seconds,
+        bench.ws.root,
+        message,
+        holdout=getattr(bench, "holdout_source", ""),
+        holdout_generated=generated,
+    )
 
 
-def _pick(proved: list[Candidate]) -> Candidate | None:
-    """Fastest measured prover; within :data:`TIMING_NOISE` prefer the smaller circuit, then better fidelity."""
-    if not proved:
+def _pick(proved: list[Candidate], baseline: Candidate | None = None) -> Candidate | None:
+    """The fastest measured prover among those that meet the budget and verified.
+
+    Never a candidate slower than another one measured that also meets the
+    budget and verified, the baseline included (a tuned circuit with fewer
+    logrows can still prove slower, e.g. when ezkl spreads it over more
+    columns). Exact ties go to the smaller circuit, then to better fidelity.
+    """
+    eligible = [c for c in proved if c.verified and c.meets_budget and c.prove_seconds is not None]
+    if baseline is not None and baseline.verified and baseline.meets_budget and baseline.prove_seconds is not None:
+        eligible.append(baseline)
+    if not eligible:
         return None
-    fastest = min(c.prove_seconds or float("inf") for c in proved)
-    close = [c for c in proved if (c.prove_seconds or float("inf")) <= fastest * TIMING_NOISE]
-    return min(close, key=lambda c: (c.cost_key()[:2], c.fidelity.max_abs_error if c.fidelity else float("inf")))
+    return min(eligible, key=lambda c: (c.prove_seconds, c.cost_key()[:2], c.fidelity.max_abs_error if c.fidelity else float("inf")))
 
 
 def _step_note(cand: Candidate) -> str:
@@ -324,6 +382,14 @@ def _fid_text(cand: Candidate) -> str:
     if fid.argmax_agreement is not None:
         text += f", agreement {fid.argmax_agreement:.1%}"
     return text
+
+
+def _chain_note(cand: Candidate) -> str:
+    if cand.verifier_runtime_bytes is None:
+        return ""
+    over = " OVER EIP-170 (use the reusable verifier + VKA)" if cand.over_eip170 else ""
+    gas = f"{cand.verify_gas:,}" if cand.verify_gas is not None else "?"
+    return f", verifier {cand.verifier_runtime_bytes:,} bytes{over}, verify gas {gas}"
 
 
 def _mb(value: int | None) -> str:

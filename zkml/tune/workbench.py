@@ -21,13 +21,31 @@ from zkml.tune.measure import discard_proving_files, measure_proving
 from zkml.workspace import Layout
 
 if TYPE_CHECKING:
-    from zkml.artifacts import Fidelity, Settings
+    from zkml.artifacts import Fidelity, OnnxModel, Settings
     from zkml.config import CircuitConfig
+    from zkml.data import Samples
     from zkml.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 Rows = list[list[float]]
+# A bare ONNX has no held-out data: this many samples are generated around its input.
+GENERATED_HOLDOUT = 64
+GENERATED_SEED = 7919
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The exported, preflighted model a tuning run measures, and the sample input it proves.
+
+    Made by the pipeline's export stage: :func:`zkml.tune.run.prepare` for
+    ``zkml tune``, or the pipeline itself when it tunes for a ``[budget]`` or
+    searches after a failed calibration (this module never imports the
+    pipeline, which imports it).
+    """
+
+    model: OnnxModel
+    input_path: Path
 
 
 @dataclass(frozen=True)
@@ -47,47 +65,72 @@ class Workbench:
         candidates: every candidate evaluated, in order.
     """
 
-    def __init__(self, config: CircuitConfig, workspace: Workspace, budget: Budget, samples: int) -> None:
+    def __init__(
+        self,
+        config: CircuitConfig,
+        workspace: Workspace,
+        budget: Budget,
+        samples: int,
+        *,
+        repeats: int = 1,
+        prepared: Prepared | None = None,
+    ) -> None:
         self.config = config
+        self.prepared = prepared
+        self.repeats = repeats
         self.ws = workspace
         self.budget = budget
         self.samples_limit = samples
         self.dir = workspace.tune_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.candidates: list[Candidate] = []
+        # A chain to measure finalists' verifiers on (set by tune(onchain=True)).
+        self.conn: Any = None
         self._by_knobs: dict[Knobs, Candidate] = {}
         self._by_settings: dict[str, _Measured] = {}
         self._rows: dict[int, _Measured] = {}
 
     def prepare(self) -> None:
-        """Export and check the model, and read the calibration and held-out data.
+        """Take the prepared model, and read (or generate) the calibration and held-out data.
 
         Raises:
-            ConfigError: no held-out data.
-            ZkmlError: export or preflight failed.
+            ConfigError: a configured held-out file is missing, or nothing was prepared.
         """
         from zkml.data import generate_around, read_samples, write_samples
-        from zkml.pipeline import Pipeline
 
         cfg = self.config
-        if cfg.holdout is None or not cfg.holdout.is_file():
-            raise ConfigError(
-                f"circuit {cfg.name!r} has no held-out data to measure the budget on",
-                hint="add [data] holdout = 'holdout.json' (input_data + targets, not the calibration set) to zkml.toml",
-            )
-        # The pipeline's export stage is manifest-cached: a second tune (or a
-        # later `zkml run`) reuses the same ONNX file.
-        pipeline = Pipeline(cfg, self.ws)
-        pipeline.preflight()
-        self.model = pipeline.export()
-        self.input_path = pipeline.sample_input(self.model)
+        if cfg.holdout is not None and not cfg.holdout.is_file():
+            raise ConfigError(f"held-out data {cfg.holdout} does not exist", hint="fix [data] holdout in zkml.toml")
+        if self.prepared is None:
+            raise ConfigError("the tuner needs the exported model", hint="call zkml.tune.tune (zkml.tune.run), which exports it")
+        self.model = self.prepared.model
+        self.input_path = self.prepared.input_path
+        base = read_samples(self.input_path, self.model.inputs)
         if cfg.calibration is not None:
             self.calibration_path = cfg.calibration
         else:
-            base = read_samples(self.input_path, self.model.inputs)
             self.calibration_path = Layout(self.dir).calibration
             write_samples(self.calibration_path, generate_around(base, cfg.circuit.calibration_samples))
-        self.holdout = read_samples(cfg.holdout, self.model.inputs)
+        if cfg.holdout is not None:
+            self.holdout = read_samples(cfg.holdout, self.model.inputs)
+            self.holdout_source = str(cfg.holdout)
+        else:
+            self.holdout = self._generated_holdout(base)
+            log.warning("no [data] holdout for %s: measuring fidelity on generated data (%s)", cfg.name, self.holdout_source)
+
+    def _generated_holdout(self, base: Samples) -> Samples:
+        """Held-out samples made around the sample input, with another seed than calibration's (for a bare ONNX).
+
+        They are what the budget is measured on, so the report marks them as
+        generated: a budget met on them says nothing about the model's real inputs.
+        """
+        from zkml.data import generate_around, write_samples
+
+        samples = generate_around(base, GENERATED_HOLDOUT, seed=GENERATED_SEED)
+        path = self.dir / "generated_holdout.json"
+        write_samples(path, samples)
+        self.holdout_source = f"generated: {GENERATED_HOLDOUT} samples around {self.input_path.name} ({path})"
+        return samples
 
     def evaluate(self, knobs: Knobs, role: str = "search") -> Candidate:
         """The candidate of ``knobs``: calibrated, compiled and measured on held-out data (once).
@@ -170,8 +213,12 @@ class Workbench:
             paths.append(path)
         return paths
 
-    def prove(self, cand: Candidate) -> None:
-        """Real setup + prove + verify of ``cand`` on the sample input, each step in a child process."""
+    def prove(self, cand: Candidate, conn: Any = None) -> None:
+        """Real setup + prove + verify of ``cand`` on the sample input, each step in a child process.
+
+        With a chain ``conn``, the verified proof is also checked by the
+        candidate's own Solidity verifier there: verifier size and verify gas.
+        """
         from zkml.srs import resolve_srs
 
         assert cand.logrows is not None
@@ -182,7 +229,9 @@ class Workbench:
             return
         work = Path(cand.compiled_path).parent
         try:
-            measured = measure_proving(Path(cand.compiled_path), Path(cand.settings_path), srs.path, self.input_path, work)
+            measured = measure_proving(
+                Path(cand.compiled_path), Path(cand.settings_path), srs.path, self.input_path, work, repeats=self.repeats
+            )
         except ZkmlError as exc:
             cand.error = f"proving failed: {exc.message}"
             cand.verified = False
@@ -192,10 +241,26 @@ class Workbench:
         cand.prove_seconds = measured["prove_seconds"]
         cand.verify_seconds = measured["verify_seconds"]
         cand.prove_peak_rss_bytes = measured["prove_peak_rss_bytes"]
+        cand.setup_peak_rss_bytes = measured.get("setup_peak_rss_bytes")
+        cand.pk_bytes = measured.get("pk_bytes")
         cand.verified = measured["verified"]
         if not cand.verified:
             cand.error = "the proof did not verify (the decomposition may not cover the values)"
+        elif conn is not None:
+            self._onchain(cand, srs.path, conn)
         discard_proving_files(work)
+
+    def _onchain(self, cand: Candidate, srs: Path, conn: Any) -> None:
+        """Verifier size and verify gas of a proved candidate (a failure is noted, not raised)."""
+        from zkml.tune.onchain import measure_onchain
+
+        try:
+            cost = measure_onchain(Path(cand.compiled_path).parent, Path(cand.settings_path), srs, conn)
+        except ZkmlError as exc:
+            log.warning("on-chain measurement of %s failed: %s", cand.label, exc)
+            cand.budget_note = (cand.budget_note + "; " if cand.budget_note else "") + f"on-chain not measured: {exc.message}"
+            return
+        cand.verifier_runtime_bytes, cand.over_eip170, cand.verify_gas = cost.runtime_bytes, cost.over_eip170, cost.verify_gas
 
     def write_outputs(self, result: TuneResult) -> None:
         """Write ``tune_candidates.json``, ``tune_fidelity.json`` and (when one was chosen) ``tuned.json``."""
@@ -218,7 +283,8 @@ class Workbench:
         targets = self.holdout.targets
         return {
             **fid.as_dict(),
-            "data": str(self.config.holdout),
+            "data": self.holdout_source,
+            "holdout_generated": self.config.holdout is None,
             "label": cand.label,
             "float_outputs": measured.float_rows,
             "circuit_outputs": measured.circuit_rows,
@@ -228,6 +294,7 @@ class Workbench:
     def _tuned_file(self, result: TuneResult, chosen: Candidate) -> dict[str, Any]:
         """``tuned.json``: what :mod:`zkml.tune.pinned` pins, and the numbers behind the choice."""
         from zkml import _ezkl
+        from zkml.tune.pinned import model_fingerprint
 
         return {
             "version": 1,
@@ -238,6 +305,9 @@ class Workbench:
             "prove_peak_rss_bytes": chosen.prove_peak_rss_bytes,
             "settings_sha256": chosen.settings_sha256,
             "model_sha256": self.model.sha256,
+            "model_fingerprint": model_fingerprint(self.model.path),
+            "holdout": self.holdout_source,
+            "holdout_generated": self.config.holdout is None,
             "baseline": {
                 "logrows": result.baseline.logrows,
                 "input_scale": result.baseline.input_scale,
@@ -260,4 +330,4 @@ def _mock_failure(input_path: Path, compiled: Path) -> str | None:
     return "mock returned false" if ok is False else None
 
 
-__all__ = ["Workbench"]
+__all__ = ["Prepared", "Workbench"]

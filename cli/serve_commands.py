@@ -1,0 +1,172 @@
+"""``zkml serve``: run the proving service, and manage its API tokens.
+
+Thin: resolve targets and options, build :class:`zkml.serve.service.Service`,
+hand its app to uvicorn. ``zkml serve start TARGET...`` serves; ``zkml serve
+token create NAME --scopes prove,publish`` prints a token once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from zkml_cli.options import PATH, ray_option, resolve_target
+
+DB_OPTION = click.option(
+    "--db",
+    "store_url",
+    default="serve/jobs.sqlite",
+    show_default=True,
+    help="Job store: a SQLite file, or a postgresql://user@host:port/db URL.",
+)
+
+
+@click.group("serve")
+def serve_group() -> None:
+    """A proving service: HTTP API, durable jobs, warm workers (pool or Ray), oracle publishing, a feed keeper, a live page."""
+
+
+@serve_group.command("start")
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@click.option("--build-dir", type=PATH, default=Path("build"), show_default=True, help="Workspaces are BUILD_DIR/<circuit>.")
+@DB_OPTION
+@click.option("--data-dir", type=PATH, default=Path("serve"), show_default=True, help="Folder for job inputs and proofs.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Prover processes per model (or local Ray CPUs).")
+@ray_option
+@click.option(
+    "--max-queue", type=click.IntRange(min=1), default=64, show_default=True, help="Jobs queued or proving before a POST gets 429."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Fold up to this many queued jobs into one batched proof.",
+)
+@click.option(
+    "--batch-wait",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Longest a queued job waits for a batch to fill (seconds).",
+)
+@click.option(
+    "--max-body", type=click.IntRange(min=1024), default=1 << 20, show_default=True, help="Largest request body in bytes (413 above)."
+)
+@click.option("--rpc-url", default=None, help="Chain for publishing (default: the `zkml chain up` anvil).")
+@click.option("--oracle", default=None, help="Publish the (first) model's predictions to this oracle.")
+@click.option("--model-id", default=None, help="The registered model id (default: the workspace's, for --feed).")
+@click.option("--feed", default=None, help="The attested model's price feed (the keeper watches it).")
+@click.option(
+    "--keeper/--no-keeper", default=False, show_default=True, help="Run a keeper over --feed: one published prediction per new round."
+)
+@click.option("--max-epoch-lag", type=int, default=None, help="The model's registered epoch lag (default: [feed] max_epoch_lag).")
+def start_cmd(targets: tuple[str, ...], build_dir: Path, **options: Any) -> None:
+    """Serve TARGET... (circuit folders or workspaces): docs at /docs, the live page at /, metrics at /metrics."""
+    import uvicorn
+
+    from zkml.serve.app import create_app
+
+    service, keeper = build_service(targets, build_dir, **options)
+    with service:
+        if keeper is not None:
+            keeper.start()
+        click.echo(
+            f"zkml serve: {', '.join(service.models)} on http://{options['host']}:{options['port']}/ (store {service.store.db.dialect.name})",
+            err=True,
+        )
+        try:
+            uvicorn.run(create_app(service), host=options["host"], port=options["port"], log_level="warning")
+        finally:
+            if keeper is not None:
+                keeper.stop()
+
+
+def build_service(targets: tuple[str, ...], build_dir: Path, **options: Any) -> tuple[Any, Any]:
+    """The service (not started) and its keeper (or None), from the command's options."""
+    from zkml.serve.backends import BackendConfig
+    from zkml.serve.folding import FoldingConfig
+    from zkml.serve.keeper import Keeper
+    from zkml.serve.models import load_model
+    from zkml.serve.service import ServeConfig, Service
+
+    data_dir = Path(options["data_dir"])
+    models = {}
+    pipelines = [resolve_target(t, build_dir).pipeline() for t in targets]
+    for index, pipeline in enumerate(pipelines):
+        binding = _binding(pipeline, options) if index == 0 and options.get("oracle") else None
+        model = load_model(pipeline, data_dir / "check", binding=binding)
+        models[model.name] = model
+    config = ServeConfig(
+        store_url=options["store_url"],
+        data_dir=data_dir,
+        backend=BackendConfig(workers=options["workers"], ray_address=options["ray_address"]),
+        max_queue=options["max_queue"],
+        max_body_bytes=options["max_body"],
+        folding=FoldingConfig(batch_size=options["batch_size"], max_wait_s=options["batch_wait"]),
+    )
+    service = Service(config, models)
+    keeper = None
+    if options.get("keeper"):
+        first = next(iter(models.values()))
+        lag = options.get("max_epoch_lag")
+        if lag is None:
+            lag = pipelines[0].config.feed.max_epoch_lag if pipelines[0].config.feed else 0
+        keeper = Keeper(service.store, first, max_epoch_lag=lag, staging=data_dir / "staging", on_queued=service.wake)
+    return service, keeper
+
+
+def _binding(pipeline: Any, options: dict[str, Any]) -> Any:
+    from zkml.evm.anvil import resolve_rpc_url
+    from zkml.oracle.registry import workspace_model
+    from zkml.serve.models import OracleBinding
+
+    feed = options.get("feed")
+    model_id = options.get("model_id")
+    mid = bytes.fromhex(model_id.removeprefix("0x")) if model_id else workspace_model(pipeline).model_id_for(feed)
+    multiplier = pipeline.config.feed.multiplier if pipeline.config.feed else 100
+    return OracleBinding(resolve_rpc_url(options.get("rpc_url")), options["oracle"], mid, feed=feed, multiplier=multiplier)
+
+
+@serve_group.group("token")
+def token_group() -> None:
+    """API tokens (stored hashed; each carries scopes)."""
+
+
+@token_group.command("create")
+@click.argument("name")
+@click.option("--scopes", default="prove", show_default=True, help="Comma-separated: prove, publish.")
+@DB_OPTION
+def token_create_cmd(name: str, scopes: str, store_url: str) -> None:
+    """Make a token called NAME and print it (it is shown only this once)."""
+    from zkml.serve.store import JobStore
+    from zkml.serve.tokens import create_token, parse_scopes
+
+    store = JobStore(store_url)
+    try:
+        token, secret = create_token(store, name, parse_scopes(scopes))
+    finally:
+        store.close()
+    click.echo(f"token {token.id} ({name}; scopes {','.join(sorted(token.scopes))}); keep it, it is not shown again:", err=True)
+    click.echo(secret)
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+@DB_OPTION
+def token_revoke_cmd(token_id: str, store_url: str) -> None:
+    """Revoke the token with id TOKEN_ID."""
+    from zkml.errors import ConfigError
+    from zkml.serve.store import JobStore
+    from zkml.serve.tokens import revoke_token
+
+    store = JobStore(store_url)
+    try:
+        if not revoke_token(store, token_id):
+            raise ConfigError(f"no token {token_id}", hint="token ids are printed by `zkml serve token create`")
+    finally:
+        store.close()
+    click.echo(f"revoked {token_id}")

@@ -1,0 +1,125 @@
+"""The generated corpus: intake on a few tiny models (quick), and every model end to end (slow).
+
+The quick tests need no ezkl: they check what intake decides (evaluator,
+resolved shapes, inputs and outputs, refusals and their reasons). The slow
+tests take each model that intake accepts to a locally verified proof, and a
+sample of them through a deployed verifier on anvil.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zkml.data import read_samples
+from zkml.errors import ExportError, UnsupportedOpsError, ZkmlError
+from zkml.export import evaluate_float, export_model
+from zkml.preflight import preflight
+
+from .models import CorpusModel, by_name, corpus
+
+ONCHAIN_SAMPLE = ("int8_matmul", "torch_multi_io_op17", "torch_symbolic_reshape_op13", "hb_logistic_regression")
+
+
+def _intake(entry: CorpusModel, tmp_path: Path) -> tuple[Any, Any]:
+    onnx_path, input_path = entry.write(tmp_path / entry.name)
+    model = export_model(onnx_path, tmp_path / f"{entry.name}.fixed.onnx")
+    return model, evaluate_float(model, read_samples(input_path, model.inputs))
+
+
+def test_the_corpus_is_large_diverse_and_uniquely_named() -> None:
+    models = corpus()
+    assert len(models) >= 25
+    assert len({m.name for m in models}) == len(models)
+    families = " ".join(m.family for m in models)
+    for kind in (
+        "MLP",
+        "conv",
+        "batch-norm",
+        "layer-norm",
+        "softmax",
+        "RNN",
+        "LSTM",
+        "GRU",
+        "attention",
+        "skl2onnx",
+        "hummingbird",
+        "int8",
+        "symbolic",
+        "outputs",
+    ):
+        assert kind in families, kind
+
+
+def test_int8_matmul_takes_its_reference_from_onnx_reference(tmp_path: Path) -> None:
+    model, result = _intake(by_name("int8_matmul"), tmp_path)
+    assert result.evaluator == "onnx.reference" and "int8" in (result.fallback_reason or "")
+    assert [s.shape for s in model.inputs] == [(1, 4)] and [s.shape for s in model.outputs] == [(1, 2)]
+    preflight(model)
+
+
+def test_symbolic_output_dims_are_resolved(tmp_path: Path) -> None:
+    model, result = _intake(by_name("torch_symbolic_reshape_op13"), tmp_path)
+    assert [s.shape for s in model.outputs] == [(1, 8)]
+    assert result.evaluator == "onnxruntime" and result.arrays[0].shape == (1, 8)
+
+
+def test_multi_input_and_multi_output(tmp_path: Path) -> None:
+    model, result = _intake(by_name("torch_multi_io_op17"), tmp_path)
+    assert [s.shape for s in model.inputs] == [(1, 3), (1, 2)]
+    assert [a.shape for a in result.arrays] == [(1, 2), (1, 1)]
+
+
+def test_refusals_name_their_reason(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedOpsError, match="Equal: compiles but gives wrong results"):
+        preflight(_intake(by_name("float_equal_op10"), tmp_path)[0])
+    with pytest.raises(UnsupportedOpsError, match="MatMulInteger"):
+        preflight(_intake(by_name("ort_dynamic_quant"), tmp_path)[0])
+    entry = by_name("onnxmltools_lightgbm")
+    if entry.available():
+        with pytest.raises(ExportError, match="'probabilities' is a sequence_type, not a tensor"):
+            _intake(entry, tmp_path)
+
+
+def _pipeline(entry: CorpusModel, tmp_path: Path) -> Any:
+    from zkml.config import config_for_onnx
+    from zkml.pipeline import Pipeline
+    from zkml.workspace import Workspace, workspace_name
+
+    onnx_path, input_path = entry.write(tmp_path / "models" / entry.name)
+    config = replace(config_for_onnx(onnx_path, input_path=input_path), name=workspace_name(onnx_path))
+    assert config.name == entry.name  # network.onnx is named after its folder
+    return Pipeline(config, Workspace(tmp_path / "build" / config.name))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", corpus(), ids=lambda m: m.name)
+def test_every_corpus_model_proves_and_verifies_or_is_refused(entry: CorpusModel, tmp_path: Path) -> None:
+    from zkml.flow import run_pipeline
+
+    if not entry.available():
+        pytest.skip(f"{entry.needs} is not installed")
+    if entry.expect == "refuse":
+        with pytest.raises(ZkmlError):
+            run_pipeline(_pipeline(entry, tmp_path), chain=False)
+        return
+    summary = run_pipeline(_pipeline(entry, tmp_path), chain=False)
+    assert summary.verified, summary.verify_reason
+    assert summary.extra["reference_evaluator"] in ("onnxruntime", "onnx.reference")
+    assert sum(len(v) for v in summary.extra["outputs_by_name"].values()) == len(summary.outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ONCHAIN_SAMPLE)
+def test_a_sample_of_the_corpus_is_accepted_on_chain(name: str, anvil: Any, tmp_path: Path) -> None:
+    from zkml.flow import run_pipeline
+
+    entry = by_name(name)
+    if not entry.available():
+        pytest.skip(f"{entry.needs} is not installed")
+    summary = run_pipeline(_pipeline(entry, tmp_path), chain=True, rpc_url=anvil.url)
+    assert summary.verified and summary.extra["onchain_accepted"] is True
+    assert len(summary.extra["onchain_outputs"]) == len(summary.outputs)

@@ -1,0 +1,125 @@
+"""The keeper over a real feed on anvil: two keepers publish each epoch once; a keeper back from downtime catches up."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.serve.conftest import Market
+from zkml.serve.keeper import Keeper, keeper_key
+from zkml.serve.service import ServeConfig, Service
+from zkml.serve.store import JobStore
+
+
+def until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def keeper_jobs(store: JobStore, model: str, epochs: list[int]) -> list[Any]:
+    return [store.by_key(keeper_key(model, e)) for e in epochs]
+
+
+def all_done(store: JobStore, model: str, epochs: list[int]) -> bool:
+    jobs = keeper_jobs(store, model, epochs)
+    assert not any(j is not None and j.state == "failed" for j in jobs), [j.error for j in jobs if j and j.error]
+    return all(j is not None and j.state == "done" for j in jobs)
+
+
+@pytest.fixture
+def keeping(served: Any, market: Market, signer: str, tmp_path: Path) -> Any:
+    """A started service that publishes the model's predictions, and a factory of keepers over its store."""
+    model = replace(served, binding=market.binding())
+    service = Service(ServeConfig(store_url=str(tmp_path / "jobs.sqlite"), data_dir=tmp_path / "data"), {model.name: model}).start()
+    stores: list[JobStore] = []
+
+    def keeper() -> Keeper:
+        # Each keeper has its own connection to the store, as a keeper in another process would.
+        stores.append(JobStore(str(tmp_path / "jobs.sqlite")))
+        return Keeper(stores[-1], model, max_epoch_lag=8, staging=tmp_path / "staging", on_queued=service.wake)
+
+    try:
+        yield service, model, keeper
+    finally:
+        service.stop()
+        for store in stores:
+            store.close()
+
+
+def run_two_keepers(keeping: Any, market: Market, rounds: int) -> None:
+    service, model, keeper = keeping
+    store = service.store
+    first, second = keeper().start(poll_seconds=0.1), keeper().start(poll_seconds=0.1)
+    try:
+        until(lambda: first.last_queued() is not None, 60, "the keepers' first epoch")
+        start = first.last_queued()
+        pushed: list[int] = []
+        for _ in range(rounds):
+            (epoch,) = market.push(1)
+            pushed.append(epoch)
+            # One round at a time, each picked up before the next: the keepers race for every epoch. Rounds
+            # come no faster than they are published (a feed's rounds are minutes apart): an epoch more than
+            # the model's lag behind the feed would be refused by the oracle.
+            until(lambda e=epoch: store.by_key(keeper_key(model.name, e)) is not None, 60, f"epoch {epoch} queued")
+            until(lambda e=epoch: all_done(store, model.name, [e]), 120, f"epoch {epoch} published")
+        until(lambda: all_done(store, model.name, [start, *pushed]), 60 + 20 * rounds, "every epoch published")
+    finally:
+        first.stop()
+        second.stop()
+    published = [e for e, _ in market.published()]
+    assert [published.count(e) for e in pushed] == [1] * rounds  # each of the rounds published, once
+    assert len(published) == len(set(published))  # and nothing published twice, ever
+    jobs = keeper_jobs(store, model.name, pushed)
+    assert len({j.tx_hash for j in jobs}) == rounds
+    assert {j.epoch for j in jobs} == set(pushed)
+    assert len(store.list_jobs(limit=10_000)) == rounds + 1  # the first epoch and one job per round: none duplicated
+
+
+def test_two_keepers_publish_each_epoch_once(keeping: Any, market: Market) -> None:
+    run_two_keepers(keeping, market, rounds=6)
+
+
+@pytest.mark.slow
+def test_two_keepers_over_20_rounds(keeping: Any, market: Market) -> None:
+    run_two_keepers(keeping, market, rounds=20)
+
+
+def test_a_keeper_catches_up_after_5_rounds_down(keeping: Any, market: Market) -> None:
+    service, model, keeper = keeping
+    store = service.store
+    before = keeper()
+    report = before.step()
+    assert report.queued == (report.latest,)
+    until(lambda: all_done(store, model.name, [report.latest]), 120, "the first epoch published")
+    missed = market.push(5)  # the keeper is down for 5 rounds
+    after = keeper()  # a new keeper (a restart): it resumes from the store
+    caught_up = after.step()
+    assert caught_up.queued == tuple(missed) and caught_up.skipped == ()
+    assert after.step().queued == ()  # nothing left
+    until(lambda: all_done(store, model.name, missed), 200, "the missed epochs published")
+    published = [e for e, _ in market.published()]
+    assert [published.count(e) for e in missed] == [1] * 5
+
+
+def test_a_keeper_skips_epochs_the_oracle_would_refuse(served: Any, market: Market, tmp_path: Path) -> None:
+    model = replace(served, binding=market.binding())
+    store = JobStore(str(tmp_path / "jobs.sqlite"))  # no service: this checks only what the keeper queues
+    try:
+        keeper = Keeper(store, model, max_epoch_lag=3, staging=tmp_path / "staging")
+        start = keeper.step()
+        pushed = market.push(6)
+        report = keeper.step()
+        assert report.latest == pushed[-1] == start.latest + 6
+        assert [e for e, _ in report.skipped] == pushed[:2]  # more than 3 rounds behind the feed
+        assert all("max_epoch_lag 3" in why for _, why in report.skipped)
+        assert report.queued == tuple(pushed[2:])
+        job = store.by_key(keeper_key(model.name, pushed[-1]))
+        assert job is not None and job.publish and job.epoch == pushed[-1]
+    finally:
+        store.close()

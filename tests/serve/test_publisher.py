@@ -1,0 +1,113 @@
+"""Publishing to the oracle exactly once, through kill -9 at the two instants that matter.
+
+The kill is aimed with the publisher's fault hook (``ZKML_SERVE_FAULT``): a
+plain kill -9 cannot be timed to land between recording a hash and sending
+it, or between a mined receipt and its record. The server is a real
+``zkml serve start`` subprocess each time; the restart is a plain one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.serve.conftest import ANVIL_KEY_1, LiveServer, Market, make_service, make_token, server_process
+
+
+def test_a_publishing_job_stores_the_prediction(served: Any, market: Market, signer: str, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from zkml.oracle.feed import attested_input, latest_epoch
+    from zkml.oracle.mirror import ReturnsSpec
+    from zkml.serve.tokens import create_token
+
+    model = replace(served, binding=market.binding())
+    (epoch,) = market.push(1)
+    assert latest_epoch(market.conn, market.feed) == epoch
+    spec = ReturnsSpec(model.spec.inputs[0].shape[1], model.spec.circuit.settings.input_scales[0], 100)
+    attested = attested_input(market.conn, market.feed, epoch, spec)
+    from zkml.serve.service import ServeConfig, Service
+
+    service = Service(ServeConfig(store_url=str(tmp_path / "jobs.sqlite"), data_dir=tmp_path / "data"), {model.name: model}).start()
+    try:
+        _, secret = create_token(service.store, "t", frozenset({"prove", "publish"}))
+        with LiveServer(service) as server:
+            client = server.client(secret)
+            created = client.post("/v1/jobs", json={"model": model.name, "input": attested.input_data(), "publish": True, "epoch": epoch})
+            assert created.status_code == 201, created.text
+            job = client.get(f"/v1/jobs/{created.json()['id']}", params={"wait": 120}).json()
+            assert job["state"] == "done", job
+            assert job["tx_hash"] and job["gas_used"] > 0
+            assert job["prediction"]["epoch"] == epoch
+            assert [tx for e, tx in market.published() if e == epoch] == [job["tx_hash"]]
+            (shown,) = [p for p in client.get("/v1/predictions").json() if p["job"] == job["id"]]
+            assert shown["tx_hash"] == job["tx_hash"]
+            walk = client.get(f"/v1/jobs/{job['id']}/provenance").json()
+            assert walk["ok"] is True, [link for link in walk["links"] if link["status"] == "broken"]
+    finally:
+        service.stop()
+
+
+@pytest.mark.parametrize("fault", ["after_tx_recorded", "after_receipt"])
+def test_kill9_while_publishing_never_sends_twice(tuned_mlp: Any, market: Market, fault: str, tmp_path: Path) -> None:
+    from zkml.evm.rpc import get_receipt
+    from zkml.oracle.feed import attested_input
+    from zkml.oracle.mirror import ReturnsSpec
+    from zkml.oracle.registry import workspace_model
+    from zkml.serve.store import JobStore
+
+    (epoch,) = market.push(1)
+    layout = workspace_model(tuned_mlp).spec
+    attested = attested_input(market.conn, market.feed, epoch, ReturnsSpec(layout.sample_width, layout.input_scale, 100))
+    token = make_token(tmp_path, "prove,publish")
+    chain_args = ("--rpc-url", market.url, "--oracle", market.oracle, "--feed", market.feed, "--model-id", "0x" + market.model_id.hex())
+    env = {"ZKML_PRIVATE_KEY": ANVIL_KEY_1}
+    sender = market.conn.w3.eth.account.from_key(ANVIL_KEY_1).address
+    faulty = server_process(Path(tuned_mlp.ws.root), tmp_path, *chain_args, env={**env, "ZKML_SERVE_FAULT": fault}).start()
+    body = {"model": "mlp_regressor", "input": attested.input_data(), "publish": True, "epoch": epoch}
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"epoch-{epoch}"}
+    job_id = httpx.post(faulty.url + "/v1/jobs", json=body, headers=headers, timeout=30).json()["id"]
+    assert faulty.wait_killed(timeout=300) != 0  # it killed itself at the fault point
+
+    store = JobStore(str(tmp_path / "jobs.sqlite"))
+    caught = store.get(job_id)
+    store.close()
+    assert caught is not None and caught.state == "publishing" and caught.tx_hash, caught
+    mined = get_receipt(market.conn, caught.tx_hash)
+    assert (mined is not None) == (fault == "after_receipt")
+    nonce_before = market.conn.w3.eth.get_transaction_count(sender)
+
+    server = server_process(Path(tuned_mlp.ws.root), tmp_path, *chain_args, env=env)
+    server.log = tmp_path / "server2.log"
+    server.start()
+    try:
+        again = httpx.post(server.url + "/v1/jobs", json=body, headers=headers, timeout=30)
+        assert again.status_code == 200 and again.json()["id"] == job_id  # the retried POST: the same job
+        job = httpx.get(f"{server.url}/v1/jobs/{job_id}", params={"wait": 120}, timeout=180).json()
+    finally:
+        server.stop()
+    assert job["state"] == "done", job
+    assert [e for e, _ in market.published()].count(epoch) == 1
+    sent_after_restart = market.conn.w3.eth.get_transaction_count(sender) - nonce_before
+    if fault == "after_receipt":
+        assert job["tx_hash"] == caught.tx_hash and sent_after_restart == 0  # resolved from the receipt, nothing sent
+    else:
+        assert sent_after_restart == 1  # it never reached the node, so it was sent now, once
+
+
+def test_a_model_without_oracle_cannot_publish(served: Any, tmp_path: Path) -> None:
+    from zkml.serve.tokens import create_token
+
+    service = make_service(served, tmp_path, run_workers=False).start()
+    try:
+        _, secret = create_token(service.store, "t", frozenset({"prove", "publish"}))
+        with LiveServer(service) as server:
+            response = server.client(secret).post(
+                "/v1/jobs", json={"model": served.name, "input": {"input_data": [[0.0] * 8]}, "publish": True}
+            )
+            assert response.status_code == 422 and "no oracle" in response.json()["detail"]
+    finally:
+        service.stop()

@@ -1,0 +1,125 @@
+"""Folding: jobs of one model queued together are proved as one batched proof.
+
+With ``batch_size`` B > 1, a model also gets a batch-B circuit
+(:func:`zkml.proving.batch.build_batched`: the batch-1 graph unrolled B times, so
+proof, keys and verifier keep their batch-1 sizes) and a backend for it. Queued
+jobs that do not publish wait until B of them are there, or until the oldest has
+waited ``max_wait_s``; then up to B are claimed, their samples written into one
+batched input (a short batch is filled by repeating its own samples) and proved
+once. Each job gets its own slice of the outputs and shares the proof
+(``batch_size``, ``batch_index`` say where it sits). Publishing jobs are never
+folded: the oracle takes one attested epoch per proof here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zkml.serve.backends import Backend
+from zkml.serve.metrics import ServeMetrics
+from zkml.serve.models import ServedModel
+from zkml.serve.store import Job, JobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FoldingConfig:
+    """Folding settings: ``batch_size`` 1 turns it off."""
+
+    batch_size: int = 1
+    max_wait_s: float = 0.5
+
+
+def build_folded_spec(model: ServedModel, batch_size: int, root: Path) -> Any:
+    """The model's batch-``batch_size`` prover spec, built (or reused) under ``root``, with its tuned settings."""
+    from zkml.proving.batch import build_batched
+    from zkml.tune.pinned import apply_tuned
+
+    # The tuned scales and layout carry over; logrows must grow with the batch, so calibration picks them.
+    config = apply_tuned(model.config, model.root)
+    config = config.with_circuit(logrows=None)
+    return build_batched(config, batch_size, root, device=model.spec.device.used).spec
+
+
+class Folder:
+    """Folds one model's non-publishing jobs into batched proofs."""
+
+    def __init__(self, model: ServedModel, spec: Any, backend: Backend, inputs_dir: Path, config: FoldingConfig) -> None:
+        from zkml.proving.warm import WarmProver
+
+        self.model = model
+        self.spec = spec
+        self.backend = backend
+        self.config = config
+        self.inputs_dir = Path(inputs_dir)
+        self.inputs_dir.mkdir(parents=True, exist_ok=True)
+        self.checker = WarmProver(spec, self.inputs_dir)
+
+    def ready(self, store: JobStore) -> bool:
+        """A full batch per worker is queued, or the oldest queued job has waited long enough."""
+        count, oldest = store.queued_stats(self.model.name, publish=False)
+        if count == 0 or oldest is None:
+            return False
+        return count >= self.config.batch_size * self.backend.workers or time.time() - oldest >= self.config.max_wait_s
+
+    def step(self, store: JobStore, metrics: ServeMetrics) -> bool:
+        """Prove one round of batches if ready; True when it proved something."""
+        if not self.ready(store):
+            return False
+        jobs = store.claim(self.model.name, self.config.batch_size * self.backend.workers, publish=False)
+        if not jobs:
+            return False
+        size = self.config.batch_size
+        groups = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        paths = [self._batch_input(group) for group in groups]
+        try:
+            results = self.backend.prove_many(paths)
+        except Exception as exc:
+            for job in jobs:
+                store.fail(job.id, "proving", f"the batched proof failed: {exc}", type(exc).__name__)
+                metrics.failure(type(exc).__name__)
+            return True
+        for group, result in zip(groups, results, strict=True):
+            self._record(store, metrics, group, result)
+        return True
+
+    def _batch_input(self, group: list[Job]) -> Path:
+        """One batched input file holding each job's sample, in order (a short batch repeats its samples)."""
+        from zkml.data import Samples, read_samples
+        from zkml.proving.batch import write_batch_input
+
+        arrays: list[list[Any]] = [[] for _ in self.model.spec.inputs]
+        for job in group:
+            path = self.inputs_dir / f"{job.id}.json"
+            path.write_text(job.input_json)
+            for slot, array in enumerate(read_samples(path, self.model.spec.inputs).arrays):
+                arrays[slot].append(array)
+        import numpy as np
+
+        samples = Samples(tuple(np.concatenate(parts) for parts in arrays))
+        return write_batch_input(samples, self.config.batch_size, self.inputs_dir / f"batch-{uuid.uuid4().hex}.json")
+
+    def _record(self, store: JobStore, metrics: ServeMetrics, group: list[Job], result: Any) -> None:
+        verified = bool(self.checker.verify(result.proof).verified)
+        proof_text = Path(result.proof.path).read_text()
+        width = len(result.outputs) // self.config.batch_size
+        for index, job in enumerate(group):
+            store.proved(
+                job.id,
+                outputs=result.outputs[index * width : (index + 1) * width],
+                proof=proof_text,
+                verified=verified,
+                witness_seconds=result.witness_seconds,
+                prove_seconds=result.prove_seconds,
+                batch=(len(group), index),
+            )
+        metrics.proof_done(self.model.name, result.prove_seconds)
+        if not verified:
+            metrics.failure("NotVerified")
+        log.info("folded %d jobs of %s into one proof", len(group), self.model.name)

@@ -1,0 +1,173 @@
+"""Publishes proved jobs to the oracle exactly once, across crashes.
+
+The rule: the transaction hash is committed to the store *before* the
+transaction is sent (with a local signing key the hash is known once the
+transaction is signed; ``zkml.evm.rpc.send_transaction`` calls back with it
+before sending). On every start, a job still ``publishing`` with a hash is
+resolved from the chain first:
+
+- the receipt exists: the job is recorded from it, nothing is sent;
+- the node still knows the transaction (mempool): wait for its receipt;
+- the node never saw it (the crash came between recording and sending): it is
+  sent now, and only now.
+
+With a node-held (unlocked) account the hash exists only once the node accepted
+the transaction, so a crash in that instant could leave no hash; the oracle's
+replay guard (keyed on model and epoch, or input commitment) still refuses a
+second publication, and the publisher then records the stored prediction.
+Set ``ZKML_PRIVATE_KEY`` (or a keystore) for the strict guarantee.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from zkml.errors import ReplayError, RpcUnreachableError, ZkmlError
+from zkml.serve.metrics import ServeMetrics
+from zkml.serve.models import OracleBinding, ServedModel
+from zkml.serve.store import Job, JobStore
+
+log = logging.getLogger(__name__)
+
+# Fault injection for the crash tests (a kill -9 cannot otherwise be aimed at these instants):
+# ZKML_SERVE_FAULT=after_tx_recorded kills the server after the hash is stored and before the send;
+# ZKML_SERVE_FAULT=after_receipt kills it after the transaction is mined and before the job is recorded.
+FAULT_ENV = "ZKML_SERVE_FAULT"
+
+
+def _fault(point: str) -> None:
+    if os.environ.get(FAULT_ENV) == point:
+        log.warning("fault injection: killing the server at %s", point)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Publisher(threading.Thread):
+    """Sends each proved job that asked to publish to its model's oracle.
+
+    Args:
+        store: the job store.
+        models: the served models by name (their :class:`OracleBinding` says where).
+        metrics: the service's metrics.
+        proofs_dir: where proof files are written for reading back.
+    """
+
+    def __init__(self, store: JobStore, models: Mapping[str, ServedModel], metrics: ServeMetrics, proofs_dir: Path) -> None:
+        super().__init__(name="zkml-serve-publisher", daemon=True)
+        self.store = store
+        self.models = models
+        self.metrics = metrics
+        self.proofs_dir = Path(proofs_dir)
+        self.proofs_dir.mkdir(parents=True, exist_ok=True)
+        self.wake = threading.Event()
+        self._halt = threading.Event()
+        self._conns: dict[str, Any] = {}
+        self._contracts: Any = None
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            for job in self.store.publishing():
+                if self._halt.is_set():
+                    break
+                self.publish_job(job)
+            self.wake.wait(0.5)
+            self.wake.clear()
+
+    def publish_job(self, job: Job) -> None:
+        """Publish one job (or resolve its recorded transaction); failures fail the job, never the loop."""
+        model = self.models.get(job.model)
+        try:
+            if model is None or model.binding is None:
+                raise ZkmlError(f"model {job.model!r} has no oracle to publish to", hint="serve it with --oracle (and --feed)")
+            self._publish(job, model.binding)
+        except RpcUnreachableError as exc:
+            # The chain is away, not the job at fault: it stays publishing and the next pass retries it.
+            log.warning("publishing job %s: %s; retrying", job.id, exc)
+            self.metrics.failure(type(exc).__name__)
+            self._halt.wait(2.0)
+        except ZkmlError as exc:
+            log.warning("publishing job %s failed: %s", job.id, exc)
+            self.store.fail(job.id, "publishing", str(exc), type(exc).__name__)
+            self.metrics.failure(type(exc).__name__)
+
+    def _conn(self, binding: OracleBinding) -> Any:
+        from zkml.evm.rpc import connect
+        from zkml.oracle.compile import compile_contracts
+
+        if self._contracts is None:
+            self._contracts = compile_contracts()
+        if binding.rpc_url not in self._conns:
+            self._conns[binding.rpc_url] = connect(binding.rpc_url)
+        return self._conns[binding.rpc_url]
+
+    def _publish(self, job: Job, binding: OracleBinding) -> None:
+        from zkml.evm.rpc import get_receipt, transaction_known, wait_for_receipt
+
+        conn = self._conn(binding)
+        if job.tx_hash:
+            receipt = get_receipt(conn, job.tx_hash)
+            if receipt is None and transaction_known(conn, job.tx_hash):
+                receipt = wait_for_receipt(conn, job.tx_hash)
+            if receipt is not None:
+                log.info("job %s: recorded transaction %s was mined; recording it, not sending again", job.id, job.tx_hash)
+                self._record(job, binding, conn, receipt)
+                return
+            log.info("job %s: recorded transaction %s never reached the node; sending it now", job.id, job.tx_hash)
+        self._send(job, binding, conn)
+
+    def _send(self, job: Job, binding: OracleBinding, conn: Any) -> None:
+        from zkml.evm.onchain import read_proof
+        from zkml.evm.rpc import resolve_sender, transact
+        from zkml.oracle.calls import bind
+        from zkml.oracle.client import submit_calldata
+
+        contracts = self._contracts
+        contract = bind(conn, binding.oracle, contracts.oracle)
+        proof_path = self.proofs_dir / f"{job.id}.proof.json"
+        proof_path.write_text(job.proof or "")
+        epochs = [int(job.epoch)] if job.epoch is not None else None
+        data = submit_calldata(contract, binding.model_id, read_proof(proof_path), epochs=epochs)
+
+        def on_sent(tx_hash: str) -> None:
+            self.store.record_tx(job.id, tx_hash)
+            _fault("after_tx_recorded")
+
+        try:
+            receipt = transact(
+                conn, resolve_sender(conn), data, f"publishing job {job.id}", to=contract.address, errors=contracts.errors, on_sent=on_sent
+            )
+        except ReplayError as exc:
+            # Someone (another service, the CLI) already published this prediction: record the stored one.
+            self._record_replay(job, binding, conn, bytes(exc.values[0]))
+            return
+        _fault("after_receipt")
+        self._record(job, binding, conn, receipt)
+
+    def _record(self, job: Job, binding: OracleBinding, conn: Any, receipt: Any) -> None:
+        # The service sends the transaction itself (its hash is recorded before sending), then decodes
+        # the receipt exactly as client.publish does.
+        from zkml.evm.rpc import succeeded
+        from zkml.oracle.client import publication_from_receipt
+
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        if not succeeded(receipt):
+            raise ZkmlError(f"the publication {tx_hash} was mined but reverted", hint="see the job's proof and the oracle's rules")
+        publication = publication_from_receipt(conn, binding.oracle, binding.model_id, receipt, contracts=self._contracts)
+        if self.store.published(job.id, tx_hash=tx_hash, gas_used=publication.gas_used, prediction=publication.prediction.as_dict()):
+            self.metrics.published.labels(job.model).inc()
+
+    def _record_replay(self, job: Job, binding: OracleBinding, conn: Any, pid: bytes) -> None:
+        from zkml.oracle.client import prediction_record
+
+        stored = prediction_record(conn, binding.oracle, binding.model_id, pid, epoch=int(job.epoch or 0), contracts=self._contracts)
+        log.info("job %s: its prediction was already on chain; recording the stored one", job.id)
+        self.store.published(job.id, tx_hash=job.tx_hash, gas_used=None, prediction={**stored.as_dict(), "replayed": True})

@@ -1,0 +1,157 @@
+"""The service: a job store, the served models and their backends, the dispatcher, the publisher and metrics.
+
+:class:`Service` owns everything the HTTP app (:mod:`zkml.serve.app`) and the
+keeper (:mod:`zkml.serve.keeper`) use. ``start`` first repairs what a crash left
+(jobs caught proving go back to the queue; publications with a recorded hash are
+resolved from the chain by the publisher before it sends anything), then starts
+the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zkml.errors import ConfigError
+from zkml.serve.backends import Backend, BackendConfig, make_backend
+from zkml.serve.folding import Folder, FoldingConfig, build_folded_spec
+from zkml.serve.metrics import ServeMetrics
+from zkml.serve.models import ServedModel
+from zkml.serve.publisher import Publisher
+from zkml.serve.store import JobStore
+from zkml.serve.worker import Dispatcher
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: far above any model input here, far below what would hurt
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How a service runs.
+
+    Attributes:
+        store_url: a SQLite path or a ``postgresql://`` URL.
+        data_dir: where inputs and proofs are written.
+        backend: process pool or Ray, and how many workers.
+        max_queue: jobs queued or proving beyond which a POST gets 429.
+        max_body_bytes: request bodies above this are refused (413) before they are read.
+        run_workers: False serves the API only (tests of the API; a separate prover process).
+        folding: fold queued jobs of a model into batched proofs (``batch_size`` > 1).
+    """
+
+    store_url: str
+    data_dir: Path
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    max_queue: int = 64
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    run_workers: bool = True
+    folding: FoldingConfig = field(default_factory=FoldingConfig)
+
+    def __post_init__(self) -> None:
+        if self.max_queue < 1:
+            raise ConfigError(f"max_queue = {self.max_queue}; need at least 1")
+        if self.max_body_bytes < 1024:
+            raise ConfigError(f"max_body_bytes = {self.max_body_bytes}; need at least 1024")
+
+
+class Service:
+    """A running proving service (start it, then hand it to :func:`zkml.serve.app.create_app`).
+
+    Args:
+        config: how it runs.
+        models: the served models by name.
+    """
+
+    def __init__(self, config: ServeConfig, models: Mapping[str, ServedModel]) -> None:
+        if not models:
+            raise ConfigError("no model to serve", hint="give at least one TARGET")
+        self.config = config
+        self.models = dict(models)
+        self.store = JobStore(config.store_url)
+        self.metrics = ServeMetrics(self.store.depth)
+        self.backends: dict[str, Backend] = {}
+        self.dispatcher: Dispatcher | None = None
+        self.publisher: Publisher | None = None
+        self.recovered = 0
+        self._lock = threading.Lock()
+
+    def start(self) -> Service:
+        """Recover from a crash, start the backends, the dispatcher and the publisher."""
+        self.recovered = self.store.recover()
+        if self.recovered:
+            log.warning("requeued %d jobs that a previous run left proving", self.recovered)
+        if not self.config.run_workers:
+            return self
+        data = Path(self.config.data_dir)
+        for name, model in self.models.items():
+            self.backends[name] = make_backend(model.spec, data / "proofs" / name, self.config.backend)
+        folders = self._folders(data) if self.config.folding.batch_size > 1 else {}
+        self.publisher = Publisher(self.store, self.models, self.metrics, data / "publish")
+        self.dispatcher = Dispatcher(
+            self.store, self.models, self.backends, data, self.metrics, on_proved=self.publisher.wake.set, folders=folders
+        )
+        self.publisher.start()
+        self.dispatcher.start()
+        return self
+
+    def _folders(self, data: Path) -> dict[str, Folder]:
+        """Each model's batched circuit (built once, then reused from its folder) and its backend."""
+        size = self.config.folding.batch_size
+        folders = {}
+        for name, model in self.models.items():
+            spec = build_folded_spec(model, size, data / f"batch-{size}" / name)
+            backend = make_backend(spec, data / "proofs" / f"{name}-batch-{size}", self.config.backend)
+            self.backends[f"{name}#batch"] = backend
+            folders[name] = Folder(model, spec, backend, data / "inputs" / f"batch-{size}", self.config.folding)
+        return folders
+
+    def wake(self) -> None:
+        """Tell the dispatcher a job was queued."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake.set()
+
+    def retry_after(self) -> int:
+        """Seconds a refused client should wait: the queue's depth times the mean proof time, over the workers."""
+        proofs = [s for metric in self.metrics.prove_seconds.collect() for s in metric.samples]
+        total = sum(s.value for s in proofs if s.name.endswith("_sum"))
+        count = sum(s.value for s in proofs if s.name.endswith("_count"))
+        mean = total / count if count else 1.0
+        return max(1, math.ceil(self.store.depth() * mean / max(self.config.backend.workers, 1)))
+
+    def stop(self) -> None:
+        """Stop the workers (after the groups they are proving) and close the store."""
+        for thread in (self.dispatcher, self.publisher):
+            if thread is not None:
+                thread.stop()
+        for thread in (self.dispatcher, self.publisher):
+            if thread is not None:
+                thread.join(timeout=120)
+        for backend in self.backends.values():
+            backend.close()
+        self.store.close()
+
+    def __enter__(self) -> Service:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def model(self, name: str) -> ServedModel | None:
+        return self.models.get(name)
+
+    def describe(self) -> dict[str, Any]:
+        """What the page and ``GET /v1/status`` show about the service itself."""
+        return {
+            "backend": self.config.backend.kind,
+            "workers": self.config.backend.workers,
+            "max_queue": self.config.max_queue,
+            "store": self.store.db.dialect.name,
+            "counts": self.store.counts(),
+            "proofs_per_second": round(self.metrics.proofs_per_second(), 4),
+        }

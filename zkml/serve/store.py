@@ -1,0 +1,336 @@
+"""The durable job store: every state change of a proof job is one committed write.
+
+A job moves ``queued -> proving -> done`` (or ``failed``), or, when it asks to
+publish, ``proving -> publishing -> done``; ``cancelled`` from ``queued``. Each
+move is a conditional UPDATE (``WHERE state = <expected>``), so a move that
+lost a race, or that a restart already undid, changes nothing. What survives a
+kill -9 at any moment: a queued job stays queued; a job caught ``proving`` goes
+back to the queue (:meth:`JobStore.recover`); a job caught ``publishing``
+keeps the transaction hash recorded before sending, and the publisher checks its
+receipt before anything else (:mod:`zkml.serve.publisher`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from zkml.errors import ConfigError
+from zkml.serve.db import Database
+
+STATES = ("queued", "proving", "publishing", "done", "failed", "cancelled")
+ACTIVE = ("queued", "proving", "publishing")
+_COLUMNS = (
+    "id, model, state, input_json, publish, epoch, token_id, idem_key, request_hash, attempts, created, started, proved, "
+    "finished, witness_seconds, prove_seconds, outputs, proof, verified, tx_hash, gas_used, prediction, error, error_kind, batch_size, batch_index"
+)
+
+
+class IdempotencyConflictError(ConfigError):
+    """An idempotency key was reused with a different request."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One proof job as stored (see the module docstring for its states)."""
+
+    id: str
+    model: str
+    state: str
+    input_json: str
+    publish: bool
+    epoch: int | None
+    token_id: str | None
+    idem_key: str | None
+    request_hash: str | None
+    attempts: int
+    created: float
+    started: float | None
+    proved: float | None
+    finished: float | None
+    witness_seconds: float | None
+    prove_seconds: float | None
+    outputs: str | None
+    proof: str | None
+    verified: bool | None
+    tx_hash: str | None
+    gas_used: int | None
+    prediction: str | None
+    error: str | None
+    error_kind: str | None
+    batch_size: int | None = None
+    batch_index: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Job:
+        values = dict(zip((f.name for f in fields(cls)), row, strict=True))
+        values["publish"] = bool(values["publish"])
+        values["verified"] = None if values["verified"] is None else bool(values["verified"])
+        return cls(**values)
+
+    def as_dict(self, *, with_proof: bool = False) -> dict[str, Any]:
+        """Plain-JSON form for the API (the proof itself only on request: it is kilobytes)."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "model": self.model,
+            "state": self.state,
+            "publish": self.publish,
+            "epoch": self.epoch,
+            "attempts": self.attempts,
+            "created": self.created,
+            "started": self.started,
+            "proved": self.proved,
+            "finished": self.finished,
+            "witness_seconds": self.witness_seconds,
+            "prove_seconds": self.prove_seconds,
+            "outputs": json.loads(self.outputs) if self.outputs else None,
+            "verified": self.verified,
+            "tx_hash": self.tx_hash,
+            "gas_used": self.gas_used,
+            "prediction": json.loads(self.prediction) if self.prediction else None,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "batch_size": self.batch_size,
+            "batch_index": self.batch_index,
+        }
+        if with_proof:
+            data["proof"] = json.loads(self.proof) if self.proof else None
+        return data
+
+
+class JobStore:
+    """Jobs and tokens in a :class:`~zkml.serve.db.Database` (migrated on open).
+
+    Args:
+        url: a SQLite path or a ``postgresql://`` URL.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        self.db.migrate()
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.db.close()
+
+    def _event(self, job_id: str, kind: str, detail: str | None = None) -> None:
+        self.db.execute("INSERT INTO job_events (job_id, kind, at, detail) VALUES (?, ?, ?, ?)", (job_id, kind, time.time(), detail))
+
+    # -- submitting
+
+    def submit(
+        self,
+        model: str,
+        input_json: str,
+        *,
+        publish: bool = False,
+        epoch: int | None = None,
+        token_id: str | None = None,
+        idem_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Queue a job, or return the job an idempotency key already made.
+
+        Returns:
+            The job and whether it was created now (False: the key's earlier job).
+
+        Raises:
+            IdempotencyConflictError: the key was used for a different request.
+        """
+        job_id = uuid.uuid4().hex
+        try:
+            with self.db.transaction():
+                existing = self._by_key(idem_key) if idem_key is not None else None
+                if existing is None:
+                    self.db.execute(
+                        "INSERT INTO jobs (id, model, state, input_json, publish, epoch, token_id, idem_key, request_hash, created) "
+                        "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                        (job_id, model, input_json, int(publish), epoch, token_id, idem_key, request_hash, time.time()),
+                    )
+                    self._event(job_id, "queued")
+        except Exception as exc:
+            # Two submitters of one key at once (PostgreSQL lets both read "absent"): the unique index decides.
+            if idem_key is None or "unique" not in str(exc).lower():
+                raise
+            existing = self._by_key(idem_key)
+            if existing is None:
+                raise
+        if existing is not None:
+            if request_hash is not None and existing.request_hash not in (None, request_hash):
+                raise IdempotencyConflictError(
+                    "this Idempotency-Key was used for a different request", hint="use a new key for a new request"
+                )
+            return existing, False
+        job = self.get(job_id)
+        assert job is not None
+        return job, True
+
+    def _by_key(self, idem_key: str) -> Job | None:
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE idem_key = ?", (idem_key,))
+        return Job.from_row(rows[0]) if rows else None
+
+    def by_key(self, idem_key: str) -> Job | None:
+        """The job an idempotency key made, if any."""
+        return self._by_key(idem_key)
+
+    # -- reading
+
+    def get(self, job_id: str) -> Job | None:
+        """A job by id, or None."""
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return Job.from_row(rows[0]) if rows else None
+
+    def list_jobs(self, *, state: str | None = None, model: str | None = None, limit: int = 50) -> list[Job]:
+        """The newest jobs first, optionally of one state and model."""
+        where, params = [], []
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        if model:
+            where.append("model = ?")
+            params.append(model)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs{clause} ORDER BY created DESC, id LIMIT ?", (*params, int(limit)))
+        return [Job.from_row(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+        rows = self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        found = {str(s): int(n) for s, n in rows}
+        return {s: found.get(s, 0) for s in STATES}
+
+    def depth(self) -> int:
+        """Jobs waiting or being proved (what the queue bound counts)."""
+        rows = self.db.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'proving')")
+        return int(rows[0][0])
+
+    def events(self, job_id: str | None = None) -> list[tuple[str, str, float, str | None]]:
+        """The state-change log, oldest first: (job id, kind, time, detail)."""
+        if job_id is None:
+            rows = self.db.execute("SELECT job_id, kind, at, detail FROM job_events ORDER BY at")
+        else:
+            rows = self.db.execute("SELECT job_id, kind, at, detail FROM job_events WHERE job_id = ? ORDER BY at", (job_id,))
+        return [(str(a), str(b), float(c), d) for a, b, c, d in rows]
+
+    # -- moving jobs
+
+    def claim(self, model: str, limit: int, *, publish: bool | None = None) -> list[Job]:
+        """Move up to ``limit`` of the oldest queued jobs of ``model`` (only those that publish, or not) to ``proving``."""
+        now = time.time()
+        only = "" if publish is None else f" AND publish = {int(publish)}"
+        with self.db.transaction():
+            rows = self.db.execute(
+                f"SELECT id FROM jobs WHERE state = 'queued' AND model = ?{only} ORDER BY created, id LIMIT ?{self.db.dialect.skip_locked}",
+                (model, int(limit)),
+            )
+            ids = [str(r[0]) for r in rows]
+            for job_id in ids:
+                self.db.execute("UPDATE jobs SET state = 'proving', attempts = attempts + 1, started = ? WHERE id = ?", (now, job_id))
+                self._event(job_id, "proving")
+        return [job for job in (self.get(i) for i in ids) if job is not None]
+
+    def queued_stats(self, model: str, *, publish: bool) -> tuple[int, float | None]:
+        """How many jobs of ``model`` (publishing or not) are queued, and when the oldest was queued."""
+        rows = self.db.execute(
+            "SELECT COUNT(*), MIN(created) FROM jobs WHERE state = 'queued' AND model = ? AND publish = ?", (model, int(publish))
+        )
+        count, oldest = rows[0]
+        return int(count), None if oldest is None else float(oldest)
+
+    def queued_models(self) -> list[str]:
+        """Models that have queued jobs, the one waiting longest first."""
+        rows = self.db.execute("SELECT model, MIN(created) AS t FROM jobs WHERE state = 'queued' GROUP BY model ORDER BY t")
+        return [str(r[0]) for r in rows]
+
+    def _move(self, job_id: str, expected: str, state: str, event: str, **values: Any) -> bool:
+        sets = ", ".join([*(f"{k} = ?" for k in values), "state = ?"])
+        with self.db.transaction():
+            rows = self.db.execute(
+                f"UPDATE jobs SET {sets} WHERE id = ? AND state = ? RETURNING id", (*values.values(), state, job_id, expected)
+            )
+            if rows:
+                self._event(job_id, event, values.get("error"))
+        return bool(rows)
+
+    def proved(
+        self,
+        job_id: str,
+        *,
+        outputs: Sequence[float],
+        proof: str,
+        verified: bool,
+        witness_seconds: float,
+        prove_seconds: float,
+        batch: tuple[int, int] | None = None,
+    ) -> bool:
+        """Record a finished proof: the job is done, or moves on to ``publishing`` when it asked to publish.
+
+        Args:
+            batch: (jobs in the batched proof, this job's index) for a folded job.
+
+        Returns:
+            False when the job was no longer ``proving`` (cancelled, or already recorded): nothing changed.
+        """
+        job = self.get(job_id)
+        if job is None:
+            return False
+        values = {
+            "outputs": json.dumps(list(outputs)),
+            "proof": proof,
+            "verified": int(verified),
+            "witness_seconds": witness_seconds,
+            "prove_seconds": prove_seconds,
+            "proved": time.time(),
+        }
+        if batch is not None:
+            values["batch_size"], values["batch_index"] = batch
+        if job.publish and verified:
+            return self._move(job_id, "proving", "publishing", "proved", **values)
+        return self._move(job_id, "proving", "done", "done", finished=values["proved"], **values)
+
+    def fail(self, job_id: str, expected: str, error: str, kind: str) -> bool:
+        """Mark a job failed (from ``expected``), with the error and its kind (the exception type)."""
+        return self._move(job_id, expected, "failed", "failed", finished=time.time(), error=error, error_kind=kind)
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a queued job; False when it is no longer queued."""
+        return self._move(job_id, "queued", "cancelled", "cancelled", finished=time.time())
+
+    def record_tx(self, job_id: str, tx_hash: str) -> None:
+        """Record the publication's transaction hash (called before the transaction is sent)."""
+        self.db.execute("UPDATE jobs SET tx_hash = ? WHERE id = ? AND state = 'publishing'", (tx_hash, job_id))
+        self._event(job_id, "tx", tx_hash)
+
+    def published(self, job_id: str, *, tx_hash: str | None, gas_used: int | None, prediction: dict[str, Any]) -> bool:
+        """Record a mined publication; the job is done."""
+        return self._move(
+            job_id,
+            "publishing",
+            "done",
+            "done",
+            finished=time.time(),
+            tx_hash=tx_hash,
+            gas_used=gas_used,
+            prediction=json.dumps(prediction),
+        )
+
+    def requeue(self, job_id: str) -> bool:
+        """Put a job that was proving back in the queue (its prover stopped, not the job's fault)."""
+        return self._move(job_id, "proving", "queued", "requeued")
+
+    def recover(self) -> int:
+        """After a restart: put the jobs caught ``proving`` back in the queue. Returns how many."""
+        with self.db.transaction():
+            rows = self.db.execute("UPDATE jobs SET state = 'queued' WHERE state = 'proving' RETURNING id")
+            for (job_id,) in rows:
+                self._event(str(job_id), "requeued")
+        return len(rows)
+
+    def publishing(self) -> list[Job]:
+        """Jobs that are proved and wait to be published (or whose publication must be checked)."""
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'publishing' ORDER BY proved, id")
+        return [Job.from_row(r) for r in rows]

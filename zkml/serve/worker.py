@@ -1,0 +1,169 @@
+"""The dispatcher: claims queued jobs, proves them on the model's backend, verifies and records them.
+
+One dispatcher thread per service. It claims up to one job per prover worker
+of a model at a time (so every worker stays busy and nothing is claimed that
+a worker could not start now: claimed jobs are the ones a crash puts back),
+proves the group, verifies each proof in the server process (milliseconds)
+and commits each result with a conditional update, so a job is recorded done
+once even if a restart re-proved it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from zkml.serve.backends import Backend
+from zkml.serve.folding import Folder
+from zkml.serve.metrics import ServeMetrics
+from zkml.serve.models import ServedModel
+from zkml.serve.store import Job, JobStore
+
+log = logging.getLogger(__name__)
+
+# How long an idle dispatcher sleeps before looking at the store again (a submit wakes it at once).
+IDLE_POLL_S = 0.25
+
+
+class Dispatcher(threading.Thread):
+    """Proves queued jobs until stopped.
+
+    Args:
+        store: the job store.
+        models: the served models by name.
+        backends: each model's backend (a process pool or Ray).
+        data_dir: where job inputs are written for the provers.
+        metrics: the service's metrics.
+        on_proved: called after a job that publishes was proved (wakes the publisher).
+        folders: models whose non-publishing jobs are folded into batched proofs (:mod:`zkml.serve.folding`).
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        models: Mapping[str, ServedModel],
+        backends: Mapping[str, Backend],
+        data_dir: Path,
+        metrics: ServeMetrics,
+        on_proved: Callable[[], None] = lambda: None,
+        folders: Mapping[str, Folder] | None = None,
+    ) -> None:
+        super().__init__(name="zkml-serve-dispatcher", daemon=True)
+        self.store = store
+        self.models = models
+        self.backends = backends
+        self.inputs_dir = Path(data_dir) / "inputs"
+        self.inputs_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = metrics
+        self.on_proved = on_proved
+        self.folders = dict(folders or {})
+        self.wake = threading.Event()
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the loop to end after the group it is proving."""
+        self._halt.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                busy = self.step()
+            except Exception:  # the loop must outlive any one failure; the job itself was failed in step
+                log.exception("dispatcher step failed")
+                busy = False
+            if not busy:
+                self.wake.wait(IDLE_POLL_S)
+                self.wake.clear()
+
+    def step(self) -> bool:
+        """Claim and prove one group per model with queued jobs; True when there was work."""
+        busy = False
+        for name in self.store.queued_models():
+            if self._halt.is_set():
+                break
+            model, backend = self.models.get(name), self.backends.get(name)
+            if model is None or backend is None:
+                for job in self.store.claim(name, 100):
+                    self.store.fail(job.id, "proving", f"model {name!r} is not served here", "UnknownModel")
+                continue
+            folder = self.folders.get(name)
+            if folder is not None:
+                busy = folder.step(self.store, self.metrics) or busy
+            # With folding, only publishing jobs take the one-by-one path.
+            jobs = self.store.claim(name, backend.workers, publish=True if folder is not None else None)
+            if jobs:
+                busy = True
+                self.prove_group(model, backend, jobs)
+        return busy
+
+    def _input_file(self, job: Job) -> Path:
+        path = self.inputs_dir / f"{job.id}.json"
+        path.write_text(job.input_json)
+        return path
+
+    def prove_group(self, model: ServedModel, backend: Backend, jobs: list[Job]) -> None:
+        """Prove ``jobs`` together; if the group fails, each alone, so one bad job fails only itself."""
+        paths = [self._input_file(job) for job in jobs]
+        try:
+            results = backend.prove_many(paths)
+        except Exception as exc:
+            if self._halt.is_set() or _is_shutdown(exc):
+                # The service is stopping: the jobs are not at fault; the next start proves them again.
+                for job in jobs:
+                    self.store.requeue(job.id)
+                return
+            if len(jobs) > 1:
+                log.warning("a group of %d proofs failed (%s); proving them one by one", len(jobs), exc)
+                for job in jobs:
+                    self.prove_group(model, backend, [job])
+                return
+            self._failed(jobs[0], exc)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            self._record(model, job, result)
+
+    def _record(self, model: ServedModel, job: Job, result: Any) -> None:
+        verified = bool(model.checker.verify(result.proof).verified)
+        proof_text = Path(result.proof.path).read_text()
+        changed = self.store.proved(
+            job.id,
+            outputs=result.outputs,
+            proof=proof_text,
+            verified=verified,
+            witness_seconds=result.witness_seconds,
+            prove_seconds=result.prove_seconds,
+        )
+        if not changed:
+            log.info("job %s was no longer proving (cancelled or already recorded); result dropped", job.id)
+            return
+        self.metrics.proof_done(job.model, result.prove_seconds)
+        if not verified:
+            self.metrics.failure("NotVerified")
+        if job.publish and verified:
+            self.on_proved()
+
+    def _failed(self, job: Job, exc: BaseException) -> None:
+        kind = type(exc).__name__
+        log.warning("job %s failed: %s", job.id, exc)
+        self.store.fail(job.id, "proving", str(exc), kind)
+        self.metrics.failure(kind)
+
+
+def _is_shutdown(exc: BaseException) -> bool:
+    """The executor refused work because it (or the interpreter) is shutting down."""
+    return isinstance(exc, RuntimeError) and "shutdown" in str(exc)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, poll: float = 0.05) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` passes (bounded); whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll)
+    return predicate()
