@@ -164,11 +164,12 @@ def report() -> None:
         "Each cell: measured / estimated by the committed model (fitted on all these rows: in-sample) / estimated by a "
         "model refitted without that circuit's rows (leave one circuit out: the honest out-of-sample figure). Memory "
         "in MB is the child process's own peak RSS (VmHWM, includes Python and ezkl); pk is the proving-key file. "
-        "Timings are the fastest of 2 runs on 2 cores shared with other engineers' jobs (load average about 7-9 was "
-        "observed during the measurement): prove seconds are the noisiest column, e.g. mlp_regressor's default measured "
-        "13.4 s here against 6-9 s on a quieter machine. The features (2**logrows, inner columns, lookup and range-check "
-        "tables, assignments) miss what makes gbt_classifier's keys and memory about 2x those of circuits with the same "
-        "features (conv1d_sequence): its memory is underestimated.\n\n" + summary
+        "Timings are the fastest of 2 runs on 2 cores; they move with load (an earlier measurement under load "
+        "average 7-9 gave mlp_regressor's default 13.4 s against 2.6 s on a quiet machine), so measure and fit on a "
+        "quiet machine. The features (2**logrows, inner columns, lookup and range-check tables, assignments) miss "
+        "what makes gbt_classifier's keys and memory about 2x those of circuits with the same features "
+        "(conv1d_sequence; it is the only circuit with a shuffle argument, so no other row can teach the fit its cost): "
+        "its memory is underestimated.\n\n" + summary
     )
     columns = [
         ("circuit", "circuit"),
