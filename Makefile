@@ -20,9 +20,10 @@ bench: setup
 tuned: setup
 	.venv/bin/zkml tune-all circuits --write --build-dir build/tune-all --json benchmarks/results/tune_all.json
 
-# Measure every example's cost, refit zkml/estimate_model.json, write benchmarks/results/estimate.md.
+# Measure every example's and proved corpus model's cost (waiting for a quiet machine), refit
+# zkml/estimate_model.json, write benchmarks/results/estimate.md.
 estimate: setup
-	.venv/bin/python -m benchmarks.estimate measure
+	.venv/bin/python -m benchmarks.estimate measure --max-load 1.6 --wait 120
 	.venv/bin/python -m benchmarks.estimate_fit
 	.venv/bin/python -m benchmarks.estimate report
 

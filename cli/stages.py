@@ -62,16 +62,19 @@ def run_cmd(
 
 
 def _intake_lines(payload: dict[str, Any]) -> list[str]:
-    """What the summary table does not show: the float evaluator, per-output values, a verifier fallback."""
+    """What the summary table does not show: the float evaluator, export rewrites, per-output values, a verifier fallback."""
     lines = []
     evaluator = payload.get("reference_evaluator")
     if evaluator:
         why = payload.get("reference_fallback_reason")
         lines.append(f"  float ref      {evaluator}" + (f" (onnxruntime refused the graph: {why})" if why else ""))
+    for note in payload.get("rewrites") or ():
+        lines.append(f"  rewritten      {note}")
     by_name = payload.get("outputs_by_name") or {}
     if len(by_name) > 1:
         for name, values in by_name.items():
-            lines.append(f"  output {name:<8}{', '.join(f'{v:.6g}' for v in values[:10])}")
+            label = f"output {name}"
+            lines.append(f"  {label:<14} {', '.join(f'{v:.6g}' for v in values[:10])}")
     if payload.get("verifier_fallback"):
         lines.append(f"  verifier kind  reusable + VKA: {payload['verifier_fallback']}")
     return lines

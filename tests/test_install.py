@@ -27,7 +27,9 @@ def _install(tmp_path: Path) -> Path:
     # ... and its dependencies from the development venv's site-packages, added as a plain path:
     # its .pth files (the editable zkml among them) are not processed, so only the copy
     # installed here can be imported as zkml. No rebuild of torch or ezkl.
-    site = Path(subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    site = Path(
+        subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip()
+    )
     (site / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     installed = subprocess.check_output([str(python), "-c", "import zkml, zkml_cli; print(zkml.__file__)"], text=True, cwd=tmp_path)
     assert str(REPO) not in installed and str(site) in installed

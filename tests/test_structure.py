@@ -79,3 +79,15 @@ def test_every_listed_command_loads() -> None:
     for name in COMMANDS:
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0, f"zkml {name} --help: {result.output}"
+
+
+def test_every_subpackage_is_installed() -> None:
+    """pyproject lists packages by name: a new subpackage left out installs without its modules."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    for folder, package in PACKAGES:
+        for init in (REPO / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(REPO / folder).parts
+            if "contracts" not in parts:
+                assert ".".join([package, *parts]) in listed, init.parent

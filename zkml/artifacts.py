@@ -60,6 +60,8 @@ class OnnxModel:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     reference_path: Path | None = None
+    # Exact replacements made at export for ops ezkl miscompiles (see zkml.rewrite).
+    rewrites: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,31 @@
 """Cost before proving: rows, key size, memory, time and gas predicted from the calibrated settings.
 
 Everything here is known once calibration has written ``settings.json``, before
-any key exists: ``logrows`` (so ``n = 2**logrows`` rows per column), the rows
-the layout uses, advice columns per variable, and how many lookup and
-range-check tables the circuit needs. Proving cost is linear in ``n`` per
-column (FFTs and multi-scalar multiplications over every column), so each
-quantity is modelled as::
+any key exists: ``logrows`` (so ``n = 2**logrows`` rows per column), the advice
+columns per variable, the lookup and range-check tables (and how many columns
+each is split over), and whether the circuit has dynamic lookups or shuffles.
+Proving cost is linear in the size of the polynomials halo2 builds: every
+committed column has ``n`` values, and to compute the quotient it is also
+evaluated on an extended domain of ``E * n`` points, ``E = 2**ceil(log2(degree - 1))``
+(see :func:`degree`). ezkl's static lookups give degree 5, so ``E = 4``; dynamic
+lookups and shuffles (ezkl proves both as lookups with selected advice on both
+sides), the einsum (Freivalds) chip, four or more inner columns (the running
+product multiplies them all) and tables split over several columns give degree
+6 or more, so ``E = 8``: the same columns then cost about twice the memory, key
+and time (measured: gbt_classifier, whose shuffle doubles what conv1d_sequence
+with the same tables costs). Each lookup argument (one per inner column per
+table column, and one per inner column for dynamic lookups and for shuffles)
+adds its own committed columns. So each quantity is
+modelled as::
 
-    y = c0 + n * (c1 + c2 * inner_cols + c3 * tables) + c4 * assignments
+    y = c0 + n*E * (c1 + c2 * inner_cols + c3 * lookup_args) + c4 * assignments
+    lookup_args = inner_cols * (table_cols + [dynamic lookups] + [shuffles])
 
 with non-negative coefficients fitted to measurements on this machine
 (``benchmarks/estimate_fit.py`` writes ``zkml/estimate_model.json`` from
 ``benchmarks/results/estimate_measurements.json``). Verify gas is modelled on
-the verifier's inputs: ``g0 + g1 * instances + g2 * tables + g3 * inner_cols``.
+what the verifier reads and checks: ``g0 + g1 * instances + g2 * lookup_args +
+g3 * inner_cols + g4 * einsum_cols`` (the einsum chip's advice columns).
 
 The one refusal: a circuit whose key setup would need more memory than the
 machine has available raises :class:`~zkml.errors.InsufficientMemoryError`
@@ -43,17 +56,49 @@ MEMORY_HEADROOM = 0.9
 NO_CHECK_ENV = "ZKML_NO_MEMORY_CHECK"
 
 
+# The per-row model's features (estimate_model.json's "row_features") and the verify-gas model's.
+ROW_FEATURES = ("1", "n*E", "n*E*inner_cols", "n*E*lookup_args", "assignments")
+GAS_FEATURES = ("1", "instances", "lookup_args", "inner_cols", "einsum_cols")
+
+
+def degree(shape: CostShape) -> int:
+    """The circuit's constraint degree, as ezkl 23 configures it.
+
+    5 for static lookups (a selected advice cell against a fixed table); ``2 + inner_cols``
+    for the running-product gate (its row multiplies every inner column); 6 when a lookup
+    has advice on the table side too (dynamic lookups and shuffles) and for the einsum
+    (Freivalds) chip's gates; ``4 + columns`` for a table split over several columns (its
+    column selector multiplies the input).
+    """
+    advice_tables = shape.dynamic_lookups > 0 or shape.shuffles > 0 or shape.einsum_col_size > 0
+    return max(5, 2 + shape.num_inner_cols, 6 if advice_tables else 0, 4 + shape.widest_table)
+
+
+def extension(shape: CostShape) -> int:
+    """``E``: the extended domain halo2 evaluates the quotient on is ``E * n`` points, ``E = 2**ceil(log2(degree - 1))``."""
+    return 1 << (degree(shape) - 2).bit_length()
+
+
+def lookup_arguments(shape: CostShape) -> int:
+    """Lookup arguments halo2 proves: per inner column, one per table column, one for dynamic lookups, one for shuffles."""
+    tables = max(shape.table_cols, shape.lookups + shape.range_checks)
+    return shape.num_inner_cols * (tables + (shape.dynamic_lookups > 0) + (shape.shuffles > 0))
+
+
 def row_features(shape: CostShape) -> list[float]:
-    """The per-row model's features: ``[1, n, n*inner_cols, n*tables, assignments]``."""
-    n = float(2**shape.logrows)
-    tables = shape.lookups + shape.range_checks + shape.dynamic_lookups + shape.shuffles
-    return [1.0, n, n * shape.num_inner_cols, n * tables, float(shape.total_assignments)]
+    """The per-row model's features (:data:`ROW_FEATURES`): ``[1, nE, nE*inner_cols, nE*lookup_args, assignments]``."""
+    extended = float(2**shape.logrows * extension(shape))
+    return [1.0, extended, extended * shape.num_inner_cols, extended * lookup_arguments(shape), float(shape.total_assignments)]
+
+
+def einsum_columns(shape: CostShape) -> int:
+    """Advice columns of ezkl's einsum (Freivalds) chip: its 3 inputs and output, each ``inner_cols`` wide (0 without it)."""
+    return 4 * shape.num_inner_cols if shape.einsum_col_size > 0 else 0
 
 
 def gas_features(shape: CostShape) -> list[float]:
-    """The verify-gas model's features: ``[1, instances, tables, inner_cols]``."""
-    tables = shape.lookups + shape.range_checks + shape.dynamic_lookups + shape.shuffles
-    return [1.0, float(shape.instances), float(tables), float(shape.num_inner_cols)]
+    """The verify-gas model's features (:data:`GAS_FEATURES`): ``[1, instances, lookup_args, inner_cols, einsum_cols]``."""
+    return [1.0, float(shape.instances), float(lookup_arguments(shape)), float(shape.num_inner_cols), float(einsum_columns(shape))]
 
 
 @dataclass(frozen=True)
@@ -107,10 +152,12 @@ def load_model(path: Path = MODEL_PATH) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(Path(path).read_text())
         for target in TARGETS:
-            if len(data["targets"][target]) != 5:
-                raise ValueError(f"{target} needs 5 coefficients")
-        if len(data["verify_gas"]) != 4:
-            raise ValueError("verify_gas needs 4 coefficients")
+            if len(data["targets"][target]) != len(ROW_FEATURES):
+                raise ValueError(f"{target} needs {len(ROW_FEATURES)} coefficients")
+        if len(data["verify_gas"]) != len(GAS_FEATURES):
+            raise ValueError(f"verify_gas needs {len(GAS_FEATURES)} coefficients")
+        if data.get("row_features", list(ROW_FEATURES)) != list(ROW_FEATURES):
+            raise ValueError(f"its features {data['row_features']} are not this zkml's {list(ROW_FEATURES)}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path} is not an estimate model: {exc}", hint="refit it: python -m benchmarks.estimate_fit") from exc
     return data
@@ -224,16 +271,22 @@ def _size(value: int) -> str:
 
 
 __all__ = [
+    "GAS_FEATURES",
     "MODEL_PATH",
     "NO_CHECK_ENV",
+    "ROW_FEATURES",
     "Estimate",
     "available_memory",
     "check_fits",
     "check_setup_fits",
     "estimate_settings",
+    "degree",
+    "einsum_columns",
     "estimate_shape",
+    "extension",
     "gas_features",
     "load_model",
+    "lookup_arguments",
     "row_features",
     "summary_note",
 ]

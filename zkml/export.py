@@ -3,7 +3,8 @@
 The export stage is where a model enters zkml, so it is strict: the ONNX must
 pass ``onnx.checker`` and have static shapes (a symbolic batch dimension is
 fixed to the declared batch size, and the shapes it implies are inferred, see
-:mod:`zkml.shapes`). The float model's outputs (onnxruntime's, or onnx's
+:mod:`zkml.shapes`); ops ezkl compiles wrongly but that have an exact
+equivalent it gets right are replaced by it (:mod:`zkml.rewrite`). The float model's outputs (onnxruntime's, or onnx's
 reference evaluator's where onnxruntime refuses the graph, see
 :mod:`zkml.reference`) are kept as the reference the quantized circuit is later
 measured against.
@@ -18,13 +19,17 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.artifacts import OnnxModel, TensorSpec, sha256_file
 from zkml.data import Samples
 from zkml.errors import ConfigError, ExportError, InputDataError, ModelNotFoundError
+from zkml.rewrite import recorded_rewrites, rewrite_for_ezkl, rewrites_key
 from zkml.shapes import graph_inputs, resolve_shapes
 from zkml.workspace import atomic_path, fingerprint, write_bytes_atomic, write_json_atomic
+
+if TYPE_CHECKING:
+    from zkml.config import CircuitConfig
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +99,27 @@ def _tensor_specs(graph_values: Any, batch_size: int) -> tuple[TensorSpec, ...]:
     return tuple(specs)
 
 
-def _fix_batch_dims(model: Any, batch_size: int) -> None:
-    """Make a proto's inputs and outputs static in place (kept for :mod:`zkml.proving.batch`; see :func:`zkml.shapes.resolve_shapes`)."""
-    resolve_shapes(model, batch_size)
-
-
 def source_digest(factory: str, root: Path) -> str:
     """Hash the model source: every .py file in the factory's folder (it may import neighbours)."""
     file_part = Path(factory.rpartition(":")[0])
     folder = (root / file_part).resolve().parent
     files = sorted(folder.glob("*.py"))
     return fingerprint({str(p.name): sha256_file(p) for p in files} | {"factory": factory})
+
+
+def export_fingerprint(config: CircuitConfig, torch_version: str | None) -> dict[str, Any]:
+    """What the exported ONNX depends on: the given file or the model's source, and the rewrite rules."""
+    if config.onnx is not None:
+        parts: dict[str, Any] = {"onnx": sha256_file(config.onnx)}
+    else:
+        assert config.factory is not None
+        parts = {
+            "source": source_digest(config.factory, config.root),
+            "example": config.example_input,
+            "shape": config.input_shape,
+            "torch": torch_version,
+        }
+    return {**parts, "rewrites": rewrites_key()}
 
 
 def random_example(shape: tuple[int, ...] | None) -> Any:
@@ -156,6 +171,7 @@ def inspect_onnx(path: Path, *, batch_size: int = 1) -> OnnxModel:
         opset=int(opset),
         inputs=_tensor_specs(graph_inputs(model), batch_size),
         outputs=_tensor_specs(model.graph.output, batch_size),
+        rewrites=recorded_rewrites(model),
     )
 
 
@@ -231,6 +247,7 @@ def export_model(
             _export_torch(model, example_input, tmp, opset)
             proto = onnx.load(str(tmp))
         resolve_shapes(proto, batch_size)
+        rewrite_for_ezkl(proto)
         try:
             onnx.checker.check_model(proto)
         except Exception as exc:

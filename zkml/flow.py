@@ -125,7 +125,7 @@ def run_pipeline(
 
 
 def intake_details(pipeline: Pipeline) -> dict[str, Any]:
-    """Which evaluator gave the float reference, and the proved outputs split per model output."""
+    """Which evaluator gave the float reference, the export's rewrites, and the proved outputs split per model output."""
     import json
 
     model = pipeline.export()
@@ -135,6 +135,8 @@ def intake_details(pipeline: Pipeline) -> dict[str, Any]:
         details["reference_evaluator"] = reference.get("evaluator")
         if reference.get("fallback_reason"):
             details["reference_fallback_reason"] = reference["fallback_reason"]
+    if model.rewrites:
+        details["rewrites"] = list(model.rewrites)
     values = list(pipeline.last_outputs)
     per_output: dict[str, list[float]] = {}
     for spec in model.outputs:

@@ -169,24 +169,15 @@ class Pipeline(EvmStages):
         return self._memo("export", self._export)  # type: ignore[no-any-return]
 
     def _export(self) -> OnnxModel:
-        from zkml.export import export_model, inspect_onnx, load_callable, random_example, reference_outputs, source_digest
+        from zkml.export import export_fingerprint, export_model, inspect_onnx, load_callable, random_example, reference_outputs
 
         cfg = self.config
         onnx_path = self.ws.onnx
-        if cfg.onnx is not None:
-            if not cfg.onnx.is_file():
-                from zkml.errors import ModelNotFoundError
+        if cfg.onnx is not None and not cfg.onnx.is_file():
+            from zkml.errors import ModelNotFoundError
 
-                raise ModelNotFoundError(f"ONNX file {cfg.onnx} does not exist")
-            parts: dict[str, Any] = {"onnx": sha256_file(cfg.onnx)}
-        else:
-            assert cfg.factory is not None
-            parts = {
-                "source": source_digest(cfg.factory, cfg.root),
-                "example": cfg.example_input,
-                "shape": cfg.input_shape,
-                "torch": self._versions.get("torch"),
-            }
+            raise ModelNotFoundError(f"ONNX file {cfg.onnx} does not exist")
+        parts = export_fingerprint(cfg, self._versions.get("torch"))
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
             if cfg.onnx is not None:
@@ -335,7 +326,12 @@ class Pipeline(EvmStages):
                 classifier=self.config.task == "classification",
                 progress=lambda i, n: self.progress(ProgressEvent("compile", "step", i, n)),
             )
-            report = {**fidelity.as_dict(), "evaluator": reference_evaluator(model), "data": str(fidelity_source)}
+            report = {
+                **fidelity.as_dict(),
+                "evaluator": reference_evaluator(model),
+                "rewrites": list(model.rewrites),
+                "data": str(fidelity_source),
+            }
             write_json_atomic(fidelity_path, {**report, "float_outputs": floats, "circuit_outputs": circuits})
             return {"compiled": compiled_path, "fidelity": fidelity_path}, {"fidelity": fidelity.as_dict()}
 

@@ -149,7 +149,8 @@ UNSUPPORTED_OPS: dict[str, str] = {
     "NonZero": "its output shape depends on the data; circuits need static shapes",
     "Loop": "control flow is not implemented",
     "Upsample": "not implemented (opset 9); export Resize with mode='nearest' instead",
-    "Equal": "compiles but gives wrong results on ezkl 23 (true comes out as 2**-scale)",
+    # zkml's export rewrites Equal exactly (zkml.rewrite) from opset 9 on; these reasons are for graphs it could not rewrite.
+    "Equal": "compiles but gives wrong results on ezkl 23 (true comes out as 2**-scale); export rewrites it from opset 9 on",
     "Trilu": "compiles but gives wrong results on ezkl 23 (no masking is applied)",
     "If": "compiles but gives wrong results on ezkl 23 (always takes the then-branch)",
     "Scan": "control flow is not implemented",

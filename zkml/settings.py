@@ -91,9 +91,14 @@ class CostShape:
         num_inner_cols: advice columns per variable.
         lookups: lookup tables (non-linearities) the circuit needs.
         range_checks: range-check tables.
-        dynamic_lookups, shuffles: ezkl's dynamic lookups and shuffles.
+        dynamic_lookups, shuffles: ezkl's dynamic lookups and shuffle arguments.
         instances: public instance values (inputs, outputs, hashes) the verifier reads.
         const_size: fixed cells (constants, weights when fixed).
+        dynamic_col_size, shuffle_col_size: advice columns holding dynamic-lookup and shuffle tables.
+        einsum_col_size: advice columns of the einsum (Freivalds) chip.
+        table_cols: fixed columns holding the lookup and range-check tables (a table longer than
+            a column, ``2**logrows`` minus the blinding rows, is split over several).
+        widest_table: the most columns one table is split over (more raises the constraint degree).
     """
 
     logrows: int
@@ -106,6 +111,49 @@ class CostShape:
     shuffles: int
     instances: int
     const_size: int
+    dynamic_col_size: int = 0
+    shuffle_col_size: int = 0
+    einsum_col_size: int = 0
+    table_cols: int = 0
+    widest_table: int = 1
+
+
+# ezkl reserves the blinding rows (halo2's blinding factors, 5 here) plus 3 at the end of each table column.
+TABLE_RESERVED_ROWS = 8
+
+
+def table_columns(low: int, high: int, logrows: int) -> int:
+    """How many columns ezkl splits a lookup or range-check table of ``[low, high]`` into (its ``num_cols_required``)."""
+    return abs(high - low) // ((1 << logrows) - TABLE_RESERVED_ROWS) + 1
+
+
+def cost_shape_of(data: Mapping[str, Any]) -> CostShape:
+    """The :class:`CostShape` of ezkl settings already parsed from JSON (no validation: see :func:`read_cost_shape`)."""
+    run_args = data["run_args"]
+    # model_instance_shapes lists the public inputs and outputs only; hashed ones add poseidon instances.
+    instances = sum(numel(shape) for shape in data.get("model_instance_shapes", []))
+    einsum = data.get("einsum_params") or {}
+    logrows = int(run_args["logrows"])
+    low, high = (int(v) for v in (run_args.get("lookup_range") or [0, 0]))
+    tables = [table_columns(low, high, logrows) for _ in data.get("required_lookups") or []]
+    tables += [table_columns(int(a), int(b), logrows) for a, b in data.get("required_range_checks") or []]
+    return CostShape(
+        logrows=logrows,
+        num_rows=int(data.get("num_rows", 0)),
+        total_assignments=int(data.get("total_assignments", 0)),
+        num_inner_cols=_optional_int(run_args.get("num_inner_cols")) or 2,
+        lookups=len(data.get("required_lookups") or []),
+        range_checks=len(data.get("required_range_checks") or []),
+        dynamic_lookups=int(data.get("num_dynamic_lookups", 0)),
+        shuffles=int(data.get("num_shuffles", 0)),
+        instances=instances + _poseidon_instances(data),
+        const_size=int(data.get("total_const_size", 0)),
+        dynamic_col_size=int(data.get("total_dynamic_col_size", 0)),
+        shuffle_col_size=int(data.get("total_shuffle_col_size", 0)),
+        einsum_col_size=int(einsum.get("total_einsum_col_size", 0) or 0),
+        table_cols=sum(tables),
+        widest_table=max(tables, default=1),
+    )
 
 
 def read_cost_shape(path: Path) -> CostShape:
@@ -114,22 +162,8 @@ def read_cost_shape(path: Path) -> CostShape:
     Raises:
         CalibrationError: unreadable or not ezkl settings.
     """
-    settings = read_settings(path)
-    data = json.loads(Path(path).read_text())
-    # model_instance_shapes lists the public inputs and outputs only.
-    instances = sum(numel(shape) for shape in settings.instance_shapes)
-    return CostShape(
-        logrows=settings.logrows,
-        num_rows=settings.num_rows,
-        total_assignments=int(data.get("total_assignments", 0)),
-        num_inner_cols=settings.num_inner_cols or 2,
-        lookups=len(data.get("required_lookups") or []),
-        range_checks=len(data.get("required_range_checks") or []),
-        dynamic_lookups=int(data.get("num_dynamic_lookups", 0)),
-        shuffles=int(data.get("num_shuffles", 0)),
-        instances=instances + settings.poseidon_instances,
-        const_size=int(data.get("total_const_size", 0)),
-    )
+    read_settings(path)  # validates
+    return cost_shape_of(json.loads(Path(path).read_text()))
 
 
 def _optional_int(value: Any) -> int | None:
@@ -196,4 +230,15 @@ def public_segments(settings: Settings) -> tuple[InstanceSegment, ...]:
     return tuple(segments)
 
 
-__all__ = ["CostShape", "InstanceSegment", "numel", "pin_logrows", "public_segments", "read_cost_shape", "read_settings", "visibility_name"]
+__all__ = [
+    "CostShape",
+    "InstanceSegment",
+    "cost_shape_of",
+    "numel",
+    "pin_logrows",
+    "public_segments",
+    "read_cost_shape",
+    "read_settings",
+    "table_columns",
+    "visibility_name",
+]

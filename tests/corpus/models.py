@@ -212,6 +212,31 @@ def _attention(path: Path) -> list[list[float]]:
     return _torch_export(_seeded(SelfAttention), (_randn(1, 3, 4),), path, 17)
 
 
+def _causal_attention(fill: float, masked_fill: bool) -> Callable[[Path], list[list[float]]]:
+    """Causal self-attention: future positions masked by ``+ fill`` or ``masked_fill(future, fill)`` (bare ezkl cannot calibrate either)."""
+
+    def build(path: Path) -> list[list[float]]:
+        import torch
+        from torch import nn
+
+        class CausalSelfAttention(nn.Module):
+            def __init__(self, dim: int = 4, tokens: int = 3) -> None:
+                super().__init__()
+                self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+                self.scale = dim**-0.5
+                self.register_buffer("future", torch.triu(torch.ones(tokens, tokens, dtype=torch.bool), 1))
+                self.register_buffer("mask", torch.triu(torch.full((tokens, tokens), fill), 1))
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                scores = self.q(x) @ self.k(x).transpose(1, 2) * self.scale
+                scores = scores.masked_fill(self.future, fill) if masked_fill else scores + self.mask
+                return torch.softmax(scores, dim=-1) @ self.v(x) + x
+
+        return _torch_export(_seeded(CausalSelfAttention), (_randn(1, 3, 4),), path, 17)
+
+    return build
+
+
 def _multi_io(path: Path) -> list[list[float]]:
     import torch
     from torch import nn
@@ -316,7 +341,7 @@ def _int8_matmul(path: Path) -> list[list[float]]:
 
 
 def _float_equal(path: Path) -> list[list[float]]:
-    """Equal on floats at opset 10, which onnxruntime refuses (and ezkl compiles wrongly): a refusal with its reason."""
+    """Equal on floats at opset 10: onnxruntime refuses it and ezkl compiles it wrongly; export rewrites it exactly."""
     from onnx import TensorProto, helper, numpy_helper
 
     nodes = [
@@ -472,6 +497,16 @@ def corpus() -> list[CorpusModel]:
         CorpusModel("torch_lstm_op14", "torch LSTM, opset 14", _recurrent("LSTM")),
         CorpusModel("torch_gru_op14", "torch GRU, opset 14", _recurrent("GRU")),
         CorpusModel("torch_attention_op17", "torch self-attention block, opset 17", _attention),
+        CorpusModel(
+            "torch_causal_attention_op17",
+            "torch causal self-attention, additive -1e9 mask, opset 17 (mask factored out at export)",
+            _causal_attention(-1e9, masked_fill=False),
+        ),
+        CorpusModel(
+            "torch_masked_fill_attention_op17",
+            "torch causal self-attention, masked_fill(-inf) (Where), opset 17 (mask factored out at export)",
+            _causal_attention(float("-inf"), masked_fill=True),
+        ),
         CorpusModel("torch_multi_io_op17", "torch 2 inputs / 2 outputs, opset 17", _multi_io),
         CorpusModel("torch_multi_head_op15", "torch 1 input / 3 outputs, opset 15", _multi_head),
         CorpusModel("torch_symbolic_batch_op13", "torch, symbolic batch axis, opset 13", _symbolic_batch),
@@ -479,7 +514,7 @@ def corpus() -> list[CorpusModel]:
         CorpusModel("int8_weights", "int8 weight initializer dequantized in-graph", _int8_weights),
         CorpusModel("int8_matmul", "MatMul on int8 tensors (onnxruntime refuses)", _int8_matmul),
         CorpusModel("ort_dynamic_quant", "onnxruntime dynamic quantization (MatMulInteger)", _ort_dynamic_quant, expect="refuse"),
-        CorpusModel("float_equal_op10", "Equal on floats, opset 10 (onnxruntime refuses)", _float_equal, expect="refuse"),
+        CorpusModel("float_equal_op10", "Equal on floats, opset 10 (onnxruntime refuses; rewritten at export)", _float_equal),
         CorpusModel(
             "skl2onnx_mlp_regressor", "sklearn MLPRegressor via skl2onnx", _skl2onnx(est["mlp_regressor"], classes=0), needs="skl2onnx"
         ),
@@ -512,15 +547,10 @@ def corpus() -> list[CorpusModel]:
             "hb_gbdt",
             "sklearn GradientBoosting via hummingbird (GEMM trees)",
             _hummingbird(est["gbc"], classes=2),
-            expect="refuse",
             needs="hummingbird",
         ),
-        CorpusModel(
-            "hb_lightgbm", "LightGBM via hummingbird (GEMM trees)", _hummingbird(est["lgbm"], classes=2), expect="refuse", needs="lightgbm"
-        ),
-        CorpusModel(
-            "hb_xgboost", "XGBoost via hummingbird (GEMM trees)", _hummingbird(est["xgb"], classes=2), expect="refuse", needs="xgboost"
-        ),
+        CorpusModel("hb_lightgbm", "LightGBM via hummingbird (GEMM trees)", _hummingbird(est["lgbm"], classes=2), needs="lightgbm"),
+        CorpusModel("hb_xgboost", "XGBoost via hummingbird (GEMM trees)", _hummingbird(est["xgb"], classes=2), needs="xgboost"),
         CorpusModel(
             "onnxmltools_lightgbm", "LightGBM via onnxmltools (ai.onnx.ml)", _onnxmltools_lgbm, expect="refuse", needs="onnxmltools"
         ),

@@ -21,7 +21,14 @@ from zkml.preflight import preflight
 
 from .models import CorpusModel, by_name, corpus
 
-ONCHAIN_SAMPLE = ("int8_matmul", "torch_multi_io_op17", "torch_symbolic_reshape_op13", "hb_logistic_regression")
+ONCHAIN_SAMPLE = (
+    "int8_matmul",
+    "torch_multi_io_op17",
+    "torch_symbolic_reshape_op13",
+    "hb_logistic_regression",
+    "float_equal_op10",
+    "hb_gbdt",
+)
 
 
 def _intake(entry: CorpusModel, tmp_path: Path) -> tuple[Any, Any]:
@@ -73,9 +80,14 @@ def test_multi_input_and_multi_output(tmp_path: Path) -> None:
     assert [a.shape for a in result.arrays] == [(1, 2), (1, 1)]
 
 
+def test_float_equal_is_rewritten_and_runs_in_onnxruntime(tmp_path: Path) -> None:
+    model, result = _intake(by_name("float_equal_op10"), tmp_path)
+    assert model.rewrites and "Not(Or(Less, Greater))" in model.rewrites[0]
+    assert result.evaluator == "onnxruntime" and result.arrays[0].tolist() == [[1.0, 1.0, -2.0, 1.0]]
+    assert preflight(model).ok
+
+
 def test_refusals_name_their_reason(tmp_path: Path) -> None:
-    with pytest.raises(UnsupportedOpsError, match="Equal: compiles but gives wrong results"):
-        preflight(_intake(by_name("float_equal_op10"), tmp_path)[0])
     with pytest.raises(UnsupportedOpsError, match="MatMulInteger"):
         preflight(_intake(by_name("ort_dynamic_quant"), tmp_path)[0])
     entry = by_name("onnxmltools_lightgbm")

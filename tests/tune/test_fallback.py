@@ -1,4 +1,11 @@
-"""Calibration where ezkl's fails: a causal self-attention block whose -1e5 mask no default scale fits."""
+"""Calibration where ezkl's fails: a causal self-attention block whose -1e5 mask no default scale fits.
+
+The export factors such a mask out of the softmax (:mod:`zkml.rewrite.softmax`,
+``tests/rewrite/test_softmax.py``), after which ezkl's own calibration fits;
+these tests turn the rewrites off (``ZKML_NO_REWRITES``) so that the -1e5
+reaches ezkl's Exp table and only the search finds settings, as it must for
+any large constant the rewrites do not cover.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +51,13 @@ MODEL = textwrap.dedent(
         return torch.randn(1, 4, 8)
     '''
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_rewrites(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zkml.rewrite import NO_REWRITES_ENV
+
+    monkeypatch.setenv(NO_REWRITES_ENV, "1")
 
 
 @pytest.fixture(scope="module")

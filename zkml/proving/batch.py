@@ -92,7 +92,8 @@ def export_batched(config: CircuitConfig, batch_size: int, out_path: Path) -> On
     """
     import onnx
 
-    from zkml.export import _fix_batch_dims, export_model, load_callable, random_example
+    from zkml.export import export_model, load_callable, random_example
+    from zkml.shapes import resolve_shapes
 
     out_path = Path(out_path)
     single_path = out_path.with_name(f"{out_path.stem}.b1.onnx")
@@ -104,7 +105,7 @@ def export_batched(config: CircuitConfig, batch_size: int, out_path: Path) -> On
         example = load_callable(config.example_input, config.root)() if config.example_input else random_example(config.input_shape)
         single = export_model(module, single_path, example_input=_first_sample(example), batch_size=1)
     proto = onnx.load(str(single.path))
-    _fix_batch_dims(proto, 1)
+    resolve_shapes(proto, 1)
     return export_model(unroll_batch(proto, batch_size), out_path, batch_size=batch_size)
 
 

@@ -1,0 +1,102 @@
+"""Small helpers the rewrites share: opsets, inferred types and shapes, constants, fresh names."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+def opset_of(model: Any) -> int:
+    return next((int(imp.version) for imp in model.opset_import if imp.domain in DEFAULT_DOMAINS), 0)
+
+
+def value_infos(model: Any) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
+    """Tensor name -> ONNX element type, and -> static shape, as far as shape inference knows."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception as exc:  # an inference failure only means fewer known types
+        log.debug("shape inference for rewrites failed: %s", exc)
+        inferred = model
+    graph = inferred.graph
+    types = {init.name: int(init.data_type) for init in graph.initializer}
+    shapes = {init.name: tuple(int(d) for d in init.dims) for init in graph.initializer}
+    for value in [*graph.input, *graph.value_info, *graph.output]:
+        if value.type.HasField("tensor_type"):
+            tensor = value.type.tensor_type
+            types[value.name] = int(tensor.elem_type)
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+            if tensor.HasField("shape") and all(d is not None for d in dims):
+                shapes[value.name] = tuple(int(d) for d in dims)  # type: ignore[arg-type]
+    for node in graph.node:
+        if node.op_type == "Constant" and node.domain in DEFAULT_DOMAINS:
+            for attribute in node.attribute:
+                if attribute.name == "value":
+                    types[node.output[0]] = int(attribute.t.data_type)
+    return types, shapes
+
+
+# Elementwise ops whose output is known when their inputs are constants: enough to see through
+# what exporters leave unfolded, such as the attention scale sqrt(d) computed as Pow(d, 0.5).
+_FOLDABLE: dict[str, Callable[..., Any]] = {
+    "Add": lambda a, b: a + b,
+    "Sub": lambda a, b: a - b,
+    "Mul": lambda a, b: a * b,
+    "Div": lambda a, b: a / b,
+    "Pow": lambda a, b: a**b,
+    "Sqrt": lambda a: a**0.5,
+    "Neg": lambda a: -a,
+    "Reciprocal": lambda a: 1 / a,
+}
+
+
+def constant_values(model: Any) -> dict[str, Any]:
+    """Tensor name -> numpy array: initializers, ``Constant`` nodes, and simple math on them.
+
+    The graph is not changed; this only tells the rewrites which tensors are
+    known before any input arrives (ezkl folds them itself).
+    """
+    import numpy as np
+    from onnx import numpy_helper
+
+    values = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    for node in model.graph.node:
+        if node.domain not in DEFAULT_DOMAINS:
+            continue
+        if node.op_type == "Constant":
+            for attribute in node.attribute:
+                if attribute.name == "value":
+                    values[node.output[0]] = numpy_helper.to_array(attribute.t)
+        elif node.op_type in _FOLDABLE and node.input and all(name in values for name in node.input):
+            inputs = [np.asarray(values[name]) for name in node.input]
+            if all(np.issubdtype(a.dtype, np.floating) for a in inputs):
+                with np.errstate(all="ignore"):
+                    values[node.output[0]] = np.asarray(_FOLDABLE[node.op_type](*inputs)).astype(inputs[0].dtype)
+    return values
+
+
+def taken_names(model: Any) -> set[str]:
+    """Every tensor, initializer and node name in the graph."""
+    graph = model.graph
+    names = {name for node in graph.node for name in (*node.input, *node.output)} | {node.name for node in graph.node}
+    return names | {init.name for init in graph.initializer} | {value.name for value in [*graph.input, *graph.output]}
+
+
+def fresh_names(taken: set[str], prefix: str) -> Callable[[str], str]:
+    """A function giving names starting with ``prefix`` that no tensor or node in the graph uses."""
+
+    def fresh(suffix: str) -> str:
+        candidate, counter = f"{prefix}_{suffix}", 1
+        while candidate in taken:
+            counter += 1
+            candidate = f"{prefix}_{suffix}{counter}"
+        taken.add(candidate)
+        return candidate
+
+    return fresh
