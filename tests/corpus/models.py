@@ -66,7 +66,13 @@ class CorpusModel:
 
 
 def _torch_export(
-    module: Any, example: tuple[Any, ...], path: Path, opset: int, *, dynamic: dict[str, dict[int, str]] | None = None
+    module: Any,
+    example: tuple[Any, ...],
+    path: Path,
+    opset: int,
+    *,
+    dynamic: dict[str, dict[int, str]] | None = None,
+    fold: bool = True,
 ) -> list[list[float]]:
     import torch
 
@@ -87,6 +93,7 @@ def _torch_export(
             opset_version=opset,
             dynamic_axes=dynamic,
             dynamo=False,
+            do_constant_folding=fold,
         )
     return [t.flatten().tolist() for t in example]
 
@@ -235,6 +242,30 @@ def _causal_attention(fill: float, masked_fill: bool) -> Callable[[Path], list[l
         return _torch_export(_seeded(CausalSelfAttention), (_randn(1, 3, 4),), path, 17)
 
     return build
+
+
+def _causal_attention_unfolded(path: Path) -> list[list[float]]:
+    """GPT-style causal attention, ``masked_fill(tril[:, :T, :T] == 0, -1e9)``, opset 10, exported without constant
+    folding: a float Equal onnxruntime refuses and a mask computed in the graph (Slice, Equal, Cast, Where)."""
+    import math
+
+    import torch
+    from torch import nn
+
+    class CausalSelfAttention(nn.Module):
+        def __init__(self, dim: int = 4, tokens: int = 3) -> None:
+            super().__init__()
+            self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+            self.register_buffer("tril", torch.tril(torch.ones(tokens, tokens)).view(1, tokens, tokens))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            q, k, v = self.q(x), self.k(x), self.v(x)
+            scores = q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))
+            tokens = x.size(1)
+            scores = scores.masked_fill(self.tril[:, :tokens, :tokens] == 0, -1e9)
+            return torch.softmax(scores, dim=-1) @ v
+
+    return _torch_export(_seeded(CausalSelfAttention), (_randn(1, 3, 4),), path, 10, fold=False)
 
 
 def _multi_io(path: Path) -> list[list[float]]:
@@ -506,6 +537,11 @@ def corpus() -> list[CorpusModel]:
             "torch_masked_fill_attention_op17",
             "torch causal self-attention, masked_fill(-inf) (Where), opset 17 (mask factored out at export)",
             _causal_attention(float("-inf"), masked_fill=True),
+        ),
+        CorpusModel(
+            "torch_causal_attention_op10_unfolded",
+            "torch causal self-attention, masked_fill(tril == 0, -1e9) unfolded, opset 10 (onnxruntime refuses; rewritten at export)",
+            _causal_attention_unfolded,
         ),
         CorpusModel("torch_multi_io_op17", "torch 2 inputs / 2 outputs, opset 17", _multi_io),
         CorpusModel("torch_multi_head_op15", "torch 1 input / 3 outputs, opset 15", _multi_head),

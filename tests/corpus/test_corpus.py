@@ -87,6 +87,19 @@ def test_float_equal_is_rewritten_and_runs_in_onnxruntime(tmp_path: Path) -> Non
     assert preflight(model).ok
 
 
+def test_an_unfolded_opset_10_causal_mask_is_rewritten(tmp_path: Path) -> None:
+    """The float Equal onnxruntime refuses is rewritten, and the mask it computes is factored out of the softmax."""
+    from onnx.reference import ReferenceEvaluator
+
+    original, input_path = by_name("torch_causal_attention_op10_unfolded").write(tmp_path / "model")
+    model = export_model(original, tmp_path / "fixed.onnx")
+    result = evaluate_float(model, samples := read_samples(input_path, model.inputs))
+    assert [note.split(": ")[1].split(" ->")[0] for note in model.rewrites] == ["Equal", "Softmax(S masked by Where)"]
+    assert result.evaluator == "onnxruntime" and preflight(model).ok
+    expected = ReferenceEvaluator(str(original)).run(None, {"input": samples.arrays[0].astype("float32")})[0]
+    assert abs(result.arrays[0].reshape(expected.shape) - expected).max() < 1e-5
+
+
 def test_refusals_name_their_reason(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedOpsError, match="MatMulInteger"):
         preflight(_intake(by_name("ort_dynamic_quant"), tmp_path)[0])

@@ -16,7 +16,9 @@ model is proved rather than refused:
   ``-1e3``, e.g. the ``-1e4``/``-1e9``/``-inf`` of a causal
   attention mask, or torch's ``masked_fill(mask, -inf)``: a ``Where`` with a
   constant condition; also when the masked scores are then scaled by a
-  positive constant, e.g. ``(S + M) / sqrt(d)``) becomes the masked softmax it
+  positive constant, e.g. ``(S + M) / sqrt(d)``; a mask or scale the exporter
+  left as ops on constants, e.g. ``Equal(Slice(tril), 0)``, is computed ahead,
+  :func:`zkml.rewrite.graph.constant_values`) becomes the masked softmax it
   stands for::
 
       m = ReduceMax(S + floor(M)); e = Exp(S + kept(M) - m) * keep(M); e / ReduceSum(e)
@@ -52,7 +54,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # Bump when a rewrite changes, so cached exports are redone.
-REWRITES_VERSION = 3
+REWRITES_VERSION = 4
 METADATA_KEY = "zkml.rewrites"
 # Set (to anything but 0) to export graphs exactly as given, e.g. to compare with bare ezkl.
 NO_REWRITES_ENV = "ZKML_NO_REWRITES"

@@ -42,30 +42,32 @@ def value_infos(model: Any) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]
     return types, shapes
 
 
-# Elementwise ops whose output is known when their inputs are constants: enough to see through
-# what exporters leave unfolded, such as the attention scale sqrt(d) computed as Pow(d, 0.5).
-_FOLDABLE: dict[str, Callable[..., Any]] = {
-    "Add": lambda a, b: a + b,
-    "Sub": lambda a, b: a - b,
-    "Mul": lambda a, b: a * b,
-    "Div": lambda a, b: a / b,
-    "Pow": lambda a, b: a**b,
-    "Sqrt": lambda a: a**0.5,
-    "Neg": lambda a: -a,
-    "Reciprocal": lambda a: 1 / a,
-}
+# Ops computed ahead of time when every input is a constant: what exporters leave unfolded
+# (the attention scale sqrt(d) as Pow(d, 0.5); with folding off, a causal mask sliced,
+# compared and cast: Slice, Unsqueeze, Equal, Cast, Not). Deterministic, shape-only or elementwise.
+FOLDABLE = frozenset(
+    {
+        "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Neg", "Reciprocal", "Abs",
+        "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Xor", "Where",
+        "Cast", "Slice", "Unsqueeze", "Squeeze", "Reshape", "Transpose", "Expand", "Concat", "Identity", "Shape", "Gather",
+        "Trilu",
+    }
+)  # fmt: skip
+# Larger constants are not folded: analysis only needs masks and scales.
+FOLD_LIMIT = 1 << 20
 
 
 def constant_values(model: Any) -> dict[str, Any]:
-    """Tensor name -> numpy array: initializers, ``Constant`` nodes, and simple math on them.
+    """Tensor name -> numpy array: initializers, ``Constant`` nodes, and :data:`FOLDABLE` ops on them.
 
     The graph is not changed; this only tells the rewrites which tensors are
-    known before any input arrives (ezkl folds them itself).
+    known before any input arrives (ezkl folds them itself). Folding runs onnx's
+    reference evaluator on the single node; a node it cannot run stays unknown.
     """
-    import numpy as np
     from onnx import numpy_helper
 
     values = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    opsets = list(model.opset_import)
     for node in model.graph.node:
         if node.domain not in DEFAULT_DOMAINS:
             continue
@@ -73,12 +75,35 @@ def constant_values(model: Any) -> dict[str, Any]:
             for attribute in node.attribute:
                 if attribute.name == "value":
                     values[node.output[0]] = numpy_helper.to_array(attribute.t)
-        elif node.op_type in _FOLDABLE and node.input and all(name in values for name in node.input):
-            inputs = [np.asarray(values[name]) for name in node.input]
-            if all(np.issubdtype(a.dtype, np.floating) for a in inputs):
-                with np.errstate(all="ignore"):
-                    values[node.output[0]] = np.asarray(_FOLDABLE[node.op_type](*inputs)).astype(inputs[0].dtype)
+        elif node.op_type in FOLDABLE and node.input and all(name in values for name in node.input if name):
+            folded = _fold(node, values, opsets)
+            if folded is not None:
+                values.update(folded)
     return values
+
+
+def _fold(node: Any, values: dict[str, Any], opsets: list[Any]) -> dict[str, Any] | None:
+    """``node``'s outputs from its constant inputs (None when the reference evaluator cannot run it)."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    inputs = [name for name in node.input if name]
+    if sum(np.asarray(values[name]).size for name in inputs) > FOLD_LIMIT:
+        return None
+    graph = helper.make_graph(
+        [node],
+        "fold",
+        [],
+        [helper.make_empty_tensor_value_info(name) for name in node.output],
+        [numpy_helper.from_array(np.asarray(values[name]), name) for name in inputs],
+    )
+    try:
+        outputs = ReferenceEvaluator(helper.make_model(graph, opset_imports=opsets)).run(None, {})
+    except Exception as exc:  # an op the evaluator rejects here only stays unknown
+        log.debug("not folding %s (%s): %s", node.name, node.op_type, exc)
+        return None
+    return {name: np.asarray(value) for name, value in zip(node.output, outputs, strict=False)}
 
 
 def taken_names(model: Any) -> set[str]:

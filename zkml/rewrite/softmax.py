@@ -43,7 +43,7 @@ def factor_softmax_masks(model: Any) -> list[str]:
         found = _find_mask(softmax.input[0], producers, constants, uses, fresh)
         if found is None:
             continue
-        shape = shapes.get(softmax.input[0])
+        shape = shapes.get(softmax.input[0]) or _broadcast(shapes.get(found.unscaled), found.mask.shape)
         axes = _softmax_axes(softmax, opset_of(model), len(shape)) if shape else None
         if shape is None or axes is None or not _every_row_keeps_one(found.mask, shape, axes):
             log.info("%s: a mask before it, but the shape is unknown or a row is fully masked; left as it is", softmax.name)
@@ -61,7 +61,7 @@ def factor_softmax_masks(model: Any) -> list[str]:
         nodes.extend(replaced.get(id(node), [node]))
     del graph.node[:]
     graph.node.extend(nodes)
-    _drop_unused_constants(model)
+    _drop_dead(model)
     return notes
 
 
@@ -72,6 +72,7 @@ class _Mask:
     Attributes:
         scores: the tensor the mask is added to (after ``prefix``, scaled like the original).
         mask: the additive mask, scaled like the original.
+        unscaled: the scores as the graph has them (their inferred shape is the Softmax's when it has none).
         form: how the graph wrote it, for the note.
         prefix: nodes to run first (the scores' scaling, when the mask was scaled with them).
         replaced: the nodes the rewrite makes dead (used only on the way to this Softmax).
@@ -80,6 +81,7 @@ class _Mask:
     scores: str
     mask: Any
     form: str
+    unscaled: str
     prefix: tuple[Any, ...] = ()
     replaced: tuple[Any, ...] = ()
 
@@ -96,7 +98,7 @@ def _find_mask(
     found = _mask_of(node, constants)
     if found is not None:
         form = "S masked by Where" if node.op_type == "Where" else "S + mask"
-        return _Mask(found[0], found[1], form, replaced=(node,) if uses[name] == 1 else ())
+        return _Mask(found[0], found[1], form, found[0], replaced=(node,) if uses[name] == 1 else ())
     # Scaled after masking: both the scaling and the mask must serve only this Softmax.
     scale = _positive_scale(node, constants) if uses[name] == 1 else None
     inner = producers.get(node.input[0]) if scale is not None and uses[node.input[0]] == 1 else None
@@ -108,7 +110,7 @@ def _find_mask(
     prefix = helper.make_node(node.op_type, [scores, node.input[1]], [scaled], name=scaled)
     mask = mask * scale if node.op_type == "Mul" else mask / scale
     form = f"(S {'masked by Where' if inner.op_type == 'Where' else '+ mask'}) {'*' if node.op_type == 'Mul' else '/'} {scale:.4g}"
-    return _Mask(scaled, mask, form, (prefix,), (node, inner))
+    return _Mask(scaled, mask, form, scores, (prefix,), (node, inner))
 
 
 def _positive_scale(node: Any, constants: dict[str, Any]) -> float | None:
@@ -125,14 +127,21 @@ def _positive_scale(node: Any, constants: dict[str, Any]) -> float | None:
     return float(value.reshape(-1)[0])
 
 
-def _drop_unused_constants(model: Any) -> None:
-    """Remove constants no node reads any more (a mask whose Add or Where was replaced)."""
+def _drop_dead(model: Any) -> None:
+    """Remove what no output depends on any more: the mask's Add or Where and the nodes that computed its constants."""
     graph = model.graph
-    used = {name for node in graph.node for name in node.input} | {out.name for out in graph.output}
-    live = [node for node in graph.node if node.op_type != "Constant" or any(out in used for out in node.output)]
-    if len(live) != len(graph.node):
+    outputs = {out.name for out in graph.output}
+    nodes = list(graph.node)
+    while True:
+        used = {name for node in nodes for name in node.input} | outputs
+        live = [node for node in nodes if any(out in used for out in node.output)]
+        if len(live) == len(nodes):
+            break
+        nodes = live
+    if len(nodes) != len(graph.node):
         del graph.node[:]
-        graph.node.extend(live)
+        graph.node.extend(nodes)
+    used = {name for node in nodes for name in node.input} | outputs
     kept = [init for init in graph.initializer if init.name in used]
     if len(kept) != len(graph.initializer):
         del graph.initializer[:]
@@ -188,6 +197,18 @@ def _where_mask(node: Any, constants: dict[str, Any]) -> tuple[str, Any] | None:
     except ValueError:
         return None
     return scores, mask
+
+
+def _broadcast(shape: tuple[int, ...] | None, other: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape of ``shape`` broadcast with ``other`` (None when unknown or incompatible)."""
+    import numpy as np
+
+    if shape is None:
+        return None
+    try:
+        return tuple(int(d) for d in np.broadcast_shapes(shape, other))
+    except ValueError:
+        return None
 
 
 def _softmax_axes(node: Any, opset: int, rank: int) -> list[int] | None:
