@@ -21,7 +21,7 @@ from zkml.tune.measure import discard_proving_files, measure_proving
 from zkml.workspace import Layout
 
 if TYPE_CHECKING:
-    from zkml.artifacts import Fidelity, OnnxModel, Settings
+    from zkml.artifacts import CompiledCircuit, Fidelity, OnnxModel, Settings
     from zkml.config import CircuitConfig
     from zkml.data import Samples
     from zkml.workspace import Workspace
@@ -162,6 +162,8 @@ class Workbench:
         measured = self._by_settings.get(settings.sha256)
         if measured is None:
             compiled = compile_circuit(self.model, settings, work.compiled)
+            if cand.role == "baseline" and self.config.holdout is None:
+                self._keep_runnable_holdout(compiled)
             fidelity, floats, circuit_rows = measure_fidelity(
                 self.model, compiled, self.holdout, classifier=self.config.task == "classification", limit=self.samples_limit
             )
@@ -171,6 +173,36 @@ class Workbench:
         cand.fidelity = measured.fidelity
         self._rows[id(cand)] = measured
         cand.meets_budget, cand.budget_note = self.budget.check(measured.fidelity)
+
+    def _keep_runnable_holdout(self, baseline: CompiledCircuit) -> None:
+        """Leave out the generated held-out samples ezkl's default circuit cannot run (outside its calibrated range).
+
+        Generated samples are jittered copies of one input: for a model with
+        discrete jumps (a tree ensemble taking another branch) a few land past
+        the range calibration covered, and measuring the default on them would
+        fail the whole search. They are not real data, so they are dropped and
+        counted (in ``holdout_source`` and the report) rather than failing.
+        Configured held-out data is never filtered.
+        """
+        from zkml.circuit import generate_witness
+        from zkml.data import Samples, write_samples
+
+        keep = []
+        scratch = self.dir / "holdout_check"
+        scratch.mkdir(parents=True, exist_ok=True)
+        for index in range(min(self.holdout.count, self.samples_limit)):
+            path = scratch / f"in{index}.json"
+            write_samples(path, self.holdout.sample(index))
+            try:
+                generate_witness(baseline, path, scratch / "witness.json")
+            except InputDataError:
+                continue
+            keep.append(index)
+        dropped = min(self.holdout.count, self.samples_limit) - len(keep)
+        if dropped and keep:
+            self.holdout = Samples(tuple(array[keep] for array in self.holdout.arrays))
+            self.holdout_source += f"; {dropped} outside the default calibration's range left out"
+            log.warning("%d generated held-out samples fall outside the default calibration's range: left out", dropped)
 
     def _calibrate(self, knobs: Knobs, settings_path: Path) -> Settings:
         from zkml.calibrate import calibrate
