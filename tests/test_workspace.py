@@ -97,7 +97,12 @@ def test_stale_temporaries_of_dead_writers_are_cleared(tmp_path: Path) -> None:
 
 
 def test_keys_killed_mid_setup_leave_nothing_the_next_run_keeps(tiny, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """kill -9 during key generation leaves .part files; opening the workspace again clears them."""
+    """kill -9 during key generation leaves .part files; opening the workspace again clears them.
+
+    The child holds its keys in their .part files for a minute after ezkl wrote them (a tiny circuit's
+    setup takes milliseconds, so polling alone sometimes missed the window): the kill is real and
+    always lands mid-setup, before the keys are committed.
+    """
     import shutil
     import signal
     import subprocess
@@ -111,6 +116,13 @@ def test_keys_killed_mid_setup_leave_nothing_the_next_run_keeps(tiny, tmp_path: 
     code = (
         "from pathlib import Path\nfrom zkml.config import config_for_onnx\nfrom zkml.pipeline import Pipeline\nfrom zkml.workspace import Workspace\n"
         f"config = config_for_onnx(Path({str(tiny.pipeline.config.onnx)!r}), input_path=Path({str(tiny.pipeline.config.input)!r}))\n"
+        "import time\nfrom zkml import _ezkl\nreal_call = _ezkl.call\n"
+        "def held(name, *args, **kwargs):\n"
+        "    result = real_call(name, *args, **kwargs)\n"
+        "    if name == 'setup':\n"
+        "        time.sleep(60)\n"
+        "    return result\n"
+        "_ezkl.call = held\n"
         f"Pipeline(config, Workspace({str(root)!r})).keys()\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])
