@@ -30,9 +30,9 @@ if ! command -v npm >/dev/null 2>&1; then
   echo "zkml: npm is needed for solcjs and anvil (install node 20 and npm)" >&2
   exit 1
 fi
-# `npm ci` refuses this lock: the registry here serves only the linux-x64 anvil, so the
-# other platforms' optional packages cannot be locked. `npm install` honours the lock.
-npm install --no-audit --no-fund --loglevel=error >&2
+# Exactly the lock: it holds every platform's optional anvil package, so npm ci accepts it
+# and the set-up never rewrites it (a rewritten lock would also change the stamp's hash).
+npm ci --no-audit --no-fund --loglevel=error >&2
 
 # The service's browser test drives Debian's chromium: install it where apt works (root, network);
 # elsewhere go on, and that test skips with its reason.

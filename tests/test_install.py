@@ -70,3 +70,23 @@ def test_non_editable_install_runs_a_copied_circuit_on_chain(tmp_path: Path) -> 
     assert summary["verified"] is True and summary["onchain_accepted"] is True
     assert summary["oracle"]["consumer"]["target_risky_bps"] >= 0  # the consumer acted on the verified prediction
     assert (work / "build" / "mlp_regressor" / "proof.json").is_file()
+
+
+def test_the_npm_lock_is_complete_for_npm_ci() -> None:
+    """Set-up runs ``npm ci``, which refuses a lock missing any locked package's optional dependency.
+
+    A lock regenerated where the registry serves only this platform's anvil drops the other
+    platforms' packages; ``npm ci`` then fails on a fresh clone (and ``npm install`` would
+    rewrite the committed lock, dirtying the tree and the set-up stamp).
+    """
+    lock = json.loads((REPO / "package-lock.json").read_text())
+    packages = lock["packages"]
+    missing = [
+        f"{path or 'package.json'} -> {name}"
+        for path, entry in packages.items()
+        for name in entry.get("optionalDependencies", {})
+        if f"node_modules/{name}" not in packages
+    ]
+    assert not missing, f"package-lock.json lacks: {missing}"
+    root = json.loads((REPO / "package.json").read_text())
+    assert set(root.get("dependencies", {})) <= {p.removeprefix("node_modules/") for p in packages}

@@ -13,7 +13,7 @@ from zkml.oracle.calls import view
 from zkml.oracle.history import StoredBatch, find_batch
 
 from .conftest import Market, World
-from .steps import contract, increase_time, oracle_view, publish, push_flat, read, register_attested
+from .steps import contract, increase_time, oracle_view, publish, push_flat, read, register_attested, set_max_age
 
 
 def _batch_record(w: World, model_id: bytes, batch: StoredBatch, index: int = 0) -> orc.Prediction:
@@ -91,3 +91,35 @@ def test_an_unpublished_epoch_is_named_by_the_oracle(market: Market, chain: Worl
     with pytest.raises(OracleRevertError) as info:
         read(chain, unknown, epoch=market.latest)
     assert info.value.error == "UnknownModel"
+
+
+UINT48_MAX = 2**48 - 1
+
+
+def test_a_newest_prediction_past_the_packed_slot_is_stored_wide(market: Market, chain: World, mlp: Any) -> None:
+    """An expiry past uint48 does not fit the model's packed slot: the newest record goes WIDE and reads back exactly.
+
+    The chain's clock is moved to just below 2^48 s (a real anvil block time; the snapshot
+    restores it), so a maxAge of an hour pushes the expiry past uint48 and five minutes does not.
+    """
+    reg = register_attested(chain, mlp, market, max_age=3600)
+    chain.conn.w3.provider.make_request("evm_setNextBlockTimestamp", [UINT48_MAX - 600])
+    chain.conn.w3.provider.make_request("evm_mine", [])
+    latest = push_flat(chain, market, 12)  # flat for window + 1 rounds behind each of the three epochs
+    wide = publish(chain, reg.model_id, market.flat_proof, epochs=[latest - 2])
+    assert wide.prediction.expires_at > UINT48_MAX
+    assert read(chain, reg.model_id) == wide.prediction
+    # A narrow newest replaces it: the reader must not fall back on the WIDE record left behind.
+    set_max_age(chain, reg.model_id, 300)
+    narrow = publish(chain, reg.model_id, market.flat_proof, epochs=[latest - 1])
+    assert narrow.prediction.expires_at <= UINT48_MAX
+    assert read(chain, reg.model_id) == narrow.prediction
+    assert read(chain, reg.model_id, epoch=latest - 2) == wide.prediction
+    # And WIDE again after a narrow one.
+    set_max_age(chain, reg.model_id, 3600)
+    wide_again = publish(chain, reg.model_id, market.flat_proof, epochs=[latest])
+    assert wide_again.prediction.expires_at > UINT48_MAX
+    assert read(chain, reg.model_id) == wide_again.prediction
+    assert read(chain, reg.model_id, epoch=latest - 1) == narrow.prediction
+    assert [read(chain, reg.model_id, epoch=e).expires_at for e in (latest - 2, latest - 1, latest)] == [
+        wide.prediction.expires_at, narrow.prediction.expires_at, wide_again.prediction.expires_at]  # fmt: skip
