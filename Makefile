@@ -1,5 +1,5 @@
 # The two quick-start commands are `make demo` and `make test`; both set themselves up.
-.PHONY: setup demo test test-slow bench bench-serve lint clean tuned estimate
+.PHONY: setup demo test test-slow bench bench-serve lint clean tuned estimate retrain
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -15,6 +15,11 @@ test-slow: setup
 
 bench: setup
 	.venv/bin/python -m benchmarks.harness
+
+# Train every example again: rewrites circuits/<name>/weights.safetensors (what model.py:build loads, so every
+# machine exports the same bytes) and the data files. Their tuned.json are re-validated at the next run; `make tuned` re-tunes.
+retrain: setup
+	.venv/bin/python scripts/retrain.py
 
 # Re-tune every example and commit its choice to circuits/<name>/tuned.json (what `zkml run` uses by default).
 tuned: setup

@@ -40,6 +40,8 @@ def format_summary(payload: dict[str, Any]) -> str:
     lines.append(f"  logrows        {payload['logrows']}")
     if payload.get("settings"):
         lines.append(f"  settings       {payload['settings']}")
+    if payload.get("settings_revalidation"):
+        lines.append(f"                 {payload['settings_revalidation']}")
     if payload.get("estimate_line"):
         lines.append(f"  estimate       {payload['estimate_line']}")
     lines.append(f"  proof bytes    {payload['proof_bytes']}")

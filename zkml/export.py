@@ -99,11 +99,15 @@ def _tensor_specs(graph_values: Any, batch_size: int) -> tuple[TensorSpec, ...]:
     return tuple(specs)
 
 
+# Files a factory may load its trained parameters from (zkml.weights writes .safetensors).
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".npz", ".npy", ".pkl", ".joblib", ".onnx")
+
+
 def source_digest(factory: str, root: Path) -> str:
-    """Hash the model source: every .py file in the factory's folder (it may import neighbours)."""
+    """Hash the model source: every .py file in the factory's folder (it may import neighbours) and the weights beside them."""
     file_part = Path(factory.rpartition(":")[0])
     folder = (root / file_part).resolve().parent
-    files = sorted(folder.glob("*.py"))
+    files = sorted(p for p in folder.iterdir() if p.is_file() and (p.suffix == ".py" or p.suffix in WEIGHT_SUFFIXES))
     return fingerprint({str(p.name): sha256_file(p) for p in files} | {"factory": factory})
 
 

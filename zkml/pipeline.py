@@ -257,7 +257,7 @@ class Pipeline(EvmStages):
         data_path = self._calibration_data(model)
         # Tuned settings (workspace, committed, or tuned now for a [budget]) when made for this model;
         # they are part of the fingerprint, so adopting or dropping them recalibrates.
-        choice = choose_settings(self.config, self.ws, model, self.sample_input(model))
+        choice = choose_settings(self.config, self.ws, model, self.sample_input(model), calibration=data_path)
         parts = {
             "model": model.sha256,
             "data": sha256_file(data_path),

@@ -201,6 +201,7 @@ class Layout:
     tune_dir = _File("tune", "The tuner's candidates.")
     tune_candidates = _File("tune_candidates.json", "Every candidate the tuner measured.")
     tune_fidelity = _File("tune_fidelity.json", "The tuned circuit's fidelity (fidelity.json schema).")
+    revalidated = _File("revalidated.json", "Whether tuned settings still meet their budget on changed weights (cached verdict).")
 
     def evm_dir(self, *, reusable: bool = False) -> Path:
         """The folder of the plain or the reusable Solidity verifier."""

@@ -14,9 +14,13 @@ does with lookups) and a bounded nonlinear output.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
+
+WEIGHTS = Path(__file__).with_name("weights.safetensors")  # written by `make retrain`
 
 WINDOW = 16
 SERIES_LENGTH = 3000
@@ -64,8 +68,11 @@ class ConvSequenceClassifier(nn.Module):
         return torch.sigmoid(self.head(h.flatten(1)))
 
 
-def build() -> nn.Module:
-    """Train deterministically (full-batch Adam on binary cross-entropy) and return it in eval mode."""
+def train() -> nn.Module:
+    """Train the classifier (seeded, full-batch Adam on binary cross-entropy); `make retrain` saves the result as weights.safetensors.
+
+    Seeded, yet bit-identical only on the same CPU kind and thread count: load the saved weights instead.
+    """
     x_train, y_train, _, _ = make_dataset()
     torch.manual_seed(SEED)
     model = ConvSequenceClassifier()
@@ -77,6 +84,17 @@ def build() -> nn.Module:
         loss.backward()
         opt.step()
     return model.eval()
+
+
+def build() -> nn.Module:
+    """The trained ConvSequenceClassifier in eval mode: the committed weights.safetensors, the same bytes on every machine.
+
+    Training again here would give weights a few ulps apart on another CPU or
+    thread count; `make retrain` runs :func:`train` and rewrites the file.
+    """
+    from zkml.weights import load_weights
+
+    return load_weights(ConvSequenceClassifier(), WEIGHTS)
 
 
 def example_input() -> torch.Tensor:

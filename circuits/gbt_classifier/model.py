@@ -15,6 +15,8 @@ uses ONNX `Equal`, which ezkl 23.0.5 compiles with the wrong output scale (the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from sklearn.datasets import load_wine
@@ -23,6 +25,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
+
+WEIGHTS = Path(__file__).with_name("weights.safetensors")  # written by `make retrain`
 
 SEED = 0
 TEST_FRACTION = 0.35
@@ -85,12 +89,28 @@ class EzklGemmGbdt(nn.Module):
         return torch.softmax(scores, dim=1)
 
 
-def build() -> nn.Module:
-    """Train and convert the boosted trees; return a torch module in eval mode."""
+def train() -> nn.Module:
+    """Fit the scikit-learn pipeline and convert the boosted trees to tensors; `make retrain` saves them as weights.safetensors.
+
+    The fit is seeded, yet its float thresholds and leaf values may differ in the last bits on another CPU
+    (numpy's kernels depend on the vector unit): :func:`build` loads the saved ones instead.
+    """
     import hummingbird.ml
 
     container = hummingbird.ml.convert(train_pipeline(), "torch", extra_config={"tree_implementation": "gemm"})
     return EzklGemmGbdt(container.model).eval()
+
+
+def build() -> nn.Module:
+    """The converted boosted trees with the committed weights.safetensors: the same bytes on every machine.
+
+    The fit only lays out the tensors (which trees, how many nodes); their
+    values all come from the file, which :func:`zkml.weights.load_weights`
+    refuses when the layout differs.
+    """
+    from zkml.weights import load_weights
+
+    return load_weights(train(), WEIGHTS)
 
 
 def example_input() -> torch.Tensor:

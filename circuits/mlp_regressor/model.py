@@ -11,9 +11,13 @@ fractions (about 0.01): ezkl quantises inputs to fixed point, and values near
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
+
+WEIGHTS = Path(__file__).with_name("weights.safetensors")  # written by `make retrain`
 
 WINDOW = 8  # number of past returns fed to the model
 SERIES_LENGTH = 3000
@@ -80,8 +84,11 @@ class MLPRegressor(nn.Module):
         return self.net(x)
 
 
-def build() -> nn.Module:
-    """Train the regressor deterministically and return it in eval mode."""
+def train() -> nn.Module:
+    """Train the regressor (seeded); `make retrain` saves the result as weights.safetensors.
+
+    Seeded, yet bit-identical only on the same CPU kind and thread count: load the saved weights instead.
+    """
     x_train, y_train, _, _ = make_dataset()
     torch.manual_seed(SEED)  # fixes the initial weights; full-batch training adds no other randomness
     model = MLPRegressor()
@@ -96,6 +103,17 @@ def build() -> nn.Module:
         loss.backward()
         opt.step()
     return model.eval()
+
+
+def build() -> nn.Module:
+    """The trained MLPRegressor in eval mode: the committed weights.safetensors, the same bytes on every machine.
+
+    Training again here would give weights a few ulps apart on another CPU or
+    thread count; `make retrain` runs :func:`train` and rewrites the file.
+    """
+    from zkml.weights import load_weights
+
+    return load_weights(MLPRegressor(), WEIGHTS)
 
 
 def example_input() -> torch.Tensor:

@@ -15,6 +15,8 @@ compiles (this is also the route in ezkl's own examples). One op of that graph
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from sklearn.datasets import load_breast_cancer
@@ -23,6 +25,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
+
+WEIGHTS = Path(__file__).with_name("weights.safetensors")  # written by `make retrain`
 
 SEED = 0
 TEST_FRACTION = 0.3
@@ -95,8 +99,12 @@ class EzklGemmForest(nn.Module):
         return t.aggregation(votes)  # sum over trees (weight_3 is pre-divided by n_trees), transposed
 
 
-def build() -> nn.Module:
-    """Train and convert the forest; return a torch module in eval mode."""
+def train() -> nn.Module:
+    """Fit the scikit-learn pipeline and convert the forest to tensors; `make retrain` saves them as weights.safetensors.
+
+    The fit is seeded, yet its float thresholds and leaf values may differ in the last bits on another CPU
+    (numpy's kernels depend on the vector unit): :func:`build` loads the saved ones instead.
+    """
     # Imported lazily: hummingbird is only needed for this circuit.
     import hummingbird.ml
 
@@ -108,6 +116,18 @@ def build() -> nn.Module:
         extra_config={"tree_implementation": "gemm"},
     )
     return EzklGemmForest(container.model).eval()
+
+
+def build() -> nn.Module:
+    """The converted forest with the committed weights.safetensors: the same bytes on every machine.
+
+    The fit only lays out the tensors (which trees, how many nodes); their
+    values all come from the file, which :func:`zkml.weights.load_weights`
+    refuses when the layout differs.
+    """
+    from zkml.weights import load_weights
+
+    return load_weights(train(), WEIGHTS)
 
 
 def example_input() -> torch.Tensor:

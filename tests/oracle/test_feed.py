@@ -287,7 +287,8 @@ def _paths(draw: st.DrawFn) -> tuple[int, ReturnsSpec, list[int]]:
     return decimals, spec, prices[:length]
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# 150 random paths on a real contract (~9 s); their shrinking finds the edge where a mismatch starts.
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(path=_paths())
 def test_mirror_equals_the_contract_on_random_paths(lab: Lab, path: tuple[int, ReturnsSpec, list[int]]) -> None:
     decimals, spec, prices = path

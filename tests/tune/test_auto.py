@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -97,3 +98,70 @@ def test_a_budget_is_not_tuned_around_settings_the_config_pins(tmp_path: Path) -
     pipeline.calibrate()
     assert not (ws / "tune_candidates.json").exists() and not (ws / "tuned.json").exists()
     assert pipeline._cache["settings_note"]["settings"] == "default (ezkl calibration)"
+
+
+def _perturb_weights(folder: Path, change) -> None:  # type: ignore[no-untyped-def]
+    """Rewrite the copied circuit's weights.safetensors through ``change(tensors)``: a retrained model of the same graph."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(folder / "weights.safetensors")
+    change(tensors)
+    save_file(tensors, folder / "weights.safetensors")
+
+
+def test_committed_settings_survive_a_one_ulp_retrain_re_validated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Weights a few ulps off (another CPU, another thread count): same graph, settings re-validated and applied."""
+    import torch
+
+    from zkml.config import load_config
+    from zkml.pipeline import Pipeline
+    from zkml.workspace import Workspace
+
+    folder = _copy_mlp(tmp_path / "mlp")
+    committed = json.loads((folder / "tuned.json").read_text())
+
+    def one_ulp(tensors: dict) -> None:  # type: ignore[type-arg]
+        weight = tensors["net.0.weight"]
+        weight[0, 0] = torch.nextafter(weight[0, 0], torch.tensor(float("inf")))
+
+    _perturb_weights(folder, one_ulp)
+    ws = tmp_path / "ws"
+    pipeline = Pipeline(load_config(folder), Workspace(ws))
+    with caplog.at_level(logging.WARNING):
+        settings = pipeline.calibrate()
+    assert "tuned for another model" not in caplog.text and "does not fit" not in caplog.text
+    assert settings.logrows == committed["circuit"]["logrows"]
+    note = pipeline._cache["settings_note"]
+    assert note["settings"] == f"tuned (re-validated for changed weights; logrows {settings.logrows})"
+    assert note["settings_revalidation"].startswith("re-validated: max abs error")
+    verdict = json.loads((ws / "revalidated.json").read_text())
+    assert verdict["ok"] and verdict["fidelity"]["samples"] == committed["fidelity"]["samples"]
+    # The verdict is cached: the next run does not measure again.
+    stamp = (ws / "revalidated.json").stat().st_mtime_ns
+    assert Pipeline(load_config(folder), Workspace(ws)).calibrate().logrows == settings.logrows
+    assert (ws / "revalidated.json").stat().st_mtime_ns == stamp
+
+
+def test_settings_that_miss_the_budget_on_changed_weights_fall_back_clearly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Weights changed enough to break the budget: ezkl's default calibration, and a line with the measured error."""
+    from zkml.config import load_config
+    from zkml.pipeline import Pipeline
+    from zkml.workspace import Workspace
+
+    folder = _copy_mlp(tmp_path / "mlp")
+
+    def louder(tensors: dict) -> None:  # type: ignore[type-arg]
+        # Ten times the output: ten times the fixed-point error, far past the budget.
+        tensors["net.4.weight"] *= 10.0
+        tensors["net.4.bias"] *= 10.0
+
+    _perturb_weights(folder, louder)
+    pipeline = Pipeline(load_config(folder), Workspace(tmp_path / "ws"))
+    with caplog.at_level(logging.WARNING, logger="zkml.tune.auto"):
+        pipeline.calibrate()
+    note = pipeline._cache["settings_note"]
+    assert note["settings"] == "default (ezkl calibration)"
+    warning = next(r.getMessage() for r in caplog.records if "does not fit the changed weights" in r.getMessage())
+    assert "max abs error" in warning and "> 0.000" in warning and "using ezkl's default calibration (run zkml tune again)" in warning
+    assert "\n" not in warning
+    assert note["settings_revalidation"].startswith("tuned settings dropped: max abs error")

@@ -99,3 +99,17 @@ def test_example_circuits_budgets_load() -> None:
     root = Path(__file__).resolve().parents[2] / "circuits"
     for name in ("conv1d_sequence", "gbt_classifier"):
         assert load_budget(root / name) is not None
+
+
+def test_error_budgets_allow_for_float_differences_between_cpus() -> None:
+    """The committed mlp_regressor choice met its budget by 4e-13: a few ulps of onnxruntime must not drop it."""
+    budget = Budget(max_abs_error=0.00037807226218837504)
+    # Outputs up to ~2.5 (max_rel = max_abs / 2.5): the slack is a few float32 ulps of that scale.
+    near = _fid(max_abs=0.00037807226218837504 + 5e-7, rel=(0.00037807226218837504 + 5e-7) / 2.5)
+    assert budget.check(near)[0]
+    over = _fid(max_abs=0.00038 * 1.05, rel=0.00038 * 1.05 / 2.5)
+    ok, why = budget.check(over)
+    assert not ok and "max abs error 0.000399 > 0.000378072" in why
+    assert not Budget(max_rel_error=0.001).check(_fid(rel=0.0011))[0]
+    # Agreement counts samples: compared exactly.
+    assert not Budget(min_agreement=0.95).check(_fid(agreement=0.9499))[0]

@@ -100,6 +100,7 @@ def test_bare_ezkl_calibration_fails_on_the_attention_block(attention: Path, tmp
         calibrate(model, attention / "calibration.json", tmp_path / "settings.json", CircuitSettings())
 
 
+@pytest.mark.slow  # ~90 s: the search measures circuits of logrows ~20 (the -1e5 mask's Exp table)
 def test_the_pipeline_falls_back_to_the_tuners_search(attention: Path, tmp_path: Path) -> None:
     from zkml.config import load_config
     from zkml.pipeline import Pipeline

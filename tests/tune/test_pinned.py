@@ -188,3 +188,59 @@ def test_commit_tuned_copies_without_machine_paths(tmp_path: Path) -> None:
     assert written == circuit / "tuned.json" and data["circuit"] == PINNED and data["holdout"] == "holdout.json"
     with pytest.raises(ConfigError, match="run zkml tune first"):
         commit_tuned(tmp_path / "nothing", circuit)
+
+
+def test_graph_fingerprint_ignores_weight_values_but_not_shapes_or_ops(tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+
+    from zkml.tune.pinned import graph_fingerprint, model_fingerprint
+
+    base = _onnx(tmp_path / "a.onnx")
+    one_ulp = _onnx(tmp_path / "b.onnx", weight=float(np.nextafter(np.float32(1.0), np.float32(2.0))))
+    assert model_fingerprint(one_ulp) != model_fingerprint(base)
+    assert graph_fingerprint(one_ulp) == graph_fingerprint(base)
+    # Another op on the same weights is another graph.
+    proto = onnx.load(str(base))
+    proto.graph.node[0].op_type = "Add"
+    onnx.save(proto, str(tmp_path / "c.onnx"))
+    assert graph_fingerprint(tmp_path / "c.onnx") != graph_fingerprint(base)
+
+
+def test_graph_fingerprint_keeps_small_integer_tensors(tmp_path: Path) -> None:
+    """A Reshape's target shape is part of the graph: two targets, two fingerprints."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from zkml.tune.pinned import graph_fingerprint
+
+    def reshape(path: Path, target: list[int]) -> Path:
+        shape = numpy_helper.from_array(np.array(target, dtype=np.int64), "shape")
+        graph = helper.make_graph(
+            [helper.make_node("Reshape", ["x", "shape"], ["y"])],
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, target)],
+            initializer=[shape],
+        )
+        onnx.save(helper.make_model(graph), str(path))
+        return path
+
+    assert graph_fingerprint(reshape(tmp_path / "a.onnx", [2, 2])) != graph_fingerprint(reshape(tmp_path / "b.onnx", [4, 1]))
+
+
+def test_find_tuned_takes_other_weights_of_the_same_graph_for_revalidation(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from zkml.tune.pinned import find_tuned, graph_fingerprint
+
+    config = _circuit_config(tmp_path / "circuit")
+    onnx_path = tmp_path / "circuit" / "model.onnx"
+    retrained = _onnx(tmp_path / "retrained.onnx", weight=1.25)
+    _write_tuned(tmp_path / "circuit", PINNED, model_fingerprint="0" * 64, graph_fingerprint=graph_fingerprint(retrained))
+    choice = find_tuned(config, tmp_path / "ws", onnx_path)
+    assert choice is not None and not choice.exact and choice.logrows == 11
+    # Another graph: refused as before.
+    _write_tuned(tmp_path / "circuit", PINNED, model_fingerprint="0" * 64, graph_fingerprint="1" * 64)
+    with caplog.at_level(logging.WARNING, logger="zkml.tune.pinned"):
+        assert find_tuned(config, tmp_path / "ws", onnx_path) is None
+    assert "tuned for another model" in caplog.text

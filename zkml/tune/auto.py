@@ -2,8 +2,9 @@
 
 In order: the workspace's ``tuned.json`` (from ``zkml tune``, or an earlier
 ``[budget]`` run), then the circuit folder's committed ``tuned.json``
-(``zkml tune --all --write``), each only while it was made for this very model
-(:func:`zkml.tune.pinned.model_fingerprint`). A circuit that declares a
+(``zkml tune --all --write``), each only while it was made for this model's
+graph (:func:`zkml.tune.pinned.graph_fingerprint`); for other weights than it
+was tuned on, only once re-validated on held-out data (:mod:`zkml.tune.revalidate`). A circuit that declares a
 ``[budget]`` no file was tuned for is tuned once, here, and the result cached
 in the workspace, so the next run reuses it. Otherwise: ezkl's calibration.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from zkml.tune.pinned import TunedChoice, find_tuned
+from zkml.tune.revalidate import Revalidation
 from zkml.tune.workbench import Prepared
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ class SettingsChoice:
         workspace: its workspace.
         prepared: the exported model and its sample input (for a fallback search).
         choice: the tuned file applied, if any.
+        revalidation: the verdict on a tuned file made for other weights of the same
+            graph (:mod:`zkml.tune.revalidate`): applied when it passed, dropped when not.
     """
 
     circuit: CircuitSettings
@@ -47,6 +51,7 @@ class SettingsChoice:
     workspace: Workspace
     prepared: Prepared
     choice: TunedChoice | None = None
+    revalidation: Revalidation | None = None
 
     def note(self, searched: str | None = None, settings_path: Path | None = None) -> dict[str, Any]:
         """What the run summary says about the settings (:attr:`zkml.artifacts.RunSummary.extra`).
@@ -62,8 +67,14 @@ class SettingsChoice:
             note["settings"] = f"searched ({searched}): ezkl's calibration found none"
         elif self.choice is None:
             note["settings"] = "default (ezkl calibration)"
+        elif self.revalidation is not None and self.revalidation.ok:
+            note["settings"] = f"tuned (re-validated for changed weights; logrows {self.choice.logrows})"
         else:
             note["settings"] = f"tuned (logrows {self.choice.logrows})"
+        if self.revalidation is not None:
+            verdict = "re-validated" if self.revalidation.ok else "tuned settings dropped"
+            note["settings_revalidation"] = f"{verdict}: {self.revalidation.reason}"
+        if self.choice is not None:
             note["settings_source"] = str(self.choice.path)
             if self.choice.budget:
                 note["settings_budget"] = self.choice.budget
@@ -95,16 +106,24 @@ def _pins_tuned_settings(config: CircuitConfig) -> list[str]:
 
 
 def choose_settings(
-    config: CircuitConfig, workspace: Workspace, model: OnnxModel, sample: Path, *, tune_budget: bool = True
+    config: CircuitConfig,
+    workspace: Workspace,
+    model: OnnxModel,
+    sample: Path,
+    *,
+    tune_budget: bool = True,
+    calibration: Path | None = None,
 ) -> SettingsChoice:
     """The circuit settings the pipeline calibrates ``model`` with.
 
     Args:
         config: the circuit.
         workspace: its workspace (``tuned.json`` is read there, and written when tuning now).
-        model: the exported model (its fingerprint selects the tuned file).
+        model: the exported model (its fingerprints select the tuned file).
         sample: the sample input the tuner proves.
         tune_budget: tune now for a declared ``[budget]`` that no tuned file matches.
+        calibration: the calibration samples, to re-validate a tuned file made for other
+            weights of this graph; without them such a file is not used.
 
     Raises:
         BudgetUnreachableError: the declared budget cannot be met.
@@ -112,9 +131,15 @@ def choose_settings(
     """
     prepared = Prepared(model, sample)
     choice = find_tuned(config, workspace.root, model.path)
+    revalidation, stale = None, choice.path if choice is not None else None
+    if choice is not None and not choice.exact:
+        choice, revalidation = _revalidated(choice, config, workspace, model, calibration, sample)
     budget = declared_budget(config)
     origin = "tuned"
     wants_tuning = budget is not None and (choice is None or choice.budget != budget.as_dict())
+    if revalidation is not None and not revalidation.ok:
+        instead = "tuning for [budget] now" if wants_tuning and tune_budget else "using ezkl's default calibration"
+        log.warning("%s does not fit the changed weights: %s; %s (run zkml tune again)", stale, revalidation.reason, instead)
     if wants_tuning and _pins_tuned_settings(config):
         log.warning("[circuit] pins %s itself: not tuning for [budget]", _pins_tuned_settings(config))
     elif wants_tuning and tune_budget and budget is not None:
@@ -124,8 +149,25 @@ def choose_settings(
         tune(config, workspace, budget, prove_baseline=True, prepared=prepared)
         choice, origin = find_tuned(config, workspace.root, model.path), "tuned-now"
     if choice is None:
-        return SettingsChoice(config.circuit, "default", config, workspace, prepared)
-    return SettingsChoice(config.with_circuit(**choice.pinned).circuit, origin, config, workspace, prepared, choice)
+        return SettingsChoice(config.circuit, "default", config, workspace, prepared, revalidation=revalidation)
+    return SettingsChoice(config.with_circuit(**choice.pinned).circuit, origin, config, workspace, prepared, choice, revalidation)
+
+
+def _revalidated(
+    choice: TunedChoice, config: CircuitConfig, workspace: Workspace, model: OnnxModel, calibration: Path | None, sample: Path
+) -> tuple[TunedChoice | None, Revalidation]:
+    """``choice`` when its settings still meet their budget on ``model``'s changed weights, else None (with a one-line warning)."""
+    from zkml.tune.revalidate import revalidate
+
+    if calibration is None:
+        verdict = Revalidation(False, "no calibration data to re-validate with")
+    else:
+        log.info("%s was tuned for other weights of this graph: re-validating its settings on held-out data", choice.path)
+        verdict = revalidate(choice, config, workspace, model, calibration, sample)
+    if verdict.ok:
+        log.info("tuned settings re-validated for changed weights: %s", verdict.reason)
+        return choice, verdict
+    return None, verdict
 
 
 __all__ = ["SettingsChoice", "choose_settings", "declared_budget"]

@@ -99,6 +99,9 @@ class TunedChoice:
         pinned: the ``[circuit]`` settings it pins (non-null values).
         budget: the accuracy budget it was tuned for (``[budget]`` form), if recorded.
         data: the whole file (measured numbers, baseline).
+        exact: made for these very weights (:func:`model_fingerprint`); False when only
+            the graph matches (:func:`graph_fingerprint`: retrained, or exported on another
+            CPU) and the settings must be re-validated on held-out data before use.
     """
 
     source: str
@@ -106,12 +109,17 @@ class TunedChoice:
     pinned: dict[str, Any]
     budget: dict[str, float] | None
     data: dict[str, Any]
+    exact: bool = True
 
     @property
     def logrows(self) -> int | None:
         """The pinned logrows, if any."""
         value = self.pinned.get("logrows")
         return int(value) if value is not None else None
+
+
+# Integer tensors up to this size are part of the graph (shapes, axes, indices); larger ones are weights.
+STRUCTURAL_INT_SIZE = 64
 
 
 def model_fingerprint(onnx_path: Path) -> str:
@@ -123,6 +131,22 @@ def model_fingerprint(onnx_path: Path) -> str:
     renames nodes and stamps its version) keeps its fingerprint, and committed
     tuned settings keep applying.
     """
+    return _digest(onnx_path, weight_values=True)
+
+
+def graph_fingerprint(onnx_path: Path) -> str:
+    """A digest of the model's graph without its weight values: what tuned settings are bound to.
+
+    As :func:`model_fingerprint`, except that float tensors (and integer
+    tensors larger than :data:`STRUCTURAL_INT_SIZE`, i.e. quantized weights)
+    count by type and shape only. The same model retrained, on another CPU or
+    after a torch upgrade, keeps it; another architecture does not.
+    """
+    return _digest(onnx_path, weight_values=False)
+
+
+def _digest(onnx_path: Path, *, weight_values: bool) -> str:
+    import numpy as np
     import onnx
     from onnx import numpy_helper
 
@@ -130,10 +154,17 @@ def model_fingerprint(onnx_path: Path) -> str:
     graph = model.graph
     digest = hashlib.sha256()
 
+    def tensor(value: onnx.TensorProto) -> str:
+        array = numpy_helper.to_array(value)
+        head = f"{array.dtype}{list(array.shape)}"
+        structural = array.dtype.kind in "iub" and array.size <= STRUCTURAL_INT_SIZE
+        if not (weight_values or structural):
+            return head
+        return head + hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
     def plain(value: Any) -> Any:
         if isinstance(value, onnx.TensorProto):
-            array = numpy_helper.to_array(value)
-            return f"{array.dtype}{list(array.shape)}{hashlib.sha256(array.tobytes()).hexdigest()}"
+            return tensor(value)
         if isinstance(value, bytes):
             return value.decode(errors="replace")
         if isinstance(value, (list, tuple)):
@@ -169,26 +200,34 @@ def _conflict(config: CircuitConfig, pinned: dict[str, Any], path: Path) -> str 
     return None
 
 
-def _matches(data: dict[str, Any], onnx_path: Path, fingerprint: str) -> bool:
-    """Whether a ``tuned.json`` was made for this model (fingerprint, else the file hash of older files)."""
+def _match(data: dict[str, Any], onnx_path: Path, fingerprints: tuple[str, str]) -> str | None:
+    """How a ``tuned.json`` fits this model: ``exact`` (same weights), ``graph`` (same graph, other weights) or None.
+
+    Files written before graph fingerprints existed match exactly or not at all.
+    """
     from zkml.artifacts import sha256_file
 
+    model, graph = fingerprints
     if data.get("model_fingerprint"):
-        return bool(data["model_fingerprint"] == fingerprint)
+        if data["model_fingerprint"] == model:
+            return "exact"
+        return "graph" if data.get("graph_fingerprint") == graph else None
     expected = data.get("model_sha256")
-    return not expected or expected == sha256_file(onnx_path)
+    return "exact" if not expected or expected == sha256_file(onnx_path) else None
 
 
 def find_tuned(config: CircuitConfig, workspace_root: Path, onnx_path: Path) -> TunedChoice | None:
     """The tuned settings that apply to the model at ``onnx_path``: the workspace's, else the circuit folder's.
 
-    A file made for another model (fingerprint mismatch), or whose settings
-    ``[circuit]`` pins itself, is skipped with a warning.
+    A file made for these very weights applies as it is; one made for the same
+    graph with other weights applies with ``exact=False`` (the caller re-validates
+    it, :mod:`zkml.tune.revalidate`). A file made for another graph, or whose
+    settings ``[circuit]`` pins itself, is skipped with a warning.
 
     Raises:
         ConfigError: a ``tuned.json`` exists but is unreadable.
     """
-    fingerprint = model_fingerprint(onnx_path)
+    fingerprints = (model_fingerprint(onnx_path), graph_fingerprint(onnx_path))
     places = [("workspace", Layout(workspace_root).tuned)]
     if config.source is not None:
         places.append(("circuit", Layout(config.root).tuned))
@@ -197,14 +236,15 @@ def find_tuned(config: CircuitConfig, workspace_root: Path, onnx_path: Path) -> 
         if loaded is None or not loaded[1]:
             continue
         data, pinned = loaded
-        if not _matches(data, onnx_path, fingerprint):
+        match = _match(data, onnx_path, fingerprints)
+        if match is None:
             log.warning("%s was tuned for another model; ignoring it (run zkml tune again)", path)
             continue
         conflict = _conflict(config, pinned, path)
         if conflict:
             log.warning("%s", conflict)
             return None
-        return TunedChoice(source, path, pinned, data.get("budget"), data)
+        return TunedChoice(source, path, pinned, data.get("budget"), data, exact=match == "exact")
     return None
 
 
@@ -231,4 +271,4 @@ def commit_tuned(workspace_root: Path, circuit_root: Path) -> Path:
     return target
 
 
-__all__ = ["TunedChoice", "apply_tuned", "commit_tuned", "find_tuned", "model_fingerprint", "read_tuned"]
+__all__ = ["TunedChoice", "apply_tuned", "commit_tuned", "find_tuned", "graph_fingerprint", "model_fingerprint", "read_tuned"]

@@ -326,7 +326,7 @@ class Workbench:
     def _tuned_file(self, result: TuneResult, chosen: Candidate) -> dict[str, Any]:
         """``tuned.json``: what :mod:`zkml.tune.pinned` pins, and the numbers behind the choice."""
         from zkml import _ezkl
-        from zkml.tune.pinned import model_fingerprint
+        from zkml.tune.pinned import graph_fingerprint, model_fingerprint
 
         return {
             "version": 1,
@@ -338,6 +338,7 @@ class Workbench:
             "settings_sha256": chosen.settings_sha256,
             "model_sha256": self.model.sha256,
             "model_fingerprint": model_fingerprint(self.model.path),
+            "graph_fingerprint": graph_fingerprint(self.model.path),
             "holdout": self.holdout_source,
             "holdout_generated": self.config.holdout is None,
             "baseline": {
