@@ -96,10 +96,19 @@ def run_zkml(onnx_path: Path, input_path: Path, rpc_url: str) -> dict[str, Any]:
     local = "verified" if summary.verified else f"not verified ({summary.verify_reason})"
     chain = "accepted on-chain" if extra.get("onchain_accepted") else "not on-chain"
     kind = " (reusable verifier + VKA)" if extra.get("verifier_kind") else ""
-    rewrote = sorted({note.split(": ", 1)[-1].split(" ->")[0] for note in extra.get("rewrites") or ()})
-    row["zkml"] = f"proved, {local}, {chain}{kind}" + (f"; export rewrote {', '.join(rewrote)}" if rewrote else "")
+    row["zkml"] = f"proved, {local}, {chain}{kind}" + _export_notes(extra.get("rewrites") or ())
     row["zkml_ok"] = bool(summary.verified and extra.get("onchain_accepted"))
     return row
+
+
+def _export_notes(notes: Any) -> str:
+    """What the export folded and rewrote, for the zkml cell (empty when it took the graph as given)."""
+    from zkml.rewrite.fold import NOTE_PREFIX
+
+    folded = [note for note in notes if note.startswith(NOTE_PREFIX)]
+    rewrote = sorted({note.split(": ", 1)[-1].split(" ->")[0] for note in notes if not note.startswith(NOTE_PREFIX)})
+    parts = [f"export {note}" for note in folded] + ([f"export rewrote {', '.join(rewrote)}"] if rewrote else [])
+    return "".join(f"; {part}" for part in parts)
 
 
 def _verifier_bytes(extra: dict[str, Any]) -> str:
@@ -203,7 +212,10 @@ def _float_outputs(onnx_path: Path, input_path: Path) -> list[float]:
 
 def bench_model(entry: Any, folder: Path, rpc_url: str) -> dict[str, Any]:
     """One row: build the model, run zkml and bare ezkl on it."""
+    from benchmarks.common import machine
+
     row: dict[str, Any] = {"model": entry.name, "family": entry.family, "expect": entry.expect, "logrows_tuned": TUNED_NOTE}
+    row["measured_on"] = _measured_on(machine())
     try:
         onnx_path, input_path = entry.write(folder / entry.name)
     except Exception as exc:
@@ -241,10 +253,18 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         "zkml proves but bare ezkl does not: " + (", ".join(m for m in zk if m not in bare) or "none") + ".",
         f"`zkml tune` chose settings for {len(tuned)} of the {len(zk)} proved models; 'not run' marks models it was not run on.",
     ]
+    folded = [r["model"] for r in rows if "; export folded " in str(r.get("zkml", ""))]
+    if folded:
+        accepted = [m for m in folded if _row(rows, m).get("zkml_ok")]
+        lines.append(
+            f"Export folded what the graph computes from shapes and constants in {len(folded)} models ({', '.join(folded)}); "
+            f"{len(accepted)} of them proved, verified locally and accepted on-chain."
+        )
     relaxed = [f"{r['model']} ({r['tuned_budget']})" for r in tuned if r.get("tuned_budget")]
     if relaxed:
         lines.append("Tuned to `zkml tune`'s own budget (no worse than ezkl's default) instead of E: " + ", ".join(relaxed) + ".")
-    return "\n\n".join(lines)
+    machines = _machines_line(rows)
+    return "\n\n".join([*lines, machines] if machines else lines)
 
 
 def _merged(name: str, fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -252,10 +272,29 @@ def _merged(name: str, fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from benchmarks.common import RESULTS
 
     path = RESULTS / f"{name}.json"
-    old = json.loads(path.read_text())["rows"] if path.is_file() else []
+    previous = json.loads(path.read_text()) if path.is_file() else {"rows": []}
+    old = previous["rows"]
+    for row in old:  # rows kept from an earlier run say where they were measured
+        row.setdefault("measured_on", _measured_on(previous.get("machine") or {}))
     by_model = {row["model"]: row for row in old} | {row["model"]: row for row in fresh}
     order = [row["model"] for row in old] + [row["model"] for row in fresh if row["model"] not in {r["model"] for r in old}]
     return [by_model[model] for model in order]
+
+
+def _measured_on(info: dict[str, Any]) -> str:
+    return f"{info.get('cpu', '?')}, {info.get('date', '?')}"
+
+
+def _machines_line(rows: list[dict[str, Any]]) -> str | None:
+    """Where the rows were measured, when a merge mixed runs on several machines or days (else None)."""
+    by_machine: dict[str, list[str]] = {}
+    for row in rows:
+        by_machine.setdefault(str(row.get("measured_on", "?")), []).append(row["model"])
+    if len(by_machine) < 2:
+        return None
+    most = max(by_machine, key=lambda machine: len(by_machine[machine]))
+    rest = "; ".join(f"{machine}: {', '.join(models)}" for machine, models in by_machine.items() if machine != most)
+    return f"Rows measured on {most} ({len(by_machine[most])} rows), except {rest}."
 
 
 def _row(rows: list[dict[str, Any]], model: str) -> dict[str, Any]:

@@ -68,8 +68,7 @@ def _intake_lines(payload: dict[str, Any]) -> list[str]:
     if evaluator:
         why = payload.get("reference_fallback_reason")
         lines.append(f"  float ref      {evaluator}" + (f" (onnxruntime refused the graph: {why})" if why else ""))
-    for note in payload.get("rewrites") or ():
-        lines.append(f"  rewritten      {note}")
+    lines += _rewrite_lines(payload.get("rewrites") or ())
     by_name = payload.get("outputs_by_name") or {}
     if len(by_name) > 1:
         for name, values in by_name.items():
@@ -78,6 +77,16 @@ def _intake_lines(payload: dict[str, Any]) -> list[str]:
     if payload.get("verifier_fallback"):
         lines.append(f"  verifier kind  reusable + VKA: {payload['verifier_fallback']}")
     return lines
+
+
+def _rewrite_lines(notes: Any) -> list[str]:
+    """One line per export rewrite; what folding removed under its own label."""
+    from zkml.rewrite.fold import NOTE_PREFIX
+
+    return [
+        f"  folded         {note.removeprefix(NOTE_PREFIX)}" if note.startswith(NOTE_PREFIX) else f"  rewritten      {note}"
+        for note in notes
+    ]
 
 
 @click.command("export")
@@ -95,6 +104,8 @@ def export_cmd(target: Target, out: Path | None) -> None:
         click.echo(f"  input  {spec.name}: {list(spec.shape)} {spec.dtype}")
     for spec in model.outputs:
         click.echo(f"  output {spec.name}: {list(spec.shape)} {spec.dtype}")
+    for line in _rewrite_lines(model.rewrites):
+        click.echo(line)
     if model.reference_path:
         click.echo(f"  float reference outputs: {model.reference_path}")
 

@@ -176,9 +176,15 @@ def test_run_summary_says_which_evaluator_and_verifier_it_used() -> None:
             "reference_fallback_reason": "Type 'tensor(int8)' of input parameter ... is invalid",
             "outputs_by_name": {"label": [1.0], "probs": [0.25, 0.75]},
             "verifier_fallback": "the plain verifier is 28,521 runtime bytes, over the EIP-170 limit of 24,576: ...",
+            "rewrites": [
+                "folded 3 nodes computed from shapes and constants (Shape, Gather, Slice) into 1 constant",
+                "eq: Equal -> Not(Xor)",
+            ],
         }
     )
     text = "\n".join(lines)
+    assert "  folded         3 nodes computed from shapes and constants (Shape, Gather, Slice) into 1 constant" in lines
+    assert "  rewritten      eq: Equal -> Not(Xor)" in lines
     assert "onnx.reference (onnxruntime refused the graph: Type 'tensor(int8)'" in text
     assert "output label" in text and "0.25, 0.75" in text
     assert "reusable + VKA: the plain verifier is 28,521" in text

@@ -6,7 +6,8 @@ sample). The families cover what users bring: torch modules exported at several
 opsets (MLP, conv, batch-norm, layer-norm, softmax, RNN/LSTM/GRU, self-attention),
 scikit-learn through skl2onnx and hummingbird-ml, LightGBM and XGBoost where
 their converters install, int8-weight and quantized graphs, symbolic dimensions,
-and multi-input / multi-output models. Models stay tiny so each proves in seconds.
+multi-input / multi-output models, and masks and reshapes computed from shapes in
+the graph (:mod:`tests.corpus.shaped`). Models stay tiny so each proves in seconds.
 
 ``expect`` says what zkml should do with a model: ``prove`` or ``refuse`` (with
 the reason zkml gives, e.g. an op ezkl compiles wrongly); the tests check it.
@@ -512,6 +513,8 @@ def _onnxmltools_lgbm(path: Path) -> list[list[float]]:
 
 def corpus() -> list[CorpusModel]:
     """Every corpus model, in table order."""
+    from .shaped import shaped_models  # they build on this module's helpers
+
     est = _estimators()
     return [
         CorpusModel("torch_mlp_op11", "torch MLP, opset 11", _mlp(11)),
@@ -590,6 +593,7 @@ def corpus() -> list[CorpusModel]:
         CorpusModel(
             "onnxmltools_lightgbm", "LightGBM via onnxmltools (ai.onnx.ml)", _onnxmltools_lgbm, expect="refuse", needs="onnxmltools"
         ),
+        *shaped_models(),
     ]
 
 

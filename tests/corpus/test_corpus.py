@@ -18,8 +18,10 @@ from zkml.data import read_samples
 from zkml.errors import ExportError, UnsupportedOpsError, ZkmlError
 from zkml.export import evaluate_float, export_model
 from zkml.preflight import preflight
+from zkml.rewrite.fold import NOTE_PREFIX
 
 from .models import CorpusModel, by_name, corpus
+from .shaped import shaped_models
 
 ONCHAIN_SAMPLE = (
     "int8_matmul",
@@ -57,6 +59,7 @@ def test_the_corpus_is_large_diverse_and_uniquely_named() -> None:
         "int8",
         "symbolic",
         "outputs",
+        "shapes computed in the graph",
     ):
         assert kind in families, kind
 
@@ -94,10 +97,48 @@ def test_an_unfolded_opset_10_causal_mask_is_rewritten(tmp_path: Path) -> None:
     original, input_path = by_name("torch_causal_attention_op10_unfolded").write(tmp_path / "model")
     model = export_model(original, tmp_path / "fixed.onnx")
     result = evaluate_float(model, samples := read_samples(input_path, model.inputs))
-    assert [note.split(": ")[1].split(" ->")[0] for note in model.rewrites] == ["Equal", "Softmax(S masked by Where)"]
+    # The mask's Slice, Equal and Cast on constants are folded; the Where they fed is then factored out.
+    assert model.rewrites[0].startswith(NOTE_PREFIX) and "Equal" in model.rewrites[0] and "Cast" in model.rewrites[0]
+    assert [note.split(": ")[1].split(" ->")[0] for note in model.rewrites[1:]] == ["Softmax(S masked by Where)"]
     assert result.evaluator == "onnxruntime" and preflight(model).ok
     expected = ReferenceEvaluator(str(original)).run(None, {"input": samples.arrays[0].astype("float32")})[0]
     assert abs(result.arrays[0].reshape(expected.shape) - expected).max() < 1e-5
+
+
+# Ops a shape computation or a mask built from one leaves in the graph until it is folded.
+SHAPE_OPS = {"Shape", "Size", "Gather", "Slice", "Range", "ConstantOfShape", "Trilu", "Equal", "Cast", "Where", "Concat", "Unsqueeze"}
+
+
+@pytest.mark.parametrize("entry", shaped_models(), ids=lambda m: m.name)
+def test_shapes_computed_in_the_graph_are_folded_exactly(entry: CorpusModel, tmp_path: Path) -> None:
+    """The shape subgraph and the mask it builds fold away; the float reference is the original model's."""
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    original, input_path = entry.write(tmp_path / entry.name)
+    assert {"Shape", "Size"} & {node.op_type for node in onnx.load(str(original)).graph.node}
+    model = export_model(original, tmp_path / "fixed.onnx")
+    assert model.rewrites[0].startswith(NOTE_PREFIX) and "Shape" in model.rewrites[0]
+    assert any("masked softmax" in note for note in model.rewrites[1:]) and preflight(model).ok
+    assert not SHAPE_OPS & {node.op_type for node in onnx.load(str(model.path)).graph.node}
+    result = evaluate_float(model, samples := read_samples(input_path, model.inputs))
+    x = samples.arrays[0].astype("float32").reshape(model.inputs[0].shape)
+    expected = ReferenceEvaluator(str(original)).run(None, {model.inputs[0].name: x})[0]
+    assert result.evaluator == "onnxruntime"
+    assert abs(result.arrays[0].reshape(expected.shape) - expected).max() < 1e-6
+
+
+@pytest.mark.parametrize("entry", shaped_models()[:3], ids=lambda m: m.name)
+def test_without_folding_shapes_computed_in_the_graph_are_refused(
+    entry: CorpusModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What zkml said before folding: a computed Slice, a Cast to bool, a Trilu."""
+    import zkml.rewrite.fold
+
+    monkeypatch.setattr(zkml.rewrite.fold, "fold_shapes", lambda model: [])
+    original, _ = entry.write(tmp_path / entry.name)
+    with pytest.raises(UnsupportedOpsError, match="Cast to bool|Trilu|Slice: starts/ends/axes/steps must be constants"):
+        preflight(export_model(original, tmp_path / "fixed.onnx"))
 
 
 def test_refusals_name_their_reason(tmp_path: Path) -> None:

@@ -6,6 +6,11 @@ patterns at any scale. Where there is an exact equivalent built from what
 ezkl gets right, the exported model carries the equivalent instead, so the
 model is proved rather than refused:
 
+- What the graph computes from shapes and constants alone (``Shape -> Gather
+  -> Slice`` bounds, ``Reshape`` targets, masks built by ``Range``,
+  ``ConstantOfShape``, ``Trilu``, ``Equal``, ``Cast``) becomes constants
+  once the shapes are static (:mod:`zkml.rewrite.fold`), as a newer exporter
+  would have written it; the rewrites below then see those constants.
 - ``Equal(a, b)`` on numbers becomes ``Not(Or(Less(a, b), Greater(a, b)))``.
   ezkl gives a true ``Equal`` the value ``2**-scale`` instead of 1; the
   comparisons and boolean ops it gets right (measured on ezkl 23.0.5 by
@@ -54,7 +59,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # Bump when a rewrite changes, so cached exports are redone.
-REWRITES_VERSION = 4
+REWRITES_VERSION = 5
 METADATA_KEY = "zkml.rewrites"
 # Set (to anything but 0) to export graphs exactly as given, e.g. to compare with bare ezkl.
 NO_REWRITES_ENV = "ZKML_NO_REWRITES"
@@ -71,7 +76,7 @@ def rewrites_key() -> str:
 
 
 def rewrite_for_ezkl(model: Any) -> list[str]:
-    """Replace ops ezkl miscompiles by exact equivalents, in place.
+    """Fold shape computations, and replace ops ezkl miscompiles by exact equivalents, in place.
 
     Args:
         model: an ``onnx.ModelProto`` with static shapes.
@@ -81,12 +86,15 @@ def rewrite_for_ezkl(model: Any) -> list[str]:
         recorded in the model's metadata.
     """
     from zkml.rewrite.equal import lower_equal
+    from zkml.rewrite.fold import fold_shapes
     from zkml.rewrite.softmax import factor_softmax_masks
 
     if not rewrites_enabled():
         log.info("graph rewrites are off (%s)", NO_REWRITES_ENV)
         return []
-    notes = lower_equal(model) + factor_softmax_masks(model)
+    # Folding first: a mask computed from shapes is a constant the other rewrites can see.
+    notes = fold_shapes(model)
+    notes += lower_equal(model) + factor_softmax_masks(model)
     if notes:
         _record(model, notes)
         log.info("rewrote %d node(s) for ezkl: %s", len(notes), "; ".join(notes))

@@ -15,12 +15,16 @@ def opset_of(model: Any) -> int:
     return next((int(imp.version) for imp in model.opset_import if imp.domain in DEFAULT_DOMAINS), 0)
 
 
-def value_infos(model: Any) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
-    """Tensor name -> ONNX element type, and -> static shape, as far as shape inference knows."""
+def value_infos(model: Any, *, data_prop: bool = False) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
+    """Tensor name -> ONNX element type, and -> static shape, as far as shape inference knows.
+
+    ``data_prop`` lets inference carry values through shape arithmetic
+    (``Shape -> Gather -> Concat -> Reshape``), so more shapes come out static.
+    """
     import onnx
 
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=data_prop)
     except Exception as exc:  # an inference failure only means fewer known types
         log.debug("shape inference for rewrites failed: %s", exc)
         inferred = model
@@ -76,34 +80,35 @@ def constant_values(model: Any) -> dict[str, Any]:
                 if attribute.name == "value":
                     values[node.output[0]] = numpy_helper.to_array(attribute.t)
         elif node.op_type in FOLDABLE and node.input and all(name in values for name in node.input if name):
-            folded = _fold(node, values, opsets)
+            folded = fold_node(node, values, opsets)
             if folded is not None:
                 values.update(folded)
     return values
 
 
-def _fold(node: Any, values: dict[str, Any], opsets: list[Any]) -> dict[str, Any] | None:
-    """``node``'s outputs from its constant inputs (None when the reference evaluator cannot run it)."""
+def fold_node(node: Any, values: dict[str, Any], opsets: list[Any]) -> dict[str, Any] | None:
+    """``node``'s outputs from its constant inputs in ``values`` (None when the reference evaluator cannot run it)."""
     import numpy as np
     from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
 
     inputs = [name for name in node.input if name]
+    outputs = [name for name in node.output if name]  # an optional output left out has no name
     if sum(np.asarray(values[name]).size for name in inputs) > FOLD_LIMIT:
         return None
     graph = helper.make_graph(
         [node],
         "fold",
         [],
-        [helper.make_empty_tensor_value_info(name) for name in node.output],
+        [helper.make_empty_tensor_value_info(name) for name in outputs],
         [numpy_helper.from_array(np.asarray(values[name]), name) for name in inputs],
     )
     try:
-        outputs = ReferenceEvaluator(helper.make_model(graph, opset_imports=opsets)).run(None, {})
+        results = ReferenceEvaluator(helper.make_model(graph, opset_imports=opsets)).run(None, {})
     except Exception as exc:  # an op the evaluator rejects here only stays unknown
         log.debug("not folding %s (%s): %s", node.name, node.op_type, exc)
         return None
-    return {name: np.asarray(value) for name, value in zip(node.output, outputs, strict=False)}
+    return {name: np.asarray(value) for name, value in zip(outputs, results, strict=False)}
 
 
 def taken_names(model: Any) -> set[str]:
