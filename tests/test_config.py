@@ -62,7 +62,7 @@ def test_consumer_table(tmp_path: Path) -> None:
         ('contract = "Nope"', "unknown"),
         ("neutral_bps = 20000", "0..10000"),
         ("max_step_bps = 0", "1..10000"),
-        ("cooldown = -1", ">= 0"),
+        ("cooldown = -1", "cooldown = -1 must be an integer within 0..2592000"),
         ("color = 1", "bad \\[consumer\\]"),
         # The old sensitivity was per 1.0 = 100 % of output: refused by name, with the new key's units.
         ("bps_per_unit_return = 100000", "bps_per_unit_return is no longer supported"),

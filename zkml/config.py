@@ -74,6 +74,13 @@ class CircuitSettings:
 
 
 CONSUMERS = ("ForecastVault",)
+# The consumer policy's bounds; ForecastVault's constructor refuses the same values.
+MAX_BPS = 10_000
+# 1e6 bps per output unit: a model whose output is a fraction (0.01 = 1 %) still spans the range.
+MAX_BPS_PER_OUTPUT_UNIT = 1_000_000
+MAX_COOLDOWN = 30 * 86_400
+# A prediction fresh for more than a year is no forecast (the oracle itself accepts up to 2**40 - 1).
+MAX_CONSUMER_MAX_AGE = 365 * 86_400
 
 
 @dataclass(frozen=True)
@@ -102,14 +109,18 @@ class ConsumerConfig:
     def __post_init__(self) -> None:
         if self.contract not in CONSUMERS:
             raise ConfigError(f"[consumer] contract = {self.contract!r} is unknown", hint=f"use one of {', '.join(CONSUMERS)}")
-        if not 0 <= self.neutral_bps <= 10_000:
-            raise ConfigError(f"[consumer] neutral_bps = {self.neutral_bps} must be within 0..10000")
-        if not 1 <= self.max_step_bps <= 10_000:
-            raise ConfigError(f"[consumer] max_step_bps = {self.max_step_bps} must be within 1..10000")
-        if self.bps_per_output_unit < 0 or self.cooldown < 0:
-            raise ConfigError("[consumer] bps_per_output_unit and cooldown must be >= 0")
-        if self.max_age < 1:
-            raise ConfigError(f"[consumer] max_age = {self.max_age} must be >= 1 second")
+        bounds = (
+            ("neutral_bps", 0, MAX_BPS),
+            ("bps_per_output_unit", 1, MAX_BPS_PER_OUTPUT_UNIT),
+            ("max_step_bps", 1, MAX_BPS),
+            ("cooldown", 0, MAX_COOLDOWN),
+            ("max_age", 1, MAX_CONSUMER_MAX_AGE),
+        )
+        for name, low, high in bounds:
+            value = getattr(self, name)
+            # bool is an int and a float is no ABI integer: both refused, as out-of-range values are.
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ConfigError(f"[consumer] {name} = {value!r} must be an integer within {low}..{high}")
 
 
 @dataclass(frozen=True)

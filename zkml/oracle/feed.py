@@ -35,7 +35,7 @@ from zkml.evm.rpc import Connection, Sender, call, code_at, resolve_sender, tran
 from zkml.evm.solc import CompiledContract
 from zkml.oracle.calls import bind, decode_output
 from zkml.oracle.compile import FEED_CONTRACT, SOURCE_CONTRACT, OracleContracts, compile_contracts
-from zkml.oracle.mirror import INT192_MAX, INT192_MIN, ReturnsSpec, input_values, window_instances
+from zkml.oracle.mirror import INT192_MAX, MAX_SKIPPED, ReturnsSpec, input_values, window_instances
 
 # PushFeed's constructor refuses more.
 MAX_DECIMALS = 36
@@ -50,11 +50,13 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 FEED_HINTS = {
     "NotOwner": "only the feed's owner pushes rounds: send from the account that deployed it (ZKML_PRIVATE_KEY)",
     "NoDataPresent": "the feed has no such round yet: push prices first (`zkml feed push`)",
-    "AnswerOutOfRange": "a feed answer is an int192",
+    "AnswerOutOfRange": "a feed answer is a positive int192 (a price)",
     "InvalidParameter": "fix the constructor arguments",
     "NoEpochs": "ask for at least one epoch",
     "EpochOutOfRange": "an epoch is a round id E whose window E - window .. E lies inside the feed (E > window)",
-    "BadRound": "every round of an epoch's window must exist and have a positive answer",
+    "BadRound": (
+        f"an epoch's own round must exist, be complete and have a positive answer; its window skips at most {MAX_SKIPPED} bad rounds"
+    ),
 }
 
 
@@ -111,7 +113,7 @@ class AttestedInput:
         instances: the input instances (BN254 field elements), what the source answers for E.
         values: ``q / 2**scale`` per instance, the prover's input (exact floats).
         timestamp: round E's updatedAt (the source's timestamp for E).
-        prices: the answers of rounds E - window .. E, oldest first.
+        prices: the answers of the window's rounds (the latest window + 1 good rounds up to E), oldest first.
     """
 
     epoch: int
@@ -221,9 +223,9 @@ def _check_answers(answers: Sequence[int], chunk: int) -> list[int]:
     if not answers:
         raise OracleError("no answers to push")
     for answer in answers:
-        if not isinstance(answer, int) or isinstance(answer, bool) or not INT192_MIN <= answer <= INT192_MAX:
+        if not isinstance(answer, int) or isinstance(answer, bool) or not 0 < answer <= INT192_MAX:
             # Checked before sending anything, so a bad value never leaves half the rounds pushed.
-            raise OracleError(f"feed answer {answer!r} is not an int192", hint=FEED_HINTS["AnswerOutOfRange"])
+            raise OracleError(f"feed answer {answer!r} is not a positive int192", hint=FEED_HINTS["AnswerOutOfRange"])
     return [int(a) for a in answers]
 
 
@@ -241,13 +243,13 @@ def push_prices(
     Args:
         conn: the chain.
         feed: the PushFeed.
-        answers: the answers (``price * 10**decimals``; see :func:`zkml.oracle.mirror.answer_of`), oldest first.
+        answers: the answers (``price * 10**decimals``; see :func:`zkml.oracle.mirror.answer_of`), positive, oldest first.
         sender: the feed's owner; resolved from the environment when None.
         chunk: answers per transaction (one block time for each chunk's rounds).
         contracts: compiled contracts.
 
     Raises:
-        OracleError: an answer beyond int192, a bad chunk, no answers, or the sender does not own the feed.
+        OracleError: an answer not positive or beyond int192, a bad chunk, no answers, or the sender does not own the feed.
         ChainError: the RPC, account or transaction failed.
     """
     from web3.logs import DISCARD
@@ -397,13 +399,53 @@ def source_instances(
     return [int(v) for v in instances], [int(t) for t in timestamps]
 
 
-def _usable(r: Round, wanted: int, feed: str) -> None:
-    """The source's per-round check (``BadRound``)."""
-    if r.round_id != wanted or not 0 < r.answer <= INT192_MAX or r.updated_at == 0:
-        raise OracleError(
-            f"round {wanted} of feed {feed} is unusable (id {r.round_id}, answer {r.answer}, updated at {r.updated_at})",
-            hint=FEED_HINTS["BadRound"],
+def _good(r: Round, wanted: int) -> bool:
+    """The source's per-round check: the round answers its own id, with a positive int192 price, completed."""
+    return r.round_id == wanted and 0 < r.answer <= INT192_MAX and r.updated_at != 0
+
+
+def _round_or_none(conn: Connection, contracts: OracleContracts, feed: str, round_id: int, bound: Any) -> Round | None:
+    """Round ``round_id``, or None where the feed reverts (the source's try/catch reads any revert as a bad round)."""
+    try:
+        raw = _view(
+            conn, contracts, contracts.feed, feed, "getRoundData", round_id, doing=f"reading round {round_id} of feed {feed}", bound=bound
         )
+    except ContractRevertError:
+        return None
+    return _round(raw)
+
+
+def _window_rounds(conn: Connection, contracts: OracleContracts, feed: str, epoch: int, window: int) -> list[Round]:
+    """The source's walk: the latest ``window + 1`` good rounds up to ``epoch`` (which must be good), oldest first."""
+    bound = bind(conn, feed, contracts.feed)
+    good: list[Round] = []
+    skipped = 0
+    round_id = epoch
+    while len(good) <= window:
+        if round_id & PHASE_MASK == 0:
+            raise OracleError(
+                f"epoch {epoch} has no complete window of {window} returns: its feed phase holds too few good rounds before it",
+                hint=FEED_HINTS["EpochOutOfRange"],
+            )
+        r = _round_or_none(conn, contracts, feed, round_id, bound)
+        if r is not None and _good(r, round_id):
+            good.append(r)
+        elif round_id == epoch:
+            if r is None:
+                raise OracleError(f"feed {feed} has no round {epoch}", hint=FEED_HINTS["NoDataPresent"])
+            raise OracleError(
+                f"round {epoch} of feed {feed} is unusable (id {r.round_id}, answer {r.answer}, updated at {r.updated_at})",
+                hint=FEED_HINTS["BadRound"],
+            )
+        else:
+            skipped += 1
+            if skipped > MAX_SKIPPED:
+                raise OracleError(
+                    f"the window of epoch {epoch} meets more than {MAX_SKIPPED} bad rounds (the last: round {round_id} of feed {feed})",
+                    hint=FEED_HINTS["BadRound"],
+                )
+        round_id -= 1
+    return good[::-1]
 
 
 def attested_input(
@@ -411,13 +453,15 @@ def attested_input(
 ) -> AttestedInput:
     """The model input at ``epoch``, recomputed from the feed's rounds by :mod:`zkml.oracle.mirror`.
 
-    It reads rounds ``epoch - window .. epoch`` over RPC and applies the source's
-    checks and arithmetic in Python, without asking the source contract: an
-    independent recomputation of what it attests.
+    It walks back from round ``epoch`` over RPC as the source does (a bad round inside
+    the window is skipped: the window is the latest ``window + 1`` good rounds up to the
+    epoch, at most ``MAX_SKIPPED`` skipped) and applies the source's arithmetic in Python,
+    without asking the source contract: an independent recomputation of what it attests.
 
     Raises:
-        OracleError: an epoch too early (``epoch <= window`` within its phase) or beyond uint80, a round
-            absent or unusable (non-positive answer), or a value not exact as a float (``|q| >= 2**53``).
+        OracleError: an epoch too early (``epoch <= window`` within its phase, or too few good rounds before it in its
+            phase) or beyond uint80, round ``epoch`` absent or unusable (non-positive answer, incomplete), more than
+            ``MAX_SKIPPED`` bad rounds in the window, or a value not exact as a float (``|q| >= 2**53``).
         ChainError: the RPC failed.
     """
     if not 0 <= epoch <= UINT80_MAX or (epoch & PHASE_MASK) <= spec.window:
@@ -425,9 +469,8 @@ def attested_input(
             f"epoch {epoch} has no complete window of {spec.window} returns",
             hint=f"an epoch is a round id above {spec.window} (its first round, epoch - {spec.window}, must exist)",
         )
-    rounds = read_rounds(conn, feed, epoch - spec.window, epoch, contracts=contracts)
-    for wanted, r in zip(range(epoch - spec.window, epoch + 1), rounds, strict=True):
-        _usable(r, wanted, feed)
+    contracts = contracts or compile_contracts()
+    rounds = _window_rounds(conn, contracts, feed, epoch, spec.window)
     prices = tuple(r.answer for r in rounds)
     instances = tuple(window_instances(prices, spec))
     values = tuple(input_values(instances, spec.scale))

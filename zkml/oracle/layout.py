@@ -111,7 +111,7 @@ def model_spec(settings: Settings | Path, *, batch_size: int | None = None) -> M
 
     Raises:
         OracleError: the settings are unreadable, the visibility is one the oracle cannot
-            bind (private or hashed outputs, public or hashed params, polycommit inputs), or
+            bind (private or hashed outputs, params not fixed in the vk, polycommit inputs), or
             a batch the oracle cannot split per sample (hashed inputs, several tensors).
     """
     try:
@@ -144,16 +144,24 @@ def recorded_batch_size(folder: Path) -> int:
         return 1
 
 
+# Why the oracle refuses params that are not fixed in the vk: the weights must never be the submitter's choice.
+_PARAM_REFUSALS = {
+    "private": "the verifying key does not fix the weights, so whoever proves chooses them",
+    "hashed": "the oracle does not pin a parameter commitment at registration nor check it on submit, "
+    "so the hash would not stop other weights",
+}
+
+
 def _check_visibility(settings: Settings) -> None:
     if settings.output_visibility != "public":
         raise OracleError(
             f"output visibility is {settings.output_visibility}; the oracle stores public outputs",
             hint='set [circuit] output_visibility = "public"',
         )
-    if settings.param_visibility not in ("fixed", "private"):
+    if settings.param_visibility != "fixed":
         raise OracleError(
-            f"param visibility is {settings.param_visibility}; the oracle expects params fixed or private",
-            hint='set [circuit] param_visibility = "fixed"',
+            f"param visibility is {settings.param_visibility}: {_PARAM_REFUSALS.get(settings.param_visibility, 'the oracle binds fixed params only')}",
+            hint='set [circuit] param_visibility = "fixed" (the weights in the vk)',
         )
     if settings.input_visibility not in ("public", "hashed"):
         raise OracleError(

@@ -1,7 +1,8 @@
 """The feature source's arithmetic in Python integers (pure: no web3), bit for bit as the contract does it.
 
 ``ReturnsFeatureSource`` turns the prices of rounds ``E - window .. E`` of a feed
-into the circuit's input instances for epoch ``E``::
+(the latest ``window + 1`` good rounds up to ``E``: a bad round inside the window is
+skipped, at most :data:`MAX_SKIPPED` of them) into the circuit's input instances for epoch ``E``::
 
     q_i = round(multiplier * 2**scale * (p_i - p_{i-1}) / p_{i-1})    halves away from zero
 
@@ -28,6 +29,8 @@ MAX_MULTIPLIER = 10**6
 # Chainlink's answer range: PushFeed stores int192, the source refuses larger answers.
 INT192_MAX = 2**191 - 1
 INT192_MIN = -(2**191)
+# An epoch's window skips at most this many bad rounds (ReturnsFeatureSource.MAX_SKIPPED); more reverts BadRound.
+MAX_SKIPPED = 16
 # Integers a float holds exactly: beyond this q / 2**scale would not round-trip.
 FLOAT_EXACT = 2**53
 
@@ -72,7 +75,7 @@ def _check_price(price: int, what: str) -> None:
     if not isinstance(price, int) or isinstance(price, bool) or not 0 < price <= INT192_MAX:
         raise OracleError(
             f"{what} {price!r} is not a positive int192 answer",
-            hint="the feature source refuses such a round (BadRound): a return needs two positive prices",
+            hint="the feature source never uses such a round: it skips it inside a window and refuses it as an epoch (BadRound)",
         )
 
 
@@ -196,6 +199,7 @@ __all__ = [
     "FIELD_MODULUS",
     "INT192_MAX",
     "INT192_MIN",
+    "MAX_SKIPPED",
     "ReturnsSpec",
     "answer_of",
     "encode_felt",

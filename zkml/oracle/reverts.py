@@ -45,7 +45,7 @@ HINTS = {
     "InvalidModelConfig": "fix the registration parameters",
     "InvalidParameter": "the vault acts only on a registered, attested model; check the model id and the policy",
     "NoDataPresent": "the feed has no such round",
-    "BadRound": "a round of the window is missing, non-positive or in another feed phase",
+    "BadRound": "the epoch's own round is missing, incomplete or non-positive, or its window skips more than 16 bad rounds",
     "EpochOutOfRange": "the epoch has fewer than window + 1 rounds behind it in its feed phase",
 }
 

@@ -19,9 +19,14 @@ import {FixedPoint} from "./FixedPoint.sol";
 ///
 /// Policy: target risky share = neutral + bpsPerOutputUnit * forecast, clamped to [0, 100%], where
 /// the forecast is in the model's own output units (percent, for mlp_regressor). A real vault
-/// would then trade toward the allocation; here it records it.
+/// would then trade toward the allocation; here it records it. The constructor bounds every
+/// parameter: neutral 0..10000, bpsPerOutputUnit 1..1e6, maxStepBps 1..10000, cooldown 0..30 days.
 contract ForecastVault {
     uint16 public constant MAX_BPS = 10_000;
+    /// @notice Policy bounds (zkml.config's too): a larger sensitivity or cooldown is no policy but a mistake,
+    ///         and an unbounded one would wrap negative in int256 (an inverted policy) or overflow the cooldown.
+    uint256 public constant MAX_BPS_PER_OUTPUT_UNIT = 1_000_000;
+    uint64 public constant MAX_COOLDOWN = 30 days;
 
     VerifiedPredictionOracle public immutable oracle;
     bytes32 public immutable modelId;
@@ -60,6 +65,10 @@ contract ForecastVault {
         if (address(oracle_).code.length == 0) revert InvalidParameter("no contract at oracle");
         if (neutralBps_ > MAX_BPS) revert InvalidParameter("neutral share above 100%");
         if (maxStepBps_ == 0 || maxStepBps_ > MAX_BPS) revert InvalidParameter("maxStepBps must be 1..10000");
+        if (bpsPerOutputUnit_ == 0 || bpsPerOutputUnit_ > MAX_BPS_PER_OUTPUT_UNIT) {
+            revert InvalidParameter("bpsPerOutputUnit must be 1..1000000");
+        }
+        if (cooldown_ > MAX_COOLDOWN) revert InvalidParameter("cooldown must be 0..2592000");
         (VerifiedPredictionOracle.ModelConfig memory config,, bool exists,,) = oracle_.models(modelId_);
         if (!exists) revert InvalidParameter("model not registered on the oracle");
         // An unattested model's input is whatever its submitter chose: never act on it.

@@ -59,7 +59,7 @@ contract PushFeed is AggregatorV3Interface {
         pendingOwner = address(0);
     }
 
-    /// @notice Publish a new round with this answer; returns its round id.
+    /// @notice Publish a new round with this answer (a positive int192); returns its round id.
     function push(int256 answer) external onlyOwner returns (uint80) {
         return _push(answer);
     }
@@ -73,8 +73,9 @@ contract PushFeed is AggregatorV3Interface {
     }
 
     function _push(int256 answer) private returns (uint80 roundId) {
-        // int192 is Chainlink's own answer range; it keeps a round in one storage slot.
-        if (answer > type(int192).max || answer < type(int192).min) revert AnswerOutOfRange(answer);
+        // int192 is Chainlink's own answer range; it keeps a round in one storage slot. A price is
+        // positive: a zero or negative round is one no consumer may use (Chainlink's guidance).
+        if (answer > type(int192).max || answer <= 0) revert AnswerOutOfRange(answer);
         roundId = latestRound + 1;
         latestRound = roundId;
         _rounds[roundId] = Round(int192(answer), uint64(block.timestamp));

@@ -18,8 +18,11 @@ import {FixedPoint} from "./FixedPoint.sol";
 /// computed exactly in integers (no floating point), and encoded as BN254 field elements
 /// (a negative q as p - |q|). `zkml.oracle.mirror` computes the same in Python integers, so the
 /// prover's input (q_i / 2^inputScale, exact in a float) gives ezkl exactly these instances.
-/// The epoch's timestamp is round E's updatedAt. Every round must exist (its own id answered),
-/// have a positive answer and a non-zero updatedAt, and all rounds must lie in one feed phase.
+/// The epoch's timestamp is round E's updatedAt. A good round exists (its own id answered), has a
+/// positive answer and a non-zero updatedAt. Round E must be good; a bad round inside the window
+/// is skipped, so the window is the latest `window + 1` good rounds up to E, all in E's feed phase
+/// (at most MAX_SKIPPED skipped). One bad round thus makes only its own epoch unusable, never the
+/// later epochs whose window holds it.
 contract ReturnsFeatureSource is IFeatureSource {
     AggregatorV3Interface public immutable feed;
     uint256 public immutable window;
@@ -29,6 +32,8 @@ contract ReturnsFeatureSource is IFeatureSource {
     /// @dev A batch of epochs spanning at most this many rounds reads each round once.
     uint256 private constant MAX_SHARED_SPAN = 512;
     uint256 private constant PHASE_MASK = type(uint64).max;
+    /// @notice An epoch's window skips at most this many bad rounds; more (a broken feed) reverts BadRound.
+    uint256 public constant MAX_SKIPPED = 16;
 
     error InvalidParameter(string reason);
     error NoEpochs();
@@ -80,8 +85,9 @@ contract ReturnsFeatureSource is IFeatureSource {
 
     /// @dev One epoch's window read on its own; returns its timestamp.
     function _fillOne(uint256 epoch, uint256[] memory instances, uint256 at) private view returns (uint64) {
-        (int256[] memory prices, uint64[] memory times) = _rounds(epoch - window, epoch);
-        _fill(instances, at, prices, 0, epoch - window);
+        (int256[] memory prices, uint64[] memory times, bool allGood) = _rounds(epoch - window, epoch);
+        if (allGood) _fill(instances, at, prices, 0);
+        else _fillSkipping(epoch, instances, at);
         return times[window];
     }
 
@@ -104,10 +110,11 @@ contract ReturnsFeatureSource is IFeatureSource {
         uint256[] memory instances,
         uint64[] memory timestamps
     ) private view {
-        (int256[] memory prices, uint64[] memory times) = _rounds(first, high);
+        (int256[] memory prices, uint64[] memory times, bool allGood) = _rounds(first, high);
         for (uint256 k = 0; k < epochs.length; ++k) {
             uint256 end = epochs[k] - first;
-            _fill(instances, k * window, prices, end - window, first);
+            if (allGood || _clean(prices, end - window, first)) _fill(instances, k * window, prices, end - window);
+            else _fillSkipping(epochs[k], instances, k * window);
             timestamps[k] = times[end];
         }
     }
@@ -121,21 +128,31 @@ contract ReturnsFeatureSource is IFeatureSource {
         return num < 0 ? -magnitude : magnitude;
     }
 
-    /// @dev Writes the window ending at prices[start + window]; every round it uses must be valid
-    ///      (a round another epoch of the batch does not use may be missing or bad).
-    function _fill(uint256[] memory out, uint256 at, int256[] memory prices, uint256 start, uint256 first) private view {
+    /// @dev Whether every round of the window ending at prices[start + window] is good (a round another
+    ///      epoch of the batch does not use may be missing or bad).
+    function _clean(int256[] memory prices, uint256 start, uint256 first) private view returns (bool) {
         uint256 w = window;
-        if (start + w >= prices.length || at + w > out.length) revert EpochOutOfRange(first + start);
-        int256 factor = int256(multiplier << inputScale);
-        // Unchecked: indices checked above; 0 < price <= int192 max (_rounds), factor < 2^52, so |num| < 2^245.
+        if (start + w >= prices.length) revert EpochOutOfRange(first + start);
+        // Unchecked: the index is checked above.
         unchecked {
             for (uint256 j = start; j <= start + w; ++j) {
                 int256 p;
                 assembly {
                     p := mload(add(add(prices, 0x20), shl(5, j)))
                 }
-                if (p == 0) revert BadRound(uint80(first + j));
+                if (p == 0) return false;
             }
+        }
+        return true;
+    }
+
+    /// @dev Writes the returns of the window ending at prices[start + window], all of whose rounds are good.
+    function _fill(uint256[] memory out, uint256 at, int256[] memory prices, uint256 start) private view {
+        uint256 w = window;
+        if (start + w >= prices.length || at + w > out.length) revert EpochOutOfRange(start);
+        int256 factor = int256(multiplier << inputScale);
+        // Unchecked: indices checked above; 0 < price <= int192 max (_round), factor < 2^52, so |num| < 2^245.
+        unchecked {
             for (uint256 i = 0; i < w; ++i) {
                 int256 previous;
                 int256 price;
@@ -155,20 +172,53 @@ contract ReturnsFeatureSource is IFeatureSource {
         }
     }
 
-    /// @dev Rounds first..last (inclusive): prices and updatedAt; a missing or bad round reads as price 0.
-    function _rounds(uint256 first, uint256 last) private view returns (int256[] memory prices, uint64[] memory times) {
+    /// @dev The slow path for a window holding a bad round: walks back from the epoch round by round,
+    ///      keeping the latest `window + 1` good rounds, and writes their returns.
+    function _fillSkipping(uint256 epoch, uint256[] memory out, uint256 at) private view {
+        uint256 w = window;
+        int256[] memory prices = new int256[](w + 1);
+        uint256 found;
+        uint256 skipped;
+        for (uint256 id = epoch; found <= w; --id) {
+            // No round 0 in a phase: the phase holds too few good rounds before the epoch.
+            if ((id & PHASE_MASK) == 0) revert EpochOutOfRange(epoch);
+            (int256 p,) = _round(uint80(id));
+            if (p != 0) {
+                prices[w - found] = p;
+                ++found;
+            } else if (id == epoch || ++skipped > MAX_SKIPPED) {
+                revert BadRound(uint80(id));
+            }
+        }
+        _fill(out, at, prices, 0);
+    }
+
+    /// @dev Rounds first..last (inclusive): prices and updatedAt (a missing or bad round reads as price 0),
+    ///      and whether all of them are good (the common case, where no window needs a check).
+    function _rounds(uint256 first, uint256 last)
+        private
+        view
+        returns (int256[] memory prices, uint64[] memory times, bool allGood)
+    {
         uint256 count = last - first + 1;
         prices = new int256[](count);
         times = new uint64[](count);
+        allGood = true;
         for (uint256 i = 0; i < count; ++i) {
-            uint80 id = uint80(first + i);
-            // A feed reverts for a round it does not have (Chainlink: "No data present").
-            try feed.getRoundData(id) returns (uint80 answered, int256 answer, uint256, uint256 updatedAt, uint80) {
-                if (answered == id && answer > 0 && answer <= type(int192).max && updatedAt != 0) {
-                    prices[i] = answer;
-                    times[i] = uint64(updatedAt);
-                }
-            } catch {}
+            (int256 p, uint64 t) = _round(uint80(first + i));
+            if (p == 0) allGood = false;
+            prices[i] = p;
+            times[i] = t;
         }
+    }
+
+    /// @dev One round's price and updatedAt, or (0, 0) for a missing or bad round.
+    function _round(uint80 id) private view returns (int256 price, uint64 time) {
+        // A feed reverts for a round it does not have (Chainlink: "No data present").
+        try feed.getRoundData(id) returns (uint80 answered, int256 answer, uint256, uint256 updatedAt, uint80) {
+            if (answered == id && answer > 0 && answer <= type(int192).max && updatedAt != 0) {
+                return (answer, uint64(updatedAt));
+            }
+        } catch {}
     }
 }
