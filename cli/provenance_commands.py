@@ -28,6 +28,8 @@ def _lines(result: Any) -> list[str]:
     counts = {status: sum(1 for link in result.links if link.status == status) for status in _TAGS}
     summary = f"{counts['ok']} ok, {counts['warning']} warning(s), {counts['broken']} broken"
     verdict = "every link holds" if result.ok else "BROKEN: do not trust this prediction's provenance"
+    # What the walk took on trust, before the verdict (which stays the last line).
+    lines.append(f"trusts: {result.trusts}")
     lines.append(f"{summary}: {verdict}")
     return lines
 
@@ -46,13 +48,22 @@ def _lines(result: Any) -> list[str]:
     is_flag=True,
     help="Report an unattested model's submitter-chosen inputs as a warning, not a broken link (apps that bind inputs themselves).",
 )
+@click.option(
+    "--rederive",
+    is_flag=True,
+    help="Recompile model.onnx, re-derive the vk and the verifier, and compare them with vk.key and the code on chain "
+    "(seconds; the default walk trusts the workspace manifest for the ONNX link).",
+)
 @chain_connection
 @json_flag
-def provenance_cmd(oracle_address: str, ident: str, workspace: Path | None, allow_unattested: bool, conn: Any, as_json: bool) -> None:
+def provenance_cmd(
+    oracle_address: str, ident: str, workspace: Path | None, allow_unattested: bool, rederive: bool, conn: Any, as_json: bool
+) -> None:
     """Check every link from prediction ID (or its submit tx hash) back to the ONNX, SRS and feed data.
 
     Links: oracle, prediction, registration, verifier code, compiled verifier, verifying key,
-    keys, settings, model id, srs, onnx, feature source, inputs, proof. Exit 1 when one is broken.
+    keys, settings, model id, srs, onnx, feature source, inputs, proof; with --rederive also
+    rederived vk and rederived verifier. Exit 1 when one is broken.
     """
     from zkml.oracle.encoding import parse_bytes32
     from zkml.oracle.provenance import walk
@@ -61,7 +72,7 @@ def provenance_cmd(oracle_address: str, ident: str, workspace: Path | None, allo
     pid = parse_bytes32(ident)
     given = workspace if workspace is not None and is_workspace(workspace) else None
     search = (workspace,) if workspace is not None and given is None else (Path("build"),)
-    result = walk(conn, oracle_address, pid, workspace=given, search=search, allow_unattested=allow_unattested)
+    result = walk(conn, oracle_address, pid, workspace=given, search=search, allow_unattested=allow_unattested, rederive=rederive)
     emit(result.as_dict(), as_json, _lines(result))
     if not result.ok:
         click.get_current_context().exit(1)

@@ -188,3 +188,30 @@ def test_run_summary_says_which_evaluator_and_verifier_it_used() -> None:
     assert "onnx.reference (onnxruntime refused the graph: Type 'tensor(int8)'" in text
     assert "output label" in text and "0.25, 0.75" in text
     assert "reusable + VKA: the plain verifier is 28,521" in text
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".key"}
+
+
+def test_oversize_input_is_refused_naming_file_size_and_limit(build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZKML_MAX_INPUT_BYTES", "2048")
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"input_data": [[0.1] * 8], "padding": "x" * 3000}))
+    before = _files(build)
+    size = big.stat().st_size
+    result = invoke("prove", MLP, "--build-dir", str(build), "--input", str(big))
+    _one_error_line(result, f"input file {big} is {size:,} bytes, over the 2,048-byte limit")
+    assert "ZKML_MAX_INPUT_BYTES" in result.output  # type: ignore[attr-defined]
+    assert _files(build) == before
+
+
+def test_unknown_input_key_is_refused_by_run(build: Path, tmp_path: Path) -> None:
+    data = json.loads((CIRCUITS / "mlp_regressor" / "input.json").read_text())
+    data["padding"] = "x" * 100
+    bad = tmp_path / "padded.json"
+    bad.write_text(json.dumps(data))
+    before = _files(build)
+    result = invoke("run", MLP, "--build-dir", str(build), "--input", str(bad))
+    _one_error_line(result, "unknown key 'padding'")
+    assert _files(build) == before

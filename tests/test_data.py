@@ -73,3 +73,119 @@ def test_generated_calibration_keeps_the_originals() -> None:
     assert out.count == 11
     np.testing.assert_allclose(out.arrays[0][0], [1, 2, 3, 4])
     assert np.std(out.arrays[0][1:], axis=0).min() > 0
+
+
+# -- issue 22 (item 5): size limit, unknown keys, numbers only; issue 21's two malformed inputs
+
+MLP_SPEC = (TensorSpec("input", (1, 8)),)
+EIGHT = [0.1, -0.3, 0.2, 0.05, -0.1, 0.4, 0.0, -0.2]
+
+
+def test_oversize_file_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    # Not even JSON: the size is refused first, so a huge file is never read whole.
+    path.write_text("{" + " " * 5000)
+    with pytest.raises(InputDataError) as info:
+        read_samples(path, SPEC, max_bytes=4096)
+    message = str(info.value)
+    assert str(path) in message and "5,001 bytes" in message and "4,096-byte limit" in message
+    assert "\n" not in message
+
+
+def test_padded_input_under_the_limit_still_names_the_unknown_key(tmp_path: Path) -> None:
+    path = _file(tmp_path, {"input_data": [[0.1, 0.2, 0.3, 0.4]], "padding": "x" * 100})
+    with pytest.raises(InputDataError, match=r"unknown key 'padding'.*allowed: input_data, output_data, targets"):
+        read_samples(path, SPEC, max_bytes=1 << 20)
+
+
+def test_max_input_bytes_default_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zkml.data import DEFAULT_MAX_INPUT_BYTES, MAX_INPUT_BYTES_ENV, max_input_bytes
+    from zkml.errors import ConfigError
+
+    monkeypatch.delenv(MAX_INPUT_BYTES_ENV, raising=False)
+    assert max_input_bytes() == DEFAULT_MAX_INPUT_BYTES == 4 << 20
+    monkeypatch.setenv(MAX_INPUT_BYTES_ENV, "65536")
+    assert max_input_bytes() == 65536
+    for bad in ("lots", "-1", "100"):
+        monkeypatch.setenv(MAX_INPUT_BYTES_ENV, bad)
+        with pytest.raises(ConfigError, match=MAX_INPUT_BYTES_ENV):
+            max_input_bytes()
+
+
+def test_limit_from_the_environment_applies_by_default_to_inputs_to_prove(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zkml.data import MAX_INPUT_BYTES_ENV, read_input
+
+    path = _file(tmp_path, {"input_data": [EIGHT]})
+    assert read_input(path, MLP_SPEC).count == 1
+    monkeypatch.setenv(MAX_INPUT_BYTES_ENV, "1024")
+    path.write_text(json.dumps({"input_data": [EIGHT]}) + " " * 1024)
+    with pytest.raises(InputDataError, match="over the 1,024-byte limit"):
+        read_input(path, MLP_SPEC)
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        ({"input_data": [[0.1, 0.2, 0.3, 0.4]], "pad": "x"}, r"unknown key 'pad'"),
+        ({"input": [[0.1, 0.2, 0.3, 0.4]]}, r"unknown key 'input'"),
+        ({"input_data": [["0.1", 0.2, 0.3, 0.4]]}, r"input 0 holds a str \('0.1'\), not a number"),
+        ({"input_data": [[True, 0.2, 0.3, 0.4]]}, r"input 0 holds a bool \(True\), not a number"),
+        ({"input_data": [[None, 0.2, 0.3, 0.4]]}, r"input 0 holds a NoneType \(None\), not a number"),
+        ({"input_data": [[{"x": 1}, 0.2, 0.3, 0.4]]}, r"input 0 holds a dict"),
+        ({"input_data": [[0.1, 0.2, 0.3, 0.4]], "targets": ["a"]}, r"targets holds a str"),
+        ("just text", r"expected \{\"input_data\""),
+    ],
+)
+def test_malformed_payloads_are_refused_in_one_line(tmp_path: Path, payload: object, match: str) -> None:
+    with pytest.raises(InputDataError, match=match) as info:
+        read_samples(_file(tmp_path, payload), SPEC)
+    assert "\n" not in str(info.value)
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "in.json"
+    path.write_text('{"input_data": [[1, 2, 3, 4]], "input_data": [[5, 6, 7, 8]]}')
+    with pytest.raises(InputDataError, match="key 'input_data' appears more than once"):
+        read_samples(path, SPEC)
+
+
+def test_ezkl_output_data_is_allowed_and_ignored(tmp_path: Path) -> None:
+    samples = read_samples(_file(tmp_path, {"input_data": [[0.1, 0.2, 0.3, 0.4]], "output_data": [[9.0]]}), SPEC)
+    assert samples.count == 1
+
+
+def test_issue21_bare_list_is_one_sample_normalised_to_ezkl_format(tmp_path: Path) -> None:
+    # zkml/serve/schemas.py documents the bare list as allowed: one flat sample of a one-input model.
+    from zkml.data import input_payload
+
+    samples = read_samples(_file(tmp_path, EIGHT), MLP_SPEC)
+    assert samples.count == 1
+    assert input_payload(samples) == {"input_data": [EIGHT]}
+
+
+def test_issue21_input_nested_as_the_tensor_is_flattened(tmp_path: Path) -> None:
+    # {"input_data": [[[8 values]]]}: input 0 is [[8 values]], exactly the model's (1, 8) tensor.
+    from zkml.data import input_payload
+
+    samples = read_samples(_file(tmp_path, {"input_data": [[EIGHT]]}), MLP_SPEC)
+    assert samples.count == 1
+    assert input_payload(samples) == {"input_data": [EIGHT]}
+
+
+@pytest.mark.parametrize(
+    ("nested", "shape"),
+    [
+        ([EIGHT[:4], EIGHT[4:]], "[2, 4]"),  # 8 values, but laid out as two rows of 4
+        ([[[v] for v in EIGHT]], "[1, 8, 1]"),  # one level too deep inside the sample
+        ([[EIGHT[:3], EIGHT[3:]]], None),  # ragged
+    ],
+)
+def test_nesting_that_does_not_match_a_sample_is_refused(tmp_path: Path, nested: object, shape: str | None) -> None:
+    with pytest.raises(InputDataError) as info:
+        read_samples(_file(tmp_path, {"input_data": [nested]}), MLP_SPEC)
+    message = str(info.value)
+    assert "\n" not in message
+    if shape is not None:
+        assert f"nested as {shape}" in message and "one sample is [8]" in message
+    else:
+        assert "not a (nested) list of numbers" in message or "ragged" in message

@@ -81,3 +81,82 @@ def test_too_small_srs_is_refused(tiny: ProvedCircuit, tmp_path: Path) -> None:
     with pytest.raises(SrsError, match="has logrows 8, the circuit needs"):
         setup_keys(circuit, small, tmp_path)
     assert not (tmp_path / "pk.key").exists()
+
+
+# -- issue 22 (item 5): an input is checked whole before anything in the workspace is written
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _mlp_input() -> list[float]:
+    path = Path(__file__).resolve().parents[1] / "circuits" / "mlp_regressor" / "input.json"
+    return [float(v) for v in json.loads(path.read_text())["input_data"][0]]
+
+
+def _bad_inputs() -> dict[str, str]:
+    good = _mlp_input()
+    far = [1e12, *good[1:]]
+    return {
+        "out_of_range": json.dumps({"input_data": [far]}),
+        "padding_key": json.dumps({"input_data": [good], "padding": "x" * 2000}),
+        "oversize": json.dumps({"input_data": [good]}) + " " * 5000,
+        "two_samples": json.dumps({"input_data": [good + good]}),
+        "wrong_shape": json.dumps({"input_data": [good[:5]]}),
+        "nan": json.dumps({"input_data": [[float("nan"), *good[1:]]]}),
+        "string": json.dumps({"input_data": [[str(good[0]), *good[1:]]]}),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_bad_inputs()))
+def test_bad_input_leaves_every_workspace_file_byte_identical(
+    mlp: ProvedCircuit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    from zkml.errors import InputDataError
+    from zkml.pipeline import Pipeline
+    from zkml.workspace import Workspace
+
+    monkeypatch.setenv("ZKML_MAX_INPUT_BYTES", "4096")
+    ws = tmp_path / "mlp_regressor"
+    shutil.copytree(mlp.workspace, ws)
+    bad = tmp_path / f"{kind}.json"
+    bad.write_text(_bad_inputs()[kind])
+    before = _hashes(ws)
+    with pytest.raises(InputDataError, match=str(bad)) as info:
+        Pipeline(mlp.pipeline.config, Workspace(ws), input_path=bad).prove()  # type: ignore[attr-defined]
+    assert "\n" not in str(info.value)
+    assert _hashes(ws) == before
+
+
+@pytest.mark.parametrize("form", ["bare_list", "nested"])
+def test_issue21_inputs_are_normalised_and_proved(mlp: ProvedCircuit, tmp_path: Path, form: str) -> None:
+    from zkml.pipeline import Pipeline
+    from zkml.workspace import Workspace
+
+    values = _mlp_input()
+    given = tmp_path / f"{form}.json"
+    given.write_text(json.dumps(values if form == "bare_list" else {"input_data": [[values]]}))
+    ws = tmp_path / "mlp_regressor"
+    shutil.copytree(mlp.workspace, ws)
+    pipeline = Pipeline(mlp.pipeline.config, Workspace(ws), input_path=given)  # type: ignore[attr-defined]
+    proof = pipeline.prove()
+    assert pipeline.verify(proof).verified
+    # The same sample as the circuit's own input, so the same outputs; kept beside the proof in ezkl's format.
+    assert pipeline.last_outputs == mlp.summary.outputs  # type: ignore[attr-defined]
+    assert json.loads((ws / "input.json").read_text()) == {"input_data": [values]}
+
+
+def test_issue21_nested_input_proves_on_the_warm_path(mlp: ProvedCircuit, tmp_path: Path) -> None:
+    from zkml.proving.warm import ProverSpec, WarmProver
+
+    nested = tmp_path / "nested.json"
+    nested.write_text(json.dumps({"input_data": [[_mlp_input()]]}))
+    prover = WarmProver(ProverSpec.from_pipeline(mlp.pipeline, device="cpu"), tmp_path / "proofs")
+    result = prover.prove(nested)
+    assert prover.verify(result.proof).verified
+    assert result.outputs == mlp.summary.outputs  # type: ignore[attr-defined]
+    assert json.loads(nested.read_text()) == {"input_data": [[_mlp_input()]]}  # the caller's file is left as it was
+    assert not list((tmp_path / "proofs").glob(".*.part"))  # nor is the staged copy ezkl read

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from zkml.artifacts import (
     sha256_file,
 )
 from zkml.config import CircuitConfig
+from zkml.data import Samples, read_prove_input
 from zkml.errors import ConfigError, InputDataError
 from zkml.evm.stages import EvmStages
 
@@ -169,7 +169,14 @@ class Pipeline(EvmStages):
         return self._memo("export", self._export)  # type: ignore[no-any-return]
 
     def _export(self) -> OnnxModel:
-        from zkml.export import export_fingerprint, export_model, inspect_onnx, load_callable, random_example, reference_outputs
+        from zkml.export import reference_outputs
+
+        model = self._memo("onnx", self._export_model)
+        # The float reference on the sample input: cheap, so recomputed (once that input passed every check).
+        return reference_outputs(model, self._checked_input(self.sample_input(model), model), self.ws.reference)
+
+    def _export_model(self) -> OnnxModel:  # the export stage alone: nothing derived from the input
+        from zkml.export import export_fingerprint, export_model, inspect_onnx, load_callable, random_example
 
         cfg = self.config
         onnx_path = self.ws.onnx
@@ -194,12 +201,12 @@ class Pipeline(EvmStages):
             }
 
         self._run_stage("export", parts, produce)
-        model = inspect_onnx(onnx_path)
-        # The float reference on the sample input: cheap, so recomputed rather than cached.
-        sample_path = self.sample_input(model)
-        from zkml.data import read_samples
+        return inspect_onnx(onnx_path)
 
-        return reference_outputs(model, read_samples(sample_path, model.inputs), self.ws.reference)
+    def _checked_input(self, source: Path, model: OnnxModel, *, one: bool = False) -> Samples:
+        """``source`` checked whole (:func:`zkml.data.read_prove_input`), before anything derived from it is written."""
+        margin = self.config.circuit.input_range_margin
+        return read_prove_input(source, model.inputs, one=one, calibration=self.config.calibration, margin=margin)
 
     def sample_input(self, model: OnnxModel) -> Path:
         """The input to prove: the configured one, or a seeded random sample for a bare ONNX."""
@@ -398,28 +405,26 @@ class Pipeline(EvmStages):
         return load_keys(self.ws.root, verify_hashes=False)
 
     def witness(self, input_path: Path | None = None) -> Witness:
-        """Check the input and run the circuit on it."""
+        """Check the input whole (nothing is written for a refused one), then witness it as ``input.json`` in ezkl's format."""
         from zkml.circuit import decode_outputs, generate_witness
-        from zkml.data import check_in_range, read_samples
+        from zkml.data import check_in_range, input_payload
+        from zkml.workspace import write_json_atomic
 
-        model = self.export()
-        circuit = self.compile()
+        model = self._memo("onnx", self._export_model)
         source = Path(input_path) if input_path else self.sample_input(model)
-        samples = read_samples(source, model.inputs)
-        if samples.count != 1:
-            raise InputDataError(f"{source} holds {samples.count} samples; prove takes one", hint="split it, or use zkml prove --batch")
+        samples = self._checked_input(source, model, one=True)
+        circuit = self.compile()  # after the check: it writes the float reference of the sample input
         ranges = ((self.ws.stage("calibrate") or {}).get("details") or {}).get("input_ranges")
         if ranges:
-            check_in_range(samples, [(lo, hi) for lo, hi in ranges], self.config.circuit.input_range_margin)
+            check_in_range(samples, [(lo, hi) for lo, hi in ranges], self.config.circuit.input_range_margin, where=source)
         keys = self.keys() if "polycommit" in (circuit.settings.input_visibility, circuit.settings.output_visibility) else None
         parts = {"circuit": circuit.sha256, "input": sha256_file(source)}
         witness_path = self.ws.witness
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
             # Keep the proved input beside its proof, so the workspace alone explains the proof.
-            if source.resolve() != self.ws.input.resolve():
-                shutil.copyfile(source, self.ws.input)
-            generate_witness(circuit, source, witness_path, keys=keys, srs=self.srs() if keys else None)
+            write_json_atomic(self.ws.input, input_payload(samples))
+            generate_witness(circuit, self.ws.input, witness_path, keys=keys, srs=self.srs() if keys else None)
             return {"witness": witness_path, "input": self.ws.input}, {}
 
         self._run_stage("witness", parts, produce)

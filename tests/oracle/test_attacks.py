@@ -8,7 +8,8 @@
    swapped after registration: ``VerifierCodeMismatch`` on chain, and nothing is stored;
 4. a development SRS on a public chain id: ``UnsafeSrsError`` (tests/test_srs.py covers the import guard);
 5. an old prediction cannot move the vault (``NotNewer``), nor a newer one inside the cooldown
-   (``CooldownActive``), and each step is capped at maxStepBps; anyone may trigger it;
+   (``CooldownActive``), and each step is capped at maxStepBps; anyone may trigger it (the
+   publisher's choice of window, issue 22's reorder attack, is in tests/oracle/test_vault_epoch.py);
 6. a maxAge change does not revive a stale prediction (expiry is fixed at submit);
 7. a repeated window (a flat market) publishes at a new epoch;
 8. a batch with one published sample stores the others, also after a front-runner's copy;

@@ -1,6 +1,7 @@
 """The ForecastVault on anvil: pinned to one oracle and one attested model, acting on its latest fresh prediction.
 
-Old predictions, cooldowns and the step cap (issue 11's attack 5) are in tests/oracle/test_attacks.py.
+Old predictions, cooldowns and the step cap (issue 11's attack 5) are in tests/oracle/test_attacks.py;
+the feed's-latest-epoch rule and the reorder attack (issue 22) in tests/oracle/test_vault_epoch.py.
 """
 
 from __future__ import annotations

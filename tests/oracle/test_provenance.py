@@ -1,4 +1,4 @@
-"""`zkml provenance` on a real anvil: the demo's attested prediction walks all green; a swapped verifier or SRS breaks its link.
+"""`zkml provenance` on a real anvil: the demo's attested prediction walks all green; a swapped verifier, SRS or ONNX breaks its link.
 
 The demo runs once per module, on a copy of the session's ``mlp`` workspace (the
 shared one is never written) inside an ``evm_snapshot`` that is reverted when
@@ -30,6 +30,7 @@ from zkml.workspace import Layout
 CHAIN_LINKS = ("oracle", "prediction", "registration", "verifier code")
 WORKSPACE_LINKS = ("compiled verifier", "verifying key", "keys", "settings", "model id", "srs", "onnx")
 ORDER = (*CHAIN_LINKS, *WORKSPACE_LINKS, "feature source", "inputs", "proof")
+REDERIVE_LINKS = ("rederived vk", "rederived verifier")
 # PUSH1 1 PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN: a "verifier" that accepts everything.
 ALWAYS_TRUE = "0x600160005260206000f3"
 
@@ -284,3 +285,81 @@ def test_a_batch_walks_each_sample_it_published(chain: Demo, batched_tiny: Any, 
     one = walk(chain.conn, chain.oracle, published.batch[1].prediction_id, search=[tmp_path], allow_unattested=True)
     assert [s.prediction_id for s in one.samples] == [published.batch[1].prediction_id]
     assert [link.name for link in one.links if link.name.startswith("prediction")] == ["prediction"]
+
+
+# --------------------------------------------------------------------------- re-derivation (--rederive)
+
+
+def _workspace_with_swapped_onnx(demo: Demo, tmp_path: Path) -> Path:
+    """The audit's attack: model.onnx replaced by other weights, its export hash and compile fingerprint rewritten.
+
+    The compiled circuit, keys and verifier stay the honest ones, so every file still
+    matches its record and every recomputed fingerprint agrees: only recompiling sees it.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    from zkml.artifacts import sha256_file
+    from zkml.config import load_config
+    from zkml.workspace import fingerprint
+
+    root = _copy_workspace(demo.workspace, tmp_path / "ws")
+    layout = Layout(root)
+    model = onnx.load(str(layout.onnx))
+    last = model.graph.initializer[-1]
+    last.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(last) + 5.0, last.name))  # another model's weights
+    onnx.save(model, str(layout.onnx))
+    manifest = json.loads(layout.manifest.read_text())
+    fidelity_data = load_config(Path(manifest["info"]["circuit"]["toml"])).holdout or layout.calibration
+    onnx_sha = sha256_file(layout.onnx)
+    manifest["stages"]["export"]["outputs"]["model"]["sha256"] = onnx_sha
+    manifest["stages"]["compile"]["fingerprint"] = fingerprint(
+        {"stage": "compile", "model": onnx_sha, "settings": sha256_file(layout.settings),
+         "fidelity_data": sha256_file(fidelity_data), "ezkl": manifest["info"]["tools"]["ezkl"]}
+    )  # fmt: skip
+    layout.manifest.write_text(json.dumps(manifest))
+    return root
+
+
+def test_a_swapped_onnx_with_a_rewritten_manifest_passes_the_fast_walk_which_says_so(demo: Demo, tmp_path: Path) -> None:
+    root = _workspace_with_swapped_onnx(demo, tmp_path)
+    result = walk(demo.conn, demo.oracle, parse_bytes32(demo.prediction_id), workspace=root)
+    # The fast walk reads the manifest's records: a consistent rewrite of them is invisible to it, and it says so.
+    assert result.ok and [link.name for link in result.links] == list(ORDER)
+    assert "manifest" in result.trusts and "--rederive" in result.trusts
+    out = _run(demo, demo.prediction_id, "--workspace", str(root))
+    assert out.exit_code == 0 and "trusts: " in out.output and "--rederive" in out.output
+
+
+def test_rederive_flags_the_swapped_onnx(demo: Demo, tmp_path: Path) -> None:
+    root = _workspace_with_swapped_onnx(demo, tmp_path)
+    result = walk(demo.conn, demo.oracle, parse_bytes32(demo.prediction_id), workspace=root, rederive=True)
+    assert _broken(result) == list(REDERIVE_LINKS)
+    links = _links(result)
+    assert "model.onnx" in links["rederived vk"].detail and "vk.key" in links["rederived vk"].detail
+    assert "on chain" in links["rederived verifier"].detail
+    assert links["rederived verifier"].actual != links["rederived verifier"].expected
+    out = _run(demo, demo.prediction_id, "--workspace", str(root), "--rederive")
+    assert out.exit_code == 1
+    broken_lines = [line for line in out.output.splitlines() if line.startswith("[BROKEN]")]
+    assert [line.split()[1:3] for line in broken_lines] == [["rederived", "vk"], ["rederived", "verifier"]]
+    # Nothing was written into the workspace.
+    assert not any(p.name.startswith(".") or p.suffix == ".part" for p in root.rglob("*"))
+
+
+def test_rederive_passes_on_the_honest_workspace(demo: Demo) -> None:
+    out = _run(demo, demo.prediction_id, "--workspace", str(demo.workspace), "--rederive", "--json")
+    assert out.exit_code == 0, out.output
+    payload = json.loads(out.stdout)
+    assert payload["ok"] is True and [link["name"] for link in payload["links"]] == [*ORDER, *REDERIVE_LINKS]
+    assert all(link["status"] == "ok" for link in payload["links"])
+    assert "recomputed" in payload["trusts"]
+
+
+def test_rederive_refuses_an_srs_that_is_not_the_pinned_one(demo: Demo, tmp_path: Path) -> None:
+    from zkml.oracle.rederive import rederive_links
+
+    root = _workspace_with_srs(demo, tmp_path, rerecord=False)
+    links = rederive_links(WorkspaceFiles(root), runtime_sha256=None, vka_digest=None)
+    assert [(link.name, link.status) for link in links] == [(name, "broken") for name in REDERIVE_LINKS]
+    assert all(link.detail.startswith("unchecked: the SRS file") and "is not the pinned" in link.detail for link in links)

@@ -141,13 +141,18 @@ def consumer_state(conn: Connection, consumer: str, *, contracts: OracleContract
 def consumer_act(
     conn: Connection, consumer: str, *, sender: Sender | None = None, contracts: OracleContracts | None = None
 ) -> tuple[ConsumerState, int]:
-    """Let the ForecastVault rebalance on its model's latest attested prediction (anyone may).
+    """Let the ForecastVault rebalance on its model's prediction for the feed's latest epoch (anyone may).
+
+    The vault reads the epoch from the model's feature source at the time of the call; a
+    prediction on an older window is stored and readable but never moves the vault or starts its
+    cooldown, so the order in which epochs were published cannot change what it does.
 
     Returns:
         The vault's state afterwards and the gas used.
 
     Raises:
-        OracleRevertError: refused (``Stale``, ``NotNewer``, ``CooldownActive``, ``NoPrediction``, ...).
+        OracleRevertError: refused (``NotLatestEpoch``: the feed's latest epoch is not published yet;
+            ``NotNewer``: the vault already acted on it; ``Stale``, ``CooldownActive``, ``NoPrediction``, ...).
     """
     contracts = contracts or compile_contracts()
     vault = bind(conn, consumer, contracts.consumer)

@@ -6,6 +6,7 @@ submitted it and checks, in order::
     oracle code -> prediction (stored, its tx) -> registration -> verifier code (code hash)
     -> compiled verifier (workspace) -> verifying key -> keys -> settings -> model id
     -> SRS -> ONNX -> feature source -> inputs (recomputed from the feed) -> proof (re-verified)
+    [-> rederived vk -> rederived verifier]   (``rederive=True``)
 
 Each link is checked (``ok``), checked with a caveat (``warning``) or ``broken``
 with the values it compared. The chain links are in :mod:`zkml.oracle.provenance_chain`,
@@ -13,7 +14,10 @@ the workspace links in :mod:`zkml.oracle.provenance_links`. The walk re-derives 
 (code hash, attested inputs, the proof, the decoded outputs) from the chain and
 the submit transaction itself, so it relies on the oracle's code only for having
 stored the record; the oracle's code is compared with the one zkml compiles, and a
-difference is a warning.
+difference is a warning. The ONNX link reads the workspace manifest's records (the
+walk's ``trusts`` says so); ``rederive=True`` adds the links of
+:mod:`zkml.oracle.rederive`, which recompile the model and compare what that gives
+with the vk and the code on chain.
 
 Nothing is printed and nothing is written.
 """
@@ -53,6 +57,7 @@ from zkml.oracle.provenance_links import (
     short,
     workspace_links,
 )
+from zkml.oracle.rederive import REDERIVE_LINKS, TRUSTS_FAST, TRUSTS_REDERIVE, rederive_links
 
 SUBMIT_FUNCTIONS = ("submit", "submitWithVka", "submitAttested", "submitAttestedWithVka")
 
@@ -68,6 +73,7 @@ class Walk:
     workspace: Path | None
     found_by: str = ""
     links: tuple[Link, ...] = field(default_factory=tuple)
+    trusts: str = TRUSTS_FAST
 
     @property
     def ok(self) -> bool:
@@ -85,6 +91,7 @@ class Walk:
             "workspace": str(self.workspace) if self.workspace else None,
             "workspace_found_by": self.found_by,
             "links": [link.as_dict() for link in self.links],
+            "trusts": self.trusts,
             "ok": self.ok,
         }
 
@@ -181,6 +188,7 @@ def walk(
     workspace: Path | None = None,
     search: Sequence[Path] = (Path("build"),),
     allow_unattested: bool = False,
+    rederive: bool = False,
     contracts: OracleContracts | None = None,
 ) -> Walk:
     """Walk from a prediction (its id, or its submit transaction's hash) through every link to the workspace's files.
@@ -192,6 +200,8 @@ def walk(
         workspace: the workspace the model was built in; searched for under ``search`` when None.
         search: folders that are, or hold (``build/*/``), workspaces.
         allow_unattested: an unattested model's inputs are a warning instead of a broken link.
+        rederive: also recompile model.onnx and re-derive the vk and the verifier (seconds, not
+            milliseconds) instead of trusting the manifest for that link.
         contracts: compiled contracts.
 
     Raises:
@@ -215,16 +225,22 @@ def walk(
     code_link, runtime = verifier_code_link(ctx)
     links.append(code_link)
     files, how = _workspace(ctx, workspace, search, runtime)
+    vka = (ctx.registration or {}).get("vka_digest")
+    vka = vka if vka and int.from_bytes(vka, "big") else None
     if files is None:
         links += [broken(name, f"unchecked: {how}") for name in WORKSPACE_LINKS]
     else:
-        vka = (ctx.registration or {}).get("vka_digest")
-        links += workspace_links(files, runtime_sha256=runtime, model_id=model_id, source=ctx.source,
-                                 vka_digest=vka if vka and int.from_bytes(vka, "big") else None,
+        links += workspace_links(files, runtime_sha256=runtime, model_id=model_id, source=ctx.source, vka_digest=vka,
                                  dev_chain=conn.is_dev, chain_id=conn.chain_id)  # fmt: skip
     links += inputs_links(ctx, samples, input_scale=_input_scale(files), allow_unattested=allow_unattested)
     links.append(proof_link(ctx, code_ok=code_link.ok))
-    return Walk(oracle, conn.chain_id, submission, samples, files.root if files else None, how, tuple(links))
+    if rederive:
+        if files is None:
+            links += [broken(name, f"unchecked: {how}") for name in REDERIVE_LINKS]
+        else:
+            links += rederive_links(files, runtime_sha256=runtime, vka_digest=vka)
+    root = files.root if files else None
+    return Walk(oracle, conn.chain_id, submission, samples, root, how, tuple(links), TRUSTS_REDERIVE if rederive else TRUSTS_FAST)
 
 
 def _input_scale(files: WorkspaceFiles | None) -> int | None:

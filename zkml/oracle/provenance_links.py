@@ -17,8 +17,10 @@ What the links prove, and what they do not:
   consumed) agree with the files. They show the workspace is one consistent
   build from this ONNX, settings and SRS, as the pipeline recorded it. The
   records are the pipeline's own, not signatures: whoever can write the folder
-  can rewrite them. Recompiling instead would prove more, but ezkl's compiled
-  circuit is not byte-reproducible (two compilations of one ONNX differ).
+  can rewrite them (a swapped model.onnx with its records rewritten passes). ezkl's
+  compiled circuit is not byte-reproducible (two compilations of one ONNX differ),
+  but the vk made from it is: :mod:`zkml.oracle.rederive` (``--rederive``)
+  recompiles and compares the vk and the verifier instead.
 """
 
 from __future__ import annotations

@@ -40,7 +40,9 @@ HINTS = {
     "VkaRequired": "this model uses a reusable verifier: publish with its VKA",
     "VkaMismatch": "the VKA does not match the digest pinned at registration",
     "WrongModel": "the consumer is pinned to another model id",
-    "NotNewer": "the vault already acted on this epoch (or a newer one); it acts once per new epoch",
+    "NotNewer": "the vault already acted on the feed's latest epoch; it acts once per new epoch of the feed",
+    "NotLatestEpoch": "the vault acts only on the prediction for the feed's latest epoch: publish that epoch "
+    "(`zkml oracle attest`), then trigger it again; an older window never moves it",
     "CooldownActive": "the vault rebalanced recently; try again after its cooldown",
     "InvalidModelConfig": "fix the registration parameters",
     "InvalidParameter": "the vault acts only on a registered, attested model; check the model id and the policy",

@@ -24,11 +24,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.artifacts import CompiledCircuit, Keys, Proof, Srs, TensorSpec, VerifyResult
 from zkml.errors import ConfigError, InputDataError
 from zkml.proving.device import DeviceChoice, select_device
+
+if TYPE_CHECKING:
+    from zkml.data import Samples
 
 # Called in the proving process before each proof with (job index, attempt); for
 # instrumentation and fault injection (tests kill the worker from here).
@@ -191,10 +194,10 @@ def _split_jsonl(source: Path, staging: Path) -> list[Path]:
 
 def _split_batches(source: Path, inputs: tuple[TensorSpec, ...], staging: Path) -> list[Path]:
     """One input file per whole batch of a multi-sample JSON (the file itself when it is one batch)."""
-    from zkml.data import Samples, read_samples, write_samples
+    from zkml.data import Samples, read_input, write_samples
 
     batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
-    samples = read_samples(source, inputs)
+    samples = read_input(source, inputs)
     if samples.count == batch:
         return [source]
     if samples.count % batch:
@@ -255,11 +258,11 @@ class WarmProver:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.before_prove = before_prove
 
-    def check_input(self, input_path: Path) -> None:
-        """Refuse an input file prove-many would refuse, with the same message (InputDataError)."""
-        from zkml.data import check_in_range, read_samples
+    def check_input(self, input_path: Path) -> Samples:
+        """Refuse an input file prove-many would refuse, with the same message (InputDataError); else its samples."""
+        from zkml.data import check_in_range, read_input
 
-        samples = read_samples(input_path, self.spec.inputs)
+        samples = read_input(input_path, self.spec.inputs)
         if samples.count != self.spec.batch_size:
             raise InputDataError(
                 f"{input_path} holds {samples.count} samples; this circuit proves batches of {self.spec.batch_size}",
@@ -267,26 +270,35 @@ class WarmProver:
             )
         if self.spec.input_ranges:
             check_in_range(samples, [(list(lo), list(hi)) for lo, hi in self.spec.input_ranges], self.spec.range_margin)
+        return samples
 
     def prove(self, input_path: Path, *, index: int = 0, name: str | None = None, attempt: int = 1) -> ProofResult:
         """Check one input, run the circuit and prove it.
 
         Writes ``<name>.witness.json`` and ``<name>.proof.json`` in the output folder
-        (``name`` defaults to the input file's stem).
+        (``name`` defaults to the input file's stem); nothing is written for a refused input.
 
         Raises:
-            InputDataError: the input has the wrong shape or is out of the calibrated range.
+            InputDataError: the input is too large, malformed, the wrong shape or out of the calibrated range.
             CircuitError: the circuit could not run on it.
             ProofError: proving failed (DeviceError for the GPU path).
         """
         from zkml.circuit import generate_witness
+        from zkml.data import input_payload
         from zkml.prove import prove
 
         input_path = Path(input_path)
         stem = name or input_path.stem
         start = time.perf_counter()
-        self.check_input(input_path)
-        witness = generate_witness(self.spec.circuit, input_path, witness_file(self.out_dir, stem))
+        samples = self.check_input(input_path)
+        # ezkl is given the checked samples in its own format, never the caller's file (a bare
+        # list or a nested sample is valid here but not to ezkl): a hidden copy, gone once witnessed.
+        staged = self.out_dir / f".{stem}.{os.getpid()}.input.part"
+        try:
+            staged.write_text(json.dumps(input_payload(samples)))
+            witness = generate_witness(self.spec.circuit, staged, witness_file(self.out_dir, stem))
+        finally:
+            staged.unlink(missing_ok=True)
         witnessed = time.perf_counter()
         if self.before_prove is not None:
             self.before_prove(index, attempt)

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {VerifiedPredictionOracle} from "./VerifiedPredictionOracle.sol";
+import {IFeatureSource} from "./IFeatureSource.sol";
 import {FixedPoint} from "./FixedPoint.sol";
 
 /// @title ForecastVault
@@ -12,10 +13,16 @@ import {FixedPoint} from "./FixedPoint.sol";
 /// What it acts on is fixed by the chain, not by whoever calls it, so anyone may trigger it:
 ///  - one oracle and one ATTESTED model, fixed at construction (the model's input is the feed's
 ///    data at the prediction's epoch, so nobody chose it);
-///  - only the model's latest fresh prediction (the oracle reverts on stale, retired, unknown), and
-///    only if its data epoch is strictly newer than the last one applied: an old prediction can
-///    never move the vault again;
+///  - only the prediction for the FEED's latest epoch at the time of the call (the model's feature
+///    source's `latestEpoch()`), fresh (the oracle reverts on stale, retired, unknown), and only
+///    if that epoch is newer than the last one applied. The oracle stores any epoch within
+///    `maxEpochLag`, so the publisher picks which windows get stored, but not which one the vault
+///    acts on: a prediction on an older window is stored and readable, yet never moves the vault
+///    nor starts its cooldown (`NotLatestEpoch`), whatever order epochs are published in;
 ///  - at most once per `cooldown` seconds, and by at most `maxStepBps` per step toward the target.
+///    Only acting on the latest epoch starts the cooldown, so only the feed's own pace can: an
+///    epoch that arrives during it waits, and when it ends the vault acts on whatever epoch is then
+///    the latest (skipped epochs are never caught up on, so a backlog cannot be replayed).
 ///
 /// Policy: target risky share = neutral + bpsPerOutputUnit * forecast, clamped to [0, 100%], where
 /// the forecast is in the model's own output units (percent, for mlp_regressor). A real vault
@@ -30,6 +37,8 @@ contract ForecastVault {
 
     VerifiedPredictionOracle public immutable oracle;
     bytes32 public immutable modelId;
+    /// @notice The model's feature source (the oracle never changes a registered model's source).
+    IFeatureSource public immutable source;
     /// @notice Risky share (bps) when the forecast is zero.
     uint16 public immutable neutralBps;
     /// @notice Risky-share change in bps per 1.0 of the model's output (1 % for a percent forecast).
@@ -51,6 +60,8 @@ contract ForecastVault {
 
     error WrongModel(bytes32 expected, bytes32 actual);
     error NotNewer(uint256 epoch, uint256 lastEpoch);
+    /// @notice The model's newest stored prediction is not on the feed's latest epoch (yet).
+    error NotLatestEpoch(uint256 epoch, uint256 latestEpoch);
     error CooldownActive(uint64 nextAllowed);
     error InvalidParameter(string reason);
 
@@ -75,6 +86,7 @@ contract ForecastVault {
         if (config.source == address(0)) revert InvalidParameter("model is not attested");
         oracle = oracle_;
         modelId = modelId_;
+        source = IFeatureSource(config.source);
         neutralBps = neutralBps_;
         bpsPerOutputUnit = bpsPerOutputUnit_;
         maxStepBps = maxStepBps_;
@@ -82,12 +94,17 @@ contract ForecastVault {
         targetRiskyBps = neutralBps_;
     }
 
-    /// @notice Act on the pinned model's latest fresh prediction. Anyone may call it.
+    /// @notice Act on the pinned model's fresh prediction for the feed's latest epoch. Anyone may call it.
     function rebalance() external returns (uint16) {
+        // The epoch is the feed's, read now: never one the publisher or the caller picked.
+        uint256 latest = source.latestEpoch();
+        if (latest <= lastEpoch) revert NotNewer(latest, lastEpoch);
+        // The oracle keeps the highest stored epoch and refuses epochs beyond the source's latest,
+        // so anything but `latest` here means the latest window is not published yet.
         VerifiedPredictionOracle.Prediction memory p = oracle.latestPrediction(modelId);
         // The oracle scopes by modelId; checking again keeps the vault safe against a reader bug.
         if (p.modelId != modelId) revert WrongModel(modelId, p.modelId);
-        if (p.epoch <= lastEpoch) revert NotNewer(p.epoch, lastEpoch);
+        if (p.epoch != latest) revert NotLatestEpoch(p.epoch, latest);
         if (lastRebalance != 0 && block.timestamp < uint256(lastRebalance) + cooldown) {
             revert CooldownActive(lastRebalance + cooldown);
         }
