@@ -180,18 +180,22 @@ def attest_cmd(target: Target, feed_address: str, epoch: int | None, oracle_addr
     from zkml.config import FeedConfig
     from zkml.oracle import publish as publish_proof
     from zkml.oracle import read_model
-    from zkml.oracle.attest import prove_attested
+    from zkml.oracle.attest import check_epoch, prove_attested
     from zkml.oracle.feed import attested_input, latest_epoch
     from zkml.oracle.mirror import ReturnsSpec
     from zkml.oracle.registry import workspace_model
 
+    if epoch is not None:
+        check_epoch(epoch)  # a negative or huge --epoch is refused by name before any chain read
     model = workspace_model(target.workspace)
     oracle = _oracle(conn, target.workspace, oracle_address)
     mid = _model_id(conn, target.workspace, model_id)
     registered = read_model(conn, oracle, mid)
     bounds = registered["bounds"] if registered else ()
     returns = ReturnsSpec(model.spec.sample_width, model.spec.input_scale, (target.config.feed or FeedConfig()).multiplier)
-    at = epoch if epoch is not None else latest_epoch(conn, feed_address)
+    latest = latest_epoch(conn, feed_address)
+    at = epoch if epoch is not None else latest
+    check_epoch(at, latest=latest, max_epoch_lag=int(registered["max_epoch_lag"]) if registered else None)
     attested = attested_input(conn, feed_address, at, returns)
     proof = prove_attested(target.pipeline(), attested, model.spec, bounds)
     payload: dict[str, Any] = {"epoch": at, "input": list(attested.values), "proof": str(proof)}

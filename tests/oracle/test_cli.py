@@ -49,6 +49,14 @@ def test_oracle_commands(market: Market, chain: World, mlp: Any, tmp_path: Path)
     out = run("publish", code=2)  # the feed's window, without its epoch
     assert "AttestationRequired(" in out and "--epoch" in out
 
+    # Bad epochs are refused by name before anything is proved (issue 22: --epoch -1 once said "models returned 0 bytes").
+    for bad, words in (
+        ("-1", "epoch -1 is negative"),
+        (str(2**80), f"epoch {2**80} is beyond the largest round id"),
+        (str(market.latest + 5), f"epoch {market.latest + 5} is past the feed's latest epoch {market.latest}"),
+    ):
+        out = run("attest", "--feed", market.feed, "--epoch", bad, code=2)
+        assert words in out and len(out.strip().splitlines()) == 1, out
     attested = run("attest", "--feed", market.feed)
     assert attested["epoch"] == market.latest and not attested["publication"]["replayed"]
     published = attested["publication"]["prediction"]

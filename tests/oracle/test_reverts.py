@@ -53,4 +53,5 @@ def test_issue_11_refusals_say_what_to_do() -> None:
     table = oracle_errors([[{"type": "error", "name": "InputNotAttested", "inputs": [{"type": "uint256"}] * 4}]])
     refused = table.from_rpc_error(_revert("InputNotAttested", ["uint256"] * 4, [48, 3, 5, 7]), "submitting the proof")
     assert type(refused) is OracleRevertError and refused.error == "InputNotAttested" and refused.values == (48, 3, 5, 7)
-    assert refused.hint == HINTS["InputNotAttested"]
+    # The hint puts the arguments in words first (issue 22: the epoch is named), then what to do.
+    assert refused.hint == f"input feature 3 is 5, the source's at epoch 48 is 7; {HINTS['InputNotAttested']}"

@@ -21,6 +21,46 @@ from zkml.oracle.encoding import hex32
 from zkml.oracle.layout import ModelSpec
 
 ATTESTED_INPUT_NAME = "attested_input.json"
+# An epoch is a feed round id: a uint80 (Chainlink's roundId).
+MAX_EPOCH = 2**80 - 1
+
+
+def epoch_problem(epoch: object) -> str | None:
+    """Why ``epoch`` is not a round id at all (not an integer, negative, beyond uint80), or None."""
+    if not isinstance(epoch, int) or isinstance(epoch, bool):
+        return f"epoch {epoch!r} is not an integer: an epoch is a feed round id (0..2^80 - 1)"
+    if epoch < 0:
+        return f"epoch {epoch} is negative: an epoch is a feed round id (0..2^80 - 1)"
+    if epoch > MAX_EPOCH:
+        return f"epoch {epoch} is beyond the largest round id 2^80 - 1"
+    return None
+
+
+def check_epoch(epoch: object, *, latest: int | None = None, max_epoch_lag: int | None = None) -> None:
+    """Refuse an epoch the oracle would refuse, before anything is proved or sent.
+
+    Args:
+        epoch: the epoch a user named.
+        latest: the feed's latest epoch, when known (later epochs are refused).
+        max_epoch_lag: the model's registered lag, when known (older epochs are refused).
+
+    Raises:
+        AttestationError: one line naming the epoch and, where known, the epochs accepted now.
+    """
+    problem = epoch_problem(epoch)
+    if problem is not None:
+        raise AttestationError(problem, hint="name a round of the model's feed, or leave --epoch out for the latest")
+    if latest is None:
+        return
+    assert isinstance(epoch, int)  # epoch_problem checked it
+    oldest = max(latest - max_epoch_lag, 0) if max_epoch_lag is not None else 0
+    accepted = f"the oracle accepts epochs {oldest}..{latest} now"
+    hint = "prove on an epoch in that range, or leave --epoch out for the latest"
+    if epoch > latest:
+        raise AttestationError(f"epoch {epoch} is past the feed's latest epoch {latest}: {accepted}", hint=hint)
+    if epoch < oldest:
+        why = f"epoch {epoch} is more than {max_epoch_lag} rounds behind the feed's latest epoch {latest}"
+        raise AttestationError(f"{why}: {accepted}", hint=hint)
 
 
 def check_bounds(instances: Sequence[int], bounds: Sequence[tuple[int, int]], *, epoch: int) -> None:
@@ -105,4 +145,15 @@ def read_input_file(path: Path) -> list[float]:
     return [float(v) for row in data["input_data"] for v in row]
 
 
-__all__ = ["ATTESTED_INPUT_NAME", "check_bounds", "describe", "proof_inputs", "prove_attested", "read_input_file", "write_attested_input"]
+__all__ = [
+    "ATTESTED_INPUT_NAME",
+    "MAX_EPOCH",
+    "check_bounds",
+    "check_epoch",
+    "epoch_problem",
+    "describe",
+    "proof_inputs",
+    "prove_attested",
+    "read_input_file",
+    "write_attested_input",
+]

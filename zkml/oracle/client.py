@@ -191,20 +191,41 @@ def publish(
     """
     if on_replay not in ("raise", "read"):
         raise OracleError(f"on_replay must be 'raise' or 'read', not {on_replay!r}")
+    for epoch in epochs or ():
+        _check_epoch(epoch)
     contracts = contracts or compile_contracts()
     contract = bind(conn, oracle, contracts.oracle)
     data = submit_calldata(contract, model_id, read_proof(proof_path), vka_words=vka_words, epochs=epochs)
+    doing = "submitting the proof" + (f" for epoch{'s' if len(epochs) > 1 else ''} {', '.join(map(str, epochs))}" if epochs else "")
     try:
-        receipt = transact(conn, sender or resolve_sender(conn), data, "submitting the proof", to=contract.address, errors=contracts.errors)
+        receipt = transact(conn, sender or resolve_sender(conn), data, doing, to=contract.address, errors=contracts.errors)
     except ReplayError as exc:
         if on_replay == "raise":
-            raise
+            raise name_replayed_epoch(exc, model_id, epochs or ()) from None
         pid = bytes(exc.values[0])
         epoch = next((e for e in (epochs or ()) if prediction_id(model_id, int(e)) == pid), 0)
         stored = prediction_record(conn, oracle, model_id, pid, epoch=epoch, contracts=contracts)
         log.info("prediction %s was already published; reading the stored one", hex32(pid))
         return Publication(stored, None, None, replayed=True)
     return publication_from_receipt(conn, oracle, model_id, receipt, contracts=contracts)
+
+
+def _check_epoch(epoch: Any) -> None:
+    """Refuse what is no epoch at all (not an integer, negative, beyond uint256) before anything is sent."""
+    if not isinstance(epoch, int) or isinstance(epoch, bool):
+        raise OracleError(f"epoch {epoch!r} is not an integer", hint="an epoch is a feed round id")
+    if not 0 <= epoch < 2**256:
+        raise OracleError(f"epoch {epoch} is {'negative' if epoch < 0 else 'beyond uint256'}", hint="an epoch is a feed round id")
+
+
+def name_replayed_epoch(exc: ReplayError, model_id: bytes, epochs: Sequence[int]) -> ReplayError:
+    """``exc`` (a ``Replay(predictionId)`` revert) with the epoch it is about named, when it is one of ``epochs``."""
+    pid = bytes(exc.values[0]) if exc.values else b""
+    epoch = next((int(e) for e in epochs if prediction_id(model_id, int(e)) == pid), None)
+    if epoch is None:
+        return exc
+    hint = f"epoch {epoch} is already published for this model: read it with `zkml oracle read --epoch {epoch}`"
+    return ReplayError(exc.error, exc.values, f"submitting the proof for epoch {epoch}", hint=hint)
 
 
 def publication_from_receipt(
@@ -312,6 +333,8 @@ def read_prediction(
         OracleRevertError: unknown or retired model (``UnknownModel``, ``ModelInactive``), nothing
             published (``NoPrediction``), or the wrong reader for the model's mode.
     """
+    if epoch is not None:
+        _check_epoch(epoch)
     contracts = contracts or compile_contracts()
     contract = bind(conn, oracle, contracts.oracle)
     args: list[Any]
@@ -323,7 +346,8 @@ def read_prediction(
     else:
         fn, args = "latestPrediction", [bytes(model_id)]
     data = contract.encode_abi(fn, args=args)
-    raw = call(conn, contract.address, data, "reading the prediction", errors=contracts.errors)
+    doing = "reading the prediction" + (f" at epoch {epoch}" if epoch is not None else "")
+    raw = call(conn, contract.address, data, doing, errors=contracts.errors)
     (record,) = decode_output(contracts.oracle, fn, raw)
     gas = estimate_gas(conn, contract.address, data, "estimating the read", errors=contracts.errors)
     return Prediction.from_record(record), gas
@@ -333,6 +357,7 @@ __all__ = [
     "Prediction",
     "Publication",
     "deploy_oracle",
+    "name_replayed_epoch",
     "prediction_record",
     "publication_from_receipt",
     "publish",

@@ -33,6 +33,7 @@ from zkml.evm.records import Deployment
 from zkml.evm.reverts import ErrorTable
 from zkml.evm.rpc import Connection, Sender, call, code_at, resolve_sender, transact
 from zkml.evm.solc import CompiledContract
+from zkml.oracle.attest import epoch_problem
 from zkml.oracle.calls import bind, decode_output
 from zkml.oracle.compile import FEED_CONTRACT, SOURCE_CONTRACT, OracleContracts, compile_contracts
 from zkml.oracle.mirror import INT192_MAX, MAX_SKIPPED, ReturnsSpec, input_values, window_instances
@@ -432,7 +433,9 @@ def _window_rounds(conn: Connection, contracts: OracleContracts, feed: str, epoc
             good.append(r)
         elif round_id == epoch:
             if r is None:
-                raise OracleError(f"feed {feed} has no round {epoch}", hint=FEED_HINTS["NoDataPresent"])
+                latest = latest_epoch(conn, feed, contracts=contracts)
+                where = f"epoch {epoch} is past the feed's latest epoch {latest}" if epoch > latest else f"its latest epoch is {latest}"
+                raise OracleError(f"feed {feed} has no round {epoch} ({where})", hint=FEED_HINTS["NoDataPresent"])
             raise OracleError(
                 f"round {epoch} of feed {feed} is unusable (id {r.round_id}, answer {r.answer}, updated at {r.updated_at})",
                 hint=FEED_HINTS["BadRound"],
@@ -464,9 +467,11 @@ def attested_input(
             ``MAX_SKIPPED`` bad rounds in the window, or a value not exact as a float (``|q| >= 2**53``).
         ChainError: the RPC failed.
     """
-    if not 0 <= epoch <= UINT80_MAX or (epoch & PHASE_MASK) <= spec.window:
+    problem = epoch_problem(epoch)
+    if problem is not None or (epoch & PHASE_MASK) <= spec.window:
+        first = (epoch & ~PHASE_MASK) + spec.window + 1 if problem is None else spec.window + 1
         raise OracleError(
-            f"epoch {epoch} has no complete window of {spec.window} returns",
+            problem or f"epoch {epoch} has no complete window of {spec.window} returns: the first epoch with one is {first}",
             hint=f"an epoch is a round id above {spec.window} (its first round, epoch - {spec.window}, must exist)",
         )
     contracts = contracts or compile_contracts()

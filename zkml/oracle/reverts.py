@@ -7,7 +7,8 @@ by type (a replay, a stale read, a rejected proof).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from zkml.errors import ContractRevertError, OracleRevertError, ReplayError, StalePredictionError, VerificationFailedError
@@ -28,7 +29,7 @@ HINTS = {
     "(`zkml oracle attest`)",
     "AttestationRequired": "this model is attested: publish with the data epoch of each sample (--epoch)",
     "NotAttested": "this model is unattested: publish without epochs",
-    "EpochTooOld": "the epoch is too far behind the feed's latest round; prove on a recent window",
+    "EpochTooOld": "prove on an epoch in that range (`zkml oracle attest` without --epoch proves the latest)",
     "EpochsNotIncreasing": "a batch's epochs must be strictly increasing",
     "WrongEpochCount": "give one epoch per sample of the batch",
     "StaleData": "the feed's data at that epoch is older than the model's maxAge; prove on a fresh round",
@@ -59,9 +60,45 @@ ERROR_CLASSES: dict[str, type[ContractRevertError]] = {
 }
 
 
+def _epoch_too_old(epoch: int, latest: int, lag: int) -> str:
+    where = "is past" if epoch > latest else f"is more than {lag} rounds behind"
+    return f"epoch {epoch} {where} the feed's latest epoch {latest}: the oracle accepts epochs {max(latest - lag, 0)}..{latest} now"
+
+
+# What each revert's arguments say, in words: the epoch (or round) first, then the range where the error knows it.
+DETAILS: dict[str, Callable[..., str]] = {
+    "EpochTooOld": _epoch_too_old,
+    "EpochOutOfRange": lambda e: f"epoch {e} has fewer than window + 1 good rounds behind it in its feed phase (or is beyond uint80)",
+    "BadRound": lambda r: f"round {r} of the feed is missing, incomplete or non-positive",
+    "StaleData": lambda e, data, expires: f"the data of epoch {e} (time {data}) expired at {expires}",
+    "InputNotAttested": lambda e, f, proved, attested: f"input feature {f} is {proved}, the source's at epoch {e} is {attested}",
+    "NotLatestEpoch": lambda e, latest: f"the newest stored prediction is for epoch {e}, not the feed's latest epoch {latest}",
+    "NotNewer": lambda e, last: f"the vault already acted on epoch {last}, the feed's latest is epoch {e}",
+    "BatchMismatch": lambda model, first: f"the batch from epoch {first} is not the one stored",
+}
+
+
+@dataclass(frozen=True)
+class OracleErrorTable(ErrorTable):
+    """An :class:`ErrorTable` whose hints also say what the revert's arguments mean (the epoch, its range)."""
+
+    def exception(self, name: str, values: tuple[Any, ...], doing: str) -> ContractRevertError:
+        """The exception for ``name``; its hint starts with the arguments in words when they decoded."""
+        exc = super().exception(name, values, doing)
+        detail = DETAILS.get(name)
+        if detail is None or not values:
+            return exc
+        try:
+            words = detail(*values)
+        except TypeError:  # another contract's error of the same name: keep the plain hint
+            return exc
+        hint = f"{words}; {exc.hint}" if exc.hint else words
+        return type(exc)(name, values, doing, hint=hint)
+
+
 def oracle_errors(abis: Iterable[Iterable[Mapping[str, Any]]]) -> ErrorTable:
     """The error table of the oracle and its consumers, from their ABIs."""
-    return ErrorTable.from_abis(abis, classes=ERROR_CLASSES, default=OracleRevertError, hints=HINTS)
+    return OracleErrorTable.from_abis(abis, classes=ERROR_CLASSES, default=OracleRevertError, hints=HINTS)
 
 
-__all__ = ["ERROR_CLASSES", "HINTS", "oracle_errors"]
+__all__ = ["DETAILS", "ERROR_CLASSES", "HINTS", "OracleErrorTable", "oracle_errors"]

@@ -96,7 +96,8 @@ class Keeper:
         skipped: list[tuple[int, str]] = []
         for epoch in range(first, latest + 1):
             if epoch < oldest_allowed:
-                skipped.append((epoch, f"older than the oracle's max_epoch_lag {self.max_epoch_lag}"))
+                why = f"epoch {epoch} is more than max_epoch_lag {self.max_epoch_lag} rounds behind the feed's latest epoch {latest}"
+                skipped.append((epoch, f"{why}: the oracle accepts epochs {oldest_allowed}..{latest} now"))
                 continue
             try:
                 made = self._queue(epoch)
