@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import make_tiny_onnx
+from tests.helpers import TINY_CIRCUIT, make_tiny_onnx
 
 REPO = Path(__file__).resolve().parent.parent
 CIRCUITS = REPO / "circuits"
@@ -90,7 +90,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, zkml_cache: Path) -> ProvedCi
     input_path.write_text(json.dumps({"input_data": [[0.5, -0.25, 0.1, 0.9]]}))
     # The decomposition `zkml tune` picks for small models: no 16,384-row range-check table, so
     # logrows 11 instead of ezkl's default 15 and every key, proof and deployment of it ~5x cheaper.
-    config = config_for_onnx(onnx_path, input_path=input_path).with_circuit(decomp_base=1024, decomp_legs=3)
+    config = config_for_onnx(onnx_path, input_path=input_path).with_circuit(**TINY_CIRCUIT)
     build = root / "build"
     pipeline = Pipeline(config, Workspace(build / config.name))
     summary = pipeline.run()

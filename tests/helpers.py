@@ -10,6 +10,11 @@ from typing import Any
 ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
 
+# The tiny session circuit's [circuit] pins (tests/conftest.py): the decomposition `zkml tune` picks for
+# small models, so logrows 11 instead of ezkl's default 15. A child process rebuilding it must use the same.
+TINY_CIRCUIT = {"decomp_base": 1024, "decomp_legs": 3}
+
+
 def make_tiny_onnx(path: Path, inputs: int = 4, outputs: int = 2, seed: int = 1) -> Path:
     """A small linear+ReLU model written with torch, different from the MLP example."""
     import torch

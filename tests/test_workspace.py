@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import TINY_CIRCUIT
 from zkml.errors import WorkspaceError
 from zkml.workspace import Workspace, atomic_path, fingerprint, write_bytes_atomic
 
@@ -115,7 +116,8 @@ def test_keys_killed_mid_setup_leave_nothing_the_next_run_keeps(tiny, tmp_path: 
         (root / name).unlink()
     code = (
         "from pathlib import Path\nfrom zkml.config import config_for_onnx\nfrom zkml.pipeline import Pipeline\nfrom zkml.workspace import Workspace\n"
-        f"config = config_for_onnx(Path({str(tiny.pipeline.config.onnx)!r}), input_path=Path({str(tiny.pipeline.config.input)!r}))\n"
+        f"config = config_for_onnx(Path({str(tiny.pipeline.config.onnx)!r}), input_path=Path({str(tiny.pipeline.config.input)!r}))"
+        f".with_circuit(**{TINY_CIRCUIT!r})\n"
         "import time\nfrom zkml import _ezkl\nreal_call = _ezkl.call\n"
         "def held(name, *args, **kwargs):\n"
         "    result = real_call(name, *args, **kwargs)\n"
@@ -125,14 +127,18 @@ def test_keys_killed_mid_setup_leave_nothing_the_next_run_keeps(tiny, tmp_path: 
         "_ezkl.call = held\n"
         f"Pipeline(config, Workspace({str(root)!r})).keys()\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    log = tmp_path / "child.log"  # a file, not a pipe: a full pipe would stall the child
+    with log.open("w") as stderr_file:
+        proc = subprocess.Popen([sys.executable, "-c", code], stderr=stderr_file)
     deadline = time.monotonic() + 120
-    while not list(root.glob(".*.part")) and proc.poll() is None and time.monotonic() < deadline:
+    # The keys' own .part files: other atomic writes (the manifest) pass through .part names too, and
+    # are renamed in a moment, so waiting on any .part would sometimes kill before the keys.
+    while not list(root.glob(".pk.key.*.part")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    left = list(root.glob(".*.part"))
-    assert left, "the run finished before it could be killed mid-setup"
+    left = list(root.glob(".pk.key.*.part"))
+    assert left, f"the run finished (exit {proc.returncode}) before it could be killed mid-setup: {log.read_text()[-1500:]}"
     Workspace(root)
     assert not list(root.glob(".*.part"))
 
