@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from zkml_cli.main import cli
 
+from zkml import dev_srs
 from zkml.artifacts import Srs, sha256_file
 from zkml.errors import SrsError, UnsafeSrsError
 from zkml.evm.deploy import check_srs_guard
@@ -78,32 +79,60 @@ def test_import_checks_the_hash(cache: Path, tmp_path: Path) -> None:
 
 
 def test_gen_srs_is_not_deterministic(tmp_path: Path) -> None:
-    # Why zkml keeps a record of its development digests: regenerating cannot reproduce one.
+    # Why zkml does not use ezkl's gen_srs for its development SRS: nothing could recognise its output.
     assert sha256_file(foreign_srs(tmp_path, 4, "a.srs")) != sha256_file(foreign_srs(tmp_path, 4, "b.srs"))
+
+
+# sha256 of the development SRS for logrows 4: the same bytes on every machine (pure integer arithmetic).
+DEV_SRS_4_SHA256 = "bf31869f30d88fcb1d6ea13207ef8b0531cce9eb24f5918272b1e147552f0a6f"
+
+
+def test_dev_srs_is_the_same_in_every_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    digests = []
+    for name in ("one", "two"):
+        monkeypatch.setenv("ZKML_CACHE_DIR", str(tmp_path / name))
+        digests.append(generate_dev_srs(4).sha256)
+    assert digests == [DEV_SRS_4_SHA256] * 2
 
 
 def test_dev_srs_is_never_imported(cache: Path) -> None:
     dev = generate_dev_srs(5)
     for sha256 in (None, dev.sha256):  # pinning the dev digest does not make it a ceremony SRS
-        with pytest.raises(SrsError, match="development SRS generated on this machine") as caught:
+        with pytest.raises(SrsError, match="is a development SRS") as caught:
             import_srs(dev.path, sha256=sha256)
         assert "\n" not in caught.value.message and caught.value.hint
     assert cached_srs(5) == dev  # nothing was imported
 
 
-def test_deleting_the_dev_srs_does_not_launder_it(cache: Path, tmp_path: Path) -> None:
-    dev = generate_dev_srs(5)
+def test_deleting_a_recorded_dev_srs_does_not_launder_it(cache: Path, tmp_path: Path) -> None:
+    # A cache from before the public tau holds development files from ezkl's gen_srs (a random tau):
+    # only the record of their digests recognises them, also once the file is gone.
+    legacy = _legacy_dev_srs(tmp_path, 5)
     copy = tmp_path / "copy.srs"
-    copy.write_bytes(dev.path.read_bytes())
-    dev.path.unlink()
-    dev.path.with_suffix(".json").unlink()
-    with pytest.raises(SrsError, match="development SRS generated on this machine"):
-        import_srs(copy)
+    copy.write_bytes(legacy.path.read_bytes())
+    legacy.path.unlink()
+    legacy.path.with_suffix(".json").unlink()
+    with pytest.raises(SrsError, match="is a development SRS"):
+        import_srs(copy, sha256=sha256_file(copy))
     # The cached file and its meta also count when the record is gone.
-    again = generate_dev_srs(5)
+    again = _legacy_dev_srs(tmp_path, 5)
     (srs_dir() / "dev_digests.json").unlink()
-    with pytest.raises(SrsError, match="development SRS generated on this machine"):
+    with pytest.raises(SrsError, match="is a development SRS"):
         import_srs(again.path)
+
+
+def _legacy_dev_srs(tmp_path: Path, logrows: int) -> Srs:
+    """What an older zkml cached as its development SRS: an ezkl gen_srs file, its meta and its record."""
+    source = foreign_srs(tmp_path, logrows, f"legacy{logrows}.srs")
+    path = srs_dir() / f"kzg{logrows}.dev.srs"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(source.read_bytes())
+    digest = sha256_file(path)
+    meta = {"logrows": logrows, "sha256": digest, "provenance": "dev-unsafe"}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    found = cached_srs(logrows)  # seen once: recorded
+    assert found is not None and found.sha256 == digest
+    return found
 
 
 def test_unpinned_import_is_unsafe_and_guarded(cache: Path, tmp_path: Path) -> None:
@@ -122,15 +151,34 @@ def test_unpinned_import_is_unsafe_and_guarded(cache: Path, tmp_path: Path) -> N
     check_srs_guard(SEPOLIA, srs_unsafe=imported.unsafe, allow_unsafe_srs=True, reason=imported.unsafe_reason)
 
 
-def test_dev_srs_from_another_cache_imports_only_as_unpinned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Not recorded here, so it cannot be recognised: the unpinned rule is what keeps it off a real chain.
+def test_dev_srs_from_another_cache_is_never_imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Audit finding 7: a development SRS from another cache, pinned with --sha256 of itself, passed as
+    # a ceremony SRS and cleared the chain guard. It is recognised by its public tau, at any logrows.
     monkeypatch.setenv("ZKML_CACHE_DIR", str(tmp_path / "elsewhere"))
-    made_elsewhere = generate_dev_srs(4)
+    made_elsewhere = [generate_dev_srs(k) for k in (4, 5)]
     monkeypatch.setenv("ZKML_CACHE_DIR", str(tmp_path / "here"))
-    imported = import_srs(made_elsewhere.path)
-    assert imported.unsafe
-    with pytest.raises(UnsafeSrsError, match="unpinned"):
-        check_srs_guard(SEPOLIA, srs_unsafe=imported.unsafe, allow_unsafe_srs=False, reason=imported.unsafe_reason)
+    for dev in made_elsewhere:
+        renamed = tmp_path / f"ceremony{dev.logrows}.srs"
+        renamed.write_bytes(dev.path.read_bytes())
+        for sha256 in (None, dev.sha256):
+            with pytest.raises(SrsError, match="is a development SRS") as caught:
+                import_srs(renamed, sha256=sha256)
+            assert "\n" not in caught.value.message
+    assert list_cached() == []
+    with pytest.raises(SrsError, match="no imported SRS"):
+        resolve_srs(4, allow_dev=False)
+
+
+def test_a_cached_import_of_a_dev_srs_is_refused_in_any_cache(cache: Path, tmp_path: Path) -> None:
+    # A file placed in the cache by hand (or by an older zkml) as a pinned import still cannot pass.
+    path = srs_dir() / "kzg4.imported.srs"
+    path.parent.mkdir(parents=True)
+    dev_srs.write_dev_srs(path, 4)
+    meta = {"logrows": 4, "sha256": sha256_file(path), "provenance": "imported", "source": "x", "pinned": True}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    assert not (srs_dir() / "dev_digests.json").exists()
+    with pytest.raises(SrsError, match="is a development SRS"):
+        resolve_srs(4)
 
 
 def test_dev_srs_guard_message() -> None:
@@ -181,7 +229,7 @@ def test_dev_srs_imported_before_the_check_is_refused(cache: Path) -> None:
     imported_path.write_bytes(dev.path.read_bytes())
     meta = {"logrows": 4, "sha256": dev.sha256, "provenance": "imported", "source": str(dev.path), "pinned": True}
     imported_path.with_suffix(".json").write_text(json.dumps(meta))
-    with pytest.raises(SrsError, match="is a development SRS generated on this machine"):
+    with pytest.raises(SrsError, match="is a development SRS"):
         resolve_srs(4)
 
 
@@ -207,4 +255,4 @@ def test_cli_import_warns_and_list_shows_pinning(cache: Path, tmp_path: Path) ->
     assert any("logrows  5" in line and " pinned" in line for line in listed)
     assert any("logrows  6" in line and "dev-unsafe" in line and "unsafe" in line for line in listed)
     refused = runner.invoke(cli, ["srs", "import", str(srs_dir() / "kzg6.dev.srs")], obj={})
-    assert refused.exit_code == 2 and "development SRS generated on this machine" in refused.output
+    assert refused.exit_code == 2 and "is a development SRS" in refused.output

@@ -1,21 +1,23 @@
 """Structured reference strings (SRS): a local development one, or an imported one.
 
-Nothing is downloaded. A development SRS is generated with ``ezkl.gen_srs`` once
-per logrows into a user cache shared by all circuits; its toxic waste is known,
-so it is only for development and is marked ``dev-unsafe`` wherever it is
-recorded. A real deployment imports an SRS file (for example one derived from
-the Perpetual Powers of Tau) and pins its sha256. An SRS imported without a
-pinned sha256 is *unpinned*: nothing says where it came from, so it is treated
-as unsafe exactly like a development one.
+Nothing is downloaded. A development SRS is made once per logrows into a user
+cache shared by all circuits, from a tau that everyone knows
+(:mod:`zkml.dev_srs`): it is only for development and is marked ``dev-unsafe``
+wherever it is recorded. Being built on a public tau, it is the same file on
+every machine and is recognised from its bytes, whichever cache or machine made
+it and whatever it is called. A real deployment imports an SRS file (for
+example one derived from the Perpetual Powers of Tau) and pins its sha256. An
+SRS imported without a pinned sha256 is *unpinned*: nothing says where it came
+from, so it is treated as unsafe exactly like a development one.
 
-A development SRS can never be imported: its digest is compared with the cached
-development files and with ``dev_digests.json``, a record of every development
-SRS this cache ever generated (kept when the file itself is deleted, so deleting
-it does not launder it). ``ezkl.gen_srs`` is not deterministic (ezkl 23.0.5
-draws a fresh random tau on every call: two runs for the same logrows differ),
-so regenerating to compare would prove nothing; the record is the only way to
-recognise our own output. A development SRS made elsewhere cannot be told from
-a real one, which is why an unpinned import counts as unsafe.
+A development SRS can never be imported: its second point is the public
+``tau * G1`` (:func:`zkml.dev_srs.is_dev_srs`). Caches from before zkml used the
+public tau hold development files from ezkl's ``gen_srs`` (a secret but locally
+known tau); those are recognised by ``dev_digests.json``, a record of every
+development SRS this cache ever generated (kept when the file itself is
+deleted, so deleting it does not launder it). Such a file carried to another
+machine cannot be told from a ceremony SRS, which is one more reason an
+unpinned import counts as unsafe.
 
 The file is halo2's KZG params format: a little-endian u32 ``k``, then 2**k
 G1 points in monomial and 2**k in Lagrange form (64 bytes each), then two G2
@@ -31,7 +33,7 @@ import shutil
 import struct
 from pathlib import Path
 
-from zkml import _ezkl
+from zkml import dev_srs
 from zkml.artifacts import Srs, SrsProvenance, sha256_file
 from zkml.errors import SrsError
 from zkml.workspace import atomic_path, cache_dir, write_json_atomic
@@ -108,10 +110,10 @@ def _load_cached(logrows: int, provenance: SrsProvenance) -> Srs | None:
         except (OSError, SrsError) as exc:
             log.warning("could not record development SRS digest %s: %s", digest[:12], exc)
         return Srs(srs_path, digest, logrows, provenance, pinned=False)
-    if digest in _recorded_dev_digests():
+    if digest in _recorded_dev_digests() or dev_srs.is_dev_srs(srs_path):
         # Imported before imports were checked: it must not pass for a real SRS.
         raise SrsError(
-            f"cached imported SRS {srs_path} is a development SRS generated on this machine (sha256 {digest[:12]}…)",
+            f"cached imported SRS {srs_path} is a development SRS (sha256 {digest[:12]}…): its toxic waste is known",
             hint=f"delete {srs_path} and {meta_path.name}, then import a ceremony SRS with zkml srs import FILE --sha256 HEX",
         )
     # A meta written before pinning was recorded has no "pinned": unpinned, the safe reading.
@@ -191,13 +193,13 @@ def generate_dev_srs(logrows: int) -> Srs:
     if cached:
         return cached
     srs_path, meta_path = _paths(logrows, "dev-unsafe")
-    log.info("generating development SRS for logrows %d (insecure, local only)", logrows)
+    log.info("generating the development SRS for logrows %d (public tau: insecure, local only)", logrows)
+
+    def progress(done: int, total: int) -> None:
+        log.info("development SRS for logrows %d: %d of %d points", logrows, done, total)
+
     with atomic_path(srs_path) as tmp:
-        tmp.unlink()  # gen_srs refuses nothing, but write a clean file
-        try:
-            _ezkl.call("gen_srs", str(tmp), logrows)
-        except _ezkl.EzklFailure as exc:
-            raise SrsError(f"generating SRS for logrows {logrows} failed: {exc}") from exc
+        dev_srs.write_dev_srs(tmp, logrows, progress=progress)
         read_logrows(tmp)
         digest = sha256_file(tmp)
         # Recorded before the file is visible, so no copy of it can predate its record.
@@ -231,9 +233,9 @@ def import_srs(source: Path, *, sha256: str | None = None) -> Srs:
     digest = sha256_file(source)
     if sha256 is not None and digest != sha256.lower():
         raise SrsError(f"SRS {source} has sha256 {digest}, expected {sha256.lower()}", hint="get the file again from its source")
-    if digest in _dev_digests(logrows):
+    if digest in _dev_digests(logrows) or dev_srs.is_dev_srs(source):
         raise SrsError(
-            f"SRS {source} is a development SRS generated on this machine (sha256 {digest[:12]}…); its toxic waste is known, so it cannot be imported",
+            f"SRS {source} is a development SRS (sha256 {digest[:12]}…); its toxic waste is known, so it cannot be imported",
             hint="import an SRS from a public ceremony (e.g. the Perpetual Powers of Tau) with --sha256 HEX; "
             "the development SRS is used automatically where it is allowed",
         )
