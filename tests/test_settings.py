@@ -71,7 +71,15 @@ def test_hashed_inputs_publish_no_input_segment(tmp_path: Path) -> None:
     )
     settings = read_settings(path)
     assert settings.input_visibility == "hashed" and settings.input_hash_public and settings.poseidon_instances == 1
-    assert [s.kind for s in public_segments(settings)] == ["output", "output"]
+    # The input hash comes first: the outputs start after it.
+    assert public_segments(settings) == (InstanceSegment("output", 9, 1, 1), InstanceSegment("output", 9, 2, 3))
+
+
+def test_param_hashes_come_before_the_values(tmp_path: Path) -> None:
+    path = _settings(tmp_path, param_visibility={"Hashed": {"hash_is_public": True, "outlets": []}}, module_sizes={"poseidon": [10, [1]]})
+    settings = read_settings(path)
+    assert settings.poseidon_instances == 1
+    assert [s.offset for s in public_segments(settings)] == [1, 9, 10]
 
 
 def test_shapes_that_do_not_match_the_public_tensors_are_refused(tmp_path: Path) -> None:

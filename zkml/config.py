@@ -134,6 +134,9 @@ class FeedConfig:
     Attributes:
         multiplier: returns are ``multiplier * (p_i - p_{i-1}) / p_{i-1}`` (100: percent).
         max_epoch_lag: the oracle refuses an epoch more than this many rounds behind the feed.
+        max_change_bps: the feature source's circuit breaker: an epoch whose window holds a change between
+            consecutive rounds above this many basis points of the earlier price is refused (no prediction on it);
+            0 (the default) turns it off.
         decimals: decimals of the local feed the demo deploys.
         demo_series: ``file.py:function`` returning the example price series the demo pushes.
         demo_rounds: how many of its last prices the demo pushes.
@@ -141,6 +144,7 @@ class FeedConfig:
 
     multiplier: int = 100
     max_epoch_lag: int = 4
+    max_change_bps: int = 0
     decimals: int = 8
     demo_series: str | None = None
     demo_rounds: int = 48
@@ -150,6 +154,11 @@ class FeedConfig:
             raise ConfigError(f"[feed] multiplier = {self.multiplier} must be within 1..1000000")
         if not 0 <= self.max_epoch_lag < 2**32:
             raise ConfigError(f"[feed] max_epoch_lag = {self.max_epoch_lag} must be within 0..2^32-1")
+        # ReturnsFeatureSource.MAX_CHANGE_BPS_LIMIT; bool is an int, and the ABI would not take True for a uint.
+        if isinstance(self.max_change_bps, bool) or not isinstance(self.max_change_bps, int) or not 0 <= self.max_change_bps <= 10**6:
+            raise ConfigError(
+                f"[feed] max_change_bps = {self.max_change_bps!r} must be an integer within 0..1000000 (basis points; 0: off)"
+            )
         if not 0 <= self.decimals <= 36:
             raise ConfigError(f"[feed] decimals = {self.decimals} must be within 0..36")
         if self.demo_rounds < 2:

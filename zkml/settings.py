@@ -27,14 +27,14 @@ def numel(shape: Iterable[int]) -> int:
     return size
 
 
-def visibility_name(value: Any) -> str:
+def visibility_name(value: object) -> str:
     """``"Public"`` or ``{"Hashed": {...}}`` as ``public`` / ``hashed`` / ..."""
     if isinstance(value, Mapping):
         return str(next(iter(value), "")).lower()
     return str(value).lower()
 
 
-def _hash_is_public(value: Any) -> bool:
+def _hash_is_public(value: object) -> bool:
     if isinstance(value, Mapping):
         return bool(value.get("Hashed", {}).get("hash_is_public", True))
     return False
@@ -166,7 +166,7 @@ def read_cost_shape(path: Path) -> CostShape:
     return cost_shape_of(json.loads(Path(path).read_text()))
 
 
-def _optional_int(value: Any) -> int | None:
+def _optional_int(value: int | float | str | None) -> int | None:
     return None if value is None else int(value)
 
 
@@ -207,7 +207,10 @@ def public_segments(settings: Settings) -> tuple[InstanceSegment, ...]:
     """Where each public model input and output sits in the instance vector, in order.
 
     ezkl lists, in ``model_instance_shapes``, each public input then each public
-    output. Hashed or committed tensors publish no values and have no segment.
+    output. Hashed or committed tensors publish no values and have no segment; their
+    Poseidon hashes are instances too (ezkl 23, measured: the input hash and the param
+    hashes before the values, an output hash after), so the first segment starts after
+    the leading hashes.
 
     Raises:
         CalibrationError: the shapes do not match the public tensors (settings of another ezkl).
@@ -222,7 +225,8 @@ def public_segments(settings: Settings) -> tuple[InstanceSegment, ...]:
             f"{settings.path}: {len(settings.instance_shapes)} instance tensors but {len(kinds)} public inputs/outputs",
             hint="hashed or polycommit visibility publishes commitments, not values",
         )
-    segments, offset = [], 0
+    trailing = len(settings.output_scales) if settings.output_visibility == "hashed" else 0
+    segments, offset = [], max(settings.poseidon_instances - trailing, 0)
     for (kind, scale), shape in zip(kinds, settings.instance_shapes, strict=True):
         size = numel(shape)
         segments.append(InstanceSegment(kind, scale, offset, size))

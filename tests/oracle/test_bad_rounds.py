@@ -8,11 +8,14 @@
   so the source is tested over ``RawFeed``, a feed that stores whatever it is given.
 
 The Python recomputation (:func:`zkml.oracle.feed.attested_input`) walks the same way.
+With a circuit breaker (tests/oracle/test_circuit_breaker.py) the pairs it bounds are consecutive
+good rounds of that walk, and the round it names is a round id, not a position in the window.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,7 +27,7 @@ from zkml.evm.rpc import Connection, Sender, transact
 from zkml.evm.solc import CompiledContract
 from zkml.oracle.compile import compile_contracts
 from zkml.oracle.feed import attested_input, deploy_feed, deploy_source, latest_epoch, push_prices, source_instances
-from zkml.oracle.mirror import FLOAT_EXACT, MAX_SKIPPED, ReturnsSpec, window_instances
+from zkml.oracle.mirror import FLOAT_EXACT, MAX_SKIPPED, ReturnsSpec, breaker_index, window_instances
 
 # A malfunctioning AggregatorV3 feed: any answer, a round without data, or an incomplete round (updatedAt 0).
 RAW_FEED = """
@@ -158,9 +161,29 @@ def test_the_walk_is_bounded(raw_feed: CompiledContract, conn: Connection, tmp_p
     assert list(attested_input(conn, feed, len(many), spec).prices) == [102, 103]
 
 
+def test_the_breaker_bounds_consecutive_good_rounds_across_a_bad_one(raw_feed: CompiledContract, conn: Connection, tmp_path: Path) -> None:
+    # Window 3: epoch 5 walks 5, (4 bad), 3, 2, 1: its window is rounds 1, 2, 3, 5; the jump is round 2's (+50%).
+    rounds: list[int | str | None] = [100, 150, 151, 0, 152, 153, 154, 155, 156]
+    feed = _raw(conn, raw_feed, rounds)
+    spec = ReturnsSpec(3, 0, max_change_bps=1000)
+    source = deploy_source(conn, tmp_path, feed, spec).address
+    with pytest.raises(OracleRevertError) as info:
+        source_instances(conn, source, [5])
+    # Round 2 by id (the window's second price); counting from epoch - window would say round 3.
+    assert info.value.error == "CircuitBreaker" and info.value.values == (5, 2)
+    with pytest.raises(OracleError, match=r"epoch 5 is refused by the circuit breaker: round 2 "):
+        attested_input(conn, feed, 5, spec)
+    # Round 5 follows round 3 across the bad round 4: +0.7%, inside the bound, so epoch 6 (rounds 2, 3, 5, 6) attests.
+    assert source_instances(conn, source, [6])[0] == window_instances([150, 151, 152, 153], spec)
+    assert list(attested_input(conn, feed, 6, spec).prices) == [150, 151, 152, 153]
+    with pytest.raises(OracleRevertError) as info:
+        source_instances(conn, source, [5, 6])  # the shared read meets the same refusal
+    assert info.value.values == (5, 2)
+
+
 # --------------------------------------------------------------------------- the property test
 
-Outcome = list[int] | tuple[str, int]
+Outcome = list[int] | tuple[Any, ...]
 
 
 def _walk(rounds: list[int | str | None], epoch: int, spec: ReturnsSpec) -> Outcome:
@@ -173,6 +196,7 @@ def _walk(rounds: list[int | str | None], epoch: int, spec: ReturnsSpec) -> Outc
     if not good(epoch):
         return ("BadRound", epoch)
     prices: list[int] = []
+    ids: list[int] = []
     skipped = 0
     round_id = epoch
     while len(prices) <= spec.window:
@@ -180,18 +204,23 @@ def _walk(rounds: list[int | str | None], epoch: int, spec: ReturnsSpec) -> Outc
             return ("EpochOutOfRange", epoch)
         if good(round_id):
             prices.insert(0, int(rounds[round_id - 1]))  # type: ignore[arg-type]
+            ids.insert(0, round_id)
         else:
             skipped += 1
             if skipped > MAX_SKIPPED:
                 return ("BadRound", round_id)
         round_id -= 1
+    tripped = breaker_index(prices, spec)
+    if tripped is not None:
+        return ("CircuitBreaker", epoch, ids[tripped])
     return window_instances(prices, spec)
 
 
 @st.composite
 def _bad_paths(draw: st.DrawFn) -> tuple[ReturnsSpec, list[int | str | None]]:
-    """A window and a path of positive prices with bad rounds anywhere, sometimes in runs past MAX_SKIPPED."""
-    spec = ReturnsSpec(draw(st.sampled_from([1, 3, 8])), draw(st.sampled_from([0, 13])))
+    """A window, a circuit breaker (mostly off) and a path of positive prices with bad rounds anywhere, sometimes in runs."""
+    bps = draw(st.sampled_from([0, 0, 5000, 10**6]))
+    spec = ReturnsSpec(draw(st.sampled_from([1, 3, 8])), draw(st.sampled_from([0, 13])), max_change_bps=bps)
     bad = st.sampled_from([0, -1, -(10**8), GAP, INCOMPLETE])
     rounds: list[int | str | None] = []
     while len(rounds) < spec.window + 1 + draw(st.integers(0, 30)):
@@ -220,7 +249,7 @@ def test_source_and_recomputation_follow_the_rule_on_random_bad_rounds(
         if isinstance(expected, tuple):
             with pytest.raises(OracleRevertError) as info:
                 source_instances(conn, source, [epoch])
-            assert (info.value.error, info.value.values) == (expected[0], (expected[1],)), epoch
+            assert (info.value.error, info.value.values) == (expected[0], expected[1:]), epoch
             with pytest.raises(OracleError):
                 attested_input(conn, feed, epoch, spec)
             continue

@@ -74,6 +74,17 @@ def test_hashed_needs_one_public_hash(tmp_path: Path) -> None:
     private_hash = {**HASHED, "run_args": {**HASHED["run_args"], "input_visibility": {"Hashed": {"hash_is_public": False}}}}
     with pytest.raises(OracleError, match="one public Poseidon hash"):
         model_spec(_write(tmp_path, private_hash))
+    # Fixed params publish no hash: a second Poseidon instance is a layout the oracle does not know.
+    with pytest.raises(OracleError, match="expected 1 public Poseidon hash instance"):
+        model_spec(_write(tmp_path, {**HASHED, "module_sizes": {"poseidon": [166, [2]]}}))
+
+
+def test_hashed_inputs_and_hashed_params(tmp_path: Path) -> None:
+    # ezkl 23 (measured): the input hash, then the param hash, then the public outputs.
+    both = {**HASHED, "module_sizes": {"poseidon": [1972, [2]]}, "run_args": {**HASHED["run_args"], "param_visibility": {"Hashed": {}}}}
+    spec = model_spec(_write(tmp_path, both))
+    assert spec == ModelSpec("hashed", 4, 0, 1, 2, 2, 7, input_scale=13, param_offset=1, param_count=1)
+    assert spec.param_instances([10, 11, 12, 13]) == (11,) and spec.input_instances([10, 11, 12, 13]) == (10,)
 
 
 def test_shapes_that_do_not_match_the_public_tensors(tmp_path: Path) -> None:
@@ -101,8 +112,10 @@ def test_batch_size_from_the_stamp_or_given(tmp_path: Path) -> None:
 def test_config_tuple_is_the_solidity_struct() -> None:
     spec = ModelSpec("hashed", 3, 0, 1, 1, 2, 7)
     hashes = (b"\1" * 32, b"\2" * 32)
-    assert spec.config_tuple("0xV", *hashes, 60) == ("0xV", *hashes, ZERO_ADDRESS, BINDING_HASHED, 3, 0, 1, 1, 2, 1, 7, 0, 60)
-    attested = ModelSpec("public", 9, 0, 8, 8, 1, 13, input_scale=13).config_tuple("0xV", *hashes, 60, source="0xS", max_epoch_lag=4)
-    assert attested == ("0xV", *hashes, "0xS", BINDING_PUBLIC, 9, 0, 8, 8, 1, 1, 13, 4, 60)
+    assert spec.config_tuple("0xV", *hashes, 60) == ("0xV", *hashes, ZERO_ADDRESS, BINDING_HASHED, 3, 0, 1, 1, 2, 0, 0, 1, 7, 0, 60)
+    attested = ModelSpec("public", 10, 1, 8, 9, 1, 13, input_scale=13, param_count=1)
+    config = attested.config_tuple("0xV", *hashes, 60, source="0xS", max_epoch_lag=4)
+    assert config == ("0xV", *hashes, "0xS", BINDING_PUBLIC, 10, 1, 8, 9, 1, 0, 1, 1, 13, 4, 60)
     # The tuple's order is the contract's ModelConfig struct's.
-    assert len(attested) == len(CONFIG_FIELDS) and CONFIG_FIELDS[3] == "source" and CONFIG_FIELDS[-2:] == ("max_epoch_lag", "max_age")
+    assert len(config) == len(CONFIG_FIELDS) and CONFIG_FIELDS[3] == "source" and CONFIG_FIELDS[-2:] == ("max_epoch_lag", "max_age")
+    assert CONFIG_FIELDS[10:12] == ("param_offset", "param_count")

@@ -205,7 +205,8 @@ def test_spec_bounds_are_the_constructor_bounds(window: int, scale: int, multipl
 
 
 def test_spec_edges_are_accepted() -> None:
-    assert ReturnsSpec(256, 32, 10**6).as_dict() == {"window": 256, "scale": 32, "multiplier": 10**6}
+    assert ReturnsSpec(256, 32, 10**6).as_dict() == {"window": 256, "scale": 32, "multiplier": 10**6, "max_change_bps": 0}
+    assert ReturnsSpec(1, 0, 1, 10**6).max_change_bps == 10**6  # the circuit breaker: tests/oracle/test_circuit_breaker.py
     assert ReturnsSpec(1, 0, 1).multiplier == 1
 
 

@@ -111,3 +111,38 @@ def test_a_model_without_oracle_cannot_publish(served: Any, tmp_path: Path) -> N
             assert response.status_code == 422 and "no oracle" in response.json()["detail"]
     finally:
         service.stop()
+
+
+def test_naming_epoch() -> None:
+    from zkml.serve.publisher import naming_epoch
+
+    assert naming_epoch(7, "the verifier rejected the proof") == "epoch 7: the verifier rejected the proof"
+    assert naming_epoch(7, "EpochTooOld(7, 20, 8) (epoch 7 is more than 8 rounds behind)").startswith("EpochTooOld")
+    assert naming_epoch(5, "epoch 50 is past the feed's latest epoch 48") == "epoch 5: epoch 50 is past the feed's latest epoch 48"
+    assert naming_epoch(None, "no epoch here") == "no epoch here"
+
+
+@pytest.mark.parametrize("with_oracle", [False, True])
+def test_a_failed_publication_names_its_epoch(served: Any, market: Market, tmp_path: Path, with_oracle: bool) -> None:
+    """Whatever fails an attested job's publication, the job's error (and the log) says which epoch."""
+    from dataclasses import replace
+
+    from zkml.serve.metrics import ServeMetrics
+    from zkml.serve.publisher import Publisher
+    from zkml.serve.store import JobStore
+
+    store = JobStore(str(tmp_path / "jobs.sqlite"))
+    try:
+        job, _ = store.submit(served.name, "{}", publish=True, epoch=4242)
+        (claimed,) = store.claim(served.name, 1)
+        # Not a proof: the publisher fails it before anything is sent (or, without an oracle, before reading it).
+        store.proved(claimed.id, outputs=[0.0], proof="{}", verified=True, witness_seconds=0.0, prove_seconds=0.0)
+        model = replace(served, binding=market.binding()) if with_oracle else served
+        publisher = Publisher(store, {served.name: model}, ServeMetrics(lambda: 0), tmp_path / "proofs")
+        (publishing,) = store.publishing()
+        publisher.publish_job(publishing)
+        failed = store.get(job.id)
+        assert failed is not None and failed.state == "failed", failed
+        assert failed.error and failed.error.startswith("epoch 4242: "), failed.error
+    finally:
+        store.close()

@@ -191,8 +191,9 @@ def verify_onchain(
 def decode_instances(instances: Sequence[int], settings: Settings | Path) -> DecodedInstances:
     """Turn public instances back into the model's fixed-point inputs and outputs as floats.
 
-    The instance vector holds, in order, each public model input then each public
-    model output (:func:`zkml.settings.public_segments`), each element
+    The instance vector holds, in order, the hashes of hashed tensors (input, params),
+    each public model input, each public model output, then an output hash
+    (:func:`zkml.settings.public_segments`), each value
     ``round(x * 2**scale)`` with negatives as ``p - |x|``.
 
     Args:
@@ -211,7 +212,8 @@ def decode_instances(instances: Sequence[int], settings: Settings | Path) -> Dec
         segments = public_segments(typed)
     except CalibrationError as exc:
         raise ProofError(f"cannot decode instances: {exc.message}", hint=exc.hint) from exc
-    expected = sum(segment.size for segment in segments)
+    # The Poseidon hashes of hashed inputs, params or outputs are instances too, around the values.
+    expected = sum(segment.size for segment in segments) + typed.poseidon_instances
     if expected != len(instances):
         raise ProofError(
             f"{len(instances)} instances do not match these settings ({expected} expected)", hint="is the proof from another circuit?"

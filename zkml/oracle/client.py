@@ -244,8 +244,10 @@ def publication_from_receipt(
 
 
 def _model_scale(conn: Connection, oracle: str, model_id: bytes, contracts: OracleContracts) -> int:
+    from zkml.oracle.registry import CONFIG_FIELDS
+
     config, *_ = view(conn, contracts, contracts.oracle, oracle, "models", bytes(model_id), doing="reading the model")
-    return int(config[11])
+    return int(config[CONFIG_FIELDS.index("scale")])
 
 
 def _publication(contract: Any, receipt: Any, *, scale: int) -> Publication:

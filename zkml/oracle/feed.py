@@ -3,7 +3,7 @@
 - :func:`deploy_feed` / :func:`push_prices` run a ``PushFeed``, an owner-pushed
   AggregatorV3-compatible feed for local work (on a real chain, use a Chainlink feed);
 - :func:`latest_round`, :func:`read_rounds`, :func:`feed_decimals` read any AggregatorV3 feed;
-- :func:`deploy_source` / :func:`source_instances` deploy and ask a ``ReturnsFeatureSource``;
+- :func:`deploy_source` / :func:`source_instances` / :func:`source_spec` deploy, ask and read a ``ReturnsFeatureSource``;
 - :func:`attested_input` recomputes an epoch's input from the feed's rounds with
   :mod:`zkml.oracle.mirror`, independently of the source contract: the prover's input,
   and what the source must answer for it.
@@ -19,9 +19,7 @@ and a fresh record folder always gives a fresh feed.
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +28,15 @@ from zkml.artifacts import sha256_bytes
 from zkml.errors import ContractRevertError, OracleError
 from zkml.evm.deploy import Deployable, deploy_contract
 from zkml.evm.records import Deployment
-from zkml.evm.reverts import ErrorTable
-from zkml.evm.rpc import Connection, Sender, call, code_at, resolve_sender, transact
-from zkml.evm.solc import CompiledContract
+from zkml.evm.rpc import Connection, Sender, resolve_sender, transact
 from zkml.oracle.attest import epoch_problem
-from zkml.oracle.calls import bind, decode_output
+from zkml.oracle.calls import bind
 from zkml.oracle.compile import FEED_CONTRACT, SOURCE_CONTRACT, OracleContracts, compile_contracts
-from zkml.oracle.mirror import INT192_MAX, MAX_SKIPPED, ReturnsSpec, input_values, window_instances
+from zkml.oracle.feed_calls import FEED_HINTS
+from zkml.oracle.feed_calls import feed_errors as _errors
+from zkml.oracle.feed_calls import feed_view as _view
+from zkml.oracle.feed_calls import pinned as _pinned
+from zkml.oracle.mirror import INT192_MAX, MAX_SKIPPED, ReturnsSpec, check_breaker, input_values, window_instances
 
 # PushFeed's constructor refuses more.
 MAX_DECIMALS = 36
@@ -45,20 +45,8 @@ MAX_CHUNK = 512
 # A round id is phase << 64 | round within the phase (Chainlink proxies); epochs stay inside one phase.
 PHASE_MASK = 2**64 - 1
 UINT80_MAX = 2**80 - 1
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-
-# What to do about the feed's and the source's errors (the oracle's NotOwner hint names the oracle).
-FEED_HINTS = {
-    "NotOwner": "only the feed's owner pushes rounds: send from the account that deployed it (ZKML_PRIVATE_KEY)",
-    "NoDataPresent": "the feed has no such round yet: push prices first (`zkml feed push`)",
-    "AnswerOutOfRange": "a feed answer is a positive int192 (a price)",
-    "InvalidParameter": "fix the constructor arguments",
-    "NoEpochs": "ask for at least one epoch",
-    "EpochOutOfRange": "an epoch is a round id E whose window E - window .. E lies inside the feed (E > window)",
-    "BadRound": (
-        f"an epoch's own round must exist, be complete and have a positive answer; its window skips at most {MAX_SKIPPED} bad rounds"
-    ),
-}
+# The source's immutables a ReturnsSpec pins, in ReturnsSpec's field order after the feed.
+SOURCE_GETTERS = ("feed", "window", "inputScale", "multiplier", "maxChangeBps")
 
 
 @dataclass(frozen=True)
@@ -136,44 +124,6 @@ class AttestedInput:
             "timestamp": self.timestamp,
             "prices": list(self.prices),
         }
-
-
-def _errors(contracts: OracleContracts) -> ErrorTable:
-    return dataclasses.replace(contracts.errors, hints={**contracts.errors.hints, **FEED_HINTS})
-
-
-def _view(
-    conn: Connection,
-    contracts: OracleContracts,
-    compiled: CompiledContract,
-    address: str,
-    fn: str,
-    *args: Any,
-    doing: str,
-    bound: Any = None,
-) -> Any:
-    """:func:`zkml.oracle.calls.view` with the feed's hints; ``bound`` reuses a :func:`bind` result (it costs milliseconds)."""
-    contract = bound if bound is not None else bind(conn, address, compiled)
-    raw = call(conn, contract.address, contract.encode_abi(fn, args=list(args)), doing, errors=_errors(contracts))
-    return decode_output(compiled, fn, raw)
-
-
-def _pinned(contracts: OracleContracts, compiled: CompiledContract, getters: Sequence[str], pins: tuple[Any, ...]) -> Callable[..., bool]:
-    """A liveness check: the contract at the recorded address reads back exactly ``pins``."""
-
-    def pinned(conn: Connection, deployment: Deployment) -> bool:
-        if not code_at(conn, deployment.address):
-            return False
-        try:
-            found = tuple(
-                _view(conn, contracts, compiled, deployment.address, g, doing="reading a recorded deployment")[0] for g in getters
-            )
-        except (ContractRevertError, OracleError):  # another contract at that address now (chain reset)
-            return False
-        # Addresses compare case-insensitively (checksums); every other pin exactly.
-        return tuple(v.lower() if isinstance(v, str) and _ADDRESS.fullmatch(v) else v for v in found) == pins
-
-    return pinned
 
 
 def deploy_feed(
@@ -357,7 +307,7 @@ def deploy_source(
         conn: the chain.
         record_dir: the folder whose deployments record holds it (a workspace).
         feed: the AggregatorV3 feed (a PushFeed, or a Chainlink feed or proxy).
-        spec: window, input scale and multiplier.
+        spec: window, input scale, multiplier and circuit breaker (``max_change_bps``, 0: off).
         sender: the account; resolved from the environment when None.
         contracts: compiled contracts.
 
@@ -370,7 +320,8 @@ def deploy_source(
     contracts = contracts or compile_contracts()
     compiled = contracts.source
     checksummed = conn.w3.to_checksum_address(feed)
-    args = encode(["address", "uint256", "uint8", "uint256"], [checksummed, spec.window, spec.scale, spec.multiplier])
+    values = [checksummed, spec.window, spec.scale, spec.multiplier, spec.max_change_bps]
+    args = encode(["address", "uint256", "uint8", "uint256", "uint256"], values)
     source = Deployable(
         kind="source",
         name=SOURCE_CONTRACT,
@@ -380,9 +331,21 @@ def deploy_source(
         fields={"compiler": compiled.compiler.as_dict()},
         errors=_errors(contracts),
     )
-    pins = (checksummed.lower(), spec.window, spec.scale, spec.multiplier)
-    is_live = _pinned(contracts, compiled, ("feed", "window", "inputScale", "multiplier"), pins)
+    is_live = _pinned(contracts, compiled, SOURCE_GETTERS, (checksummed.lower(), *values[1:]))
     return deploy_contract(conn, record_dir, source, sender=sender, is_live=is_live)
+
+
+def source_spec(conn: Connection, source: str, *, contracts: OracleContracts | None = None) -> tuple[str, ReturnsSpec]:
+    """The feed a ReturnsFeatureSource reads and its parameters, read from its immutables (what it attests with).
+
+    Raises:
+        OracleError: no returns feature source of this version answers at ``source``, or its values are out of bounds.
+    """
+    contracts = contracts or compile_contracts()
+    bound = bind(conn, source, contracts.source)
+    doing = f"reading the feature source {source}"
+    feed, *values = (_view(conn, contracts, contracts.source, source, g, doing=doing, bound=bound)[0] for g in SOURCE_GETTERS)
+    return conn.w3.to_checksum_address(feed), ReturnsSpec(*(int(v) for v in values))
 
 
 def source_instances(
@@ -391,7 +354,8 @@ def source_instances(
     """What the feature source attests for ``epochs``: their input instances (concatenated) and timestamps.
 
     Raises:
-        OracleRevertError: ``NoEpochs``, ``EpochOutOfRange`` (E <= window, or beyond uint80) or ``BadRound``.
+        OracleRevertError: ``NoEpochs``, ``EpochOutOfRange`` (E <= window, or beyond uint80), ``BadRound`` or
+            ``CircuitBreaker`` (E's window holds a change above ``maxChangeBps``).
         ChainError: the RPC failed.
     """
     contracts = contracts or compile_contracts()
@@ -460,11 +424,13 @@ def attested_input(
     the window is skipped: the window is the latest ``window + 1`` good rounds up to the
     epoch, at most ``MAX_SKIPPED`` skipped) and applies the source's arithmetic in Python,
     without asking the source contract: an independent recomputation of what it attests.
+    With ``spec.max_change_bps`` it refuses the epochs the source's circuit breaker refuses.
 
     Raises:
         OracleError: an epoch too early (``epoch <= window`` within its phase, or too few good rounds before it in its
             phase) or beyond uint80, round ``epoch`` absent or unusable (non-positive answer, incomplete), more than
-            ``MAX_SKIPPED`` bad rounds in the window, or a value not exact as a float (``|q| >= 2**53``).
+            ``MAX_SKIPPED`` bad rounds in the window, a value not exact as a float (``|q| >= 2**53``), or a change between
+            consecutive rounds of the window above ``spec.max_change_bps`` (the message names the epoch and the round).
         ChainError: the RPC failed.
     """
     problem = epoch_problem(epoch)
@@ -477,6 +443,7 @@ def attested_input(
     contracts = contracts or compile_contracts()
     rounds = _window_rounds(conn, contracts, feed, epoch, spec.window)
     prices = tuple(r.answer for r in rounds)
+    check_breaker(epoch, [r.round_id for r in rounds], prices, spec)
     instances = tuple(window_instances(prices, spec))
     values = tuple(input_values(instances, spec.scale))
     return AttestedInput(epoch, instances, values, rounds[-1].updated_at, prices)
@@ -495,4 +462,5 @@ __all__ = [
     "push_prices",
     "read_rounds",
     "source_instances",
+    "source_spec",
 ]

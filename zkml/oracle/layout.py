@@ -1,4 +1,4 @@
-"""Where a circuit's inputs and outputs sit in its instance vector, as the oracle binds them.
+"""Where a circuit's inputs, outputs and param hashes sit in its instance vector, as the oracle binds them.
 
 Pure: built from the typed settings :func:`zkml.settings.read_settings` gives (and
 the batch stamp a batched circuit's folder holds), no chain, no web3.
@@ -11,12 +11,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from zkml.artifacts import Settings
 from zkml.errors import CalibrationError, OracleError
 from zkml.settings import public_segments, read_settings
 from zkml.workspace import Layout
+
+if TYPE_CHECKING:
+    from zkml.config import CircuitConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ BINDING_HASHED = 1
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Where a circuit's inputs and outputs sit in its instance vector.
+    """Where a circuit's inputs, outputs and param hashes sit in its instance vector.
 
     Attributes:
         binding: ``public`` (inputs are instances) or ``hashed`` (one Poseidon hash instance).
@@ -40,6 +43,8 @@ class ModelSpec:
             equal consecutive per-sample slices, each stored as its own prediction.
         input_scale: fixed-point bits of the (first) input: what the on-chain bounds and an
             attested source quantize with.
+        param_offset, param_count: hashed params: the Poseidon hash instances of the weights,
+            whose commitment the oracle pins at registration (0, 0: params fixed in the vk).
     """
 
     binding: str
@@ -51,6 +56,17 @@ class ModelSpec:
     scale: int
     batch_size: int = 1
     input_scale: int = 0
+    param_offset: int = 0
+    param_count: int = 0
+
+    @property
+    def params(self) -> str:
+        """``fixed`` (the weights are in the vk) or ``hashed`` (pinned by their hash instances)."""
+        return "hashed" if self.param_count else "fixed"
+
+    def param_instances(self, instances: Sequence[int]) -> tuple[int, ...]:
+        """The param-hash instances (empty for fixed params): what the pinned commitment covers."""
+        return tuple(instances[self.param_offset : self.param_offset + self.param_count])
 
     @property
     def binding_code(self) -> int:
@@ -94,6 +110,8 @@ class ModelSpec:
             self.input_count,
             self.output_offset,
             self.output_count,
+            self.param_offset,
+            self.param_count,
             self.batch_size,
             self.scale,
             max_epoch_lag,
@@ -111,7 +129,7 @@ def model_spec(settings: Settings | Path, *, batch_size: int | None = None) -> M
 
     Raises:
         OracleError: the settings are unreadable, the visibility is one the oracle cannot
-            bind (private or hashed outputs, params not fixed in the vk, polycommit inputs), or
+            bind (private or hashed outputs, private params, polycommit inputs), or
             a batch the oracle cannot split per sample (hashed inputs, several tensors).
     """
     try:
@@ -144,11 +162,9 @@ def recorded_batch_size(folder: Path) -> int:
         return 1
 
 
-# Why the oracle refuses params that are not fixed in the vk: the weights must never be the submitter's choice.
+# Why the oracle refuses params neither fixed in the vk nor hashed: the weights must never be the submitter's choice.
 _PARAM_REFUSALS = {
-    "private": "the verifying key does not fix the weights, so whoever proves chooses them",
-    "hashed": "the oracle does not pin a parameter commitment at registration nor check it on submit, "
-    "so the hash would not stop other weights",
+    "private": "the verifying key does not fix the weights and no hash of them is public, so whoever proves chooses them",
 }
 
 
@@ -158,10 +174,11 @@ def _check_visibility(settings: Settings) -> None:
             f"output visibility is {settings.output_visibility}; the oracle stores public outputs",
             hint='set [circuit] output_visibility = "public"',
         )
-    if settings.param_visibility != "fixed":
+    if settings.param_visibility not in ("fixed", "hashed"):
+        reason = _PARAM_REFUSALS.get(settings.param_visibility, "the oracle binds fixed or hashed params only")
         raise OracleError(
-            f"param visibility is {settings.param_visibility}: {_PARAM_REFUSALS.get(settings.param_visibility, 'the oracle binds fixed params only')}",
-            hint='set [circuit] param_visibility = "fixed" (the weights in the vk)',
+            f"param visibility is {settings.param_visibility}: {reason}",
+            hint='set [circuit] param_visibility = "fixed" (the weights in the vk) or "hashed" (their hash pinned on chain)',
         )
     if settings.input_visibility not in ("public", "hashed"):
         raise OracleError(
@@ -183,12 +200,48 @@ def _unbatched_spec(settings: Settings) -> ModelSpec:
     input_scale = settings.input_scales[0] if settings.input_scales else 0
     if len(set(scales)) > 1:
         log.warning("outputs have different scales %s; the oracle stores them all at scale %d", list(scales), scale)
-    if settings.input_visibility == "public":
-        return ModelSpec("public", in_size + out_size, 0, in_size, in_size, out_size, scale, input_scale=input_scale)
-    if settings.poseidon_instances != 1 or not settings.input_hash_public:
-        raise OracleError(f"{settings.path}: expected exactly one public Poseidon hash instance, found {settings.poseidon_instances}")
-    # ezkl puts module instances (the Poseidon hash) before the model's output instances.
-    return ModelSpec("hashed", 1 + out_size, 0, 1, 1, out_size, scale, input_scale=input_scale)
+    hashed_inputs = settings.input_visibility == "hashed"
+    if hashed_inputs and (not settings.input_hash_public or len(settings.input_scales) > 1):
+        raise OracleError(f"{settings.path}: hashed inputs need exactly one public Poseidon hash instance (one public input tensor)")
+    params = _param_hashes(settings, input_hashes=1 if hashed_inputs else 0)
+    # ezkl 23 lays instances out as: input hash, param hashes, public inputs, public outputs (measured).
+    if not hashed_inputs:
+        return ModelSpec("public", params + in_size + out_size, params, in_size, params + in_size, out_size, scale,
+                         input_scale=input_scale, param_offset=0, param_count=params)  # fmt: skip
+    return ModelSpec("hashed", 1 + params + out_size, 0, 1, 1 + params, out_size, scale,
+                     input_scale=input_scale, param_offset=1 if params else 0, param_count=params)  # fmt: skip
 
 
-__all__ = ["BINDING_HASHED", "BINDING_PUBLIC", "ZERO_ADDRESS", "ModelSpec", "model_spec", "recorded_batch_size"]
+def _param_hashes(settings: Settings, *, input_hashes: int) -> int:
+    """How many Poseidon instances hash the params: ezkl counts input and param hashes together."""
+    params = settings.poseidon_instances - input_hashes
+    if settings.param_visibility == "fixed":
+        if params != 0:
+            raise OracleError(
+                f"{settings.path}: expected {input_hashes} public Poseidon hash instance(s), found {settings.poseidon_instances}"
+            )
+        return 0
+    if params < 1:
+        raise OracleError(
+            f"{settings.path}: hashed params publish no hash instance, so nothing pins the weights",
+            hint='set [circuit] param_visibility = "fixed", or "hashed" with a public hash',
+        )
+    return params
+
+
+class _HasRoot(Protocol):
+    @property
+    def root(self) -> Path: ...
+
+
+class OracleCircuit(Protocol):
+    """What the oracle needs of a circuit: its workspace (``ws.root``) and its config."""
+
+    @property
+    def ws(self) -> _HasRoot: ...
+
+    @property
+    def config(self) -> CircuitConfig: ...
+
+
+__all__ = ["BINDING_HASHED", "BINDING_PUBLIC", "ZERO_ADDRESS", "ModelSpec", "OracleCircuit", "model_spec", "recorded_batch_size"]

@@ -11,6 +11,10 @@ computed exactly in integers, each encoded as a BN254 field element (a negative
 input without trusting the source, and tests can hold the contract to it:
 ``q / 2**scale`` is exact in a float, and ezkl quantizes that float back to
 exactly ``q`` (it rounds halves away from zero too).
+
+With a circuit breaker (``max_change_bps`` > 0) an epoch whose window holds a pair of
+consecutive good rounds with ``|p_i - p_{i-1}| * 10000 > max_change_bps * p_{i-1}`` is
+refused (the contract's ``CircuitBreaker(epoch, round)``): :func:`check_breaker`.
 """
 
 from __future__ import annotations
@@ -26,11 +30,18 @@ from zkml.evm.felts import FIELD_MODULUS, felt_to_int
 MAX_WINDOW = 256
 MAX_SCALE = 32
 MAX_MULTIPLIER = 10**6
+# ReturnsFeatureSource.MAX_CHANGE_BPS_LIMIT: a change of 10,000% between consecutive rounds.
+MAX_CHANGE_BPS = 10**6
+BPS = 10_000
 # Chainlink's answer range: PushFeed stores int192, the source refuses larger answers.
 INT192_MAX = 2**191 - 1
 INT192_MIN = -(2**191)
 # An epoch's window skips at most this many bad rounds (ReturnsFeatureSource.MAX_SKIPPED); more reverts BadRound.
 MAX_SKIPPED = 16
+BREAKER_HINT = (
+    "no prediction is made on a window holding a jump over the source's maxChangeBps; "
+    "epochs whose window no longer holds the jump (window rounds later) work again"
+)
 # Integers a float holds exactly: beyond this q / 2**scale would not round-trip.
 FLOAT_EXACT = 2**53
 
@@ -43,6 +54,8 @@ class ReturnsSpec:
         window: returns per epoch (the model's input width), 1..256.
         scale: the circuit's input scale (fixed-point bits), 0..32.
         multiplier: the return's unit (100: percent, 10000: basis points), 1..1e6.
+        max_change_bps: the circuit breaker: the largest change between consecutive rounds of a window, in basis
+            points of the earlier price, 0..1e6; 0 turns it off.
 
     Raises:
         OracleError: a value outside the contract's constructor bounds.
@@ -51,12 +64,14 @@ class ReturnsSpec:
     window: int
     scale: int
     multiplier: int = 100
+    max_change_bps: int = 0
 
     def __post_init__(self) -> None:
         checks = (
             ("window", self.window, 1, MAX_WINDOW),
             ("scale", self.scale, 0, MAX_SCALE),
             ("multiplier", self.multiplier, 1, MAX_MULTIPLIER),
+            ("max_change_bps", self.max_change_bps, 0, MAX_CHANGE_BPS),
         )
         for name, value, low, high in checks:
             # bool is an int: refuse it too, as the ABI would not take True for a uint.
@@ -68,7 +83,7 @@ class ReturnsSpec:
 
     def as_dict(self) -> dict[str, int]:
         """Plain-JSON form."""
-        return {"window": self.window, "scale": self.scale, "multiplier": self.multiplier}
+        return {"window": self.window, "scale": self.scale, "multiplier": self.multiplier, "max_change_bps": self.max_change_bps}
 
 
 def _check_price(price: int, what: str) -> None:
@@ -114,6 +129,43 @@ def window_instances(prices: Sequence[int], spec: ReturnsSpec) -> list[int]:
     if len(prices) != spec.window + 1:
         raise OracleError(f"a window of {spec.window} returns needs {spec.window + 1} prices, got {len(prices)}")
     return [encode_felt(quantized_return(prices[i], prices[i + 1], spec)) for i in range(spec.window)]
+
+
+def breaker_index(prices: Sequence[int], spec: ReturnsSpec) -> int | None:
+    """The first ``i`` whose change ``|p_i - p_{i-1}|`` exceeds ``max_change_bps`` of ``p_{i-1}`` (None: none does, or off).
+
+    Exact integers, as the contract's ``_breaks``: ``|p_i - p_{i-1}| * 10000 > max_change_bps * p_{i-1}``.
+    """
+    if spec.max_change_bps == 0:
+        return None
+    for i in range(1, len(prices)):
+        if abs(prices[i] - prices[i - 1]) * BPS > spec.max_change_bps * prices[i - 1]:
+            return i
+    return None
+
+
+def check_breaker(epoch: int, round_ids: Sequence[int], prices: Sequence[int], spec: ReturnsSpec) -> None:
+    """Refuse ``epoch`` as the source's circuit breaker does (``CircuitBreaker(epoch, round)``).
+
+    Args:
+        epoch: the epoch whose window this is.
+        round_ids: the window's rounds (the latest ``window + 1`` good rounds up to the epoch), oldest first.
+        prices: their answers.
+        spec: the source's parameters.
+
+    Raises:
+        OracleError: a consecutive pair changes by more than ``max_change_bps``; it names the epoch and the later round.
+    """
+    if len(round_ids) != len(prices):
+        raise OracleError(f"{len(round_ids)} round ids for {len(prices)} prices")
+    i = breaker_index(prices, spec)
+    if i is not None:
+        change = Decimal(abs(prices[i] - prices[i - 1]) * BPS) / prices[i - 1]
+        raise OracleError(
+            f"epoch {epoch} is refused by the circuit breaker: round {round_ids[i]} moved the price {change:.0f} bps "
+            f"(from {prices[i - 1]} to {prices[i]}), above the source's max_change_bps {spec.max_change_bps}",
+            hint=BREAKER_HINT,
+        )
 
 
 def input_values(felts_or_q: Sequence[int], scale: int) -> list[float]:
@@ -200,8 +252,11 @@ __all__ = [
     "INT192_MAX",
     "INT192_MIN",
     "MAX_SKIPPED",
+    "MAX_CHANGE_BPS",
     "ReturnsSpec",
     "answer_of",
+    "breaker_index",
+    "check_breaker",
     "encode_felt",
     "input_values",
     "price_of",

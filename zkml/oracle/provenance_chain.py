@@ -249,22 +249,27 @@ def verifier_code_link(ctx: Context) -> tuple[Link, str | None]:
 
 
 def _source_spec(ctx: Context, model_width: int | None, input_scale: int | None) -> tuple[Link, Any, str | None]:
-    """The feature source's pins read from chain (feed, window, inputScale, multiplier) as a ReturnsSpec."""
+    """The feature source's pins read from chain (feed, window, inputScale, multiplier, maxChangeBps) as a ReturnsSpec."""
+    from zkml.oracle.feed import SOURCE_GETTERS
     from zkml.oracle.mirror import ReturnsSpec
 
     source = str(ctx.source)
     try:
-        feed, window, scale, multiplier = (
+        feed, *values = (
             view(ctx.conn, ctx.contracts, ctx.contracts.source, source, fn, doing=f"reading the feature source {source}")[0]
-            for fn in ("feed", "window", "inputScale", "multiplier")
+            for fn in SOURCE_GETTERS
         )
-        spec = ReturnsSpec(int(window), int(scale), int(multiplier))
+        # The circuit breaker too: the recomputed input must refuse the epochs the source refuses.
+        spec = ReturnsSpec(*(int(v) for v in values))
     except ZkmlError as exc:
         return broken("feature source", f"{source} does not read as a returns feature source: {exc.message}"), None, None
     checks = [Check("source window", spec.window, "the model's inputs per sample", model_width)]
     if input_scale is not None:
         checks.append(Check("source inputScale", spec.scale, "the workspace's input scale", input_scale))
-    detail = f"{source} over feed {ctx.checksum(feed)}: window {spec.window}, inputScale {spec.scale}, multiplier {spec.multiplier}"
+    detail = (
+        f"{source} over feed {ctx.checksum(feed)}: window {spec.window}, inputScale {spec.scale}, multiplier {spec.multiplier}, "
+        f"maxChangeBps {spec.max_change_bps or 'off'}"
+    )
     link = verdict("feature source", checks, detail)
     return link, (spec if link.ok else None), ctx.checksum(feed)
 

@@ -22,6 +22,8 @@ HINTS = {
     "VerifierCodeMismatch": "the code at the verifier address is not the code registered (or expected): it was swapped, "
     "or it is not the workspace's verifier; register the real verifier under a new model id",
     "VerificationFailed": "the verifier rejected the proof: forged, altered, or made by another model",
+    "ParamsMismatch": "the proof was made with other weights than the ones pinned at registration; "
+    "prove with the registered model's own circuit",
     "WrongInstanceCount": "the proof does not have this model's instance layout; is it from another circuit?",
     "InstanceOutOfField": "every public instance must be below the BN254 scalar field modulus",
     "InputOutOfRange": "an input is outside the model's calibrated range; the oracle refuses what the model was not fitted to",
@@ -50,6 +52,8 @@ HINTS = {
     "NoDataPresent": "the feed has no such round",
     "BadRound": "the epoch's own round is missing, incomplete or non-positive, or its window skips more than 16 bad rounds",
     "EpochOutOfRange": "the epoch has fewer than window + 1 rounds behind it in its feed phase",
+    "CircuitBreaker": "no prediction is made on a window holding a jump over the source's maxChangeBps; "
+    "epochs whose window no longer holds it work again",
 }
 
 # The errors callers catch by type; every other one is a plain OracleRevertError.
@@ -70,10 +74,14 @@ DETAILS: dict[str, Callable[..., str]] = {
     "EpochTooOld": _epoch_too_old,
     "EpochOutOfRange": lambda e: f"epoch {e} has fewer than window + 1 good rounds behind it in its feed phase (or is beyond uint80)",
     "BadRound": lambda r: f"round {r} of the feed is missing, incomplete or non-positive",
+    "CircuitBreaker": lambda e, r: f"epoch {e} is refused by the circuit breaker: round {r} moved the price more than maxChangeBps",
     "StaleData": lambda e, data, expires: f"the data of epoch {e} (time {data}) expired at {expires}",
     "InputNotAttested": lambda e, f, proved, attested: f"input feature {f} is {proved}, the source's at epoch {e} is {attested}",
     "NotLatestEpoch": lambda e, latest: f"the newest stored prediction is for epoch {e}, not the feed's latest epoch {latest}",
     "NotNewer": lambda e, last: f"the vault already acted on epoch {last}, the feed's latest is epoch {e}",
+    "ParamsMismatch": lambda model, pinned, proved: (
+        f"the proof's param hashes commit to 0x{bytes(proved).hex()[:12]}…, the model pinned 0x{bytes(pinned).hex()[:12]}…"
+    ),
     "BatchMismatch": lambda model, first: f"the batch from epoch {first} is not the one stored",
 }
 

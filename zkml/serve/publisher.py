@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import threading
 from collections.abc import Mapping
@@ -39,6 +40,17 @@ log = logging.getLogger(__name__)
 # ZKML_SERVE_FAULT=after_tx_recorded kills the server after the hash is stored and before the send;
 # ZKML_SERVE_FAULT=after_receipt kills it after the transaction is mined and before the job is recorded.
 FAULT_ENV = "ZKML_SERVE_FAULT"
+
+
+def naming_epoch(epoch: int | None, message: str) -> str:
+    """``message``, prefixed with its epoch unless it already names it (None: a job without an epoch, unchanged).
+
+    An attested job's failure must say which epoch failed, whichever layer raised it (the CLI's
+    messages come from :mod:`zkml.oracle.reverts`, which names it for the epoch reverts).
+    """
+    if epoch is None or re.search(rf"\bepoch {epoch}\b", message):
+        return message
+    return f"epoch {epoch}: {message}"
 
 
 def _fault(point: str) -> None:
@@ -91,12 +103,13 @@ class Publisher(threading.Thread):
             self._publish(job, model.binding)
         except RpcUnreachableError as exc:
             # The chain is away, not the job at fault: it stays publishing and the next pass retries it.
-            log.warning("publishing job %s: %s; retrying", job.id, exc)
+            log.warning("publishing job %s: %s; retrying", job.id, naming_epoch(job.epoch, str(exc)))
             self.metrics.failure(type(exc).__name__)
             self._halt.wait(2.0)
         except ZkmlError as exc:
-            log.warning("publishing job %s failed: %s", job.id, exc)
-            self.store.fail(job.id, "publishing", str(exc), type(exc).__name__)
+            why = naming_epoch(job.epoch, str(exc))
+            log.warning("publishing job %s failed: %s", job.id, why)
+            self.store.fail(job.id, "publishing", why, type(exc).__name__)
             self.metrics.failure(type(exc).__name__)
 
     def _conn(self, binding: OracleBinding) -> Any:
@@ -142,9 +155,8 @@ class Publisher(threading.Thread):
             _fault("after_tx_recorded")
 
         try:
-            receipt = transact(
-                conn, resolve_sender(conn), data, f"publishing job {job.id}", to=contract.address, errors=contracts.errors, on_sent=on_sent
-            )
+            doing = f"publishing job {job.id}" + ("" if job.epoch is None else f" at epoch {job.epoch}")
+            receipt = transact(conn, resolve_sender(conn), data, doing, to=contract.address, errors=contracts.errors, on_sent=on_sent)
         except ReplayError as exc:
             # Someone (another service, the CLI) already published this prediction: record the stored one.
             self._record_replay(job, binding, conn, bytes(exc.values[0]))
@@ -160,7 +172,8 @@ class Publisher(threading.Thread):
 
         tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
         if not succeeded(receipt):
-            raise ZkmlError(f"the publication {tx_hash} was mined but reverted", hint="see the job's proof and the oracle's rules")
+            what = "the publication" if job.epoch is None else f"the publication of epoch {job.epoch}"
+            raise ZkmlError(f"{what} {tx_hash} was mined but reverted", hint="see the job's proof and the oracle's rules")
         publication = publication_from_receipt(conn, binding.oracle, binding.model_id, receipt, contracts=self._contracts)
         if self.store.published(job.id, tx_hash=tx_hash, gas_used=publication.gas_used, prediction=publication.prediction.as_dict()):
             self.metrics.published.labels(job.model).inc()

@@ -23,33 +23,52 @@ import {FixedPoint} from "./FixedPoint.sol";
 /// is skipped, so the window is the latest `window + 1` good rounds up to E, all in E's feed phase
 /// (at most MAX_SKIPPED skipped). One bad round thus makes only its own epoch unusable, never the
 /// later epochs whose window holds it.
+///
+/// Circuit breaker (optional, `maxChangeBps` > 0): every consecutive pair of the window's good rounds must
+/// satisfy |p_i - p_{i-1}| * 10000 <= maxChangeBps * p_{i-1} (exact integers). An epoch whose window holds a
+/// larger jump reverts CircuitBreaker(epoch, round of p_i): it cannot be attested, so no prediction is made on
+/// a window holding a manipulated (or real but extreme) jump. Epochs whose window no longer holds it work again.
 contract ReturnsFeatureSource is IFeatureSource {
     AggregatorV3Interface public immutable feed;
     uint256 public immutable window;
     uint8 public immutable inputScale;
     uint256 public immutable multiplier;
+    /// @notice The largest change between consecutive rounds of a window, in basis points of the earlier price; 0: off.
+    uint256 public immutable maxChangeBps;
 
     /// @dev A batch of epochs spanning at most this many rounds reads each round once.
     uint256 private constant MAX_SHARED_SPAN = 512;
     uint256 private constant PHASE_MASK = type(uint64).max;
     /// @notice An epoch's window skips at most this many bad rounds; more (a broken feed) reverts BadRound.
     uint256 public constant MAX_SKIPPED = 16;
+    /// @notice maxChangeBps's bound: a change of 10,000% (101x the earlier price) between consecutive rounds.
+    uint256 public constant MAX_CHANGE_BPS_LIMIT = 1_000_000;
 
     error InvalidParameter(string reason);
     error NoEpochs();
     error EpochOutOfRange(uint256 epoch);
     error BadRound(uint80 roundId);
+    error CircuitBreaker(uint256 epoch, uint80 roundId);
 
-    constructor(AggregatorV3Interface feed_, uint256 window_, uint8 inputScale_, uint256 multiplier_) {
+    constructor(
+        AggregatorV3Interface feed_,
+        uint256 window_,
+        uint8 inputScale_,
+        uint256 multiplier_,
+        uint256 maxChangeBps_
+    ) {
         if (address(feed_).code.length == 0) revert InvalidParameter("no contract at feed");
         if (window_ == 0 || window_ > 256) revert InvalidParameter("window must be 1..256");
         // Bounds keep multiplier * 2^scale * (p_i - p_{i-1}) * 2 inside int256 for int192 answers.
         if (inputScale_ > 32) revert InvalidParameter("inputScale above 32");
         if (multiplier_ == 0 || multiplier_ > 1e6) revert InvalidParameter("multiplier must be 1..1e6");
+        // Bounded so maxChangeBps * price stays far inside uint256 (prices are int192).
+        if (maxChangeBps_ > MAX_CHANGE_BPS_LIMIT) revert InvalidParameter("maxChangeBps must be 0..1e6");
         feed = feed_;
         window = window_;
         inputScale = inputScale_;
         multiplier = multiplier_;
+        maxChangeBps = maxChangeBps_;
     }
 
     function width() external view override returns (uint256) {
@@ -86,8 +105,13 @@ contract ReturnsFeatureSource is IFeatureSource {
     /// @dev One epoch's window read on its own; returns its timestamp.
     function _fillOne(uint256 epoch, uint256[] memory instances, uint256 at) private view returns (uint64) {
         (int256[] memory prices, uint64[] memory times, bool allGood) = _rounds(epoch - window, epoch);
-        if (allGood) _fill(instances, at, prices, 0);
-        else _fillSkipping(epoch, instances, at);
+        if (allGood) {
+            _fill(instances, at, prices, 0);
+            // One branch on an immutable when the breaker is off.
+            if (maxChangeBps != 0) _checkBreaker(epoch, prices, 0, epoch - window);
+        } else {
+            _fillSkipping(epoch, instances, at);
+        }
         return times[window];
     }
 
@@ -113,8 +137,12 @@ contract ReturnsFeatureSource is IFeatureSource {
         (int256[] memory prices, uint64[] memory times, bool allGood) = _rounds(first, high);
         for (uint256 k = 0; k < epochs.length; ++k) {
             uint256 end = epochs[k] - first;
-            if (allGood || _clean(prices, end - window, first)) _fill(instances, k * window, prices, end - window);
-            else _fillSkipping(epochs[k], instances, k * window);
+            if (allGood || _clean(prices, end - window, first)) {
+                _fill(instances, k * window, prices, end - window);
+                if (maxChangeBps != 0) _checkBreaker(epochs[k], prices, end - window, epochs[k] - window);
+            } else {
+                _fillSkipping(epochs[k], instances, k * window);
+            }
             timestamps[k] = times[end];
         }
     }
@@ -177,6 +205,8 @@ contract ReturnsFeatureSource is IFeatureSource {
     function _fillSkipping(uint256 epoch, uint256[] memory out, uint256 at) private view {
         uint256 w = window;
         int256[] memory prices = new int256[](w + 1);
+        // The rounds of prices, for the circuit breaker's error (the window's rounds are not consecutive here).
+        uint256[] memory ids = new uint256[](w + 1);
         uint256 found;
         uint256 skipped;
         for (uint256 id = epoch; found <= w; --id) {
@@ -185,12 +215,48 @@ contract ReturnsFeatureSource is IFeatureSource {
             (int256 p,) = _round(uint80(id));
             if (p != 0) {
                 prices[w - found] = p;
+                ids[w - found] = id;
                 ++found;
             } else if (id == epoch || ++skipped > MAX_SKIPPED) {
                 revert BadRound(uint80(id));
             }
         }
         _fill(out, at, prices, 0);
+        if (maxChangeBps != 0) {
+            uint256 i = _breaks(prices, 0);
+            if (i != 0) revert CircuitBreaker(epoch, uint80(ids[i]));
+        }
+    }
+
+    /// @dev Reverts CircuitBreaker when the window starting at prices[start] (rounds firstRound, firstRound + 1, ...)
+    ///      holds a change above maxChangeBps; the round named is the later one of the pair.
+    function _checkBreaker(uint256 epoch, int256[] memory prices, uint256 start, uint256 firstRound) private view {
+        uint256 i = _breaks(prices, start);
+        if (i != 0) revert CircuitBreaker(epoch, uint80(firstRound + i));
+    }
+
+    /// @dev The first i in 1..window with |p_i - p_{i-1}| * 10000 > maxChangeBps * p_{i-1} for the window starting at
+    ///      prices[start] (all good rounds: _fill and _clean checked them), or 0 when every change is inside the bound.
+    function _breaks(int256[] memory prices, uint256 start) private view returns (uint256) {
+        uint256 w = window;
+        uint256 bound = maxChangeBps;
+        if (start + w >= prices.length) revert EpochOutOfRange(start);
+        // Unchecked: the indices are checked above; 0 < price < 2^191 and bound <= 1e6, so change * 10000 < 2^205
+        // and bound * previous < 2^211: the comparison is exact.
+        unchecked {
+            for (uint256 i = 1; i <= w; ++i) {
+                uint256 previous;
+                uint256 price;
+                assembly {
+                    let ptr := add(add(prices, 0x20), shl(5, add(start, i)))
+                    price := mload(ptr)
+                    previous := mload(sub(ptr, 0x20))
+                }
+                uint256 change = price > previous ? price - previous : previous - price;
+                if (change * 10_000 > bound * previous) return i;
+            }
+        }
+        return 0;
     }
 
     /// @dev Rounds first..last (inclusive): prices and updatedAt (a missing or bad round reads as price 0),

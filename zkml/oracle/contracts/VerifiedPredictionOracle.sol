@@ -22,6 +22,11 @@ import {FixedPoint} from "./FixedPoint.sol";
 ///    * UNATTESTED: the input is whatever the submitter proved on. The replay key is
 ///      (modelId, keccak256(input instances)). Only for apps that bind the inputs themselves
 ///      (for example by reading `predictionFor` with inputs they computed on chain);
+///  - the weights: fixed in the verifying key (no param instances), or hashed: the proof's param-hash
+///    instances (the Poseidon hashes ezkl publishes for hashed params) must hash (keccak256) to the
+///    commitment pinned at registration (`registerModelWithParams`), so a proof made with other
+///    weights, which the verifier accepts, is refused with `ParamsMismatch`. Every instance must be an
+///    input, an output or a pinned param hash, so params hashed in the proof cannot go unpinned;
 ///  - the calibrated input range: every public input instance must lie inside the bounds
 ///    registered with the model, so out-of-range inputs (which a circuit still proves, with
 ///    meaningless outputs) are refused;
@@ -54,6 +59,7 @@ contract VerifiedPredictionOracle {
     /// @param verifierCodehash the verifier's extcodehash; registration and every submit check it.
     /// @param vkaDigest keccak256 of the model's VKA words (reusable verifier), else zero.
     /// @param source the feature source of an attested model, else the zero address.
+    /// @param paramOffset, paramCount hashed params: where the param-hash instances sit (0, 0: params fixed in the vk).
     /// @param maxEpochLag attested: an epoch more than this many epochs behind the source's latest is refused.
     /// @param maxAge seconds a prediction stays fresh (from its data's timestamp).
     struct ModelConfig {
@@ -67,6 +73,8 @@ contract VerifiedPredictionOracle {
         uint16 inputCount;
         uint16 outputOffset;
         uint16 outputCount;
+        uint16 paramOffset; // packed with batchSize..maxAge: a fixed-params submit reads no further slot
+        uint16 paramCount;
         uint16 batchSize;
         uint8 scale;
         uint32 maxEpochLag;
@@ -133,10 +141,14 @@ contract VerifiedPredictionOracle {
     mapping(bytes32 => mapping(uint256 => uint256)) private _publishedEpochs;
     /// @dev attested: modelId => first stored epoch of a batch => keccak256 of its leaves.
     mapping(bytes32 => mapping(uint256 => bytes32)) private _batchRoots;
+    /// @dev hashed params: modelId => keccak256 of the param-hash instances, pinned at registration.
+    ///      Read only when paramCount != 0, so fixed-params models pay nothing for it.
+    mapping(bytes32 => bytes32) private _paramsCommitments;
 
     event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
     event ModelRegistered(bytes32 indexed modelId, address indexed verifier, address indexed source, ModelConfig config, Bound[] bounds);
+    event ModelParamsPinned(bytes32 indexed modelId, bytes32 paramsCommitment);
     event ModelActiveChanged(bytes32 indexed modelId, bool active);
     event ModelMaxAgeChanged(bytes32 indexed modelId, uint64 maxAge);
     event PredictionPublished(
@@ -165,6 +177,7 @@ contract VerifiedPredictionOracle {
     error AttestationRequired(bytes32 modelId);
     error NotAttested(bytes32 modelId);
     error WrongInstanceCount(uint256 expected, uint256 actual);
+    error ParamsMismatch(bytes32 modelId, bytes32 pinned, bytes32 proved);
     error WrongEpochCount(uint256 expected, uint256 actual);
     error EpochsNotIncreasing(uint256 index);
     error EpochTooOld(uint256 epoch, uint256 latestEpoch, uint256 maxEpochLag);
@@ -205,11 +218,29 @@ contract VerifiedPredictionOracle {
     }
 
     /// @notice Register a model once; its verifier, code hash, source and bounds are immutable afterwards.
+    ///         Its params must be fixed in the vk (paramCount 0): hashed params are registered with
+    ///         registerModelWithParams.
     /// @param bounds per-feature bounds of one sample's inputs (public binding), empty for hashed inputs.
     function registerModel(bytes32 modelId, ModelConfig calldata config, Bound[] calldata bounds) external onlyOwner {
+        _register(modelId, config, bounds, bytes32(0));
+    }
+
+    /// @notice As registerModel, for a model whose params are hashed: `paramsCommitment` is keccak256 of
+    ///         its param-hash instances (abi.encodePacked), which every submit must reproduce.
+    function registerModelWithParams(bytes32 modelId, ModelConfig calldata config, Bound[] calldata bounds, bytes32 paramsCommitment)
+        external
+        onlyOwner
+    {
+        _register(modelId, config, bounds, paramsCommitment);
+        _paramsCommitments[modelId] = paramsCommitment;
+        emit ModelParamsPinned(modelId, paramsCommitment);
+    }
+
+    function _register(bytes32 modelId, ModelConfig calldata config, Bound[] calldata bounds, bytes32 paramsCommitment) private {
         if (_models[modelId].exists) revert ModelAlreadyRegistered(modelId);
         if (modelId == bytes32(0)) revert InvalidModelConfig("modelId is zero");
         _checkConfig(config, bounds);
+        _checkParamsConfig(config, paramsCommitment);
         if (config.verifier.codehash != config.verifierCodehash) {
             revert VerifierCodeMismatch(modelId, config.verifierCodehash, config.verifier.codehash);
         }
@@ -268,6 +299,28 @@ contract VerifiedPredictionOracle {
             if (config.source.code.length == 0) revert InvalidModelConfig("no contract at source");
             if (IFeatureSource(config.source).width() != width) revert InvalidModelConfig("source width != inputs per sample");
         }
+    }
+
+    /// @dev The params binding: hashed params pinned by a non-zero commitment, and no instance left unbound.
+    ///      The oracle cannot see whether a circuit's params are private (a private-params proof looks
+    ///      like a fixed-params one); it can see instances nobody registered, such as an unpinned param hash.
+    function _checkParamsConfig(ModelConfig calldata config, bytes32 paramsCommitment) private pure {
+        uint256 params = config.paramCount;
+        if (params == 0 && paramsCommitment != bytes32(0)) revert InvalidModelConfig("params fixed in the vk take no commitment");
+        if (params != 0 && paramsCommitment == bytes32(0)) revert InvalidModelConfig("hashed params need their commitment pinned");
+        if (uint256(config.paramOffset) + params > config.instanceCount) revert InvalidModelConfig("param range outside the instances");
+        if (uint256(config.inputCount) + config.outputCount + params != config.instanceCount) {
+            revert InvalidModelConfig("an instance is neither input, output nor pinned param hash");
+        }
+        if (
+            _overlap(config.inputOffset, config.inputCount, config.outputOffset, config.outputCount)
+                || _overlap(config.paramOffset, params, config.inputOffset, config.inputCount)
+                || _overlap(config.paramOffset, params, config.outputOffset, config.outputCount)
+        ) revert InvalidModelConfig("input, output and param ranges overlap");
+    }
+
+    function _overlap(uint256 a, uint256 aCount, uint256 b, uint256 bCount) private pure returns (bool) {
+        return aCount != 0 && bCount != 0 && a < b + bCount && b < a + aCount;
     }
 
     /// @notice Retire (false) or reactivate (true) a model.
@@ -344,6 +397,8 @@ contract VerifiedPredictionOracle {
         config = _activeModel(modelId).config;
         _checkMode(modelId, config, epochs, vka, withVka);
         _checkInstances(modelId, config, instances);
+        // Fixed params (the default) cost this one branch on a field already in memory.
+        if (config.paramCount != 0) _checkParams(modelId, config, instances);
         (ids,) = _sampleIds(modelId, config, epochs, instances);
         times = config.source != address(0) ? _attest(config, epochs, instances) : new uint64[](0);
     }
@@ -387,6 +442,16 @@ contract VerifiedPredictionOracle {
                 }
             }
         }
+    }
+
+    /// @dev Hashed params: the proof's param-hash instances must be the ones pinned at registration. The
+    ///      verifier accepts a proof made with any weights (they are private witness values); only this
+    ///      check makes them the registered ones.
+    function _checkParams(bytes32 modelId, ModelConfig memory config, uint256[] calldata instances) private view {
+        uint256 start = config.paramOffset;
+        bytes32 proved = keccak256(abi.encodePacked(instances[start:start + config.paramCount]));
+        bytes32 pinned = _paramsCommitments[modelId];
+        if (proved != pinned) revert ParamsMismatch(modelId, pinned, proved);
     }
 
     function _packBound(Bound calldata bound) private pure returns (uint256) {
@@ -780,6 +845,11 @@ contract VerifiedPredictionOracle {
         latest = model.latest;
         if (model.config.source != address(0) && model.latestEpoch != 0) latest = predictionIdOf(modelId, bytes32(uint256(model.latestEpoch)));
         return (model.config, model.active, model.exists, latest, model.latestEpoch);
+    }
+
+    /// @notice A hashed-params model's pinned params commitment (zero: params fixed in the vk).
+    function paramsCommitmentOf(bytes32 modelId) external view returns (bytes32) {
+        return _paramsCommitments[modelId];
     }
 
     /// @notice A model's registered per-feature input bounds.
