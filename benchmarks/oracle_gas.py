@@ -24,6 +24,9 @@ attribute its gas to calldata, the verifier call, the feature-source reads, stor
 writes, events and the rest. Every number is a mined transaction's ``gasUsed`` or taken
 from these traces, except reads, which are ``eth_estimateGas`` of the view call.
 
+Last, :mod:`benchmarks.oracle_vka_run`: ``zkml run`` on a model whose plain verifier is over
+EIP-170, through the reusable verifier and its VKA to an attested prediction.
+
 Writes ``benchmarks/results/oracle_gas.json`` and ``benchmarks/results/oracle_gas.md``.
 """
 
@@ -738,6 +741,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}, {info['date']}.",
         "",
     ]
+    if result.get("reusable_run"):
+        from benchmarks.oracle_vka_run import markdown_lines
+
+        lines[-1:-1] = markdown_lines(result["reusable_run"])
     return "\n".join(lines)
 
 
@@ -909,6 +916,10 @@ def main() -> None:
     if args.contracts is not None and args.out.resolve() == (HERE / "results").resolve():
         parser.error("--contracts measures a variant: give --out another folder than benchmarks/results")
     result = measure(args.build_dir.resolve(), args.batch_size, args.contracts)
+    if args.contracts is None:
+        from benchmarks.oracle_vka_run import measure_reusable_run
+
+        result["reusable_run"] = measure_reusable_run(args.build_dir.resolve())
     from benchmarks.common import machine
     from zkml.workspace import write_bytes_atomic, write_json_atomic
 

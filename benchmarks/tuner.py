@@ -32,6 +32,7 @@ def _fid(cand: Any) -> str:
 def measure(name: str, build_dir: Path, repeats: int) -> dict[str, Any]:
     """One row: default vs tuned for circuit ``name``."""
     from zkml.config import load_config
+    from zkml.pipeline import Pipeline
     from zkml.srs import resolve_srs
     from zkml.tune import Budget, measure_baseline, measure_proving, tune
     from zkml.tune.measure import discard_proving_files
@@ -40,11 +41,12 @@ def measure(name: str, build_dir: Path, repeats: int) -> dict[str, Any]:
     config = load_config(CIRCUITS / name)
     assert config.input is not None, f"{name} has no [data] input to prove"
     ws = Workspace(build_dir / name)
-    baseline = measure_baseline(config, ws)
+    pipeline = Pipeline(config, ws)
+    baseline = measure_baseline(pipeline)
     assert baseline.fidelity is not None
     budget = Budget.no_worse_than(baseline.fidelity)
     start = time.perf_counter()
-    result = tune(config, ws, budget, finalists=2)
+    result = tune(pipeline, budget, finalists=2)
     tune_seconds = time.perf_counter() - start
     chosen = result.chosen
     assert chosen is not None and chosen.fidelity is not None

@@ -56,7 +56,9 @@ def format_summary(payload: dict[str, Any]) -> str:
     srs = payload.get("srs_provenance")
     lines.append(f"  srs            {srs}{'  (development only, unsafe)' if srs == 'dev-unsafe' else ''}")
     if "verifier_runtime_bytes" in payload:
-        lines.append(f"  verifier       {payload['verifier_runtime_bytes']:,} runtime bytes (EIP-170 limit 24,576)")
+        from zkml.evm.verifier import EIP170_LIMIT
+
+        lines.append(f"  verifier       {payload['verifier_runtime_bytes']:,} runtime bytes (EIP-170 limit {EIP170_LIMIT:,})")
         reused = " (already deployed, reused)" if payload.get("deploy_reused") else ""
         lines.append(
             f"  deployed       {payload['verifier_address']} on chain {payload['chain_id']}, {payload['deploy_gas']:,} gas{reused}"

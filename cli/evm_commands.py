@@ -10,41 +10,10 @@ ZKML_KEYSTORE_PASSWORD) or ``--keystore``, never from options.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import click
 from zkml_cli.options import EXISTING_FILE, PATH, Target, chain_connection, circuit_target, emit, json_flag, unsafe_srs_flag
-
-
-@dataclass(frozen=True)
-class _Built:
-    """What the EVM commands take from a workspace that `zkml setup`/`zkml run` made."""
-
-    layout: Any  # zkml.workspace.Layout
-    srs: Path
-    srs_unsafe: bool
-    srs_reason: str | None = None
-
-
-def _built(target: Target) -> _Built:
-    from zkml.errors import ConfigError
-    from zkml.workspace import Layout
-
-    layout = Layout(target.workspace)
-    try:
-        info = json.loads(layout.manifest.read_text()).get("info", {})
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{target.workspace} has no readable manifest.json", hint="run zkml setup or zkml run first") from exc
-    srs = info.get("srs") or {}
-    if not srs.get("path"):
-        raise ConfigError(f"{target.workspace} has no keys yet", hint="run zkml setup TARGET first")
-    from zkml.srs import record_unsafe_reason
-
-    # An unpinned import (or a manifest from before pins were recorded) is as unsafe as a dev SRS.
-    reason = record_unsafe_reason(srs)
-    return _Built(layout, Path(srs["path"]), reason is not None, reason)
 
 
 @click.command("verifier")
@@ -69,8 +38,11 @@ def verifier_cmd(target: Target | None, **options: Any) -> None:
     reusable = options["reusable"]
     paths = {k: options[k] for k in ("vk_path", "settings_path", "srs_path", "out_dir")}
     if target is not None:
-        built = _built(target)
-        defaults = (built.layout.vk, built.layout.settings, built.srs, built.layout.evm_dir(reusable=reusable))
+        from zkml.srs import keys_srs
+        from zkml.workspace import Layout
+
+        layout = Layout(target.workspace)
+        defaults = (layout.vk, layout.settings, keys_srs(target.workspace).path, layout.evm_dir(reusable=reusable))
         paths = {k: v or d for (k, v), d in zip(paths.items(), defaults, strict=True)}
     if any(v is None for v in paths.values()):
         raise click.UsageError("give TARGET, or all of --vk, --settings, --srs and --out")
@@ -122,20 +94,19 @@ def deploy_cmd(target: Target | None, conn: Any, sender: Any, **options: Any) ->
     """Deploy a compiled verifier (reusing an identical one already recorded) and record it."""
     from zkml.evm.deploy import deploy_verifier, register_vka
     from zkml.evm.verifier import load_verifier, read_vka
+    from zkml.srs import declared_unsafe_reason, keys_srs
     from zkml.workspace import Layout
 
-    verifier_dir, record_dir, srs_unsafe = options["verifier_dir"], options["record_dir"], options["srs_unsafe"]
-    reason = None
+    verifier_dir, record_dir = options["verifier_dir"], options["record_dir"]
+    recorded = None
     if target is not None:
-        built = _built(target)
-        verifier_dir = verifier_dir or built.layout.evm_dir()
-        record_dir = record_dir or built.layout.root
-        srs_unsafe = built.srs_unsafe if srs_unsafe is None else srs_unsafe
-        reason = built.srs_reason
+        recorded = keys_srs(target.workspace)
+        verifier_dir = verifier_dir or Layout(target.workspace).evm_dir()
+        record_dir = record_dir or target.workspace
     if verifier_dir is None:
         raise click.UsageError("give TARGET or --verifier-dir")
-    # Unknown provenance is treated as the dangerous case.
-    srs_unsafe = True if srs_unsafe is None else srs_unsafe
+    reason = declared_unsafe_reason(recorded, declared_unsafe=options["srs_unsafe"])
+    srs_unsafe = reason is not None
     artifact = load_verifier(verifier_dir)
     record_dir = record_dir or verifier_dir
     allow_unsafe = options["allow_unsafe_srs"]
@@ -144,7 +115,7 @@ def deploy_cmd(target: Target | None, conn: Any, sender: Any, **options: Any) ->
         artifact,
         record_dir,
         srs_unsafe=srs_unsafe,
-        srs_reason=reason if srs_unsafe else None,
+        srs_reason=reason,
         allow_unsafe_srs=allow_unsafe,
         allow_oversize=options["allow_oversize"],
         sender=sender,
@@ -161,7 +132,7 @@ def deploy_cmd(target: Target | None, conn: Any, sender: Any, **options: Any) ->
             vka,
             record_dir,
             srs_unsafe=srs_unsafe,
-            srs_reason=reason if srs_unsafe else None,
+            srs_reason=reason,
             allow_unsafe_srs=allow_unsafe,
             sender=sender,
         )
@@ -176,7 +147,7 @@ def _recorded_verifier(target: Target, chain_id: int, *, reusable: bool) -> str:
     from zkml.errors import ConfigError
     from zkml.evm.records import DeploymentStore
 
-    found = [d for d in DeploymentStore.of(target.workspace).find(chain_id, kind="verifier") if (not d.vk_sha256) == reusable]
+    found = DeploymentStore.of(target.workspace).verifiers(chain_id, reusable=reusable)
     if not found:
         raise ConfigError(
             f"no verifier of {target.workspace} is recorded on chain {chain_id}", hint="run zkml deploy TARGET first, or pass --address"

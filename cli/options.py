@@ -22,6 +22,8 @@ from typing import Any
 
 import click
 
+from zkml.evm.context import RPC_URL_ENV
+
 TARGET_HELP = "A circuit folder (with zkml.toml), a zkml.toml, an .onnx file, file.py:factory, or a workspace folder zkml made."
 
 PATH = click.Path(path_type=Path)
@@ -63,15 +65,12 @@ class Target:
 def _workspace_source(folder: Path) -> tuple[Any, Path] | None:
     """The config a workspace folder was made from (recorded in its manifest), if it is one."""
     from zkml.config import config_for_onnx, load_config
-    from zkml.workspace import Layout
+    from zkml.workspace import read_manifest
 
-    manifest = Layout(folder).manifest
-    if not manifest.is_file():
+    manifest = read_manifest(folder)
+    if manifest is None:
         return None
-    try:
-        circuit = json.loads(manifest.read_text()).get("info", {}).get("circuit", {})
-    except (OSError, ValueError):
-        return None
+    circuit = manifest["info"].get("circuit", {})
     if circuit.get("toml"):
         return load_config(Path(circuit["toml"])), folder
     if circuit.get("onnx"):
@@ -186,13 +185,13 @@ def chain_connection(func: Callable[..., Any] | None = None, *, sender: bool = F
     def decorate(command: Callable[..., Any]) -> Any:
         @functools.wraps(command)
         def wrapper(*args: Any, rpc_url: str | None, chain_id: int | None, keystore: Path | None = None, **kwargs: Any) -> Any:
-            from zkml.evm.anvil import resolve_rpc_url
-            from zkml.evm.rpc import connect, resolve_sender
+            from zkml.evm.context import chain_context
+            from zkml.evm.rpc import resolve_sender
 
-            conn = connect(resolve_rpc_url(rpc_url), expected_chain_id=chain_id)
-            if sender:
-                kwargs["sender"] = resolve_sender(conn, keystore=keystore)
-            return command(*args, conn=conn, **kwargs)
+            with chain_context(rpc_url, expected_chain_id=chain_id) as conn:
+                if sender:
+                    kwargs["sender"] = resolve_sender(conn, keystore=keystore)
+                return command(*args, conn=conn, **kwargs)
 
         decorated: Any = wrapper
         if sender:
@@ -202,9 +201,9 @@ def chain_connection(func: Callable[..., Any] | None = None, *, sender: bool = F
         decorated = click.option("--chain-id", type=int, default=None, help="Refuse the endpoint unless it serves this chain id.")(
             decorated
         )
-        return click.option("--rpc-url", envvar="ZKML_RPC_URL", help="JSON-RPC endpoint (default: the chain from `zkml chain up`).")(
-            decorated
-        )
+        return click.option(
+            "--rpc-url", default=None, help=f"JSON-RPC endpoint (default: ${RPC_URL_ENV}, else the chain from `zkml chain up`)."
+        )(decorated)
 
     return decorate(func) if func is not None else decorate
 

@@ -25,34 +25,11 @@ _source_option = click.option(
 )
 
 
-def _oracle(conn: Any, workspace: Path, explicit: str | None) -> str:
-    from zkml.errors import OracleError
-    from zkml.evm.records import DeploymentStore
-    from zkml.oracle import ORACLE_CONTRACT
+def _model(target: Target) -> Any:
+    """TARGET's workspace as the oracle sees it (:class:`zkml.oracle.oracle_model.OracleModel`)."""
+    from zkml.oracle.oracle_model import OracleModel
 
-    if explicit:
-        return explicit
-    entry = DeploymentStore.of(workspace).latest(conn.chain_id, ORACLE_CONTRACT)
-    if entry is None:
-        raise OracleError(f"no oracle recorded in {workspace} for chain {conn.chain_id}", hint="run `zkml oracle deploy` or pass --oracle")
-    return entry.address
-
-
-def _recorded_source(conn: Any, workspace: Path) -> str | None:
-    from zkml.evm.records import DeploymentStore
-    from zkml.oracle.compile import SOURCE_CONTRACT
-
-    entry = DeploymentStore.of(workspace).latest(conn.chain_id, SOURCE_CONTRACT)
-    return entry.address if entry is not None else None
-
-
-def _model_id(conn: Any, workspace: Path, explicit: str | None, source: str | None = None) -> bytes:
-    """The explicit id, else the default id of the workspace's keys with its feature source (if any)."""
-    from zkml.oracle import parse_bytes32, workspace_model
-
-    if explicit:
-        return parse_bytes32(explicit)
-    return workspace_model(workspace).model_id_for(source or _recorded_source(conn, workspace))
+    return OracleModel.at(target.workspace, target.config)
 
 
 def _deployed(what: str, deployment: Any) -> str:
@@ -88,7 +65,7 @@ def deploy_cmd(target: Target, consumer: bool, model_id: str | None, conn: Any, 
         vault = deploy_consumer(
             conn,
             oracle.address,
-            _model_id(conn, workspace, model_id),
+            _model(target).model_id(conn, model_id),
             workspace,
             config=target.config.consumer,
             sender=sender,
@@ -124,45 +101,17 @@ def register_cmd(target: Target, oracle_address: str | None, model_id: str | Non
     for the chain. With --feed (or --source, or a source recorded in the workspace) the
     model is attested: the oracle accepts only proofs on that source's data.
     """
-    from zkml.config import ConsumerConfig, FeedConfig
-    from zkml.oracle import parse_bytes32, register_workspace, workspace_model
+    from zkml.oracle.operations import register
 
-    workspace = target.workspace
-    feed_config = target.config.feed or FeedConfig()
-    source = None if unattested else _source_for(conn, target, feed_address, source_address, sender)
-    reg = register_workspace(
-        conn,
-        _oracle(conn, workspace, oracle_address),
-        workspace,
-        model_id=parse_bytes32(model_id) if model_id else workspace_model(workspace).model_id_for(source),
-        verifier=verifier,
-        feature_source=source,
-        max_epoch_lag=feed_config.max_epoch_lag if max_epoch_lag is None else max_epoch_lag,
-        max_age=max_age if max_age is not None else (target.config.consumer or ConsumerConfig()).max_age,
-        allow_unsafe_srs=allow_unsafe_srs,
-        sender=sender,
-    )
+    reg = register(
+        _model(target), conn, oracle=oracle_address, model_id=model_id, verifier=verifier, feed=feed_address,
+        source=source_address, unattested=unattested, max_epoch_lag=max_epoch_lag, max_age=max_age,
+        allow_unsafe_srs=allow_unsafe_srs, sender=sender,
+    )  # fmt: skip
     state = "already registered" if reg.reused else f"registered (gas {reg.gas_used:,})"
     mode = f"attested by {reg.source}" if reg.source else "UNATTESTED: submitters choose the inputs"
     line = f"model 0x{reg.model_id.hex()} -> verifier {reg.verifier} ({reg.spec.binding} inputs, {mode}): {state}"
     emit(reg.as_dict(), as_json, [line])
-
-
-def _source_for(conn: Any, target: Target, feed: str | None, source: str | None, sender: Any) -> str | None:
-    """The feature source to register with: explicit, deployed over --feed, or recorded."""
-    if source:
-        return source
-    if feed is None:
-        return _recorded_source(conn, target.workspace)
-    from zkml.config import FeedConfig
-    from zkml.oracle.feed import deploy_source
-    from zkml.oracle.mirror import ReturnsSpec
-    from zkml.oracle.registry import workspace_model
-
-    spec = workspace_model(target.workspace).spec
-    multiplier = (target.config.feed or FeedConfig()).multiplier
-    returns = ReturnsSpec(window=spec.sample_width, scale=spec.input_scale, multiplier=multiplier)
-    return deploy_source(conn, target.workspace, feed, returns, sender=sender).address
 
 
 @oracle_group.command("attest")
@@ -177,35 +126,19 @@ def _source_for(conn: Any, target: Target, feed: str | None, source: str | None,
 def attest_cmd(target: Target, feed_address: str, epoch: int | None, oracle_address: str | None, model_id: str | None,
                publish: bool, conn: Any, sender: Any, as_json: bool) -> None:  # fmt: skip
     """Prove TARGET's attested model on the feed's window at an epoch, and publish it."""
-    from zkml.config import FeedConfig
-    from zkml.oracle import publish as publish_proof
-    from zkml.oracle import read_model
-    from zkml.oracle.attest import check_epoch, prove_attested
-    from zkml.oracle.feed import attested_input, latest_epoch
-    from zkml.oracle.mirror import ReturnsSpec
-    from zkml.oracle.registry import workspace_model
+    from zkml.oracle.operations import attest
 
-    if epoch is not None:
-        check_epoch(epoch)  # a negative or huge --epoch is refused by name before any chain read
-    model = workspace_model(target.workspace)
-    oracle = _oracle(conn, target.workspace, oracle_address)
-    mid = _model_id(conn, target.workspace, model_id)
-    registered = read_model(conn, oracle, mid)
-    bounds = registered["bounds"] if registered else ()
-    returns = ReturnsSpec(model.spec.sample_width, model.spec.input_scale, (target.config.feed or FeedConfig()).multiplier)
-    latest = latest_epoch(conn, feed_address)
-    at = epoch if epoch is not None else latest
-    check_epoch(at, latest=latest, max_epoch_lag=int(registered["max_epoch_lag"]) if registered else None)
-    attested = attested_input(conn, feed_address, at, returns)
-    proof = prove_attested(target.pipeline(), attested, model.spec, bounds)
-    payload: dict[str, Any] = {"epoch": at, "input": list(attested.values), "proof": str(proof)}
-    lines = [f"epoch {at}: proved on the feed's window {[round(v, 4) for v in attested.values]} -> {proof}"]
-    if publish:
-        result = publish_proof(conn, oracle, mid, proof, epochs=[at], on_replay="read", sender=sender)
-        payload["publication"] = result.as_dict()
+    pipeline = target.pipeline()
+    done = attest(
+        pipeline, _model(target), conn, feed=feed_address, epoch=epoch, oracle=oracle_address, model_id=model_id,
+        publish=publish, sender=sender,
+    )  # fmt: skip
+    lines = [f"epoch {done.epoch}: proved on the feed's window {[round(v, 4) for v in done.input]} -> {done.proof}"]
+    if done.publication is not None:
+        result = done.publication
         head = "already published" if result.replayed else f"published (gas {result.gas_used:,}, tx {result.tx_hash})"
-        lines.append(f"prediction {result.prediction.floats} at epoch {at}: {head}")
-    emit(payload, as_json, lines)
+        lines.append(f"prediction {result.prediction.floats} at epoch {done.epoch}: {head}")
+    emit(done.as_dict(), as_json, lines)
 
 
 @oracle_group.command("publish")
@@ -235,10 +168,11 @@ def publish_cmd(
     from zkml.workspace import Layout
 
     workspace = target.workspace
+    model = _model(target)
     result = publish(
         conn,
-        _oracle(conn, workspace, oracle_address),
-        _model_id(conn, workspace, model_id),
+        model.oracle_address(conn, oracle_address),
+        model.model_id(conn, model_id),
         proof_path or Layout(workspace).proof,
         epochs=list(epochs) or None,
         on_replay="read" if read_if_published else "raise",
@@ -273,8 +207,9 @@ def read_cmd(
     from zkml.oracle import CONSUMER_CONTRACT, consumer_state, parse_bytes32, read_prediction
 
     workspace = target.workspace
-    oracle = _oracle(conn, workspace, oracle_address)
-    mid = _model_id(conn, workspace, model_id)
+    model = _model(target)
+    oracle = model.oracle_address(conn, oracle_address)
+    mid = model.model_id(conn, model_id)
     commitment = parse_bytes32(input_commitment) if input_commitment else None
     prediction, gas = read_prediction(conn, oracle, mid, epoch=epoch, commitment=commitment)
     payload: dict[str, Any] = {"prediction": prediction.as_dict(), "read_gas_estimate": gas}

@@ -1,6 +1,6 @@
 """``prove-many``: many inputs proved with keys loaded once (warm, pooled, Ray, batched, GPU).
 
-Thin: parse options, call :func:`zkml.proving.backends.prove_inputs`, print.
+Thin: parse options, call :func:`zkml.proving.many.prove_many`, print; exit 1 when a proof does not verify.
 The benchmark harness is not a CLI command: it lives in the checkout's
 ``benchmarks/`` and runs as ``python -m benchmarks.harness`` (``make bench``).
 """
@@ -8,12 +8,14 @@ The benchmark harness is not a CLI command: it lives in the checkout's
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from zkml_cli.options import PATH, Target, circuit_target, json_file, ray_option, write_json_output
+
+if TYPE_CHECKING:
+    from zkml.proving.many import ProveManyEvent, ProveManySummary
 
 
 @click.command("prove-many")
@@ -39,17 +41,27 @@ def prove_many_cmd(target: Target, inputs: Path, **options: Any) -> None:
     prove_many(target, inputs, **options)
 
 
-def _prover_spec(target: Target, batch_size: int, device: str) -> tuple[Any, Path]:
-    """The prover spec (batch-1 workspace, or a batched circuit beside it) and the folder it lives in."""
-    if batch_size > 1:
-        from zkml.proving.batch import build_batched
+def _backend_label(backend: str, workers: int) -> str:
+    return {"ray": "ray", "pool": f"{workers} processes", "warm": "warm, in-process"}[backend]
 
-        root = target.workspace / f"batch-{batch_size}"
-        return build_batched(target.config, batch_size, root, device=device).spec, root
-    from zkml.proving.warm import ProverSpec
 
-    pipeline = target.pipeline()
-    return ProverSpec.from_pipeline(pipeline, device=device), pipeline.ws.root
+class _ProvingBar:
+    """The stderr progress bar, opened on the library's first event (when the device is known)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.bar: Any = None
+
+    def __call__(self, event: ProveManyEvent) -> None:
+        if self.bar is None:
+            label = f"proving ({_backend_label(event.backend, self.workers)}, {event.device})"
+            self.bar = click.progressbar(length=event.total, label=label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(event.done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 def prove_many(
@@ -64,53 +76,40 @@ def prove_many(
     do_verify: bool = True,
     json_path: Path | None = None,
 ) -> None:
-    """The body of ``zkml prove-many`` (also ``zkml prove --inputs``)."""
-    from zkml.proving.backends import prove_inputs
-    from zkml.proving.warm import WarmProver, collect_inputs
+    """The body of ``zkml prove-many`` (also ``zkml prove --inputs``): :func:`zkml.proving.many.prove_many`, then print."""
+    from zkml.proving.many import prove_many as prove_all
 
-    started = time.perf_counter()
-    spec, root = _prover_spec(target, batch_size, device)
-    out = out_dir or root / "proofs"
-    paths = collect_inputs(inputs, spec.inputs, out / "inputs")
-    ready = time.perf_counter()
-    label = "ray" if ray_address else f"{workers} processes" if workers > 1 else "warm, in-process"
-    with click.progressbar(length=len(paths), label=f"proving ({label}, {spec.device.used})", file=sys.stderr) as bar:
-        results = prove_inputs(
-            spec,
-            paths,
-            out,
+    bar = _ProvingBar(workers)
+    try:
+        summary = prove_all(
+            target.pipeline(),
+            inputs,
+            out_dir=out_dir,
             workers=workers,
+            # `--ray` alone is "local": start a Ray here; anything else is a cluster address.
             ray_address=None if ray_address in (None, "local") else ray_address,
             use_ray=ray_address is not None,
-            progress=lambda done, total: bar.update(done - bar.pos),
+            device=device,
+            batch_size=batch_size,
+            verify=do_verify,
+            progress=bar,
         )
-    proved = time.perf_counter()
-    verdicts: list[bool | None] = [WarmProver(spec, out).verify(r.proof).verified for r in results] if do_verify else [None] * len(results)
-    summary = {
-        "circuit": target.config.name,
-        "batch_size": spec.batch_size,
-        "inputs": len(results),
-        "backend": "ray" if ray_address else "pool" if workers > 1 else "warm",
-        "workers": workers,
-        "device": spec.device.as_dict(),
-        "setup_seconds": round(ready - started, 3),
-        "prove_wall_seconds": round(proved - ready, 3),
-        "seconds_per_proof": round((proved - ready) / max(len(results), 1), 3),
-        "proofs": [{**r.as_dict(), "verified": v} for r, v in zip(results, verdicts, strict=True)],
-    }
-    if not write_json_output(summary, json_path):
-        _print_rows(summary, label, out, spec)
-    if do_verify and not all(verdicts):
-        sys.exit(1)
+    finally:
+        bar.close()
+    if not write_json_output(summary.as_dict(), json_path):
+        _print_rows(summary)
+    if summary.any_rejected:
+        click.get_current_context().exit(1)
 
 
-def _print_rows(summary: dict[str, Any], label: str, out: Path, spec: Any) -> None:
-    for row in summary["proofs"]:
+def _print_rows(summary: ProveManySummary) -> None:
+    payload = summary.as_dict()
+    for row in payload["proofs"]:
         mark = {True: "ok", False: "FAILED", None: "-"}[row["verified"]]
         outputs = ", ".join(f"{v:.6g}" for v in row["outputs"][:4]) + (" …" if len(row["outputs"]) > 4 else "")
         click.echo(f"  {row['index']:>4}  {Path(row['input']).name:<28} {row['prove_seconds']:>7.2f}s  {mark:<6}  {outputs}")
-    batch = spec.batch_size
+    batch, device, label = summary.batch_size, summary.device, _backend_label(summary.backend, summary.workers)
     click.echo(
-        f"{summary['inputs']} proofs ({batch} inference{'s' if batch > 1 else ''} each) in {summary['prove_wall_seconds']:.2f}s "
-        f"({summary['seconds_per_proof']}s/proof, {label}); device {spec.device.used} ({spec.device.reason}); proofs in {out}"
+        f"{payload['inputs']} proofs ({batch} inference{'s' if batch > 1 else ''} each) in {payload['prove_wall_seconds']:.2f}s "
+        f"({payload['seconds_per_proof']}s/proof, {label}); device {device.used} ({device.reason}); proofs in {summary.out_dir}"
     )

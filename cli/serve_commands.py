@@ -13,6 +13,8 @@ from typing import Any
 import click
 from zkml_cli.options import PATH, ray_option, resolve_target
 
+from zkml.evm.context import RPC_URL_ENV
+
 DB_OPTION = click.option(
     "--db",
     "store_url",
@@ -56,9 +58,11 @@ def serve_group() -> None:
 @click.option(
     "--max-body", type=click.IntRange(min=1024), default=1 << 20, show_default=True, help="Largest request body in bytes (413 above)."
 )
-@click.option("--rpc-url", default=None, help="Chain for publishing (default: the `zkml chain up` anvil).")
+@click.option("--rpc-url", default=None, help=f"Chain for publishing (default: ${RPC_URL_ENV}, else the `zkml chain up` anvil).")
 @click.option("--oracle", default=None, help="Publish the (first) model's predictions to this oracle.")
-@click.option("--model-id", default=None, help="The registered model id (default: the workspace's, for --feed).")
+@click.option(
+    "--model-id", default=None, help="The registered model id (default: the workspace's, with the feature source it recorded on the chain)."
+)
 @click.option("--feed", default=None, help="The attested model's price feed (the keeper watches it).")
 @click.option(
     "--keeper/--no-keeper", default=False, show_default=True, help="Run a keeper over --feed: one published prediction per new round."
@@ -69,8 +73,11 @@ def start_cmd(targets: tuple[str, ...], build_dir: Path, **options: Any) -> None
     import uvicorn
 
     from zkml.serve.app import create_app
+    from zkml.serve.build import ServeOptions, build_service
 
-    service, keeper = build_service(targets, build_dir, **options)
+    names = {"batch_wait": "batch_wait_s", "max_body": "max_body_bytes"}
+    chosen = {names.get(k, k): v for k, v in options.items() if k not in ("host", "port")}
+    service, keeper = build_service([resolve_target(t, build_dir).pipeline() for t in targets], ServeOptions(**chosen))
     with service:
         if keeper is not None:
             keeper.start()
@@ -83,52 +90,6 @@ def start_cmd(targets: tuple[str, ...], build_dir: Path, **options: Any) -> None
         finally:
             if keeper is not None:
                 keeper.stop()
-
-
-def build_service(targets: tuple[str, ...], build_dir: Path, **options: Any) -> tuple[Any, Any]:
-    """The service (not started) and its keeper (or None), from the command's options."""
-    from zkml.serve.backends import BackendConfig
-    from zkml.serve.folding import FoldingConfig
-    from zkml.serve.keeper import Keeper
-    from zkml.serve.models import load_model
-    from zkml.serve.service import ServeConfig, Service
-
-    data_dir = Path(options["data_dir"])
-    models = {}
-    pipelines = [resolve_target(t, build_dir).pipeline() for t in targets]
-    for index, pipeline in enumerate(pipelines):
-        binding = _binding(pipeline, options) if index == 0 and options.get("oracle") else None
-        model = load_model(pipeline, data_dir / "check", binding=binding)
-        models[model.name] = model
-    config = ServeConfig(
-        store_url=options["store_url"],
-        data_dir=data_dir,
-        backend=BackendConfig(workers=options["workers"], ray_address=options["ray_address"]),
-        max_queue=options["max_queue"],
-        max_body_bytes=options["max_body"],
-        folding=FoldingConfig(batch_size=options["batch_size"], max_wait_s=options["batch_wait"]),
-    )
-    service = Service(config, models)
-    keeper = None
-    if options.get("keeper"):
-        first = next(iter(models.values()))
-        lag = options.get("max_epoch_lag")
-        if lag is None:
-            lag = pipelines[0].config.feed.max_epoch_lag if pipelines[0].config.feed else 0
-        keeper = Keeper(service.store, first, max_epoch_lag=lag, staging=data_dir / "staging", on_queued=service.wake)
-    return service, keeper
-
-
-def _binding(pipeline: Any, options: dict[str, Any]) -> Any:
-    from zkml.evm.anvil import resolve_rpc_url
-    from zkml.oracle.registry import workspace_model
-    from zkml.serve.models import OracleBinding
-
-    feed = options.get("feed")
-    model_id = options.get("model_id")
-    mid = bytes.fromhex(model_id.removeprefix("0x")) if model_id else workspace_model(pipeline).model_id_for(feed)
-    multiplier = pipeline.config.feed.multiplier if pipeline.config.feed else 100
-    return OracleBinding(resolve_rpc_url(options.get("rpc_url")), options["oracle"], mid, feed=feed, multiplier=multiplier)
 
 
 @serve_group.group("token")

@@ -8,6 +8,8 @@ from typing import Any
 import click
 from zkml_cli.options import PATH, Target, circuit_target, json_file, unsafe_srs_flag, write_json_output
 
+from zkml.evm.context import RPC_URL_ENV
+
 _no_dev_srs = click.option("--no-dev-srs", is_flag=True, help="Refuse the insecure development SRS; require an imported one.")
 
 
@@ -16,7 +18,11 @@ _no_dev_srs = click.option("--no-dev-srs", is_flag=True, help="Refuse the insecu
 @json_file
 @_no_dev_srs
 @click.option("--no-chain", is_flag=True, help="Stop after local verification (skip verifier, deploy, on-chain verify).")
-@click.option("--rpc-url", envvar="ZKML_RPC_URL", help="EVM JSON-RPC endpoint (default: `zkml chain up`'s chain, else an embedded anvil).")
+@click.option(
+    "--rpc-url",
+    default=None,
+    help=f"EVM JSON-RPC endpoint (default: ${RPC_URL_ENV}, else `zkml chain up`'s chain, else an embedded anvil).",
+)
 @unsafe_srs_flag
 @click.option(
     "--no-reusable-fallback",

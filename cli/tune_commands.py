@@ -73,17 +73,16 @@ def tune_cmd(
     from zkml.errors import BudgetUnreachableError
     from zkml.tune import tune
     from zkml.tune.report import write_report
-    from zkml.workspace import Workspace
 
     config = target.config
     budget = _budget(config, max_abs_error, max_rel_error, min_agreement)
-    workspace = Workspace(target.workspace)
+    pipeline = target.pipeline()
+    workspace = pipeline.ws
     wanted = budget.describe() if budget is not None else "no worse than ezkl's default calibration (no budget given)"
     click.echo(f"tuning {config.name} for {wanted}", err=True)
     try:
         result = tune(
-            config,
-            workspace,
+            pipeline,
             budget,
             progress=_TuneProgress(),
             finalists=finalists,
@@ -146,6 +145,7 @@ def tune_all_cmd(folder: Path, build_dir: Path, write: bool, repeats: int, max_s
     The default calibration is proved too, and never beaten by a slower choice.
     """
     from zkml.config import load_config
+    from zkml.pipeline import Pipeline
     from zkml.tune import tune
     from zkml.tune.auto import declared_budget
     from zkml.tune.pinned import commit_tuned
@@ -157,8 +157,7 @@ def tune_all_cmd(folder: Path, build_dir: Path, write: bool, repeats: int, max_s
         workspace = Workspace(build_dir / config.name)
         click.echo(f"tuning {config.name}", err=True)
         result = tune(
-            config,
-            workspace,
+            Pipeline(config, workspace),
             declared_budget(config),
             progress=_TuneProgress(),
             prove_baseline=True,

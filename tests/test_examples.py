@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from zkml.config import load_config
+from zkml.evm.verifier import EIP170_LIMIT
 from zkml.flow import run_pipeline
 from zkml.pipeline import Pipeline
 from zkml.workspace import Workspace
@@ -23,7 +24,7 @@ def test_example_runs_end_to_end_and_reuses_keys(name: str, tmp_path: Path) -> N
     summary = run_pipeline(Pipeline(config, Workspace(tmp_path / name)), chain=True)
     assert summary.verified, summary.verify_reason
     assert summary.extra["onchain_accepted"] is True
-    assert summary.extra["verifier_runtime_bytes"] <= 24_576
+    assert summary.extra["verifier_runtime_bytes"] <= EIP170_LIMIT
     fidelity = summary.fidelity
     assert fidelity is not None
     if config.task == "classification":

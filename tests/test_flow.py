@@ -1,4 +1,4 @@
-"""``zkml run``'s composition: the EVM stages for every circuit, the oracle demo only for one that declares a consumer."""
+"""``zkml run``'s composition: the EVM stages for every circuit, the oracle demo for one that declares a consumer (plain or reusable verifier)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from zkml.artifacts import sha256_file
 from zkml.flow import DEMO_STAGE, run_pipeline, stage_names
 from zkml.pipeline import EVM_STAGES, STAGES, Pipeline
 from zkml.workspace import Workspace
@@ -35,8 +38,13 @@ def test_a_declared_consumer_acts_on_an_attested_prediction(mlp: Any, anvil: Any
     config = mlp.pipeline.config
     assert config.consumer is not None and config.feed is not None and config.feed.demo_series
     pipeline = _copy(mlp, tmp_path)
+    # The session's mlp workspace was proved without a chain, so without the consumer's demo.
+    without_consumer = {name: sha256_file(getattr(pipeline.ws, name)) for name in ("input", "proof")}
     summary = run_pipeline(pipeline, chain=True, rpc_url=anvil.url)
     demo = summary.extra["oracle"]
+    # The demo proved into attested/: the workspace's input and proof are the run's own.
+    assert {name: sha256_file(getattr(pipeline.ws, name)) for name in ("input", "proof")} == without_consumer
+    assert Path(demo["proof"]).parent == Path(pipeline.ws.root) / "attested"
     epoch, prediction, vault = demo["epoch"], demo["prediction"], demo["consumer"]
     # The run ends with the vault acting on the prediction at the feed's latest epoch ...
     assert demo["consumer_note"] == "" and not demo["replayed"] and demo["gas"]["act"] > 0
@@ -44,9 +52,9 @@ def test_a_declared_consumer_acts_on_an_attested_prediction(mlp: Any, anvil: Any
     model_id = bytes.fromhex(demo["model_id"].removeprefix("0x"))
     assert prediction["epoch"] == epoch and prediction["prediction_id"] == "0x" + prediction_id(model_id, epoch).hex()
     assert demo["registration"]["source"].lower() == demo["source_address"].lower()
-    # ... proved on exactly the inputs the feature source attests for that epoch (the demo's proof replaced the run's).
+    # ... proved on exactly the inputs the feature source attests for that epoch.
     spec = model_spec(pipeline.ws.settings)
-    instances = read_proof(pipeline.ws.proof).instances
+    instances = read_proof(Path(demo["proof"])).instances
     attested, _ = source_instances(connect(anvil.url), demo["source_address"], [epoch])
     assert list(spec.input_instances(instances)) == attested
     assert prediction["floats"] == list(decode_instances(instances, pipeline.ws.settings).outputs[0])
@@ -71,12 +79,13 @@ def test_a_verifier_over_eip170_falls_back_to_the_reusable_verifier(tiny: Any, a
 
     # The tiny circuit's plain verifier is small: lower the limit run_onchain compares against
     # (deployment itself still checks the real EIP-170 limit, which the reusable verifier meets).
+    real_limit = verifier.EIP170_LIMIT
     monkeypatch.setattr(verifier, "EIP170_LIMIT", 1_000)
     summary = run_pipeline(_copy(tiny, tmp_path), chain=True, rpc_url=anvil.url)
     assert summary.verified and summary.extra["onchain_accepted"] is True
     assert summary.extra["verifier_kind"] == "reusable+vka"
     assert "over the EIP-170 limit of 1,000" in summary.extra["verifier_fallback"]
-    assert summary.extra["reusable_verifier_runtime_bytes"] < 24_576
+    assert summary.extra["reusable_verifier_runtime_bytes"] < real_limit
     assert summary.extra["vka_digest"].startswith("0x")
 
 
@@ -113,3 +122,21 @@ def test_a_multi_input_multi_output_model_proves_with_outputs_per_name(tmp_path:
     assert reference is not None
     floats = [v for out in json.loads(reference.read_text())["outputs"] for v in np.ravel(out)]
     np.testing.assert_allclose([v for vals in by_name_out.values() for v in vals], floats, atol=0.05)
+
+
+@pytest.mark.slow
+def test_a_forecaster_over_eip170_reaches_an_attested_prediction_through_the_vka(anvil: Any, tmp_path: Path) -> None:
+    # An attention forecaster: its plain verifier is over EIP-170, so `zkml run` goes through the
+    # reusable verifier, and the oracle demo with it (it used to be skipped).
+    from benchmarks.oracle_vka_run import CIRCUIT
+    from zkml.config import load_config
+    from zkml.evm import verifier
+
+    config = load_config(CIRCUIT / "zkml.toml")
+    assert config.feed is not None and config.consumer is not None
+    summary = run_pipeline(Pipeline(config, Workspace(tmp_path / "build")), chain=True, rpc_url=anvil.url)
+    assert summary.verified and summary.extra["verifier_kind"] == "reusable+vka"
+    assert summary.extra["verifier_runtime_bytes"] > verifier.EIP170_LIMIT
+    demo = summary.extra["oracle"]
+    assert demo["verifier_kind"] == "reusable+vka" and demo["registration"]["vka_digest"] == summary.extra["vka_digest"]
+    assert demo["consumer_note"] == "" and demo["gas"]["act"] > 0 and demo["prediction"]["epoch"] == demo["epoch"]

@@ -256,3 +256,36 @@ def test_cli_import_warns_and_list_shows_pinning(cache: Path, tmp_path: Path) ->
     assert any("logrows  6" in line and "dev-unsafe" in line and "unsafe" in line for line in listed)
     refused = runner.invoke(cli, ["srs", "import", str(srs_dir() / "kzg6.dev.srs")], obj={})
     assert refused.exit_code == 2 and "is a development SRS" in refused.output
+
+
+def test_keys_srs_reads_the_workspace_record(tmp_path: Path) -> None:
+    from zkml.errors import ConfigError
+    from zkml.srs import keys_srs
+    from zkml.workspace import MANIFEST_NAME
+
+    with pytest.raises(ConfigError, match="no readable manifest"):
+        keys_srs(tmp_path)
+    manifest = tmp_path / MANIFEST_NAME
+    manifest.write_text(json.dumps({"version": 1, "stages": {}, "info": {}}))
+    with pytest.raises(ConfigError, match="no keys yet"):
+        keys_srs(tmp_path)
+    for record, reason in (
+        ({"path": "/x/kzg4.dev.srs", "provenance": "dev-unsafe"}, "dev-unsafe"),
+        ({"path": "/x/kzg4.imported.srs", "provenance": "imported", "pinned": False}, "unpinned"),
+        ({"path": "/x/kzg4.imported.srs", "provenance": "imported", "pinned": True}, None),
+    ):
+        manifest.write_text(json.dumps({"version": 1, "stages": {}, "info": {"srs": record}}))
+        found = keys_srs(tmp_path)
+        assert (found.path, found.unsafe_reason, found.unsafe) == (Path(record["path"]), reason, reason is not None)
+
+
+def test_declared_provenance_wins_and_unknown_is_unsafe(tmp_path: Path) -> None:
+    from zkml.srs import KeysSrs, declared_unsafe_reason
+
+    pinned, dev = KeysSrs(tmp_path / "a", None), KeysSrs(tmp_path / "b", "unpinned")
+    assert declared_unsafe_reason(None, declared_unsafe=None) == "dev-unsafe"  # nothing says where the keys came from
+    assert declared_unsafe_reason(pinned, declared_unsafe=None) is None
+    assert declared_unsafe_reason(dev, declared_unsafe=None) == "unpinned"
+    assert declared_unsafe_reason(pinned, declared_unsafe=True) == "dev-unsafe"
+    assert declared_unsafe_reason(dev, declared_unsafe=True) == "unpinned"
+    assert declared_unsafe_reason(dev, declared_unsafe=False) is None

@@ -18,11 +18,15 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.artifacts import TensorSpec
 from zkml.errors import ConfigError, InputDataError
 from zkml.workspace import write_json_atomic
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 # The top-level keys of an input file: ezkl's ``input_data`` (and its optional
 # ``output_data``, which zkml ignores: the circuit computes the outputs), and a
@@ -45,7 +49,7 @@ class Samples:
         targets: optional labels/values from a holdout file.
     """
 
-    arrays: tuple[Any, ...]
+    arrays: tuple[npt.NDArray[np.float64], ...]
     targets: tuple[float, ...] | None = None
 
     @property
@@ -112,7 +116,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def _load_payload(path: Path, max_bytes: int | None) -> Any:
+def _load_payload(path: Path, max_bytes: int | None) -> object:
     """Parse an input file: size first, then JSON (repeated keys refused), then the top-level keys."""
     raw = _read_bounded(path, max_bytes)
     try:
@@ -129,7 +133,7 @@ def _load_payload(path: Path, max_bytes: int | None) -> Any:
     return payload
 
 
-def _check_numbers(value: Any, where: str) -> None:
+def _check_numbers(value: object, where: str) -> None:
     """Refuse anything but (nested lists of) JSON numbers: strings, booleans and nulls are not inputs."""
     stack = [value]
     while stack:
@@ -143,7 +147,7 @@ def _check_numbers(value: Any, where: str) -> None:
             )
 
 
-def _as_array(value: Any, where: str) -> Any:
+def _as_array(value: object, where: str) -> npt.NDArray[np.float64]:
     import numpy as np
 
     _check_numbers(value, where)
@@ -153,7 +157,7 @@ def _as_array(value: Any, where: str) -> Any:
         raise InputDataError(f"{where}: not a (nested) list of numbers: {exc}") from exc
 
 
-def _flatten(value: Any, where: str) -> list[float]:
+def _flatten(value: object, where: str) -> list[float]:
     return [float(x) for x in _as_array(value, where).reshape(-1)]
 
 
@@ -175,7 +179,7 @@ def _nesting_fits(shape: tuple[int, ...], sample_shape: tuple[int, ...]) -> bool
     return any(candidate and list(shape[-len(candidate) :]) == candidate for candidate in (list(sample_shape), core))
 
 
-def _input_array(values: Any, spec: TensorSpec, path: Path, index: int) -> Any:
+def _input_array(values: object, spec: TensorSpec, path: Path, index: int) -> npt.NDArray[np.float64]:
     """One model input's samples as an ``(n, *spec.shape[1:])`` array, every check passed."""
     import numpy as np
 

@@ -16,7 +16,7 @@ import importlib.util
 import logging
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,9 @@ from zkml.shapes import graph_inputs, resolve_shapes
 from zkml.workspace import atomic_path, fingerprint, write_bytes_atomic, write_json_atomic
 
 if TYPE_CHECKING:
+    import onnx
+    import torch
+
     from zkml.config import CircuitConfig
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,7 @@ def load_callable(spec: str, root: Path | None = None) -> Callable[..., Any]:
     return func  # type: ignore[no-any-return]
 
 
-def _tensor_specs(graph_values: Any, batch_size: int) -> tuple[TensorSpec, ...]:
+def _tensor_specs(graph_values: Iterable[onnx.ValueInfoProto], batch_size: int) -> tuple[TensorSpec, ...]:
     from onnx import TensorProto
 
     specs = []
@@ -126,7 +129,7 @@ def export_fingerprint(config: CircuitConfig, torch_version: str | None) -> dict
     return {**parts, "rewrites": rewrites_key()}
 
 
-def random_example(shape: tuple[int, ...] | None) -> Any:
+def random_example(shape: tuple[int, ...] | None) -> torch.Tensor:
     """A seeded tracing input for a torch factory that has no example_input function."""
     if shape is None:
         raise ConfigError(
@@ -138,7 +141,7 @@ def random_example(shape: tuple[int, ...] | None) -> Any:
     return torch.randn(*shape, generator=generator)
 
 
-def _load_checked(path: Path) -> Any:
+def _load_checked(path: Path) -> onnx.ModelProto:
     """Load an ONNX file and run ``onnx.checker`` on it.
 
     Raises:
@@ -179,7 +182,7 @@ def inspect_onnx(path: Path, *, batch_size: int = 1) -> OnnxModel:
     )
 
 
-def _export_torch(module: Any, example: Any, out: Path, opset: int) -> None:
+def _export_torch(module: torch.nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], out: Path, opset: int) -> None:
     import torch
 
     if not isinstance(example, tuple):
@@ -204,10 +207,10 @@ def _export_torch(module: Any, example: Any, out: Path, opset: int) -> None:
 
 
 def export_model(
-    model: Any,
+    model: torch.nn.Module | onnx.ModelProto | str | Path,
     out_path: Path,
     *,
-    example_input: Any = None,
+    example_input: torch.Tensor | tuple[torch.Tensor, ...] | None = None,
     batch_size: int = 1,
     opset: int = DEFAULT_OPSET,
 ) -> OnnxModel:

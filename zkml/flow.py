@@ -36,26 +36,21 @@ def run_onchain(
 ) -> None:
     """Verifier, deployment, on-chain verification, and the declared consumer's demo; results go into ``summary.extra``.
 
-    Without ``rpc_url`` (and no ``zkml chain up`` chain) an anvil is started for
-    the duration and stopped afterwards. A plain verifier over EIP-170 is
+    The chain is :func:`zkml.evm.context.chain_context`'s: ``rpc_url``, ``$ZKML_RPC_URL``,
+    the ``zkml chain up`` chain, else an anvil started for the duration. A plain verifier over EIP-170 is
     replaced by the reusable verifier with this model's VKA (said in
     ``summary.extra["verifier_fallback"]``) unless ``reusable_fallback`` is
     False, when the deployment is refused with :class:`zkml.errors.ContractTooLargeError`.
     """
-    from zkml.evm.anvil import chain_status, local_anvil
+    from zkml.evm.context import chain_context
     from zkml.evm.onchain import decode_instances, read_proof
-    from zkml.evm.rpc import connect
-    from zkml.evm.verifier import EIP170_LIMIT
+    from zkml.evm.verifier import EIP170_LIMIT, choose_verifier_kind
 
     artifact = pipeline.verifier()
     summary.extra["verifier_runtime_bytes"] = artifact.runtime_bytes
-    reusable = reusable_fallback and artifact.runtime_bytes > EIP170_LIMIT
+    reusable = choose_verifier_kind(artifact.runtime_bytes, fallback=reusable_fallback) == "reusable"
     with contextlib.ExitStack() as stack:
-        url = rpc_url
-        if url is None:
-            running = chain_status()
-            url = running.url if running else stack.enter_context(local_anvil()).url
-        conn = connect(url)
+        conn = stack.enter_context(chain_context(rpc_url, embedded=True))
         if reusable:
             deployment, registration, vka = pipeline.deploy_reusable(conn, allow_unsafe_srs=allow_unsafe_srs)
             summary.extra.update(_fallback_note(pipeline, artifact.runtime_bytes, EIP170_LIMIT, vka.digest, registration))
@@ -63,11 +58,11 @@ def run_onchain(
         else:
             deployment = pipeline.deploy(conn, allow_unsafe_srs=allow_unsafe_srs)
             result = pipeline.verify_onchain(conn, deployment.address)
-        # Decoded now: the demo proves again (on the feed's data) and replaces the workspace's proof.
+        # The demo proves the feed's window into attested/, so the workspace's proof is still the run's.
         decoded = decode_instances(read_proof(pipeline.ws.proof).instances, pipeline.compile().settings)
         consumer = pipeline.config.consumer
-        if result.accepted and consumer is not None and not reusable:
-            summary.extra["oracle"] = _demo(pipeline, conn, deployment.address, consumer)
+        if result.accepted and consumer is not None:
+            summary.extra["oracle"] = _demo(pipeline, conn, deployment.address, consumer, reusable=reusable)
     summary.timings = list(pipeline.timings)
     summary.extra.update(
         {
@@ -100,12 +95,14 @@ def _fallback_note(pipeline: Pipeline, plain_bytes: int, limit: int, digest: str
     }
 
 
-def _demo(pipeline: Pipeline, conn: Any, verifier: str, consumer: Any) -> dict[str, Any]:
+def _demo(pipeline: Pipeline, conn: Any, verifier: str, consumer: Any, *, reusable: bool) -> dict[str, Any]:
     from zkml.oracle.demo import demo_flow
 
-    # The point of it all: a DeFi contract acting on the verified prediction.
-    demo: dict[str, Any] = pipeline._timed(DEMO_STAGE, lambda: demo_flow(pipeline, conn, verifier=verifier, consumer=consumer))
-    return demo
+    # The point of it all: a DeFi contract acting on the verified prediction (through the VKA when reusable).
+    def demo() -> dict[str, Any]:
+        return demo_flow(pipeline, conn, verifier=verifier, consumer=consumer, reusable=reusable)
+
+    return pipeline.runner.timed(DEMO_STAGE, demo)
 
 
 def run_pipeline(

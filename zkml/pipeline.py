@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,32 +35,12 @@ from zkml.config import CircuitConfig
 from zkml.data import Samples, read_prove_input
 from zkml.errors import ConfigError, InputDataError
 from zkml.evm.stages import EvmStages
+from zkml.stage_runner import ProgressCallback, ProgressEvent, StageRunner
 
 log = logging.getLogger(__name__)
 
 STAGES = ("export", "preflight", "calibrate", "compile", "srs", "keys", "witness", "prove", "verify")
 EVM_STAGES = ("verifier", "deploy", "verify_onchain")
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """What the pipeline is doing, for a progress display.
-
-    Attributes:
-        stage: the stage name.
-        state: ``start``, ``done``, ``reused`` or ``step`` (a sub-step of a long stage).
-        step, total: sub-step counters for ``step`` events.
-        seconds: elapsed seconds for ``done``/``reused``.
-    """
-
-    stage: str
-    state: str
-    step: int = 0
-    total: int = 0
-    seconds: float = 0.0
-
-
-ProgressCallback = Callable[[ProgressEvent], None]
 
 
 def tool_versions() -> dict[str, str]:
@@ -100,11 +77,9 @@ class Pipeline(EvmStages):
 
         self.config = config
         self.ws: Workspace = workspace
-        self.progress = progress or (lambda event: None)
+        self.runner = StageRunner(self.ws, progress)
         self.allow_dev_srs = allow_dev_srs
         self.input_path = Path(input_path) if input_path else config.input
-        self.timings: list[StageTiming] = []
-        self._cache: dict[str, Any] = {}
         # Claimed first (another model's workspace is refused untouched); also finds the circuit from the folder alone.
         source = {
             "toml": str(config.source) if config.source else None,
@@ -115,63 +90,25 @@ class Pipeline(EvmStages):
         self._versions = tool_versions()
         self.ws.set_info("tools", self._versions)
 
-    # -- helpers ---------------------------------------------------------------------------
+    @property
+    def progress(self) -> ProgressCallback:
+        return self.runner.progress
 
-    def _memo(self, stage: str, build: Callable[[], Any]) -> Any:
-        if stage not in self._cache:
-            self._cache[stage] = build()
-        return self._cache[stage]
-
-    def _run_stage(
-        self,
-        stage: str,
-        parts: dict[str, Any],
-        produce: Callable[[], tuple[dict[str, Path], dict[str, Any]]],
-    ) -> tuple[dict[str, Path], dict[str, Any], bool]:
-        """Reuse ``stage`` if current, else run ``produce`` and record it.
-
-        Returns:
-            The output paths, the stage details, and whether it was reused.
-        """
-        from zkml.workspace import fingerprint
-
-        key = fingerprint({"stage": stage, **parts})
-        self.progress(ProgressEvent(stage, "start"))
-        start = time.perf_counter()
-        current = self.ws.current_outputs(stage, key)
-        if current is not None:
-            details = (self.ws.stage(stage) or {}).get("details", {})
-            seconds = time.perf_counter() - start
-            self.timings.append(StageTiming(stage, seconds, True))
-            self.progress(ProgressEvent(stage, "reused", seconds=seconds))
-            log.info("stage %s: reused (inputs unchanged)", stage)
-            return {name: rec.path for name, rec in current.items()}, details, True
-        outputs, details = produce()
-        seconds = time.perf_counter() - start
-        self.ws.record(stage, key, outputs, seconds=seconds, details=details)
-        self.timings.append(StageTiming(stage, seconds, False))
-        self.progress(ProgressEvent(stage, "done", seconds=seconds))
-        return outputs, details, False
-
-    def _timed(self, stage: str, action: Callable[[], Any]) -> Any:
-        self.progress(ProgressEvent(stage, "start"))
-        start = time.perf_counter()
-        result = action()
-        seconds = time.perf_counter() - start
-        self.timings.append(StageTiming(stage, seconds, False))
-        self.progress(ProgressEvent(stage, "done", seconds=seconds))
-        return result
+    @property
+    def timings(self) -> list[StageTiming]:
+        """Every stage timed in this run, in order."""
+        return self.runner.timings
 
     # -- stages ----------------------------------------------------------------------------
 
     def export(self) -> OnnxModel:
         """Export the model (or take the given ONNX) and keep float reference outputs."""
-        return self._memo("export", self._export)  # type: ignore[no-any-return]
+        return self.runner.memo("export", self._export)  # type: ignore[no-any-return]
 
     def _export(self) -> OnnxModel:
         from zkml.export import reference_outputs
 
-        model = self._memo("onnx", self._export_model)
+        model = self.runner.memo("onnx", self._export_model)
         # The float reference on the sample input: cheap, so recomputed (once that input passed every check).
         return reference_outputs(model, self._checked_input(self.sample_input(model), model), self.ws.reference)
 
@@ -200,7 +137,7 @@ class Pipeline(EvmStages):
                 "outputs": [list(s.shape) for s in model.outputs],
             }
 
-        self._run_stage("export", parts, produce)
+        self.runner.run_stage("export", parts, produce)
         return inspect_onnx(onnx_path)
 
     def _checked_input(self, source: Path, model: OnnxModel, *, one: bool = False) -> Samples:
@@ -230,11 +167,11 @@ class Pipeline(EvmStages):
         from zkml.preflight import preflight
 
         model = self.export()
-        return self._memo("preflight", lambda: self._timed("preflight", lambda: preflight(model)))  # type: ignore[no-any-return]
+        return self.runner.memo("preflight", lambda: self.runner.timed("preflight", lambda: preflight(model)))  # type: ignore[no-any-return]
 
     def calibrate(self) -> Settings:
         """Generate and calibrate settings (reused while model, data and config are unchanged)."""
-        return self._memo("calibrate", self._calibrate)  # type: ignore[no-any-return]
+        return self.runner.memo("calibrate", self._calibrate)  # type: ignore[no-any-return]
 
     def _calibration_data(self, model: OnnxModel) -> Path:
         from zkml.data import generate_around, read_samples
@@ -279,7 +216,8 @@ class Pipeline(EvmStages):
             ranges = feature_ranges(read_samples(data_path, model.inputs))
             return {"settings": settings_path}, {"logrows": settings.logrows, "input_ranges": ranges, "searched": searched}
 
-        self._cache["settings_note"] = choice.note(self._run_stage("calibrate", parts, produce)[1].get("searched"), settings_path)
+        searched = self.runner.run_stage("calibrate", parts, produce)[1].get("searched")
+        self.runner.remember("settings_note", choice.note(searched, settings_path))
         settings = read_settings(settings_path)
         self.ws.set_info(
             "settings",
@@ -300,7 +238,7 @@ class Pipeline(EvmStages):
 
     def compile(self) -> CompiledCircuit:
         """Compile the circuit and measure its fidelity against the float model."""
-        return self._memo("compile", self._compile)  # type: ignore[no-any-return]
+        return self.runner.memo("compile", self._compile)  # type: ignore[no-any-return]
 
     def _compile(self) -> CompiledCircuit:
         from dataclasses import replace
@@ -342,30 +280,26 @@ class Pipeline(EvmStages):
             write_json_atomic(fidelity_path, {**report, "float_outputs": floats, "circuit_outputs": circuits})
             return {"compiled": compiled_path, "fidelity": fidelity_path}, {"fidelity": fidelity.as_dict()}
 
-        _, details, _ = self._run_stage("compile", parts, produce)
+        _, details, _ = self.runner.run_stage("compile", parts, produce)
         circuit = CompiledCircuit(compiled_path, sha256_file(compiled_path), settings)
         fid = details.get("fidelity")
         if fid:
-            self._cache["fidelity"] = Fidelity(**fid)
-            circuit = replace(circuit, settings=replace(settings, fidelity=self._cache["fidelity"]))
+            self.runner.remember("fidelity", Fidelity(**fid))
+            circuit = replace(circuit, settings=replace(settings, fidelity=self.runner.recall("fidelity")))
         return circuit
 
     def srs(self) -> Srs:
         """The SRS for the circuit's logrows (imported if present, else development)."""
-        return self._memo("srs", self._srs)  # type: ignore[no-any-return]
+        return self.runner.memo("srs", self._srs)  # type: ignore[no-any-return]
 
     def _srs(self) -> Srs:
         from zkml.srs import UNSAFE_WARNINGS, cached_srs, resolve_srs
 
         settings = self.calibrate()
         cached = cached_srs(settings.logrows)
-        start = time.perf_counter()
-        self.progress(ProgressEvent("srs", "start"))
-        srs = resolve_srs(settings.logrows, allow_dev=self.allow_dev_srs)
-        seconds = time.perf_counter() - start
-        reused = cached is not None and cached.sha256 == srs.sha256
-        self.timings.append(StageTiming("srs", seconds, reused))
-        self.progress(ProgressEvent("srs", "reused" if reused else "done", seconds=seconds))
+        srs = self.runner.timed(
+            "srs", lambda: resolve_srs(settings.logrows, allow_dev=self.allow_dev_srs), reused=lambda found: found == cached
+        )
         self.ws.set_info(
             "srs",
             {
@@ -383,7 +317,7 @@ class Pipeline(EvmStages):
 
     def keys(self) -> Keys:
         """Proving and verifying keys (reused while circuit and SRS are unchanged)."""
-        return self._memo("keys", self._keys)  # type: ignore[no-any-return]
+        return self.runner.memo("keys", self._keys)  # type: ignore[no-any-return]
 
     def _keys(self) -> Keys:
         from zkml.estimate import check_setup_fits
@@ -401,7 +335,7 @@ class Pipeline(EvmStages):
                 {"pk_bytes": keys.pk_path.stat().st_size, "vk_bytes": keys.vk_path.stat().st_size},
             )
 
-        self._run_stage("keys", parts, produce)
+        self.runner.run_stage("keys", parts, produce)
         return load_keys(self.ws.root, verify_hashes=False)
 
     def witness(self, input_path: Path | None = None) -> Witness:
@@ -410,7 +344,7 @@ class Pipeline(EvmStages):
         from zkml.data import check_in_range, input_payload
         from zkml.workspace import write_json_atomic
 
-        model = self._memo("onnx", self._export_model)
+        model = self.runner.memo("onnx", self._export_model)
         source = Path(input_path) if input_path else self.sample_input(model)
         samples = self._checked_input(source, model, one=True)
         circuit = self.compile()  # after the check: it writes the float reference of the sample input
@@ -427,7 +361,7 @@ class Pipeline(EvmStages):
             generate_witness(circuit, self.ws.input, witness_path, keys=keys, srs=self.srs() if keys else None)
             return {"witness": witness_path, "input": self.ws.input}, {}
 
-        self._run_stage("witness", parts, produce)
+        self.runner.run_stage("witness", parts, produce)
         data = json.loads(witness_path.read_text())
         return Witness(witness_path, sha256_file(witness_path), circuit.sha256, decode_outputs(data, circuit.settings))
 
@@ -446,8 +380,8 @@ class Pipeline(EvmStages):
             proof = prove(witness, circuit, keys, srs, proof_path)
             return {"proof": proof_path}, {"proof_bytes": proof.size_bytes}
 
-        self._run_stage("prove", parts, produce)
-        self._cache["outputs"] = witness.outputs
+        self.runner.run_stage("prove", parts, produce)
+        self.runner.remember("outputs", witness.outputs)
         return load_proof(proof_path, circuit.sha256)
 
     def verify(self, proof: Proof | None = None) -> VerifyResult:
@@ -463,14 +397,14 @@ class Pipeline(EvmStages):
             if not proof_path.is_file():
                 raise ConfigError(f"no proof in {self.ws.root}", hint="run zkml prove first")
             proof = load_proof(proof_path, circuit.sha256)
-        result: VerifyResult = self._timed("verify", lambda: verify(proof, circuit.settings, keys, srs))
+        result: VerifyResult = self.runner.timed("verify", lambda: verify(proof, circuit.settings, keys, srs))
         self.ws.set_info("last_verify", {"proof": str(proof.path), "verified": result.verified, "reason": result.reason})
         return result
 
     @property
     def last_outputs(self) -> tuple[float, ...]:
         """The circuit's decoded outputs for the last proved input (empty before proving)."""
-        return tuple(self._cache.get("outputs", ()))
+        return tuple(self.runner.recall("outputs", ()))
 
     def run(self) -> RunSummary:
         """Every stage from export to local verification (:func:`zkml.flow.run` adds the EVM stages)."""
@@ -487,13 +421,19 @@ class Pipeline(EvmStages):
         summary.verify_reason = result.reason
         summary.srs_provenance = self.srs().provenance
         summary.outputs = self.last_outputs
-        summary.extra.update(self._cache.get("settings_note") or {})
+        summary.extra.update(self.settings_note)
         return summary
+
+    @property
+    def settings_note(self) -> dict[str, Any]:
+        """How this run chose its settings (tuned, re-validated, default), once :meth:`calibrate` has run."""
+        note: dict[str, Any] = self.runner.recall("settings_note") or {}
+        return note
 
     @property
     def fidelity(self) -> Fidelity | None:
         """The compiled circuit's fidelity, once :meth:`compile` has run."""
-        fidelity: Fidelity | None = self._cache.get("fidelity")
+        fidelity: Fidelity | None = self.runner.recall("fidelity")
         return fidelity
 
 

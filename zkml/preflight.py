@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zkml.artifacts import OnnxModel, OpReport
 from zkml.errors import ExportError, UnsupportedOpsError
+
+if TYPE_CHECKING:
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +215,7 @@ def reason_for(op: str) -> str:
     return UNSUPPORTED_OPS.get(op, "not supported by ezkl 23")
 
 
-def _attribute(node: Any, name: str) -> Any:
+def _attribute(node: onnx.NodeProto, name: str) -> object:
     from onnx import helper
 
     for attribute in node.attribute:
@@ -221,7 +224,7 @@ def _attribute(node: Any, name: str) -> Any:
     return None
 
 
-def _violation(node: Any, constants: set[str], consumed: set[str]) -> str | None:
+def _violation(node: onnx.NodeProto, constants: set[str], consumed: set[str]) -> str | None:
     """The reason a conditionally supported node is outside what compiles, if visible in the graph."""
     op = node.op_type
     if op in ("Conv", "MaxPool", "AveragePool") and _attribute(node, "strides") is None:
@@ -245,7 +248,7 @@ def _violation(node: Any, constants: set[str], consumed: set[str]) -> str | None
     return None
 
 
-def _ml_violation(node: Any, constants: set[str], argmax_outputs: set[str]) -> str | None:
+def _ml_violation(node: onnx.NodeProto, constants: set[str], argmax_outputs: set[str]) -> str | None:
     """Why an ``ai.onnx.ml`` node that compiles in some forms is outside them, if it is."""
     if node.op_type == "ArrayFeatureExtractor" and node.domain == "ai.onnx.ml":
         if node.input[0] not in constants:

@@ -13,9 +13,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.errors import ExportError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import onnxruntime
+    from onnx.reference import ReferenceEvaluator
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +41,9 @@ class FloatEvaluator:
 
     name: str
     fallback_reason: str | None
-    session: Any
+    session: onnxruntime.InferenceSession | ReferenceEvaluator
 
-    def run(self, output_names: list[str], feeds: dict[str, Any]) -> list[Any]:
+    def run(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run one batch; one array per output name.
 
         Raises:
@@ -54,7 +60,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _onnxruntime(source: Path | bytes) -> Any:
+def _onnxruntime(source: Path | bytes) -> onnxruntime.InferenceSession:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -62,7 +68,7 @@ def _onnxruntime(source: Path | bytes) -> Any:
     return ort.InferenceSession(source if isinstance(source, bytes) else str(source), options, providers=["CPUExecutionProvider"])
 
 
-def _reference(source: Path | bytes) -> Any:
+def _reference(source: Path | bytes) -> ReferenceEvaluator:
     import onnx
     from onnx.reference import ReferenceEvaluator
 
@@ -97,8 +103,8 @@ def open_evaluator(source: Path | bytes, *, prefer: str = ONNXRUNTIME) -> FloatE
 
 
 def run_batches(
-    evaluator: FloatEvaluator, inputs: list[tuple[str, tuple[int, ...], str]], arrays: tuple[Any, ...], outputs: list[str]
-) -> list[Any]:
+    evaluator: FloatEvaluator, inputs: list[tuple[str, tuple[int, ...], str]], arrays: tuple[np.ndarray, ...], outputs: list[str]
+) -> list[npt.NDArray[np.float64]]:
     """Run every sample of ``arrays`` through ``evaluator``, a model batch at a time.
 
     Args:
@@ -118,7 +124,7 @@ def run_batches(
 
     batch = inputs[0][1][0] if inputs[0][1] else 1
     count = int(arrays[0].shape[0])
-    chunks: list[list[Any]] = [[] for _ in outputs]
+    chunks: list[list[npt.NDArray[np.float64]]] = [[] for _ in outputs]
     for start in range(0, count, batch):
         feeds = {
             name: arrays[i][start : start + batch].reshape(shape).astype(_numpy_dtype(dtype))
@@ -129,7 +135,7 @@ def run_batches(
     return [np.concatenate(parts) for parts in chunks]
 
 
-def _numpy_dtype(onnx_dtype: str) -> Any:
+def _numpy_dtype(onnx_dtype: str) -> np.dtype[Any] | type[np.float32]:
     """numpy dtype for an ONNX element type name (``float``, ``int64``, ...); float32 when unknown."""
     import numpy as np
     from onnx import TensorProto, helper

@@ -12,29 +12,33 @@ by name.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zkml.errors import ExportError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
 
 log = logging.getLogger(__name__)
 
 
-def _concrete(dim: Any) -> bool:
+def _concrete(dim: onnx.TensorShapeProto.Dimension) -> bool:
     return bool(dim.HasField("dim_value") and dim.dim_value > 0)
 
 
-def _is_static(value: Any) -> bool:
+def _is_static(value: onnx.ValueInfoProto) -> bool:
     tensor_type = value.type.tensor_type
     return tensor_type.HasField("shape") and all(_concrete(dim) for dim in tensor_type.shape.dim)
 
 
-def graph_inputs(model: Any) -> list[Any]:
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """The graph inputs that are fed at run time (not initializers listed as inputs)."""
     initializer_names = {init.name for init in model.graph.initializer}
     return [value for value in model.graph.input if value.name not in initializer_names]
 
 
-def fix_input_shapes(model: Any, batch_size: int) -> None:
+def fix_input_shapes(model: onnx.ModelProto, batch_size: int) -> None:
     """Set a symbolic batch axis (axis 0) of every graph input to ``batch_size``.
 
     Raises:
@@ -57,7 +61,7 @@ def fix_input_shapes(model: Any, batch_size: int) -> None:
             dim.dim_value = batch_size
 
 
-def resolve_shapes(model: Any, batch_size: int) -> list[str]:
+def resolve_shapes(model: onnx.ModelProto, batch_size: int) -> list[str]:
     """Make every input and output of ``model`` static, in place.
 
     Fixes the inputs' batch axes, then re-derives intermediate and output
@@ -114,7 +118,7 @@ def resolve_shapes(model: Any, batch_size: int) -> list[str]:
     return symbolic_outputs
 
 
-def _batch_only(model: Any, name: str, batch_size: int) -> bool:
+def _batch_only(model: onnx.ModelProto, name: str, batch_size: int) -> bool:
     """Set an output whose only symbolic axis is its first to ``batch_size`` (the declared batch); False if it has others."""
     value = next(v for v in model.graph.output if v.name == name)
     tensor_type = value.type.tensor_type
@@ -127,7 +131,7 @@ def _batch_only(model: Any, name: str, batch_size: int) -> bool:
     return True
 
 
-def _resolve_by_running(model: Any, unresolved: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _resolve_by_running(model: onnx.ModelProto, unresolved: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Shapes inference could not derive, read off two runs at the fixed input shapes.
 
     ONNX inference stops at ops it cannot propagate values through; running
@@ -169,7 +173,7 @@ def _resolve_by_running(model: Any, unresolved: list[tuple[str, str]]) -> list[t
     return still
 
 
-def _random_feed(value: Any, rng: Any) -> Any:
+def _random_feed(value: onnx.ValueInfoProto, rng: np.random.Generator) -> np.ndarray:
     from onnx import helper
 
     tensor_type = value.type.tensor_type
@@ -178,7 +182,7 @@ def _random_feed(value: Any, rng: Any) -> Any:
     return rng.normal(size=shape).astype(dtype)
 
 
-def _infer(model: Any) -> Any:
+def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
     """Shape inference from the inputs alone: stale symbolic annotations are cleared first."""
     import onnx
 
@@ -195,7 +199,7 @@ def _infer(model: Any) -> Any:
         return probe
 
 
-def _describe(value: Any) -> str:
+def _describe(value: onnx.ValueInfoProto) -> str:
     tensor_type = value.type.tensor_type
     if not tensor_type.HasField("shape"):
         return "unknown"

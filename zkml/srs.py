@@ -31,12 +31,13 @@ import json
 import logging
 import shutil
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 from zkml import dev_srs
 from zkml.artifacts import Srs, SrsProvenance, sha256_file
-from zkml.errors import SrsError
-from zkml.workspace import atomic_path, cache_dir, write_json_atomic
+from zkml.errors import ConfigError, SrsError
+from zkml.workspace import atomic_path, cache_dir, read_manifest, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +297,51 @@ def list_cached() -> list[Srs]:
             if srs:
                 found.append(srs)
     return found
+
+
+@dataclass(frozen=True)
+class KeysSrs:
+    """The SRS a workspace's keys were made with, as its manifest records it.
+
+    Attributes:
+        path: the SRS file.
+        unsafe_reason: ``dev-unsafe``, ``unpinned`` or None (see :func:`record_unsafe_reason`).
+    """
+
+    path: Path
+    unsafe_reason: str | None
+
+    @property
+    def unsafe(self) -> bool:
+        return self.unsafe_reason is not None
+
+
+def keys_srs(workspace: Path) -> KeysSrs:
+    """The SRS behind a workspace's keys and whether it is safe for a public chain.
+
+    Raises:
+        ConfigError: the folder has no readable manifest, or no keys yet.
+    """
+    manifest = read_manifest(workspace)
+    if manifest is None:
+        raise ConfigError(f"{workspace} has no readable manifest.json", hint="run zkml setup or zkml run first")
+    record = manifest["info"].get("srs") or {}
+    if not record.get("path"):
+        raise ConfigError(f"{workspace} has no keys yet", hint="run zkml setup TARGET first")
+    return KeysSrs(Path(record["path"]), record_unsafe_reason(record))
+
+
+def declared_unsafe_reason(recorded: KeysSrs | None, *, declared_unsafe: bool | None) -> str | None:
+    """Why keys must be treated as unsafe, given the workspace's record and what the user declared.
+
+    The user's ``--srs-unsafe``/``--srs-imported`` wins over the record; with neither a
+    record nor a declaration the provenance is unknown, which counts as the dangerous case.
+    """
+    if declared_unsafe is None:
+        return recorded.unsafe_reason if recorded is not None else "dev-unsafe"
+    if not declared_unsafe:
+        return None
+    return (recorded.unsafe_reason if recorded is not None else None) or "dev-unsafe"
 
 
 def record_unsafe_reason(record: dict[str, object]) -> str | None:

@@ -135,7 +135,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             raise _wrap_os_error(exc, path) from exc
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
+def write_json_atomic(path: Path, payload: object) -> None:
     """Write JSON to ``path`` atomically, pretty-printed and key-sorted for diffs."""
     write_bytes_atomic(path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
 
@@ -256,6 +256,24 @@ def clear_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
+def read_manifest(root: Path) -> dict[str, Any] | None:
+    """A workspace folder's manifest, read without creating or changing anything.
+
+    Returns:
+        The manifest (with ``stages`` and ``info`` present), or None when the folder has
+        none, it is unreadable, or it is of another format version.
+    """
+    try:
+        data = json.loads((Path(root) / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+        return None
+    data.setdefault("stages", {})
+    data.setdefault("info", {})
+    return data
+
+
 class Workspace(Layout):
     """A build folder (``build/<circuit>/``) with its manifest."""
 
@@ -272,19 +290,12 @@ class Workspace(Layout):
         self._manifest = self._load()
 
     def _load(self) -> dict[str, Any]:
-        if not self.manifest_path.exists():
+        data = read_manifest(self.root)
+        if data is None:
+            if self.manifest_path.exists():
+                # A corrupt manifest proves nothing is current: start over rather than trust it.
+                log.warning("manifest %s is unreadable or of an unknown format; every stage will run again", self.manifest_path)
             return {"version": MANIFEST_VERSION, "stages": {}, "info": {}}
-        try:
-            data = json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError) as exc:
-            # A corrupt manifest proves nothing is current: start over rather than trust it.
-            log.warning("manifest %s is unreadable (%s); every stage will run again", self.manifest_path, exc)
-            return {"version": MANIFEST_VERSION, "stages": {}, "info": {}}
-        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
-            log.warning("manifest %s has an unknown format; every stage will run again", self.manifest_path)
-            return {"version": MANIFEST_VERSION, "stages": {}, "info": {}}
-        data.setdefault("stages", {})
-        data.setdefault("info", {})
         return data
 
     @property
@@ -357,7 +368,7 @@ class Workspace(Layout):
         self.save()
         return recorded
 
-    def set_info(self, key: str, value: Any) -> None:
+    def set_info(self, key: str, value: object) -> None:
         """Store top-level information (tool versions, SRS provenance, settings)."""
         self._manifest["info"][key] = value
         self.save()
@@ -382,7 +393,7 @@ class Workspace(Layout):
             )
         self.set_info("circuit", dict(circuit))
 
-    def info(self, key: str, default: Any = None) -> Any:
+    def info(self, key: str, default: object = None) -> Any:
         """Read top-level information."""
         return self._manifest["info"].get(key, default)
 

@@ -39,6 +39,17 @@ def simulate_series(length: int = SERIES_LENGTH, seed: int = SEED) -> np.ndarray
     return seasonal + drift + 0.1 * rng.standard_normal(length)
 
 
+def price_series(start: float = 100.0) -> list[float]:
+    """A price path whose percent returns are the series: p_t = p_{t-1} * (1 + s_t / 100), from ``start``.
+
+    `zkml run` pushes its last rounds into a local AggregatorV3 feed; the on-chain
+    feature source turns them back into percent returns, the model's input, so the
+    forecast is the next round's percent return.
+    """
+    prices = start * np.cumprod(1.0 + simulate_series() / 100.0)
+    return [float(p) for p in prices]
+
+
 def make_dataset() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return (x_train [N, 8, 1], y_train [N, 1], x_test, y_test), float32.
 

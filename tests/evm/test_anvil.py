@@ -6,6 +6,7 @@ import pytest
 
 from zkml.errors import AnvilError, ChainError
 from zkml.evm import anvil as anvil_mod
+from zkml.evm.context import RPC_URL_ENV, chain_url
 
 
 def test_local_anvil_answers_then_stops() -> None:
@@ -26,16 +27,17 @@ def test_missing_explicit_binary(monkeypatch: pytest.MonkeyPatch, tmp_path) -> N
 
 def test_chain_up_is_found_by_later_commands_and_stopped(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZKML_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv(RPC_URL_ENV, raising=False)
     assert anvil_mod.chain_status() is None and anvil_mod.chain_down() is None
     try:
         node, started = anvil_mod.chain_up()
         assert started and anvil_mod.chain_status() == node
         assert anvil_mod.chain_up() == (node, False)  # one chain, not two
-        assert anvil_mod.resolve_rpc_url(None) == node.url
-        assert anvil_mod.resolve_rpc_url("http://elsewhere:8545") == "http://elsewhere:8545"
+        assert chain_url(None) == node.url
+        assert chain_url("http://elsewhere:8545") == "http://elsewhere:8545"
     finally:
         stopped = anvil_mod.chain_down()
     assert stopped is not None and stopped.pid == node.pid
     assert anvil_mod.chain_status() is None
     with pytest.raises(ChainError, match="chain up"):
-        anvil_mod.resolve_rpc_url(None)
+        chain_url(None)

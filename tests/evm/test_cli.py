@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from zkml.errors import ChainError
 from zkml.evm import anvil as anvil_mod
+from zkml.evm.context import RPC_URL_ENV, chain_url
 from zkml.workspace import Layout
 
 
@@ -22,13 +23,14 @@ def app() -> click.Group:
 
 def test_chain_up_status_down(app, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ZKML_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv(RPC_URL_ENV, raising=False)
     runner = CliRunner()
     try:
         up = runner.invoke(app, ["chain", "up"])
         assert up.exit_code == 0 and "started" in up.output, up.output
         node = anvil_mod.chain_status()
         assert node is not None and anvil_mod.rpc_chain_id(node.url) == 31337
-        assert anvil_mod.resolve_rpc_url(None) == node.url
+        assert chain_url(None) == node.url
         again = runner.invoke(app, ["chain", "up"])
         assert "already running" in again.output
         status = runner.invoke(app, ["chain", "status", "--json"])
@@ -38,7 +40,7 @@ def test_chain_up_status_down(app, tmp_path, monkeypatch) -> None:
     assert down.exit_code == 0 and "stopped" in down.output
     assert anvil_mod.chain_status() is None
     with pytest.raises(ChainError, match="chain up"):
-        anvil_mod.resolve_rpc_url(None)
+        chain_url(None)
 
 
 def test_verifier_deploy_verify_via_cli(app, conn, mlp, tiny, tmp_path) -> None:

@@ -65,6 +65,17 @@ def test_lookup_by_chain_name_and_fields(tmp_path: Path) -> None:
     assert json.loads(store.path.read_text())["version"] == 1
 
 
+def test_plain_and_reusable_verifiers_are_told_apart(tmp_path: Path) -> None:
+    store = DeploymentStore.of(tmp_path)
+    plain = _deployment(tx_hash="0x" + "11" * 32, vk_sha256="bb" * 32)
+    reusable = _deployment(tx_hash="0x" + "12" * 32, name="Halo2VerifierReusable")
+    newer_plain = _deployment(tx_hash="0x" + "13" * 32, vk_sha256="cc" * 32)
+    for deployment in (plain, reusable, newer_plain):
+        store.replace({"tx_hash": deployment.tx_hash}, deployment)
+    assert store.verifiers(31337, reusable=False) == [plain, newer_plain]
+    assert store.verifiers(31337, reusable=True) == [reusable] and store.verifiers(5, reusable=True) == []
+
+
 def test_pending_then_mined_then_forgotten(tmp_path: Path) -> None:
     store = DeploymentStore.of(tmp_path)
     fields = {"kind": "verifier", "name": "Halo2Verifier", "chain_id": 31337, "runtime_sha256": "aa" * 32}

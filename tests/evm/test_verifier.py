@@ -6,7 +6,7 @@ import pytest
 
 from zkml.artifacts import sha256_file
 from zkml.errors import ContractTooLargeError, EvmError
-from zkml.evm.verifier import BIN_NAME, EIP170_LIMIT, check_runtime_size, load_verifier, read_vka
+from zkml.evm.verifier import BIN_NAME, EIP170_LIMIT, check_runtime_size, choose_verifier_kind, load_verifier, read_vka
 
 
 def test_plain_verifier_files_and_metadata(plain_verifier, mlp) -> None:
@@ -52,6 +52,25 @@ def test_eip170_size_check() -> None:
     assert "reusable" in str(info.value) and "L2" in str(info.value)
     assert info.value.size == EIP170_LIMIT + 1
     check_runtime_size(EIP170_LIMIT + 1, allow_oversize=True)
+
+
+def test_plain_verifier_while_it_fits_eip170_else_reusable() -> None:
+    """The plain-vs-reusable decision is a pure function of the plain verifier's size: no chain, no files."""
+    assert EIP170_LIMIT == 24_576  # mainnet's limit; every other place imports this constant
+    assert choose_verifier_kind(13_381) == "plain"
+    assert choose_verifier_kind(EIP170_LIMIT) == "plain"  # at the limit still deploys
+    assert choose_verifier_kind(EIP170_LIMIT + 1) == "reusable"
+    # Without the fallback an oversized plain verifier stays plain: deployment then refuses it.
+    assert choose_verifier_kind(EIP170_LIMIT + 1, fallback=False) == "plain"
+    assert choose_verifier_kind(1_000, fallback=False) == "plain"
+
+
+def test_the_limit_is_read_when_deciding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests lower the module's limit to exercise the fallback on a small circuit; the decision must follow it."""
+    import zkml.evm.verifier as verifier
+
+    monkeypatch.setattr(verifier, "EIP170_LIMIT", 1_000)
+    assert choose_verifier_kind(1_001) == "reusable" and choose_verifier_kind(1_000) == "plain"
 
 
 def test_vka_digest_and_words(vkas) -> None:

@@ -144,7 +144,6 @@ def market(world: World, mlp: Any, tmp_path_factory: pytest.TempPathFactory) -> 
     flat_proof = root / "flat_proof.json"
     shutil.copyfile(prove_attested(prover, zeros, model.spec, bounds), flat_proof)
     latest = latest_epoch(conn, feed.address, contracts=contracts)
-    # Proved last, so the prover workspace's cached proof is this window's.
     attested = attested_input(conn, feed.address, latest, spec, contracts=contracts)
     proof = root / "epoch_proof.json"
     shutil.copyfile(prove_attested(prover, attested, model.spec, bounds), proof)

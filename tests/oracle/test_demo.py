@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from zkml import oracle as orc
+from zkml.artifacts import sha256_file
 from zkml.config import ConsumerConfig, FeedConfig
-from zkml.errors import OracleError
+from zkml.errors import OracleError, OracleRevertError
 from zkml.evm.felts import felt_to_int
 from zkml.evm.onchain import decode_instances, read_proof
 from zkml.evm.records import DeploymentStore
@@ -37,14 +38,18 @@ def prover(market: Market, mlp: Any, tmp_path: Path) -> Any:
 
 
 def test_demo_flow_ends_with_the_vault_acting_on_an_attested_prediction(market: Market, chain: World, prover: Any) -> None:
-    result = orc.demo_flow(prover, chain.conn, sender=chain.owner, verifier=chain.mlp_verifier)
     layout = Layout(Path(prover.ws.root))
+    runs_own = {name: sha256_file(path) for name, path in (("input", layout.input), ("proof", layout.proof))}
+    result = orc.demo_flow(prover, chain.conn, sender=chain.owner, verifier=chain.mlp_verifier)
+    # The demo proves into attested/: the workspace's input and proof are still the run's.
+    assert {name: sha256_file(path) for name, path in (("input", layout.input), ("proof", layout.proof))} == runs_own
+    assert Path(result["proof"]).parent == layout.root / "attested"
     epoch = result["epoch"]
     feed_config = prover.config.feed
     assert epoch == feed_config.demo_rounds  # a fresh feed holding the example series' last demo_rounds prices
     # The proof the demo published is on the feed's own window at that epoch, as the source attests it.
     spec = orc.model_spec(layout.settings)
-    instances = read_proof(layout.proof).instances
+    instances = read_proof(Path(result["proof"])).instances
     attested, _ = source_instances(chain.conn, result["source_address"], [epoch], contracts=chain.contracts)
     assert list(spec.input_instances(instances)) == attested
     assert result["input"] == [felt_to_int(v) / 2**spec.input_scale for v in attested]
@@ -99,3 +104,20 @@ def test_demo_flow_takes_the_consumer_policy_from_the_config(market: Market, cha
 def test_demo_needs_a_demo_series(chain: World, prover: Any) -> None:
     with pytest.raises(OracleError, match="demo_series"):
         orc.demo_flow(prover, chain.conn, feed=FeedConfig(), sender=chain.owner, verifier=chain.mlp_verifier)
+
+
+def test_demo_through_the_reusable_verifier_pins_the_vka(market: Market, chain: World, prover: Any) -> None:
+    # What `zkml run` does for a model whose plain verifier is over EIP-170: the reusable verifier, the VKA pinned.
+    deployment, _, vka = prover.deploy_reusable(chain.conn, sender=chain.owner)
+    result = orc.demo_flow(prover, chain.conn, sender=chain.owner, verifier=deployment.address, reusable=True)
+    registration = result["registration"]
+    assert result["verifier_kind"] == "reusable+vka" and registration["verifier"].lower() == deployment.address.lower()
+    assert registration["vka_digest"] == vka.digest
+    assert result["consumer_note"] == "" and result["gas"]["act"] > 0 and result["prediction"]["epoch"] == result["epoch"]
+    # Without the VKA, or with another, the same proof is refused.
+    model_id = bytes.fromhex(result["model_id"].removeprefix("0x"))
+    for words, error in ((None, "VkaRequired"), ([*vka.words[:-1], b"\0" * 32], "VkaMismatch")):
+        with pytest.raises(OracleRevertError) as info:
+            orc.publish(chain.conn, result["oracle_address"], model_id, Path(result["proof"]), epochs=[result["epoch"]],
+                        vka_words=words, sender=chain.owner, contracts=chain.contracts)  # fmt: skip
+        assert info.value.error == error

@@ -49,6 +49,7 @@ class Demo:
     epoch: int
     prediction_id: str
     tx_hash: str
+    proof: Path  # the demo's attested proof (in the workspace's attested/)
 
 
 def _copy_workspace(src: Path, dst: Path) -> Path:
@@ -89,7 +90,7 @@ def demo(anvil: Any, mlp: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         assert result["replayed"] is False
         yield Demo(
             conn, base, root, owner, result["oracle_address"], verifier, result["source_address"], result["epoch"],
-            result["prediction"]["prediction_id"], result["tx_hash"],
+            result["prediction"]["prediction_id"], result["tx_hash"], Path(result["proof"]),
         )  # fmt: skip
     finally:
         _revert(conn, snap)
@@ -246,7 +247,7 @@ def test_a_custom_model_id_is_a_warning_found_by_the_verifier_code(chain: Demo) 
         chain.conn, chain.oracle, chain.workspace, model_id=custom, verifier=chain.verifier, feature_source=chain.source,
         max_epoch_lag=4, sender=chain.owner,
     )  # fmt: skip
-    published = publish(chain.conn, chain.oracle, custom, Layout(chain.workspace).proof, epochs=[chain.epoch], sender=chain.owner)
+    published = publish(chain.conn, chain.oracle, custom, chain.proof, epochs=[chain.epoch], sender=chain.owner)
     result = walk(chain.conn, chain.oracle, published.prediction.prediction_id, search=[chain.base / "build"])
     assert result.ok and result.workspace == chain.workspace and "verifier is the code on chain" in result.found_by
     model = _links(result)["model id"]

@@ -132,7 +132,7 @@ def test_ezkl_calibrates_and_computes_the_masked_attention(tmp_path: Path) -> No
     pipeline = Pipeline(replace(config_for_onnx(original, input_path=input_path), name="att"), Workspace(tmp_path / "build" / "att"))
     outputs = pipeline.witness().outputs
     settings = pipeline.calibrate()
-    assert settings.logrows <= 16 and pipeline._cache["settings_note"]["settings"].startswith("default")
+    assert settings.logrows <= 16 and pipeline.settings_note["settings"].startswith("default")
     import onnxruntime as ort
 
     x = np.array(json.loads(input_path.read_text())["input_data"][0], np.float32).reshape(1, 4, 8)

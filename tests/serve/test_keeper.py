@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.serve.conftest import Market
+from zkml.errors import ZkmlError
 from zkml.serve.keeper import Keeper, keeper_key
 from zkml.serve.service import ServeConfig, Service
 from zkml.serve.store import JobStore
@@ -123,3 +124,62 @@ def test_a_keeper_skips_epochs_the_oracle_would_refuse(served: Any, market: Mark
         assert job is not None and job.publish and job.epoch == pushed[-1]
     finally:
         store.close()
+
+
+def test_a_keeper_skips_epochs_the_circuit_breaker_refuses(served: Any, tuned_mlp: Any, market: Market, tmp_path: Path) -> None:
+    """The keeper recomputes with the registered source's own parameters (read from chain), breaker included."""
+    from itertools import pairwise
+
+    from zkml.oracle.feed import attested_input, deploy_source, latest_epoch
+    from zkml.oracle.mirror import ReturnsSpec
+    from zkml.oracle.registry import register_workspace, workspace_model
+    from zkml.serve.models import OracleBinding
+
+    layout = workspace_model(tuned_mlp).spec
+    base = ReturnsSpec(layout.sample_width, layout.input_scale, 100)
+    latest = latest_epoch(market.conn, market.feed)
+    prices = attested_input(market.conn, market.feed, latest, base).prices
+    widest = max(abs(b - a) * 10_000 // a for a, b in pairwise(prices))
+    assert widest > 1, "the example series moves more than 1 bps in the window"
+    tripping = replace(base, max_change_bps=widest - 1)  # the window's widest move trips it
+    source = deploy_source(market.conn, tmp_path, market.feed, tripping, sender=market.owner, contracts=market.contracts)
+    registration = register_workspace(
+        market.conn,
+        market.oracle,
+        tuned_mlp,
+        feature_source=source.address,
+        max_epoch_lag=8,
+        sender=market.owner,
+        contracts=market.contracts,
+    )
+    # The binding's multiplier is the config's; the keeper's spec is the source's.
+    binding = OracleBinding(market.url, market.oracle, registration.model_id, feed=market.feed, multiplier=100)
+    store = JobStore(str(tmp_path / "jobs.sqlite"))
+    try:
+        keeper = Keeper(store, replace(served, binding=binding), max_epoch_lag=8, staging=tmp_path / "staging")
+        assert keeper.spec == tripping
+        report = keeper.step()
+        assert report.latest == latest and report.queued == () and [e for e, _ in report.skipped] == [latest]
+        assert f"epoch {latest} is refused by the circuit breaker: round " in report.skipped[0][1]
+        assert store.by_key(keeper_key(served.name, latest)) is None  # nothing queued to fail at publication
+        # A model that is not registered as attested has nothing to keep: refused at start, naming the model.
+        unknown = OracleBinding(market.url, market.oracle, b"\x01" * 32, feed=market.feed)
+        with pytest.raises(ZkmlError, match="is not registered as attested"):
+            Keeper(store, replace(served, binding=unknown), max_epoch_lag=8, staging=tmp_path / "staging")
+    finally:
+        store.close()
+
+
+def test_the_epoch_plan_is_a_pure_decision() -> None:
+    from zkml.serve.keeper import plan_epochs
+
+    first_pass = plan_epochs(latest=48, last_queued=None, max_epoch_lag=4)
+    assert first_pass.to_queue == (48,) and first_pass.too_old == ()  # no backfill of history
+    assert plan_epochs(48, 48, 4).to_queue == () and plan_epochs(50, 48, 4).to_queue == (49, 50)
+    behind = plan_epochs(latest=60, last_queued=48, max_epoch_lag=4)
+    assert behind.to_queue == (56, 57, 58, 59, 60)
+    assert [epoch for epoch, _ in behind.too_old] == list(range(49, 56))
+    assert behind.too_old[0][1] == (
+        "epoch 49 is more than max_epoch_lag 4 rounds behind the feed's latest epoch 60: the oracle accepts epochs 56..60 now"
+    )
+    assert plan_epochs(60, 48, 0).to_queue == (60,) and len(plan_epochs(60, 48, 0).too_old) == 11

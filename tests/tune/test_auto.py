@@ -40,12 +40,12 @@ def test_committed_settings_are_used_when_they_match_the_model(mlp, tmp_path: Pa
     pipeline = Pipeline(load_config(folder), Workspace(tmp_path / "ws"))
     settings = pipeline.calibrate()
     assert settings.logrows == committed["circuit"]["logrows"]
-    note = pipeline._cache["settings_note"]
+    note = pipeline.settings_note
     assert note["settings"] == f"tuned (logrows {settings.logrows})" and note["settings_source"] == str(folder / "tuned.json")
     # Opting out: [circuit] pinning a tuned setting itself means ezkl's calibration, as configured.
     pinned = Pipeline(load_config(folder).with_circuit(decomp_base=16384), Workspace(tmp_path / "ws2"))
     assert pinned.calibrate().logrows != settings.logrows or committed["circuit"]["decomp_base"] == 16384
-    assert pinned._cache["settings_note"]["settings"] == "default (ezkl calibration)"
+    assert pinned.settings_note["settings"] == "default (ezkl calibration)"
 
 
 def test_a_budget_is_tuned_once_and_cached(mlp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -59,7 +59,7 @@ def test_a_budget_is_tuned_once_and_cached(mlp, tmp_path: Path) -> None:  # type
     settings = pipeline.calibrate()
     tuned = json.loads((ws / "tuned.json").read_text())
     assert tuned["budget"] == {"max_abs_error": 0.002} and settings.logrows == tuned["circuit"]["logrows"]
-    assert pipeline._cache["settings_note"]["settings_budget"] == {"max_abs_error": 0.002}
+    assert pipeline.settings_note["settings_budget"] == {"max_abs_error": 0.002}
     stamp = (ws / "tune_candidates.json").stat().st_mtime_ns
     again = Pipeline(load_config(folder), Workspace(ws))
     assert again.calibrate().logrows == settings.logrows
@@ -97,7 +97,7 @@ def test_a_budget_is_not_tuned_around_settings_the_config_pins(tmp_path: Path) -
     pipeline = Pipeline(load_config(folder).with_circuit(decomp_base=16384, decomp_legs=2), Workspace(ws))
     pipeline.calibrate()
     assert not (ws / "tune_candidates.json").exists() and not (ws / "tuned.json").exists()
-    assert pipeline._cache["settings_note"]["settings"] == "default (ezkl calibration)"
+    assert pipeline.settings_note["settings"] == "default (ezkl calibration)"
 
 
 def _perturb_weights(folder: Path, change) -> None:  # type: ignore[no-untyped-def]
@@ -131,7 +131,7 @@ def test_committed_settings_survive_a_one_ulp_retrain_re_validated(tmp_path: Pat
         settings = pipeline.calibrate()
     assert "tuned for another model" not in caplog.text and "does not fit" not in caplog.text
     assert settings.logrows == committed["circuit"]["logrows"]
-    note = pipeline._cache["settings_note"]
+    note = pipeline.settings_note
     assert note["settings"] == f"tuned (re-validated for changed weights; logrows {settings.logrows})"
     assert note["settings_revalidation"].startswith("re-validated: max abs error")
     verdict = json.loads((ws / "revalidated.json").read_text())
@@ -159,7 +159,7 @@ def test_settings_that_miss_the_budget_on_changed_weights_fall_back_clearly(tmp_
     pipeline = Pipeline(load_config(folder), Workspace(tmp_path / "ws"))
     with caplog.at_level(logging.WARNING, logger="zkml.tune.auto"):
         pipeline.calibrate()
-    note = pipeline._cache["settings_note"]
+    note = pipeline.settings_note
     assert note["settings"] == "default (ezkl calibration)"
     warning = next(r.getMessage() for r in caplog.records if "does not fit the changed weights" in r.getMessage())
     assert "max abs error" in warning and "> 0.000" in warning and "using ezkl's default calibration (run zkml tune again)" in warning

@@ -13,6 +13,7 @@ NAMES = (
     "apply_tuned",
     "read_tuned",
     "measure_baseline",
+    "TunableCircuit",
     "measure_proving",
     "read_candidates",
     "Candidate",

@@ -108,7 +108,7 @@ def test_the_pipeline_falls_back_to_the_tuners_search(attention: Path, tmp_path:
 
     pipeline = Pipeline(load_config(attention), Workspace(tmp_path / "ws"))
     circuit = pipeline.compile()
-    note = pipeline._cache["settings_note"]
+    note = pipeline.settings_note
     assert note["settings"].startswith("searched (") and "ezkl's calibration found none" in note["settings"]
     assert circuit.settings.logrows <= 26
     fidelity = pipeline.fidelity
@@ -118,7 +118,7 @@ def test_the_pipeline_falls_back_to_the_tuners_search(attention: Path, tmp_path:
     # Reused from the manifest the second time, with the same note.
     again = Pipeline(load_config(attention), Workspace(tmp_path / "ws"))
     again.calibrate()
-    assert again._cache["settings_note"]["settings"] == note["settings"]
+    assert again.settings_note["settings"] == note["settings"]
 
 
 def test_other_calibration_failures_are_not_searched(tmp_path: Path) -> None:

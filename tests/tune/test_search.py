@@ -276,13 +276,14 @@ def test_apply_tuned_pins_the_choice(tuned_mlp) -> None:  # type: ignore[no-unty
 
 def test_unreachable_budget_with_ezkl(mlp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from zkml.config import load_config
+    from zkml.pipeline import Pipeline
     from zkml.tune import Budget, BudgetUnreachableError, tune
     from zkml.workspace import Workspace
 
     config = load_config(CIRCUITS / "mlp_regressor")
     with pytest.raises(BudgetUnreachableError) as info:
         # max_seconds=0: baseline and decompositions only, then stop; nothing gets to 1e-9.
-        tune(config, Workspace(tmp_path / "ws"), Budget(max_abs_error=1e-9), max_seconds=0)
+        tune(Pipeline(config, Workspace(tmp_path / "ws")), Budget(max_abs_error=1e-9), max_seconds=0)
     exc = info.value
     assert "no configuration met the budget" in str(exc) and "best found" in str(exc)
     assert exc.result is not None and exc.result.best is not None and not exc.result.reachable
@@ -295,9 +296,10 @@ def test_tune_with_a_missing_holdout_file_says_what_to_fix(tmp_path: Path) -> No
     from dataclasses import replace
 
     from zkml.config import load_config
+    from zkml.pipeline import Pipeline
     from zkml.tune import Budget, tune
     from zkml.workspace import Workspace
 
     config = replace(load_config(CIRCUITS / "mlp_regressor"), holdout=tmp_path / "missing.json")
     with pytest.raises(ConfigError, match="holdout"):
-        tune(config, Workspace(tmp_path / "ws"), Budget(max_abs_error=1.0))
+        tune(Pipeline(config, Workspace(tmp_path / "ws")), Budget(max_abs_error=1.0))

@@ -3,8 +3,8 @@
 - :func:`local_anvil` runs an anvil on 127.0.0.1 for the duration of a ``with``
   block (tests, ``zkml run`` without ``--rpc-url``).
 - :func:`chain_up` / :func:`chain_down` run one detached across commands,
-  remembered in a state file in the user cache, which :func:`resolve_rpc_url`
-  falls back to when no ``--rpc-url`` is given.
+  remembered in a state file in the user cache, which :mod:`zkml.evm.context`
+  falls back to when no ``--rpc-url`` or ``$ZKML_RPC_URL`` is given.
 
 Nothing here imports web3: :func:`rpc_chain_id` asks over plain HTTP.
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zkml.errors import AnvilError, ChainError
+from zkml.errors import AnvilError
 from zkml.workspace import cache_dir, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -266,17 +266,3 @@ def _pid_alive(pid: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def resolve_rpc_url(rpc_url: str | None) -> str:
-    """The explicit ``--rpc-url``, else the chain started by ``zkml chain up``.
-
-    Raises:
-        ChainError: neither is available.
-    """
-    if rpc_url:
-        return rpc_url
-    node = chain_status()
-    if node is not None:
-        return node.url
-    raise ChainError("no --rpc-url given and no local chain is running", hint="pass --rpc-url URL or run `zkml chain up`")

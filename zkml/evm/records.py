@@ -25,10 +25,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.errors import ChainError
 from zkml.workspace import Layout, write_json_atomic
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
 
 RECORD_VERSION = 1
 MINED = "mined"
@@ -107,7 +110,7 @@ class Deployment:
         )
 
     @classmethod
-    def mined(cls, pending: Mapping[str, Any], receipt: Any, *, address: str | None = None) -> Deployment:
+    def mined(cls, pending: Mapping[str, Any], receipt: TxReceipt, *, address: str | None = None) -> Deployment:
         """The deployment a pending entry became, from its receipt."""
         return cls.from_dict(
             {
@@ -168,15 +171,19 @@ class DeploymentStore:
         """Rewrite the record atomically."""
         write_json_atomic(self.path, {"version": RECORD_VERSION, "deployments": entries})
 
-    def find(self, chain_id: int, name: str | None = None, **match: Any) -> list[Deployment]:
+    def find(self, chain_id: int, name: str | None = None, **match: object) -> list[Deployment]:
         """The mined deployments on ``chain_id`` (of contract ``name``, with the given fields), oldest first."""
         wanted = {"chain_id": chain_id, "status": MINED, **({"name": name} if name is not None else {}), **match}
         return [Deployment.from_dict(entry) for entry in self.load() if matches(entry, wanted)]
 
-    def latest(self, chain_id: int, name: str | None = None, **match: Any) -> Deployment | None:
+    def latest(self, chain_id: int, name: str | None = None, **match: object) -> Deployment | None:
         """The newest of :meth:`find`, or None."""
         found = self.find(chain_id, name, **match)
         return found[-1] if found else None
+
+    def verifiers(self, chain_id: int, *, reusable: bool) -> list[Deployment]:
+        """The plain (made for one vk) or reusable (recorded without a vk) verifiers on ``chain_id``, oldest first."""
+        return [d for d in self.find(chain_id, kind="verifier") if bool(d.vk_sha256) != reusable]
 
     def replace(self, match: Mapping[str, Any], new: Deployment | Mapping[str, Any] | None) -> None:
         """Drop the entries matching ``match``, then append ``new`` (if any)."""

@@ -98,7 +98,7 @@ class ErrorTable:
         """The exception for error ``name`` raised while ``doing`` something."""
         return self.classes.get(name, self.default)(name, values, doing, hint=self.hints.get(name))
 
-    def from_rpc_error(self, error: Any, doing: str) -> ChainError:
+    def from_rpc_error(self, error: object, doing: str) -> ChainError:
         """The exception for the JSON-RPC ``error`` object of an ``eth_call`` / ``eth_estimateGas``.
 
         A revert becomes a :class:`ContractRevertError` (or the class mapped to its
@@ -123,7 +123,7 @@ def builtin_errors() -> ErrorTable:
     return ErrorTable.from_abis()
 
 
-def revert_payload(error: Any) -> bytes | None:
+def revert_payload(error: object) -> bytes | None:
     """The revert data of a JSON-RPC error object (some nodes nest it one level), if any."""
     data = error.get("data") if isinstance(error, Mapping) else None
     if isinstance(data, Mapping):
@@ -136,7 +136,7 @@ def revert_payload(error: Any) -> bytes | None:
         return None
 
 
-def _looks_like_revert(error: Any, message: str) -> bool:
+def _looks_like_revert(error: object, message: str) -> bool:
     code = error.get("code") if isinstance(error, Mapping) else None
     return code == REVERT_CODE or any(word in message.lower() for word in _REVERT_WORDS)
 

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.errors import (
     AccountError,
@@ -31,6 +31,12 @@ from zkml.errors import (
     WrongChainError,
 )
 from zkml.evm.reverts import BARE_REVERT, ErrorTable, builtin_errors
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+    from web3.providers.base import BaseProvider
+    from web3.types import TxReceipt
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +75,7 @@ class Connection:
 
     url: str
     chain_id: int
-    w3: Any
+    w3: Any  # web3.Web3; its API wants NewTypes (ChecksumAddress, HexStr, TxParams) callers hold as str and dict
 
     @property
     def is_dev(self) -> bool:
@@ -77,7 +83,9 @@ class Connection:
         return is_dev_chain(self.chain_id)
 
 
-def connect(rpc_url: str, *, expected_chain_id: int | None = None, timeout: float = 30.0, provider: Any = None) -> Connection:
+def connect(
+    rpc_url: str, *, expected_chain_id: int | None = None, timeout: float = 30.0, provider: BaseProvider | None = None
+) -> Connection:
     """Connect to an RPC endpoint and check it answers.
 
     Args:
@@ -122,13 +130,13 @@ class Sender:
     """
 
     address: str
-    account: Any = None
+    account: LocalAccount | None = None
 
     def __repr__(self) -> str:  # never show key material, even by accident in a traceback
         return f"Sender(address={self.address!r}, local={self.account is not None})"
 
 
-def _account_from_env(env: Mapping[str, str]) -> Any:
+def _account_from_env(env: Mapping[str, str]) -> LocalAccount | None:
     from eth_account import Account
 
     key = env.get("ZKML_PRIVATE_KEY", "").strip()
@@ -203,7 +211,7 @@ def _is_funds_error(problem: object) -> bool:
     return "insufficient funds" in text or "insufficient balance" in text
 
 
-def send_transaction(conn: Connection, sender: Sender, tx: dict[str, Any], *, on_sent: Callable[[str], None] | None = None) -> Any:
+def send_transaction(conn: Connection, sender: Sender, tx: dict[str, Any], *, on_sent: Callable[[str], None] | None = None) -> TxReceipt:
     """Send a transaction and wait for its receipt.
 
     Args:
@@ -258,18 +266,20 @@ def send_transaction(conn: Connection, sender: Sender, tx: dict[str, Any], *, on
     return wait_for_receipt(conn, hex_hash)
 
 
-def _send_unlocked(w3: Any, tx: dict[str, Any]) -> str:
+def _send_unlocked(w3: Web3, tx: dict[str, Any]) -> str:
     # Straight to the provider: web3's send_transaction makes more requests after the
     # node accepted the transaction, and losing the connection there would lose the hash.
+    from web3.types import RPCEndpoint
+
     params = {k: (hex(v) if isinstance(v, int) else v) for k, v in tx.items()}
-    response = w3.provider.make_request("eth_sendTransaction", [params])
+    response = w3.provider.make_request(RPCEndpoint("eth_sendTransaction"), [params])
     if "error" in response:
         message = response["error"].get("message", response["error"]) if isinstance(response["error"], dict) else response["error"]
         raise ChainError(f"the node refused the transaction: {message}")
     return str(response["result"])
 
 
-def wait_for_receipt(conn: Connection, tx_hash: str, *, timeout: float = RECEIPT_TIMEOUT_S) -> Any:
+def wait_for_receipt(conn: Connection, tx_hash: str, *, timeout: float = RECEIPT_TIMEOUT_S) -> TxReceipt:
     """Wait until ``tx_hash`` is mined and return its receipt.
 
     Raises:
@@ -287,7 +297,7 @@ def wait_for_receipt(conn: Connection, tx_hash: str, *, timeout: float = RECEIPT
         raise translate_error(conn, exc, f"waiting for {tx_hash}") from exc
 
 
-def get_receipt(conn: Connection, tx_hash: str) -> Any | None:
+def get_receipt(conn: Connection, tx_hash: str) -> TxReceipt | None:
     """The receipt of ``tx_hash``, or None if the node does not know it (yet)."""
     try:
         return conn.w3.eth.get_transaction_receipt(tx_hash)
@@ -383,7 +393,7 @@ def estimate_gas(
     return int(_ask(conn, "eth_estimateGas", _message(to, data, sender), doing, errors), 16)
 
 
-def succeeded(receipt: Any, *, creation: bool = False) -> bool:
+def succeeded(receipt: TxReceipt, *, creation: bool = False) -> bool:
     """A mined transaction did what it was sent for (for a deployment: a contract exists)."""
     return bool(receipt["status"] == 1 and (not creation or receipt.get("contractAddress")))
 
@@ -398,7 +408,7 @@ def transact(
     errors: ErrorTable | None = None,
     on_sent: Callable[[str], None] | None = None,
     check: bool = True,
-) -> Any:
+) -> TxReceipt:
     """Dry-run a transaction (to surface its revert, decoded), then send it and wait for the receipt.
 
     Args:
@@ -430,7 +440,7 @@ def reverted(
     sender: Sender,
     data: str | bytes,
     doing: str,
-    receipt: Any,
+    receipt: TxReceipt,
     *,
     to: str | None = None,
     errors: ErrorTable | None = None,

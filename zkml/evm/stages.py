@@ -1,13 +1,14 @@
 """The EVM stages of a :class:`zkml.pipeline.Pipeline`: verifier, VKA, deployment, on-chain check.
 
-A mixin, so the pipeline's manifest cache (``_run_stage``), memo and timings
-serve these stages exactly as the local ones; it holds no state of its own.
+A mixin over the pipeline's public parts: its workspace, its
+:class:`zkml.stage_runner.StageRunner` (manifest cache, memo, timings) and its local
+stages (keys, compile, srs), so these stages are cached and timed exactly as the
+local ones; it holds no state of its own.
 The core flow ends with :meth:`EvmStages.verify_onchain`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,20 +16,17 @@ if TYPE_CHECKING:
     from zkml.artifacts import CompiledCircuit, Keys, Srs
     from zkml.evm.onchain import OnchainResult
     from zkml.evm.verifier import VerifierArtifact, Vka
+    from zkml.stage_runner import StageRunner
     from zkml.workspace import Workspace
 
 
 class EvmStages:
     """Verifier generation, VKA, deployment and on-chain verification over a pipeline's workspace."""
 
-    if TYPE_CHECKING:  # provided by zkml.pipeline.Pipeline
+    if TYPE_CHECKING:  # provided by zkml.pipeline.Pipeline: its workspace, stage runner and local stages
         ws: Workspace
+        runner: StageRunner
 
-        def _memo(self, stage: str, build: Callable[[], Any]) -> Any: ...
-        def _timed(self, stage: str, action: Callable[[], Any]) -> Any: ...
-        def _run_stage(
-            self, stage: str, parts: dict[str, Any], produce: Callable[[], tuple[dict[str, Path], dict[str, Any]]]
-        ) -> tuple[dict[str, Path], dict[str, Any], bool]: ...
         def keys(self) -> Keys: ...
         def compile(self) -> CompiledCircuit: ...
         def srs(self) -> Srs: ...
@@ -36,7 +34,7 @@ class EvmStages:
     def verifier(self, *, reusable: bool = False, solc: Path | None = None) -> VerifierArtifact:
         """Generate and compile the Solidity verifier (reused while vk, settings and compiler are unchanged)."""
         key = f"verifier_{'reusable' if reusable else 'plain'}"
-        artifact: VerifierArtifact = self._memo(key, lambda: self._verifier(reusable, solc))
+        artifact: VerifierArtifact = self.runner.memo(key, lambda: self._verifier(reusable, solc))
         return artifact
 
     def _verifier(self, reusable: bool, solc: Path | None) -> VerifierArtifact:
@@ -63,14 +61,14 @@ class EvmStages:
             files = {name: out_dir / name for name in (SOL_NAME, BIN_NAME, ABI_NAME, RECORD_NAME)}
             return files, {"runtime_bytes": artifact.runtime_bytes}
 
-        self._run_stage(stage, parts, produce)
+        self.runner.run_stage(stage, parts, produce)
         artifact = load_verifier(out_dir)
         self.ws.set_info(stage, artifact.as_dict())
         return artifact
 
     def vka(self) -> Vka:
         """The verifying-key artifact that registers this model on a reusable verifier."""
-        vka: Vka = self._memo("vka", self._vka)
+        vka: Vka = self.runner.memo("vka", self._vka)
         return vka
 
     def _vka(self) -> Vka:
@@ -86,7 +84,7 @@ class EvmStages:
             create_vka(keys.vk_path, circuit.settings.path, srs.path, path)
             return {"vka": path}, {}
 
-        self._run_stage("vka", parts, produce)
+        self.runner.run_stage("vka", parts, produce)
         return read_vka(path, keys.vk_sha256)
 
     def deploy(self, conn: Any, *, allow_unsafe_srs: bool = False, allow_oversize: bool = False, sender: Any = None) -> Any:
@@ -95,7 +93,7 @@ class EvmStages:
 
         artifact = self.verifier()
         srs = self.srs()
-        return self._timed(
+        return self.runner.timed(
             "deploy",
             lambda: deploy_verifier(
                 conn,
@@ -130,7 +128,7 @@ class EvmStages:
             deployment = deploy_verifier(conn, artifact, self.ws.root, **guard)
             return deployment, register_vka(conn, deployment, artifact, vka, self.ws.root, **guard)
 
-        deployment, registration = self._timed("deploy", action)
+        deployment, registration = self.runner.timed("deploy", action)
         return deployment, registration, vka
 
     def verify_onchain(self, conn: Any, address: str, *, send: bool = True, sender: Any = None, vka: Vka | None = None) -> OnchainResult:
@@ -138,7 +136,7 @@ class EvmStages:
         from zkml.evm.onchain import verify_onchain
 
         proof_path = self.ws.proof
-        result: OnchainResult = self._timed(
+        result: OnchainResult = self.runner.timed(
             "verify_onchain", lambda: verify_onchain(conn, address, proof_path, vka=vka, send=send, sender=sender)
         )
         return result

@@ -24,7 +24,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from zkml import _ezkl
 from zkml.artifacts import sha256_bytes, sha256_file
@@ -41,6 +41,7 @@ from zkml.workspace import write_bytes_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
+# EIP-170: the largest runtime code mainnet (and anvil, by default) accepts. The one place this number lives.
 EIP170_LIMIT = 24_576
 SOL_NAME = "Verifier.sol"
 ABI_NAME = "Verifier.abi.json"
@@ -282,6 +283,25 @@ def load_verifier(out_dir: Path) -> VerifierArtifact:
         compiler=CompilerInfo.from_dict(data["compiler"]),
         compile_seconds=float(data.get("compile_seconds", 0.0)),
     )
+
+
+VerifierKind = Literal["plain", "reusable"]
+
+
+def choose_verifier_kind(plain_runtime_bytes: int, *, fallback: bool = True) -> VerifierKind:
+    """Which verifier a model deploys: plain while its runtime code fits EIP-170, else reusable + VKA.
+
+    The one place this is decided (``zkml run`` and batched circuits both ask).
+    Pure: no chain, no files.
+
+    Args:
+        plain_runtime_bytes: runtime code size of the model's plain verifier.
+        fallback: allow the reusable verifier; without it an oversized plain
+            verifier is still "plain", and deployment refuses it with
+            :class:`~zkml.errors.ContractTooLargeError` (what the caller asked for).
+    """
+    # EIP170_LIMIT is read at call time, not bound as a default: a test lowers it to force the fallback.
+    return "reusable" if fallback and plain_runtime_bytes > EIP170_LIMIT else "plain"
 
 
 def check_runtime_size(runtime_bytes: int, *, limit: int = EIP170_LIMIT, allow_oversize: bool = False) -> None:

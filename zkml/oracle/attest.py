@@ -14,13 +14,32 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from zkml.errors import AttestationError
 from zkml.oracle.encoding import hex32
 from zkml.oracle.layout import ModelSpec
 
+if TYPE_CHECKING:
+    from zkml.proving.warm import ProvableCircuit
+
+
+class AttestedWindow(Protocol):
+    """An epoch's input as the feature source attests it (:class:`zkml.oracle.feed.AttestedInput` is one)."""
+
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def instances(self) -> Sequence[int]: ...
+
+    @property
+    def values(self) -> Sequence[float]: ...
+
+
 ATTESTED_INPUT_NAME = "attested_input.json"
+# Where attested proofs go inside a workspace, apart from the run's own input and proof.
+ATTESTED_DIR = "attested"
 # An epoch is a feed round id: a uint80 (Chainlink's roundId).
 MAX_EPOCH = 2**80 - 1
 
@@ -86,6 +105,7 @@ def write_attested_input(folder: Path, values: Sequence[float], *, name: str = A
     from zkml.workspace import write_json_atomic
 
     path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, {"input_data": [list(values)]})
     return path
 
@@ -97,8 +117,12 @@ def proof_inputs(proof_path: Path, spec: ModelSpec) -> tuple[int, ...]:
     return spec.input_instances(read_proof(proof_path).instances)
 
 
-def prove_attested(pipeline: Any, attested: Any, spec: ModelSpec, bounds: Sequence[tuple[int, int]]) -> Path:
+def prove_attested(pipeline: ProvableCircuit, attested: AttestedWindow, spec: ModelSpec, bounds: Sequence[tuple[int, int]]) -> Path:
     """Prove ``pipeline``'s model on an attested input and check the proof's inputs are the attested ones.
+
+    The input, witness and proof go into the workspace's ``attested/`` folder, named by
+    epoch (``epoch-E.proof.json``): the workspace's own ``input.json`` and ``proof.json``
+    stay the run's.
 
     Args:
         pipeline: a :class:`zkml.pipeline.Pipeline` (its keys are made if needed).
@@ -113,12 +137,16 @@ def prove_attested(pipeline: Any, attested: Any, spec: ModelSpec, bounds: Sequen
         AttestationError: the window is out of bounds, or the proof's input instances differ
             from the attested ones (a quantization mismatch).
     """
+    from zkml.proving.warm import ProverSpec, WarmProver
+
     if spec.batch_size != 1:
         raise AttestationError("prove_attested proves one epoch; prove a batch with the batched workspace")
     if bounds:
         check_bounds(attested.instances, bounds, epoch=attested.epoch)
-    path = write_attested_input(Path(pipeline.ws.root), attested.values)
-    proof = pipeline.prove(path)
+    folder = Path(pipeline.ws.root) / ATTESTED_DIR
+    name = f"epoch-{attested.epoch}"
+    path = write_attested_input(folder, attested.values, name=f"{name}.input.json")
+    proof = WarmProver(ProverSpec.from_pipeline(pipeline), folder).prove(path, name=name).proof
     proved = proof_inputs(proof.path, spec)
     if tuple(int(v) for v in proved) != tuple(int(v) for v in attested.instances):
         raise AttestationError(
@@ -146,6 +174,7 @@ def read_input_file(path: Path) -> list[float]:
 
 
 __all__ = [
+    "ATTESTED_DIR",
     "ATTESTED_INPUT_NAME",
     "MAX_EPOCH",
     "check_bounds",

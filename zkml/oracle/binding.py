@@ -9,11 +9,14 @@ registers a workspace's model it checks that:
   always returns true (or another model's verifier) is refused;
 - the keys come from an SRS that is safe for the chain: a development SRS, or one
   imported without a pinned sha256, is refused on a non-development chain;
-- the calibrated input range becomes per-feature bounds the oracle enforces.
+- the calibrated input range becomes per-feature bounds the oracle enforces;
+- hashed params: the workspace's own param hashes become the commitment the oracle
+  pins, so a proof made with other weights is refused on chain.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,22 +62,25 @@ def codehash_of(code: bytes) -> bytes:
     return bytes(keccak(code))
 
 
-def check_verifier(conn: Connection, address: str, root: Any) -> VerifierBinding:
-    """Check that the contract at ``address`` is the workspace's compiled plain verifier.
+def check_verifier(conn: Connection, address: str, root: Any, *, reusable: bool = False) -> VerifierBinding:
+    """Check that the contract at ``address`` is the workspace's compiled plain (or reusable) verifier.
+
+    A reusable verifier does not depend on the verifying key (the model's VKA, pinned by
+    digest at registration, carries it), so only a plain one is checked against the vk.
 
     Raises:
         VerifierMismatchError: no code there, or code that differs from the compiled verifier,
-            or a compiled verifier made for another verifying key.
+            or a compiled plain verifier made for another verifying key.
         OracleError: the workspace has no compiled verifier.
     """
     from zkml.evm.verifier import load_verifier
 
     layout = Layout(root)
     try:
-        artifact = load_verifier(layout.evm_dir())
+        artifact = load_verifier(layout.evm_dir(reusable=reusable))
     except EvmError as exc:
         raise OracleError(f"cannot check the verifier: {exc.message}", hint="run `zkml verifier` (or `zkml run --chain`) first") from exc
-    if layout.vk.is_file() and artifact.vk_sha256 != sha256_file(layout.vk):
+    if not reusable and layout.vk.is_file() and artifact.vk_sha256 != sha256_file(layout.vk):
         raise VerifierMismatchError(
             f"the compiled verifier in {layout.evm_dir()} was made for another verifying key",
             hint="run `zkml verifier` again for the current keys",
@@ -85,7 +91,8 @@ def check_verifier(conn: Connection, address: str, root: Any) -> VerifierBinding
     digest = sha256_bytes(code)
     if digest != artifact.runtime_sha256:
         raise VerifierMismatchError(
-            f"the code at {address} ({len(code):,} bytes, sha256 {digest[:12]}…) is not this workspace's compiled verifier "
+            f"the code at {address} ({len(code):,} bytes, sha256 {digest[:12]}…) is not this workspace's compiled "
+            f"{'reusable ' if reusable else ''}verifier "
             f"({artifact.runtime_bytes:,} bytes, sha256 {artifact.runtime_sha256[:12]}…)",
             hint="deploy the workspace's own verifier (`zkml deploy`) and register that address",
         )
@@ -147,6 +154,36 @@ def quantized_bounds(
     return tuple(bounds)
 
 
+def params_commitment(hashes: Sequence[int]) -> bytes:
+    """keccak256 of the param-hash instances as the oracle computes it (``abi.encodePacked(uint256[])``)."""
+    from eth_utils import keccak
+
+    return bytes(keccak(b"".join(int(h).to_bytes(32, "big") for h in hashes)))
+
+
+def workspace_param_hashes(root: Any, count: int) -> tuple[int, ...]:
+    """The Poseidon hashes of a hashed-params workspace's weights, from its own witness.
+
+    The witness is made by the workspace's compiled circuit, so these are the hashes of the
+    weights the owner compiled: what the oracle pins, and what a proof of other weights lacks.
+
+    Raises:
+        OracleError: no witness, or not ``count`` param hashes in it.
+    """
+    path = Layout(root).witness
+    try:
+        # Like proof.json, the witness stores each field element as 32 little-endian bytes in hex.
+        raw = json.loads(path.read_text())["processed_params"]["poseidon_hash"]
+        hashes = tuple(int.from_bytes(bytes.fromhex(str(h).removeprefix("0x")), "little") for h in raw)
+    except FileNotFoundError as exc:
+        raise OracleError(f"{path} does not exist: the param hashes come from it", hint="run `zkml prove` (or `zkml run`) first") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OracleError(f"{path} holds no param hashes ({type(exc).__name__}: {exc})", hint="run `zkml prove` again") from exc
+    if len(hashes) != count:
+        raise OracleError(f"{path} holds {len(hashes)} param hashes, the circuit publishes {count}", hint="run `zkml prove` again")
+    return hashes
+
+
 def workspace_bounds(root: Any, scale: int, width: int) -> tuple[tuple[int, int], ...]:
     """The on-chain input bounds of a workspace: its calibrated ranges, widened by its margin.
 
@@ -170,7 +207,9 @@ __all__ = [
     "check_workspace_srs",
     "codehash_of",
     "onchain_code",
+    "params_commitment",
     "quantized_bounds",
     "srs_record",
     "workspace_bounds",
+    "workspace_param_hashes",
 ]

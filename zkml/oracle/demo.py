@@ -10,25 +10,30 @@ feed's data at the epoch the prediction names.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.config import ConsumerConfig, FeedConfig
 from zkml.errors import OracleError, OracleRevertError
 from zkml.evm.records import Deployment
 from zkml.evm.rpc import Connection, Sender, resolve_sender
 from zkml.oracle.client import Publication, deploy_oracle, publish, read_prediction
-from zkml.oracle.compile import compile_contracts
-from zkml.oracle.consumer import consumer_act, consumer_state, deploy_consumer
+from zkml.oracle.compile import OracleContracts, compile_contracts
+from zkml.oracle.consumer import ConsumerState, consumer_act, consumer_state, deploy_consumer
 from zkml.oracle.encoding import hex32
 from zkml.oracle.registry import Registration, register_workspace, workspace_model
+
+if TYPE_CHECKING:
+    from zkml.oracle.oracle_model import OracleModel
+    from zkml.proving.warm import ProvableCircuit
 
 # A re-run on a long-lived chain: the vault may have acted on this epoch already, be cooling down,
 # or (someone pushed a round since) wait for the feed's newer latest epoch to be published.
 _EXPECTED_ON_RERUN = ("NotNewer", "CooldownActive", "NotLatestEpoch")
 
 
-def demo_prices(pipeline: Any, feed: FeedConfig) -> list[float]:
+def demo_prices(pipeline: ProvableCircuit, feed: FeedConfig) -> list[float]:
     """The example price series the demo pushes: the last ``demo_rounds`` of ``[feed] demo_series``.
 
     Raises:
@@ -57,23 +62,26 @@ def fill_demo_feed(
 
 
 def demo_flow(
-    pipeline: Any,
+    pipeline: ProvableCircuit,
     conn: Connection,
     *,
     consumer: ConsumerConfig | None = None,
     feed: FeedConfig | None = None,
     sender: Sender | None = None,
     verifier: str | None = None,
+    reusable: bool = False,
 ) -> dict[str, Any]:
     """From a workspace with a deployed verifier to the DeFi consumer acting on an attested prediction.
 
     Args:
-        pipeline: a :class:`zkml.pipeline.Pipeline` whose plain verifier is deployed on ``conn``.
+        pipeline: a :class:`zkml.pipeline.Pipeline` whose verifier is deployed on ``conn``.
         conn: the chain.
         consumer: the consumer and its policy (``[consumer]`` of zkml.toml); the defaults when None.
         feed: the feed settings (``[feed]``); the pipeline's config when None.
         sender: the account (owner of the oracle, feed and source).
-        verifier: the plain verifier address; read from the deployments record when None.
+        verifier: the verifier address; read from the deployments record when None.
+        reusable: the verifier is the reusable one: the model is registered with its VKA's
+            digest and every submission carries the VKA (a model whose plain verifier is over EIP-170).
 
     Returns:
         A JSON-ready dict: addresses, ``model_id``, ``epoch``, ``prediction``, ``gas`` per step,
@@ -84,50 +92,41 @@ def demo_flow(
         ChainError: the RPC, account or a transaction failed.
     """
     from zkml.oracle.attest import prove_attested
-    from zkml.oracle.feed import attested_input, deploy_source, latest_epoch
-    from zkml.oracle.mirror import ReturnsSpec
+    from zkml.oracle.feed import attested_input, latest_epoch
+    from zkml.oracle.oracle_model import OracleModel
+    from zkml.oracle.registry import workspace_vka
 
-    config = consumer or pipeline.config.consumer or ConsumerConfig()
-    feed_config = feed or pipeline.config.feed or FeedConfig()
+    model = OracleModel(
+        workspace_model(pipeline), feed or pipeline.config.feed or FeedConfig(), consumer or pipeline.config.consumer or ConsumerConfig()
+    )
     sender = sender or resolve_sender(conn)
     contracts = compile_contracts()
-    model = workspace_model(pipeline)
-    oracle = deploy_oracle(conn, model.root, sender=sender, contracts=contracts)
-    price_feed, push_gas = fill_demo_feed(
-        conn, model.root, demo_prices(pipeline, feed_config), feed_config, sender=sender, contracts=contracts
-    )
-    spec = ReturnsSpec(window=model.spec.sample_width, scale=model.spec.input_scale, multiplier=feed_config.multiplier)
-    source = deploy_source(conn, model.root, price_feed.address, spec, sender=sender, contracts=contracts)
-    registration = register_workspace(
-        conn, oracle.address, pipeline, verifier=verifier, feature_source=source.address,
-        max_epoch_lag=feed_config.max_epoch_lag, max_age=config.max_age, sender=sender, contracts=contracts,
-    )  # fmt: skip
-    vault = deploy_consumer(conn, oracle.address, registration.model_id, model.root, config=config, sender=sender, contracts=contracts)
-    epoch = latest_epoch(conn, price_feed.address)
-    attested = attested_input(conn, price_feed.address, epoch, spec)
+    chain = _deploy(pipeline, model, conn, verifier=verifier, reusable=reusable, sender=sender, contracts=contracts)
+    registration = chain.registration
+    epoch = latest_epoch(conn, chain.feed.address)
+    attested = attested_input(conn, chain.feed.address, epoch, model.returns_spec())
     proof_path = prove_attested(pipeline, attested, model.spec, registration.bounds)
+    words = workspace_vka(model.root).words if reusable else None
     publication = publish(
-        conn, oracle.address, registration.model_id, proof_path, epochs=[epoch], on_replay="read", sender=sender, contracts=contracts
-    )
-    gas = _sent_gas(oracle, vault, registration, publication) | {"deploy_feed": price_feed.gas_used, "push_rounds": push_gas}
-    gas["deploy_source"] = None if source.reused else source.gas_used
-    note = ""
-    try:
-        _, gas["read"] = read_prediction(conn, oracle.address, registration.model_id, epoch=epoch, contracts=contracts)
-        state, gas["act"] = consumer_act(conn, vault.address, sender=sender, contracts=contracts)
-    except OracleRevertError as exc:
-        if exc.error not in _EXPECTED_ON_RERUN:
-            raise
-        note = str(exc)
-        state = consumer_state(conn, vault.address, contracts=contracts)
+        conn, chain.oracle.address, registration.model_id, proof_path, epochs=[epoch], on_replay="read", vka_words=words,
+        sender=sender, contracts=contracts,
+    )  # fmt: skip
+    gas = _sent_gas(chain.oracle, chain.vault, registration, publication) | {
+        "deploy_feed": chain.feed.gas_used,
+        "push_rounds": chain.push_gas,
+    }
+    gas["deploy_source"] = None if chain.source.reused else chain.source.gas_used
+    state, note = _read_and_act(conn, chain, epoch, gas, sender=sender, contracts=contracts)
     return {
-        "oracle_address": oracle.address,
-        "feed_address": price_feed.address,
-        "source_address": source.address,
-        "consumer_address": vault.address,
+        "oracle_address": chain.oracle.address,
+        "feed_address": chain.feed.address,
+        "source_address": chain.source.address,
+        "consumer_address": chain.vault.address,
         "model_id": hex32(registration.model_id),
         "epoch": epoch,
         "input": list(attested.values),
+        "proof": str(proof_path),
+        "verifier_kind": "reusable+vka" if reusable else "plain",
         "registration": registration.as_dict(),
         "replayed": publication.replayed,
         "tx_hash": publication.tx_hash,
@@ -136,6 +135,59 @@ def demo_flow(
         "consumer": state.as_dict(),
         "consumer_note": note,
     }
+
+
+def _read_and_act(
+    conn: Connection, chain: _DemoChain, epoch: int, gas: dict[str, int | None], *, sender: Sender, contracts: OracleContracts
+) -> tuple[ConsumerState, str]:
+    """Read the prediction and let the vault act (gas into ``gas``); on a re-run the vault's refusal is the note."""
+    try:
+        _, gas["read"] = read_prediction(conn, chain.oracle.address, chain.registration.model_id, epoch=epoch, contracts=contracts)
+        state, gas["act"] = consumer_act(conn, chain.vault.address, sender=sender, contracts=contracts)
+        return state, ""
+    except OracleRevertError as exc:
+        if exc.error not in _EXPECTED_ON_RERUN:
+            raise
+        return consumer_state(conn, chain.vault.address, contracts=contracts), str(exc)
+
+
+@dataclass(frozen=True)
+class _DemoChain:
+    """What the demo deploys and registers before it proves."""
+
+    oracle: Deployment
+    feed: Deployment
+    push_gas: int
+    source: Deployment
+    registration: Registration
+    vault: Deployment
+
+
+def _deploy(
+    pipeline: ProvableCircuit,
+    model: OracleModel,
+    conn: Connection,
+    *,
+    verifier: str | None,
+    reusable: bool,
+    sender: Sender,
+    contracts: OracleContracts,
+) -> _DemoChain:
+    """The oracle, a feed filled with the demo series, its feature source, the attested registration and the vault."""
+    from zkml.oracle.feed import deploy_source
+
+    oracle = deploy_oracle(conn, model.root, sender=sender, contracts=contracts)
+    prices = demo_prices(pipeline, model.feed)
+    price_feed, push_gas = fill_demo_feed(conn, model.root, prices, model.feed, sender=sender, contracts=contracts)
+    source = deploy_source(conn, model.root, price_feed.address, model.returns_spec(), sender=sender, contracts=contracts)
+    registration = register_workspace(
+        conn, oracle.address, pipeline, verifier=verifier, feature_source=source.address, max_epoch_lag=model.max_epoch_lag,
+        max_age=model.max_age, reusable=reusable, sender=sender, contracts=contracts,
+    )  # fmt: skip
+    vault = deploy_consumer(
+        conn, oracle.address, registration.model_id, model.root, config=model.consumer, sender=sender, contracts=contracts
+    )
+    return _DemoChain(oracle, price_feed, push_gas, source, registration, vault)
 
 
 def _sent_gas(oracle: Deployment, vault: Deployment, registration: Registration, publication: Publication) -> dict[str, int | None]:

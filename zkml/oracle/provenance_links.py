@@ -33,7 +33,7 @@ from typing import Any
 
 from zkml.artifacts import sha256_file
 from zkml.errors import EvmError, ZkmlError
-from zkml.workspace import Layout, fingerprint
+from zkml.workspace import Layout, fingerprint, read_manifest
 
 OK, WARNING, BROKEN = "ok", "warning", "broken"
 
@@ -101,11 +101,7 @@ class WorkspaceFiles:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.layout = Layout(self.root)
-        try:
-            data = json.loads(self.layout.manifest.read_text())
-        except (OSError, ValueError):
-            data = {}
-        self.manifest: dict[str, Any] = data if isinstance(data, dict) else {}
+        self.manifest: dict[str, Any] = read_manifest(self.root) or {}
         self._digests: dict[Path, str | None] = {}
 
     def sha256(self, path: Path) -> str | None:

@@ -1,8 +1,8 @@
 """The oracle's model registry: register a model once, retire it, read its binding.
 
 A model id binds forever one verifier and its code hash (and, for a reusable
-verifier, one VKA digest), one instance layout, the per-feature input bounds and,
-for an attested model, one feature source; registering the same binding again is
+verifier, one VKA digest), one instance layout, the per-feature input bounds, for hashed params the
+commitment to their hashes, and, for an attested model, one feature source; registering the same binding again is
 a no-op, a different one under the same id is refused. A workspace's model is
 registered with its default id (:func:`zkml.oracle.encoding.default_model_id`) and
 the plain verifier its deployments record holds, after :mod:`zkml.oracle.binding`
@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.artifacts import sha256_file
 from zkml.errors import OracleError
@@ -27,6 +27,10 @@ from zkml.oracle.encoding import default_model_id, hex32
 from zkml.oracle.layout import ZERO_ADDRESS, ModelSpec, model_spec
 from zkml.oracle.reverts import HINTS
 from zkml.workspace import Layout
+
+if TYPE_CHECKING:
+    from zkml.evm.verifier import Vka
+    from zkml.oracle.layout import OracleCircuit
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,8 @@ CONFIG_FIELDS = (
     "input_count",
     "output_offset",
     "output_count",
+    "param_offset",
+    "param_count",
     "batch_size",
     "scale",
     "max_epoch_lag",
@@ -68,6 +74,8 @@ class Registration:
         source: the feature source of an attested model (None: unattested).
         max_epoch_lag: attested: how many epochs behind the source's latest an epoch may be.
         bounds: per-feature (low, high) input bounds, scaled by 2^input_scale.
+        params_commitment: hashed params: keccak256 of the param-hash instances every submit must
+            carry (zero: params fixed in the vk).
     """
 
     model_id: bytes
@@ -82,6 +90,7 @@ class Registration:
     source: str | None = None
     max_epoch_lag: int = 0
     bounds: tuple[tuple[int, int], ...] = ()
+    params_commitment: bytes = NO_VKA
 
     @property
     def attested(self) -> bool:
@@ -98,6 +107,9 @@ class Registration:
             "instance_count": self.spec.instance_count,
             "inputs": [self.spec.input_offset, self.spec.input_count],
             "outputs": [self.spec.output_offset, self.spec.output_count],
+            "params": self.spec.params,
+            "param_hashes": [self.spec.param_offset, self.spec.param_count],
+            "params_commitment": hex32(self.params_commitment),
             "batch_size": self.spec.batch_size,
             "scale": self.spec.scale,
             "input_scale": self.spec.input_scale,
@@ -117,7 +129,8 @@ def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: Ora
 
     Returns:
         :data:`CONFIG_FIELDS`, ``active``, ``latest`` (prediction id), ``latest_epoch``,
-        ``attested`` and ``bounds`` (per-feature (low, high) pairs).
+        ``attested``, ``bounds`` (per-feature (low, high) pairs) and ``params_commitment``
+        (zero for params fixed in the vk).
     """
     contracts = contracts or compile_contracts()
     config, active, exists, latest, latest_epoch = view(
@@ -129,6 +142,12 @@ def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: Ora
     fields = dict(zip(CONFIG_FIELDS, config, strict=True))
     fields["verifier_codehash"] = bytes(fields["verifier_codehash"])
     fields["vka_digest"] = bytes(fields["vka_digest"])
+    commitment = NO_VKA
+    if fields["param_count"]:
+        (raw,) = view(
+            conn, contracts, contracts.oracle, oracle, "paramsCommitmentOf", bytes(model_id), doing="reading the params commitment"
+        )
+        commitment = bytes(raw)
     return {
         **fields,
         "active": bool(active),
@@ -136,6 +155,7 @@ def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: Ora
         "latest_epoch": int(latest_epoch),
         "attested": int(str(fields["source"]), 16) != 0,
         "bounds": tuple((int(low), int(high)) for low, high in bounds),
+        "params_commitment": commitment,
     }
 
 
@@ -146,6 +166,23 @@ def _binding_differences(existing: dict[str, Any], wanted: dict[str, Any]) -> li
         return value.lower() if isinstance(value, str) else value
 
     return [key for key, value in wanted.items() if norm(existing[key]) != norm(value)]
+
+
+def _reused(existing: dict[str, Any], wanted: Registration, config: dict[str, Any], oracle: str) -> Registration:
+    """``wanted`` as already registered (``existing``), or an error naming the fields that differ."""
+    binding = {k: v for k, v in config.items() if k != "max_age"} | {"bounds": wanted.bounds, "params_commitment": wanted.params_commitment}
+    differs = _binding_differences(existing, binding)
+    if differs:
+        raise OracleError(
+            f"model id {hex32(wanted.model_id)} is already registered on {oracle} with another {', '.join(differs)}",
+            hint=HINTS["ModelAlreadyRegistered"],
+        )
+    if existing["max_age"] != wanted.max_age:
+        log.warning(
+            "model %s keeps maxAge %d (asked %d); the owner can change it with setMaxAge",
+            hex32(wanted.model_id), existing["max_age"], wanted.max_age,
+        )  # fmt: skip
+    return replace(wanted, max_age=int(existing["max_age"]), active=existing["active"], reused=True)
 
 
 def register_model(
@@ -161,6 +198,7 @@ def register_model(
     max_age: int = DEFAULT_MAX_AGE,
     vka_digest: bytes | None = None,
     codehash: bytes | None = None,
+    params_commitment: bytes | None = None,
     sender: Sender | None = None,
     contracts: OracleContracts | None = None,
 ) -> Registration:
@@ -181,41 +219,44 @@ def register_model(
         max_age: seconds a prediction stays fresh.
         vka_digest: keccak256 of the VKA words, for a reusable verifier.
         codehash: the verifier code hash to pin; read from the chain when None.
+        params_commitment: hashed params (``spec.param_count`` > 0): keccak256 of the honest
+            param-hash instances (:func:`zkml.oracle.binding.params_commitment`); None otherwise.
         sender: the owner account; resolved from the environment when None.
         contracts: compiled contracts.
 
     Raises:
-        OracleError: the id is registered with a different binding (register the new
-            version under a new id), or the registration was refused (``NotOwner``,
-            ``VerifierCodeMismatch``, ``InvalidModelConfig``, ...).
+        OracleError: hashed params without a commitment (or one for fixed params), the id is
+            registered with a different binding (register the new version under a new id), or the
+            registration was refused (``NotOwner``, ``VerifierCodeMismatch``, ``InvalidModelConfig``, ...).
     """
     from zkml.oracle.binding import codehash_of, onchain_code
 
+    if bool(spec.param_count) != (params_commitment is not None):
+        raise OracleError(
+            f"params are {spec.params} but a params commitment was {'not ' if params_commitment is None else ''}given",
+            hint="hashed params are registered with the commitment of their hashes (register_workspace computes it)",
+        )
     contracts = contracts or compile_contracts()
     digest = bytes(vka_digest or NO_VKA)
+    params = bytes(params_commitment or NO_VKA)
     checksum = conn.w3.to_checksum_address
     pinned = bytes(codehash) if codehash is not None else codehash_of(onchain_code(conn, verifier))
     source_address = checksum(source) if source else ZERO_ADDRESS
     config = spec.config_tuple(checksum(verifier), pinned, digest, max_age, source=source_address, max_epoch_lag=max_epoch_lag)
     bounds = tuple((int(low), int(high)) for low, high in bounds)
     result = Registration(bytes(model_id), checksum(verifier), spec, max_age, True, 0, False, digest, pinned,
-                          checksum(source) if source else None, max_epoch_lag, bounds)  # fmt: skip
+                          checksum(source) if source else None, max_epoch_lag, bounds, params)  # fmt: skip
     existing = read_model(conn, oracle, model_id, contracts=contracts)
     if existing is not None:
-        wanted = dict(zip(CONFIG_FIELDS, config, strict=True))
-        differs = _binding_differences(existing, {k: v for k, v in wanted.items() if k != "max_age"} | {"bounds": bounds})
-        if differs:
-            raise OracleError(
-                f"model id {hex32(model_id)} is already registered on {oracle} with another {', '.join(differs)}",
-                hint=HINTS["ModelAlreadyRegistered"],
-            )
-        if existing["max_age"] != max_age:
-            log.warning(
-                "model %s keeps maxAge %d (asked %d); the owner can change it with setMaxAge", hex32(model_id), existing["max_age"], max_age
-            )
-        return replace(result, max_age=int(existing["max_age"]), active=existing["active"], reused=True)
+        return _reused(existing, result, dict(zip(CONFIG_FIELDS, config, strict=True)), oracle)
     contract = bind(conn, oracle, contracts.oracle)
-    data = contract.encode_abi("registerModel", args=[bytes(model_id), config, [list(b) for b in bounds]])
+    args: list[Any] = [bytes(model_id), config, [list(b) for b in bounds]]
+    # Hashed params pin their commitment; the plain entry point takes fixed params only.
+    data = (
+        contract.encode_abi("registerModelWithParams", args=[*args, params])
+        if spec.param_count
+        else contract.encode_abi("registerModel", args=args)
+    )
     receipt = transact(conn, sender or resolve_sender(conn), data, "registering the model", to=contract.address, errors=contracts.errors)
     return replace(result, gas_used=int(receipt["gasUsed"]))
 
@@ -252,17 +293,38 @@ class WorkspaceModel:
         return default_model_id(self.vk_sha256, self.settings_sha256)
 
     def model_id_for(self, feature_source: str | None) -> bytes:
-        """The default model id of this verifying key and settings with that feature source (None: unattested)."""
-        return default_model_id(self.vk_sha256, self.settings_sha256, source=feature_source)
+        """The default model id of this verifying key and settings with that feature source (None: unattested).
+
+        With hashed params the id also covers their commitment: such a vk is the same for any
+        weights, so two weight sets of one architecture must not share an id.
+        """
+        base = default_model_id(self.vk_sha256, self.settings_sha256, source=feature_source)
+        if not self.spec.param_count:
+            return base
+        from eth_utils import keccak
+
+        return bytes(keccak(base + self.params_commitment()))
+
+    def params_commitment(self) -> bytes:
+        """Hashed params: the commitment to this workspace's param hashes (from its witness).
+
+        Raises:
+            OracleError: the params are fixed, or the witness holds no param hashes.
+        """
+        from zkml.oracle.binding import params_commitment, workspace_param_hashes
+
+        if not self.spec.param_count:
+            raise OracleError(f"{self.root}: params fixed in the vk have no commitment")
+        return params_commitment(workspace_param_hashes(self.root, self.spec.param_count))
 
 
-def workspace_model(source: Any) -> WorkspaceModel:
+def workspace_model(source: Path | OracleCircuit) -> WorkspaceModel:
     """Read a workspace (a :class:`zkml.pipeline.Pipeline` or its folder) for the oracle.
 
     Raises:
         OracleError: its settings or verifying key are missing.
     """
-    layout = Layout(Path(source.ws.root) if hasattr(source, "ws") else Path(source))
+    layout = Layout(Path(source) if isinstance(source, (str, Path)) else Path(source.ws.root))
     for path, stage in ((layout.settings, "calibrate"), (layout.vk, "keys")):
         if not path.is_file():
             raise OracleError(f"{path} does not exist", hint=f"run `zkml {stage}` (or `zkml run`) for this circuit first")
@@ -271,24 +333,25 @@ def workspace_model(source: Any) -> WorkspaceModel:
     )
 
 
-def workspace_verifier(conn: Connection, root: Path) -> str:
-    """The newest plain verifier in the workspace's deployments record whose code is on ``conn``.
+def workspace_verifier(conn: Connection, root: Path, *, reusable: bool = False) -> str:
+    """The newest plain (or reusable: recorded without a vk) verifier in the workspace's record whose code is on ``conn``.
 
     Raises:
         OracleError: none is recorded for this chain.
     """
-    for deployment in reversed(DeploymentStore.of(root).find(conn.chain_id, kind="verifier")):
-        if deployment.vk_sha256 and code_at(conn, deployment.address):
+    for deployment in reversed(DeploymentStore.of(root).verifiers(conn.chain_id, reusable=reusable)):
+        if code_at(conn, deployment.address):
             return deployment.address
+    kind = "reusable" if reusable else "plain"
     raise OracleError(
-        f"no plain verifier of {root} is deployed on chain {conn.chain_id}", hint="run `zkml deploy` (or `zkml run --chain`) first"
+        f"no {kind} verifier of {root} is deployed on chain {conn.chain_id}", hint="run `zkml deploy` (or `zkml run --chain`) first"
     )
 
 
 def register_workspace(
     conn: Connection,
     oracle: str,
-    source: Any,
+    source: Path | OracleCircuit,
     *,
     model_id: bytes | None = None,
     verifier: str | None = None,
@@ -296,20 +359,27 @@ def register_workspace(
     max_epoch_lag: int = 0,
     max_age: int = DEFAULT_MAX_AGE,
     allow_unsafe_srs: bool = False,
+    reusable: bool = False,
     sender: Sender | None = None,
     contracts: OracleContracts | None = None,
 ) -> Registration:
     """Register a workspace's model with its deployed plain verifier (idempotent), after checking the binding.
 
+    With ``reusable`` the verifier is the workspace's reusable verifier and the model's VKA
+    (the workspace's own ``model.vka``) is pinned by its digest: every submit must carry it.
+
     Before anything is sent: the code at the verifier address must be the workspace's
     compiled verifier for its verifying key, the keys' SRS must be safe for the chain,
-    and the calibrated input ranges become the on-chain per-feature bounds.
+    and the calibrated input ranges become the on-chain per-feature bounds. Hashed params
+    are pinned by the commitment to the workspace's own param hashes; private params are
+    refused (:func:`zkml.oracle.layout.model_spec`).
 
     Args:
         conn: the chain.
         oracle: the oracle address.
         source: a :class:`zkml.pipeline.Pipeline` or a workspace folder.
-        model_id: defaults to :func:`default_model_id` of its vk, settings and feature source.
+        model_id: defaults to :func:`default_model_id` of its vk, settings and feature source
+            (and params commitment, for hashed params).
         verifier: defaults to the verifier recorded in the workspace's deployments record.
         feature_source: register an attested model whose inputs this source gives.
         max_epoch_lag: attested: how many epochs behind the source's latest an epoch may be.
@@ -326,10 +396,13 @@ def register_workspace(
     from zkml.oracle.binding import check_verifier, check_workspace_srs, workspace_bounds
 
     model = workspace_model(source)
-    address = verifier or workspace_verifier(conn, model.root)
+    address = verifier or workspace_verifier(conn, model.root, reusable=reusable)
     check_workspace_srs(conn, model.root, allow_unsafe_srs=allow_unsafe_srs)
-    binding = check_verifier(conn, address, model.root)
+    binding = check_verifier(conn, address, model.root, reusable=reusable)
+    vka_digest = bytes.fromhex(workspace_vka(model.root).digest.removeprefix("0x")) if reusable else None
     bounds = workspace_bounds(model.root, model.spec.input_scale, model.spec.sample_width) if model.spec.binding == "public" else ()
+    # Hashed params: the owner's own compiled weights' hashes, so no other weights pass a submit.
+    params = model.params_commitment() if model.spec.param_count else None
     return register_model(
         conn,
         oracle,
@@ -341,9 +414,25 @@ def register_workspace(
         max_epoch_lag=max_epoch_lag,
         max_age=max_age,
         codehash=binding.codehash,
+        vka_digest=vka_digest,
+        params_commitment=params,
         sender=sender,
         contracts=contracts,
     )
+
+
+def workspace_vka(root: Path) -> Vka:
+    """The workspace's VKA (its verifying key for the reusable verifier).
+
+    Raises:
+        OracleError: the workspace has none yet.
+    """
+    from zkml.evm.verifier import read_vka
+
+    path = Layout(root).vka
+    if not path.is_file():
+        raise OracleError(f"{path} does not exist", hint="run `zkml verifier --reusable` (or `zkml run`) for this circuit first")
+    return read_vka(path)
 
 
 __all__ = [
@@ -356,4 +445,5 @@ __all__ = [
     "set_model_active",
     "workspace_model",
     "workspace_verifier",
+    "workspace_vka",
 ]

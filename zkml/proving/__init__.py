@@ -10,6 +10,8 @@ Modules, from the bottom up (each imports only those above it):
 - :mod:`zkml.proving.unroll` and :mod:`zkml.proving.batch` build circuits that
   prove ``B`` inferences at once.
 - :mod:`zkml.proving.backends` picks one of the backends (:func:`prove_inputs`).
+- :mod:`zkml.proving.many` proves many inputs end to end and summarises (:func:`prove_many`,
+  what ``zkml prove-many`` runs).
 
 The names below resolve on first access (PEP 562): importing this package
 imports neither ezkl, nor ray, nor torch.
@@ -28,6 +30,7 @@ _MODULES = {
     "unroll": ("unroll_batch",),
     "batch": ("BatchVerifier", "BatchedCircuit", "build_batched", "deploy_batch_verifier", "export_batched", "write_batch_input"),
     "backends": ("prove_inputs",),
+    "many": ("ProveManyEvent", "ProveManySummary", "prove_many"),
 }
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__, {name: f"{__name__}.{module}" for module, names in _MODULES.items() for name in names}

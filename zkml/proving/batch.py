@@ -326,9 +326,9 @@ def deploy_batch_verifier(conn: Any, spec: ProverSpec, root: Path | None = None,
     """Deploy a verifier for a (batched) circuit on ``conn``.
 
     A batch's public instances grow with ``B`` and the plain verifier's code with
-    them; past the EIP-170 limit (24,576 bytes) it cannot deploy on mainnet. With
-    ``kind="auto"`` the plain verifier is used while it fits, else the reusable
-    verifier with this circuit's VKA.
+    them; past the EIP-170 limit it cannot deploy on mainnet. With ``kind="auto"``
+    :func:`zkml.evm.verifier.choose_verifier_kind` decides: the plain verifier
+    while it fits, else the reusable verifier with this circuit's VKA.
 
     Args:
         conn: the chain (:func:`zkml.evm.rpc.connect`).
@@ -342,7 +342,7 @@ def deploy_batch_verifier(conn: Any, spec: ProverSpec, root: Path | None = None,
         EvmError, ChainError: generation, compilation or deployment failed.
     """
     from zkml.evm.deploy import deploy_verifier, register_vka
-    from zkml.evm.verifier import EIP170_LIMIT, create_vka, generate_verifier
+    from zkml.evm.verifier import EIP170_LIMIT, choose_verifier_kind, create_vka, generate_verifier
 
     if kind not in ("auto", "plain", "reusable"):
         raise ConfigError(f"verifier kind {kind!r} is unknown", hint="use auto, plain or reusable")
@@ -350,7 +350,7 @@ def deploy_batch_verifier(conn: Any, spec: ProverSpec, root: Path | None = None,
     keys, settings, srs = spec.keys, spec.circuit.settings, spec.srs
     if kind in ("auto", "plain"):
         plain = generate_verifier(keys.vk_path, settings.path, srs.path, layout.evm_dir())
-        if kind == "plain" or plain.runtime_bytes <= EIP170_LIMIT:
+        if kind == "plain" or choose_verifier_kind(plain.runtime_bytes) == "plain":
             deployed = deploy_verifier(conn, plain, layout.root, srs_unsafe=srs.unsafe, srs_reason=srs.unsafe_reason)
             return BatchVerifier(deployed.address, "plain", plain.runtime_bytes)
         log.info("plain verifier is %d bytes (> %d): using the reusable verifier", plain.runtime_bytes, EIP170_LIMIT)

@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zkml.errors import ConfigError, ProofError
 from zkml.proving.warm import BeforeProve, Progress, ProofResult, ProverSpec, WarmProver, unique_names
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +79,9 @@ class ProverPool:
         self.max_restarts = max_restarts
         self.before_prove = before_prove
         self.restarts = 0
-        self._executor: Any = None
+        self._executor: ProcessPoolExecutor | None = None
 
-    def _start(self) -> Any:
+    def _start(self) -> ProcessPoolExecutor:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -157,7 +160,8 @@ class ProverPool:
 
     def _restart(self, unfinished: int, total: int, *, never_started: bool) -> None:
         """Drop the broken pool (the next round starts a new one), or give up after ``max_restarts``."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:  # always set here: a round has just run on it
+            self._executor.shutdown(wait=False, cancel_futures=True)
         self._executor = None
         self.restarts += 1
         log.warning("a prover worker died; restarting the pool for %d unfinished jobs (restart %d)", unfinished, self.restarts)

@@ -23,10 +23,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from zkml.errors import ProofError, RayUnavailableError
 from zkml.proving.warm import BeforeProve, Progress, ProofResult, ProverSpec, proof_file, unique_names, with_paths, witness_file
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +159,22 @@ def _init_ray(address: str | None, num_workers: int | None) -> bool:
         ) from exc
 
 
+class _RemoteJob(Protocol):
+    """:func:`_ray_job` as ``ray.remote`` wraps it (ray's own type for that is private)."""
+
+    def remote(
+        self,
+        spec: ProverSpec,
+        artifacts: tuple[ShippedArtifact, ...],
+        cache: str | None,
+        index: int,
+        name: str,
+        input_bytes: bytes,
+        before_prove: BeforeProve | None,
+        /,
+    ) -> ObjectRef[dict[str, Any]]: ...
+
+
 class RayProver:
     """Spreads proof jobs over a Ray cluster (or a local Ray it starts).
 
@@ -205,7 +224,7 @@ class RayProver:
         self.worker_cache = worker_cache
         self.before_prove = before_prove
         self._artifacts: tuple[ShippedArtifact, ...] | None = None
-        self._remote: Any = None
+        self._remote: _RemoteJob | None = None
 
     def __enter__(self) -> RayProver:
         return self
@@ -240,7 +259,7 @@ class RayProver:
             self._artifacts = tuple(shipped)
         return self._artifacts
 
-    def _job(self) -> Any:
+    def _job(self) -> _RemoteJob:
         if self._remote is None:
             import ray
 
@@ -265,7 +284,7 @@ class RayProver:
         raw = self._gather(refs, progress)
         return [self._write_result(index, Path(inputs[index]), name, raw[index]) for index, name in enumerate(names)]
 
-    def _gather(self, refs: list[Any], progress: Progress | None) -> dict[int, dict[str, Any]]:
+    def _gather(self, refs: list[ObjectRef[dict[str, Any]]], progress: Progress | None) -> dict[int, dict[str, Any]]:
         """Wait for every job; their returned dicts by job index."""
         import ray
 

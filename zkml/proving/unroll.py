@@ -7,15 +7,18 @@ the same columns, so keys, proof and verifier keep the batch-1 circuit's size
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zkml.errors import ConfigError, ExportError
+
+if TYPE_CHECKING:
+    import onnx
 
 # Names of the tensors and nodes the unrolling adds (the copies are named s<i>/...).
 _PREFIX = "zkml_batch"
 
 
-def unroll_batch(proto: Any, batch_size: int) -> Any:
+def unroll_batch(proto: onnx.ModelProto, batch_size: int) -> onnx.ModelProto:
     """A graph that runs a batch-1 ONNX graph once per sample of a batch of ``batch_size``.
 
     Every graph input ``x`` of shape ``[1, ...]`` becomes ``[B, ...]`` and is
@@ -50,7 +53,7 @@ def unroll_batch(proto: Any, batch_size: int) -> Any:
     initializers = list(graph.initializer)
     if bounds_as_inputs:
         initializers.append(numpy_helper.from_array(np.array([0], dtype=np.int64), f"{_PREFIX}/axes"))
-    nodes: list[Any] = []
+    nodes: list[onnx.NodeProto] = []
     for i in range(batch_size):
         rename = {value.name: f"s{i}/{value.name}" for value in inputs}
         slices, bounds = _slice_sample(inputs, i, rename, bounds_as_inputs)
@@ -71,7 +74,7 @@ def unroll_batch(proto: Any, batch_size: int) -> Any:
     return result
 
 
-def _check_unrollable(graph: Any, inputs: list[Any], batch_size: int) -> None:
+def _check_unrollable(graph: onnx.GraphProto, inputs: list[onnx.ValueInfoProto], batch_size: int) -> None:
     """Refuse graphs whose copies would not be one sample each, or could not be renamed."""
     from onnx import AttributeProto
 
@@ -89,7 +92,9 @@ def _check_unrollable(graph: Any, inputs: list[Any], batch_size: int) -> None:
             raise ExportError(f"node {node.name or node.op_type!r} ({node.op_type}) holds a subgraph; zkml cannot batch it")
 
 
-def _slice_sample(inputs: list[Any], i: int, rename: dict[str, str], bounds_as_inputs: bool) -> tuple[list[Any], list[Any]]:
+def _slice_sample(
+    inputs: list[onnx.ValueInfoProto], i: int, rename: dict[str, str], bounds_as_inputs: bool
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """The Slice nodes that cut sample ``i`` out of each batched input, and the bound tensors they read."""
     import numpy as np
     from onnx import helper, numpy_helper
@@ -111,7 +116,7 @@ def _slice_sample(inputs: list[Any], i: int, rename: dict[str, str], bounds_as_i
     return nodes, bounds
 
 
-def _copy_nodes(graph: Any, i: int, rename: dict[str, str], shared: set[str]) -> list[Any]:
+def _copy_nodes(graph: onnx.GraphProto, i: int, rename: dict[str, str], shared: set[str]) -> list[onnx.NodeProto]:
     """Every node of ``graph`` for sample ``i``: tensors renamed ``s<i>/<name>``, the ``shared`` weights kept."""
     import onnx
 
@@ -131,7 +136,7 @@ def _copy_nodes(graph: Any, i: int, rename: dict[str, str], shared: set[str]) ->
     return copies
 
 
-def _with_batch(value: Any, batch_size: int) -> Any:
+def _with_batch(value: onnx.ValueInfoProto, batch_size: int) -> onnx.ValueInfoProto:
     """A copy of a graph input/output description with its batch axis set to ``batch_size``."""
     import onnx
 

@@ -24,14 +24,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from zkml.artifacts import CompiledCircuit, Keys, Proof, Srs, TensorSpec, VerifyResult
 from zkml.errors import ConfigError, InputDataError
 from zkml.proving.device import DeviceChoice, select_device
 
 if TYPE_CHECKING:
+    from zkml.artifacts import OnnxModel
+    from zkml.config import CircuitConfig
     from zkml.data import Samples
+    from zkml.workspace import Workspace
 
 # Called in the proving process before each proof with (job index, attempt); for
 # instrumentation and fault injection (tests kill the worker from here).
@@ -40,6 +43,24 @@ BeforeProve = Callable[[int, int], None]
 Progress = Callable[[int, int], None]
 # Per input tensor: the (min, max) of each feature over the calibration data.
 InputRanges = tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]
+
+
+class ProvableCircuit(Protocol):
+    """What proving needs of a circuit (its config, workspace and stages up to the keys): a :class:`zkml.pipeline.Pipeline` is one."""
+
+    @property
+    def config(self) -> CircuitConfig: ...
+
+    @property
+    def ws(self) -> Workspace: ...
+
+    def export(self) -> OnnxModel: ...
+
+    def compile(self) -> CompiledCircuit: ...
+
+    def keys(self) -> Keys: ...
+
+    def srs(self) -> Srs: ...
 
 
 @dataclass(frozen=True)
@@ -70,7 +91,7 @@ class ProverSpec:
         return int(self.inputs[0].shape[0]) if self.inputs and self.inputs[0].shape else 1
 
     @classmethod
-    def from_pipeline(cls, pipeline: Any, *, device: str = "auto") -> ProverSpec:
+    def from_pipeline(cls, pipeline: ProvableCircuit, *, device: str = "auto") -> ProverSpec:
         """Build (or reuse from the manifest) every stage up to the keys and describe them.
 
         Raises:

@@ -54,7 +54,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ def rewrites_key() -> str:
     return f"v{REWRITES_VERSION}" if rewrites_enabled() else "off"
 
 
-def rewrite_for_ezkl(model: Any) -> list[str]:
+def rewrite_for_ezkl(model: onnx.ModelProto) -> list[str]:
     """Fold shape computations, and replace ops ezkl miscompiles by exact equivalents, in place.
 
     Args:
@@ -101,7 +104,7 @@ def rewrite_for_ezkl(model: Any) -> list[str]:
     return notes
 
 
-def recorded_rewrites(model: Any) -> tuple[str, ...]:
+def recorded_rewrites(model: onnx.ModelProto) -> tuple[str, ...]:
     """The rewrites :func:`rewrite_for_ezkl` recorded in ``model`` (empty for none)."""
     for prop in model.metadata_props:
         if prop.key == METADATA_KEY:
@@ -113,7 +116,7 @@ def recorded_rewrites(model: Any) -> tuple[str, ...]:
     return ()
 
 
-def _record(model: Any, notes: list[str]) -> None:
+def _record(model: onnx.ModelProto, notes: list[str]) -> None:
     """Append ``notes`` to the model's recorded rewrites."""
     previous = list(recorded_rewrites(model))
     kept = [prop for prop in model.metadata_props if prop.key != METADATA_KEY]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zkml.rewrite.graph import DEFAULT_DOMAINS, fresh_names, opset_of, taken_names, value_infos
+
+if TYPE_CHECKING:
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -13,7 +16,7 @@ log = logging.getLogger(__name__)
 MIN_OPSET = 9
 
 
-def lower_equal(model: Any) -> list[str]:
+def lower_equal(model: onnx.ModelProto) -> list[str]:
     """``Equal`` -> ``Not(Or(Less, Greater))`` (numbers) or ``Not(Xor)`` (booleans)."""
     from onnx import TensorProto, helper
 
@@ -25,7 +28,7 @@ def lower_equal(model: Any) -> list[str]:
         return []
     types, _ = value_infos(model)
     taken = taken_names(model)
-    nodes: list[Any] = []
+    nodes: list[onnx.NodeProto] = []
     notes: list[str] = []
     for index, node in enumerate(graph.node):
         if node.op_type != "Equal" or node.domain not in DEFAULT_DOMAINS:

@@ -28,10 +28,16 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from zkml.rewrite.graph import DEFAULT_DOMAINS, FOLD_LIMIT, FOLDABLE, fold_node, value_infos
 
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
+_T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
 # A fold may produce up to this many elements more than its inputs hold (a 256-token causal mask);
@@ -56,10 +62,10 @@ class _Known:
         folded: the nodes to replace by their outputs' values.
     """
 
-    initializers: dict[str, Any]
-    values: dict[str, Any] = field(default_factory=dict)
+    initializers: dict[str, onnx.TensorProto]
+    values: dict[str, np.ndarray] = field(default_factory=dict)
     shaped: set[str] = field(default_factory=set)
-    folded: list[Any] = field(default_factory=list)
+    folded: list[onnx.NodeProto] = field(default_factory=list)
 
     def has(self, name: str) -> bool:
         return name in self.values or name in self.initializers
@@ -71,7 +77,7 @@ class _Known:
         value = self.values.get(name)
         return int(value.size) if value is not None else math.prod(self.initializers[name].dims)
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> np.ndarray:
         if name not in self.values:
             from onnx import numpy_helper
 
@@ -79,7 +85,7 @@ class _Known:
         return self.values[name]
 
 
-def fold_shapes(model: Any) -> list[str]:
+def fold_shapes(model: onnx.ModelProto) -> list[str]:
     """Replace the nodes whose values are known before any input arrives by initializers, in place.
 
     Which nodes: those that depend on a static shape, and those that compute
@@ -113,7 +119,7 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
-def _known(model: Any) -> _Known:
+def _known(model: onnx.ModelProto) -> _Known:
     """One pass over the graph in order: every value known ahead, and the nodes worth folding."""
     from onnx import numpy_helper
 
@@ -150,11 +156,11 @@ def _known(model: Any) -> _Known:
     return known
 
 
-def _has_subgraph(node: Any) -> bool:
+def _has_subgraph(node: onnx.NodeProto) -> bool:
     return any(attribute.HasField("g") or len(attribute.graphs) for attribute in node.attribute)
 
 
-def _shape_of(node: Any, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any] | None:
+def _shape_of(node: onnx.NodeProto, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray] | None:
     """A ``Shape`` or ``Size`` of a tensor with a static shape, computed from that shape."""
     import numpy as np
     from onnx import helper
@@ -170,7 +176,7 @@ def _shape_of(node: Any, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any] |
     return {node.output[0]: np.array(shape[start : None if end is None else int(end)], np.int64)}
 
 
-def _evaluate(node: Any, known: _Known, opsets: list[Any]) -> dict[str, Any] | None:
+def _evaluate(node: onnx.NodeProto, known: _Known, opsets: list[onnx.OperatorSetIdProto]) -> dict[str, np.ndarray] | None:
     """``node``'s outputs from its known inputs, unless they would grow past :data:`MAX_GROWN`."""
 
     size = sum(known.size(name) for name in node.input if name)
@@ -187,7 +193,7 @@ def _evaluate(node: Any, known: _Known, opsets: list[Any]) -> dict[str, Any] | N
     return computed
 
 
-def _consistent(computed: dict[str, Any], types: dict[str, int], shapes: dict[str, tuple[int, ...]]) -> bool:
+def _consistent(computed: dict[str, np.ndarray], types: dict[str, int], shapes: dict[str, tuple[int, ...]]) -> bool:
     """Whether the evaluated values have the types and shapes inference gives (else the node is left alone)."""
     from onnx import helper
 
@@ -201,7 +207,7 @@ def _consistent(computed: dict[str, Any], types: dict[str, int], shapes: dict[st
     return True
 
 
-def _replace(model: Any, known: _Known) -> tuple[Counter[str], set[str]]:
+def _replace(model: onnx.ModelProto, known: _Known) -> tuple[Counter[str], set[str]]:
     """Put the folded nodes' used outputs in as initializers, then drop what no longer feeds anything.
 
     Returns:
@@ -236,7 +242,7 @@ def _replace(model: Any, known: _Known) -> tuple[Counter[str], set[str]]:
     return removed, made & initializers
 
 
-def _set(field: Any, items: list[Any]) -> None:
+def _set(field: RepeatedCompositeFieldContainer[_T], items: list[_T]) -> None:
     """Replace a repeated protobuf field's items (skipped when nothing changes)."""
     if len(items) != len(field):
         kept = list(items)
@@ -244,7 +250,7 @@ def _set(field: Any, items: list[Any]) -> None:
         field.extend(kept)
 
 
-def _list_as_inputs(graph: Any, names: set[str]) -> None:
+def _list_as_inputs(graph: onnx.GraphProto, names: set[str]) -> None:
     from onnx import helper
 
     for init in graph.initializer:
@@ -252,7 +258,7 @@ def _list_as_inputs(graph: Any, names: set[str]) -> None:
             graph.input.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
 
 
-def _prune(nodes: list[Any], knowable: set[int], outputs: set[str]) -> list[Any]:
+def _prune(nodes: list[onnx.NodeProto], knowable: set[int], outputs: set[str]) -> list[onnx.NodeProto]:
     """``nodes`` without the knowable ones nothing uses any more (repeated: a Constant feeding a dead Unsqueeze)."""
     while True:
         used = _used_names(nodes) | outputs
@@ -262,7 +268,7 @@ def _prune(nodes: list[Any], knowable: set[int], outputs: set[str]) -> list[Any]
         nodes = live
 
 
-def _used_names(nodes: Iterable[Any]) -> set[str]:
+def _used_names(nodes: Iterable[onnx.NodeProto]) -> set[str]:
     """Every tensor name the nodes read, including names their subgraphs read from the outer scope."""
     used: set[str] = set()
     for node in nodes:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
-def opset_of(model: Any) -> int:
+def opset_of(model: onnx.ModelProto) -> int:
     return next((int(imp.version) for imp in model.opset_import if imp.domain in DEFAULT_DOMAINS), 0)
 
 
-def value_infos(model: Any, *, data_prop: bool = False) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
+def value_infos(model: onnx.ModelProto, *, data_prop: bool = False) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
     """Tensor name -> ONNX element type, and -> static shape, as far as shape inference knows.
 
     ``data_prop`` lets inference carry values through shape arithmetic
@@ -61,7 +65,7 @@ FOLDABLE = frozenset(
 FOLD_LIMIT = 1 << 20
 
 
-def constant_values(model: Any) -> dict[str, Any]:
+def constant_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     """Tensor name -> numpy array: initializers, ``Constant`` nodes, and :data:`FOLDABLE` ops on them.
 
     The graph is not changed; this only tells the rewrites which tensors are
@@ -86,7 +90,7 @@ def constant_values(model: Any) -> dict[str, Any]:
     return values
 
 
-def fold_node(node: Any, values: dict[str, Any], opsets: list[Any]) -> dict[str, Any] | None:
+def fold_node(node: onnx.NodeProto, values: dict[str, np.ndarray], opsets: list[onnx.OperatorSetIdProto]) -> dict[str, np.ndarray] | None:
     """``node``'s outputs from its constant inputs in ``values`` (None when the reference evaluator cannot run it)."""
     import numpy as np
     from onnx import helper, numpy_helper
@@ -111,7 +115,7 @@ def fold_node(node: Any, values: dict[str, Any], opsets: list[Any]) -> dict[str,
     return {name: np.asarray(value) for name, value in zip(outputs, results, strict=False)}
 
 
-def taken_names(model: Any) -> set[str]:
+def taken_names(model: onnx.ModelProto) -> set[str]:
     """Every tensor, initializer and node name in the graph."""
     graph = model.graph
     names = {name for node in graph.node for name in (*node.input, *node.output)} | {node.name for node in graph.node}

@@ -6,9 +6,13 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zkml.rewrite.graph import DEFAULT_DOMAINS, constant_values, fresh_names, opset_of, taken_names, value_infos
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +25,7 @@ MASK_THRESHOLD = 1e3
 MAX_MASK = 1e4
 
 
-def factor_softmax_masks(model: Any) -> list[str]:
+def factor_softmax_masks(model: onnx.ModelProto) -> list[str]:
     """Rewrite every ``Softmax(Add(S, M))`` with a constant mask ``M`` (or the ``Where`` equivalent) in place.
 
     Returns:
@@ -36,7 +40,7 @@ def factor_softmax_masks(model: Any) -> list[str]:
     uses = Counter(name for node in graph.node for name in node.input) + Counter(out.name for out in graph.output)
     _, shapes = value_infos(model)
     fresh = fresh_names(taken_names(model), "zkml_mask")
-    replaced: dict[int, list[Any]] = {}
+    replaced: dict[int, list[onnx.NodeProto]] = {}
     dropped: set[int] = set()
     notes = []
     for softmax in softmaxes:
@@ -79,15 +83,15 @@ class _Mask:
     """
 
     scores: str
-    mask: Any
+    mask: np.ndarray
     form: str
     unscaled: str
-    prefix: tuple[Any, ...] = ()
-    replaced: tuple[Any, ...] = ()
+    prefix: tuple[onnx.NodeProto, ...] = ()
+    replaced: tuple[onnx.NodeProto, ...] = ()
 
 
 def _find_mask(
-    name: str, producers: dict[str, Any], constants: dict[str, Any], uses: Counter[str], fresh: Callable[[str], str]
+    name: str, producers: dict[str, onnx.NodeProto], constants: dict[str, np.ndarray], uses: Counter[str], fresh: Callable[[str], str]
 ) -> _Mask | None:
     """The mask behind the Softmax input ``name``: ``S + M``, ``Where(C, V, S)``, or either scaled by a positive constant."""
     from onnx import helper
@@ -113,7 +117,7 @@ def _find_mask(
     return _Mask(scaled, mask, form, scores, (prefix,), (node, inner))
 
 
-def _positive_scale(node: Any, constants: dict[str, Any]) -> float | None:
+def _positive_scale(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> float | None:
     """``c`` when ``node`` is ``Mul(X, c)`` or ``Div(X, c)`` with a positive scalar constant ``c`` (X first), else None."""
     import numpy as np
 
@@ -127,7 +131,7 @@ def _positive_scale(node: Any, constants: dict[str, Any]) -> float | None:
     return float(value.reshape(-1)[0])
 
 
-def _drop_dead(model: Any) -> None:
+def _drop_dead(model: onnx.ModelProto) -> None:
     """Remove what no output depends on any more: the mask's Add or Where and the nodes that computed its constants."""
     graph = model.graph
     outputs = {out.name for out in graph.output}
@@ -148,7 +152,7 @@ def _drop_dead(model: Any) -> None:
         graph.initializer.extend(kept)
 
 
-def _mask_of(node: Any, constants: dict[str, Any]) -> tuple[str, Any] | None:
+def _mask_of(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> tuple[str, np.ndarray] | None:
     """``(scores name, additive mask array)`` when ``node`` masks the scores with constants, else None.
 
     Two forms: ``Add(S, M)`` (an additive mask) and ``Where(C, V, S)`` /
@@ -178,7 +182,7 @@ def _mask_of(node: Any, constants: dict[str, Any]) -> tuple[str, Any] | None:
     return scores, mask
 
 
-def _where_mask(node: Any, constants: dict[str, Any]) -> tuple[str, Any] | None:
+def _where_mask(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> tuple[str, np.ndarray] | None:
     """The additive mask a ``Where`` with a constant condition and a constant fill stands for."""
     import numpy as np
 
@@ -211,7 +215,7 @@ def _broadcast(shape: tuple[int, ...] | None, other: tuple[int, ...]) -> tuple[i
         return None
 
 
-def _softmax_axes(node: Any, opset: int, rank: int) -> list[int] | None:
+def _softmax_axes(node: onnx.NodeProto, opset: int, rank: int) -> list[int] | None:
     """The axes a Softmax normalizes over: one axis from opset 13, the flattened tail before it."""
     from onnx import helper
 
@@ -222,7 +226,7 @@ def _softmax_axes(node: Any, opset: int, rank: int) -> list[int] | None:
     return [axis] if opset >= 13 else list(range(axis, rank))
 
 
-def _every_row_keeps_one(mask: Any, shape: tuple[int, ...], axes: list[int]) -> bool:
+def _every_row_keeps_one(mask: np.ndarray, shape: tuple[int, ...], axes: list[int]) -> bool:
     """Whether every softmax row has an unmasked entry (a fully masked row would divide by zero)."""
     import numpy as np
 
@@ -233,7 +237,9 @@ def _every_row_keeps_one(mask: Any, shape: tuple[int, ...], axes: list[int]) -> 
     return bool(keep.any(axis=tuple(axes)).all())
 
 
-def _masked_softmax(model: Any, softmax: Any, scores: str, mask: Any, axes: list[int], fresh: Callable[[str], str]) -> list[Any]:
+def _masked_softmax(
+    model: onnx.ModelProto, softmax: onnx.NodeProto, scores: str, mask: np.ndarray, axes: list[int], fresh: Callable[[str], str]
+) -> list[onnx.NodeProto]:
     """The nodes computing ``softmax``'s output as ``e / ReduceSum(e)``, ``e = Exp(S + kept - max) * keep``."""
     import numpy as np
     from onnx import helper, numpy_helper
@@ -262,7 +268,9 @@ def _masked_softmax(model: Any, softmax: Any, scores: str, mask: Any, axes: list
     return nodes
 
 
-def _reduce(model: Any, op: str, source: str, out: str, axes: list[int], axes_as_input: bool, fresh: Callable[[str], str]) -> Any:
+def _reduce(
+    model: onnx.ModelProto, op: str, source: str, out: str, axes: list[int], axes_as_input: bool, fresh: Callable[[str], str]
+) -> onnx.NodeProto:
     """A keepdims reduction over ``axes``: axes as an input tensor (newer opsets) or an attribute."""
     import numpy as np
     from onnx import helper, numpy_helper

@@ -14,19 +14,25 @@ import asyncio
 import hashlib
 import json
 import logging
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 from zkml.errors import InputDataError, ZkmlError
 from zkml.serve.service import Service
 from zkml.serve.store import IdempotencyConflictError
 from zkml.serve.tokens import Token, lookup_token
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI, HTTPException
+
+    from zkml.serve.limits import BodyLimit
+
 log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 60.0  # the longest ?wait= a GET may hold a job's request open
 
 
-def create_app(service: Service) -> Any:
+def create_app(service: Service) -> "BodyLimit":
     """The ASGI app over a started :class:`~zkml.serve.service.Service`."""
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
@@ -47,7 +53,7 @@ def create_app(service: Service) -> Any:
     return BodyLimit(app, service.config.max_body_bytes, on_refused=lambda: service.metrics.failure("body_too_large"))
 
 
-def _refuse(service: Service, status: int, detail: str, kind: str, headers: dict[str, str] | None = None) -> Any:
+def _refuse(service: Service, status: int, detail: str, kind: str, headers: dict[str, str] | None = None) -> "HTTPException":
     """An HTTPException to raise, counted in the failures metric by ``kind``."""
     from fastapi import HTTPException
 
@@ -55,7 +61,7 @@ def _refuse(service: Service, status: int, detail: str, kind: str, headers: dict
     return HTTPException(status_code=status, detail=detail, headers=headers)
 
 
-def token_with(service: Service, scope: str) -> Any:
+def token_with(service: Service, scope: str) -> Callable[[str | None], Token]:
     """A dependency that yields the caller's token, refusing a missing or unknown one (401) or one without ``scope`` (403)."""
     from fastapi import Header
 
@@ -73,7 +79,7 @@ def token_with(service: Service, scope: str) -> Any:
     return check
 
 
-def _read_routes(app: Any, service: Service) -> None:
+def _read_routes(app: "FastAPI", service: Service) -> None:
     from fastapi.responses import HTMLResponse
 
     from zkml.serve.page import PAGE_HTML
@@ -97,7 +103,7 @@ def _read_routes(app: Any, service: Service) -> None:
         return [m.describe() for m in service.models.values()]
 
 
-def _submit_route(app: Any, service: Service) -> None:
+def _submit_route(app: "FastAPI", service: Service) -> None:
     from fastapi import Depends, Header, Response
 
     from zkml.serve.schemas import JobRequest
@@ -105,7 +111,7 @@ def _submit_route(app: Any, service: Service) -> None:
     prove_token = token_with(service, "prove")
     store = service.store
 
-    def refuse(status: int, detail: str, kind: str, headers: dict[str, str] | None = None) -> Any:
+    def refuse(status: int, detail: str, kind: str, headers: dict[str, str] | None = None) -> "HTTPException":
         return _refuse(service, status, detail, kind, headers)
 
     @app.post("/v1/jobs", status_code=201)
@@ -155,7 +161,7 @@ def _submit_route(app: Any, service: Service) -> None:
         return job.as_dict()
 
 
-def _job_routes(app: Any, service: Service) -> None:
+def _job_routes(app: "FastAPI", service: Service) -> None:
     from fastapi import Depends, HTTPException
 
     prove_token = token_with(service, "prove")
@@ -191,7 +197,7 @@ def _job_routes(app: Any, service: Service) -> None:
         return cancelled.as_dict()
 
 
-def _chain_routes(app: Any, service: Service) -> None:
+def _chain_routes(app: "FastAPI", service: Service) -> None:
     from fastapi import HTTPException, Response
 
     store = service.store

@@ -13,7 +13,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from zkml.proving.warm import ProofResult, ProverSpec
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ class Backend(Protocol):
 
     workers: int
 
-    def prove_many(self, inputs: Sequence[Path]) -> list[Any]: ...
+    def prove_many(self, inputs: Sequence[Path]) -> list[ProofResult]: ...
 
     def close(self) -> None: ...
 
@@ -48,13 +51,13 @@ class Backend(Protocol):
 class PoolBackend:
     """A :class:`~zkml.proving.pool.ProverPool` kept open (its worker processes stay warm)."""
 
-    def __init__(self, spec: Any, out_dir: Path, workers: int) -> None:
+    def __init__(self, spec: ProverSpec, out_dir: Path, workers: int) -> None:
         from zkml.proving.pool import ProverPool
 
         self.workers = workers
         self._pool = ProverPool(spec, out_dir, workers=workers).__enter__()
 
-    def prove_many(self, inputs: Sequence[Path]) -> list[Any]:
+    def prove_many(self, inputs: Sequence[Path]) -> list[ProofResult]:
         return self._pool.prove_many(list(inputs))
 
     def close(self) -> None:
@@ -64,20 +67,20 @@ class PoolBackend:
 class RayBackend:
     """A :class:`~zkml.proving.ray_cluster.RayProver` kept connected."""
 
-    def __init__(self, spec: Any, out_dir: Path, workers: int, address: str) -> None:
+    def __init__(self, spec: ProverSpec, out_dir: Path, workers: int, address: str) -> None:
         from zkml.proving.ray_cluster import RayProver
 
         self.workers = workers
         self._prover = RayProver(spec, out_dir, address=None if address == "local" else address, num_workers=workers).__enter__()
 
-    def prove_many(self, inputs: Sequence[Path]) -> list[Any]:
+    def prove_many(self, inputs: Sequence[Path]) -> list[ProofResult]:
         return self._prover.prove_many(list(inputs))
 
     def close(self) -> None:
         self._prover.close()
 
 
-def make_backend(spec: Any, out_dir: Path, config: BackendConfig) -> Backend:
+def make_backend(spec: ProverSpec, out_dir: Path, config: BackendConfig) -> Backend:
     """The backend ``config`` asks for, started.
 
     Raises:

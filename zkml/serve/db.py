@@ -15,9 +15,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.errors import ConfigError
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    import psycopg
+    from psycopg.rows import TupleRow
+
+    # One thread's connection: the standard library's SQLite, or psycopg's PostgreSQL.
+    DbConnection = sqlite3.Connection | psycopg.Connection[TupleRow]
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +89,7 @@ class Database:
         self.url = url
         self.dialect = POSTGRES if is_postgres_url(url) else SQLITE
         self._local = threading.local()
-        self._all: list[Any] = []
+        self._all: list[DbConnection] = []
         self._lock = threading.Lock()
         self.connection()  # fail now, not on the first request
 
@@ -89,7 +98,7 @@ class Database:
         """The SQLite file (SQLite URLs only)."""
         return Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
 
-    def _open(self) -> Any:
+    def _open(self) -> DbConnection:
         if self.dialect is POSTGRES:
             try:
                 import psycopg
@@ -115,7 +124,7 @@ class Database:
             raise ConfigError(f"cannot open the SQLite store {path}: {exc}", hint="give a writable --db path") from exc
         return conn
 
-    def connection(self) -> Any:
+    def connection(self) -> DbConnection:
         """This thread's connection (opened on first use)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:

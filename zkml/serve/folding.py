@@ -18,12 +18,18 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zkml.serve.backends import Backend
 from zkml.serve.metrics import ServeMetrics
 from zkml.serve.models import ServedModel
 from zkml.serve.store import Job, JobStore
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from zkml.proving.warm import ProofResult, ProverSpec
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +42,7 @@ class FoldingConfig:
     max_wait_s: float = 0.5
 
 
-def build_folded_spec(model: ServedModel, batch_size: int, root: Path) -> Any:
+def build_folded_spec(model: ServedModel, batch_size: int, root: Path) -> ProverSpec:
     """The model's batch-``batch_size`` prover spec, built (or reused) under ``root``, with its tuned settings."""
     from zkml.proving.batch import build_batched
     from zkml.tune.pinned import apply_tuned
@@ -50,7 +56,7 @@ def build_folded_spec(model: ServedModel, batch_size: int, root: Path) -> Any:
 class Folder:
     """Folds one model's non-publishing jobs into batched proofs."""
 
-    def __init__(self, model: ServedModel, spec: Any, backend: Backend, inputs_dir: Path, config: FoldingConfig) -> None:
+    def __init__(self, model: ServedModel, spec: ProverSpec, backend: Backend, inputs_dir: Path, config: FoldingConfig) -> None:
         from zkml.proving.warm import WarmProver
 
         self.model = model
@@ -94,7 +100,7 @@ class Folder:
         from zkml.data import Samples, read_samples
         from zkml.proving.batch import write_batch_input
 
-        arrays: list[list[Any]] = [[] for _ in self.model.spec.inputs]
+        arrays: list[list[npt.NDArray[np.float64]]] = [[] for _ in self.model.spec.inputs]
         for job in group:
             path = self.inputs_dir / f"{job.id}.json"
             path.write_text(job.input_json)
@@ -105,7 +111,7 @@ class Folder:
         samples = Samples(tuple(np.concatenate(parts) for parts in arrays))
         return write_batch_input(samples, self.config.batch_size, self.inputs_dir / f"batch-{uuid.uuid4().hex}.json")
 
-    def _record(self, store: JobStore, metrics: ServeMetrics, group: list[Job], result: Any) -> None:
+    def _record(self, store: JobStore, metrics: ServeMetrics, group: list[Job], result: ProofResult) -> None:
         verified = bool(self.checker.verify(result.proof).verified)
         proof_text = Path(result.proof.path).read_text()
         width = len(result.outputs) // self.config.batch_size

@@ -10,6 +10,11 @@ the oracle's replay guard on (model, epoch) backs that up on chain.
 Catching up: a keeper resumes after the newest epoch any keeper queued for the
 model, up to the feed's latest round, skipping epochs the oracle would refuse as
 too old (``max_epoch_lag``).
+
+The input is recomputed with the parameters the model's registered feature source
+holds on chain (multiplier, circuit breaker), read once at start: an epoch the
+source refuses (its circuit breaker, a bad round) is skipped with a message that
+names the epoch, never queued to fail at publication.
 """
 
 from __future__ import annotations
@@ -19,11 +24,15 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.errors import ZkmlError
-from zkml.serve.models import ServedModel
+from zkml.serve.models import OracleBinding, ServedModel
+from zkml.serve.publisher import naming_epoch
 from zkml.serve.store import JobStore
+
+if TYPE_CHECKING:
+    from zkml.oracle.mirror import ReturnsSpec
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +47,66 @@ class KeeperReport:
     skipped: tuple[tuple[int, str], ...]
 
 
+def registered_spec(conn: Any, binding: OracleBinding, width: int, scale: int) -> ReturnsSpec:
+    """The returns spec of the model's registered feature source, read from chain.
+
+    The keeper's input must be what the source attests, so its multiplier and circuit breaker
+    come from the source's immutables, not from a config that may say otherwise.
+
+    Raises:
+        ZkmlError: the model is not registered as attested, its source reads another feed, or
+            its window or input scale is not the workspace's.
+    """
+    from zkml.oracle.feed import source_spec
+    from zkml.oracle.registry import read_model
+
+    registered = read_model(conn, binding.oracle, binding.model_id)
+    if registered is None or not registered["attested"]:
+        raise ZkmlError(
+            f"model 0x{binding.model_id.hex()} is not registered as attested at oracle {binding.oracle}",
+            hint="register it with a feature source over the feed (`zkml oracle register --feed`) before keeping it",
+        )
+    source = str(registered["source"])
+    feed, spec = source_spec(conn, source)
+    if feed.lower() != str(binding.feed).lower():
+        raise ZkmlError(f"the model's feature source {source} reads feed {feed}, not {binding.feed}", hint="serve it with --feed " + feed)
+    if (spec.window, spec.scale) != (width, scale):
+        raise ZkmlError(
+            f"the model's feature source {source} has window {spec.window} and input scale {spec.scale}, "
+            f"the workspace's model {width} and {scale}"
+        )
+    return spec
+
+
 def keeper_key(model: str, epoch: int) -> str:
     """The idempotency key of a model's job at an epoch (shared by every keeper)."""
     return f"keeper:{model}:{epoch}"
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """What one keeper pass does: the epochs to queue, oldest first, and those too old to publish (with why)."""
+
+    to_queue: tuple[int, ...]
+    too_old: tuple[tuple[int, str], ...]
+
+
+def plan_epochs(latest: int, last_queued: int | None, max_epoch_lag: int) -> EpochPlan:
+    """Every epoch after the last queued one up to the feed's latest; those beyond the lag are skipped, named.
+
+    A keeper that has queued nothing yet starts at the latest epoch (it does not backfill history).
+    """
+    first = latest if last_queued is None else last_queued + 1
+    oldest_allowed = latest - max_epoch_lag
+    too_old = tuple(
+        (
+            epoch,
+            f"epoch {epoch} is more than max_epoch_lag {max_epoch_lag} rounds behind the feed's latest epoch {latest}: "
+            f"the oracle accepts epochs {oldest_allowed}..{latest} now",
+        )
+        for epoch in range(first, min(oldest_allowed, latest + 1))
+    )
+    return EpochPlan(tuple(range(max(first, oldest_allowed), latest + 1)), too_old)
 
 
 class Keeper:
@@ -57,7 +123,6 @@ class Keeper:
     def __init__(self, store: JobStore, model: ServedModel, *, max_epoch_lag: int, staging: Path, on_queued: Any = None) -> None:
         from zkml.evm.rpc import connect
         from zkml.oracle.binding import workspace_bounds
-        from zkml.oracle.mirror import ReturnsSpec
         from zkml.oracle.registry import workspace_model
 
         binding = model.binding
@@ -71,7 +136,7 @@ class Keeper:
         self.on_queued = on_queued
         self.conn = connect(binding.rpc_url)
         layout = workspace_model(model.root).spec
-        self.spec = ReturnsSpec(window=layout.sample_width, scale=layout.input_scale, multiplier=binding.multiplier)
+        self.spec = registered_spec(self.conn, binding, layout.sample_width, layout.input_scale)
         self.bounds = workspace_bounds(model.root, layout.input_scale, layout.sample_width)
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,22 +153,16 @@ class Keeper:
         from zkml.oracle.feed import latest_epoch
 
         latest = latest_epoch(self.conn, self.feed)
-        last = self.last_queued()
-        first = latest if last is None else last + 1
-        oldest_allowed = latest - self.max_epoch_lag
+        plan = plan_epochs(latest, self.last_queued(), self.max_epoch_lag)
         queued: list[int] = []
         existing: list[int] = []
-        skipped: list[tuple[int, str]] = []
-        for epoch in range(first, latest + 1):
-            if epoch < oldest_allowed:
-                why = f"epoch {epoch} is more than max_epoch_lag {self.max_epoch_lag} rounds behind the feed's latest epoch {latest}"
-                skipped.append((epoch, f"{why}: the oracle accepts epochs {oldest_allowed}..{latest} now"))
-                continue
+        skipped: list[tuple[int, str]] = list(plan.too_old)
+        for epoch in plan.to_queue:
             try:
                 made = self._queue(epoch)
             except ZkmlError as exc:
                 log.warning("keeper: epoch %d of %s skipped: %s", epoch, self.model.name, exc)
-                skipped.append((epoch, str(exc)))
+                skipped.append((epoch, naming_epoch(epoch, str(exc))))
                 continue
             (queued if made else existing).append(epoch)
         if queued and self.on_queued is not None:

@@ -9,12 +9,14 @@ neither the JSON parser nor the handler ever sees it.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-Scope = dict[str, Any]
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-async def _refuse(send: Any, limit: int) -> None:
+async def _refuse(send: Send, limit: int) -> None:
     body = json.dumps({"detail": f"request body larger than {limit} bytes", "kind": "body_too_large"}).encode()
     await send(
         {"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]}
@@ -25,12 +27,12 @@ async def _refuse(send: Any, limit: int) -> None:
 class BodyLimit:
     """Wraps an ASGI app; ``on_refused`` is called for each refusal (metrics)."""
 
-    def __init__(self, app: Any, limit: int, on_refused: Any = None) -> None:
+    def __init__(self, app: ASGIApp, limit: int, on_refused: Callable[[], None] | None = None) -> None:
         self.app = app
         self.limit = limit
         self.on_refused = on_refused
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -59,7 +61,7 @@ class BodyLimit:
                 break
         replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
-        async def replayed() -> Any:
+        async def replayed() -> Message:
             return replay.pop() if replay else await receive()
 
         await self.app(scope, replayed, send)

@@ -13,9 +13,12 @@ import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.errors import InputDataError
+
+if TYPE_CHECKING:
+    from zkml.proving.warm import ProvableCircuit
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ class ServedModel:
         return text
 
 
-def load_model(pipeline: Any, out_dir: Path, *, device: str = "cpu", binding: OracleBinding | None = None) -> ServedModel:
+def load_model(pipeline: ProvableCircuit, out_dir: Path, *, device: str = "cpu", binding: OracleBinding | None = None) -> ServedModel:
     """Build (or reuse from its manifest) a workspace up to its keys and make it servable.
 
     Raises:

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 from zkml.errors import ConfigError
 from zkml.serve.db import Database
@@ -246,14 +246,14 @@ class JobStore:
         rows = self.db.execute("SELECT model, MIN(created) AS t FROM jobs WHERE state = 'queued' GROUP BY model ORDER BY t")
         return [str(r[0]) for r in rows]
 
-    def _move(self, job_id: str, expected: str, state: str, event: str, **values: Any) -> bool:
+    def _move(self, job_id: str, expected: str, state: str, event: str, **values: object) -> bool:
         sets = ", ".join([*(f"{k} = ?" for k in values), "state = ?"])
         with self.db.transaction():
             rows = self.db.execute(
                 f"UPDATE jobs SET {sets} WHERE id = ? AND state = ? RETURNING id", (*values.values(), state, job_id, expected)
             )
             if rows:
-                self._event(job_id, event, values.get("error"))
+                self._event(job_id, event, cast("str | None", values.get("error")))
         return bool(rows)
 
     def proved(

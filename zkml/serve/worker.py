@@ -15,13 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zkml.serve.backends import Backend
 from zkml.serve.folding import Folder
 from zkml.serve.metrics import ServeMetrics
 from zkml.serve.models import ServedModel
 from zkml.serve.store import Job, JobStore
+
+if TYPE_CHECKING:
+    from zkml.proving.warm import ProofResult
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ class Dispatcher(threading.Thread):
         for job, result in zip(jobs, results, strict=True):
             self._record(model, job, result)
 
-    def _record(self, model: ServedModel, job: Job, result: Any) -> None:
+    def _record(self, model: ServedModel, job: Job, result: ProofResult) -> None:
         verified = bool(model.checker.verify(result.proof).verified)
         proof_text = Path(result.proof.path).read_text()
         changed = self.store.proved(

@@ -8,7 +8,7 @@ real, then pins the fastest one that keeps the budget in ``tuned.json``.
 Modules: :mod:`~zkml.tune.budget` (the accuracy budget),
 :mod:`~zkml.tune.candidates` (knobs, candidates, results and their JSON),
 :mod:`~zkml.tune.search` (the search strategy), :mod:`~zkml.tune.run`
-(:func:`tune`: exports the model through the pipeline, then searches),
+(:func:`tune`: the circuit's pipeline, passed in, exports the model; then the search),
 :mod:`~zkml.tune.auto` (tuned settings by default, ``[budget]``),
 :mod:`~zkml.tune.fallback` (calibration where ezkl's fails),
 :mod:`~zkml.tune.onchain` (finalists' verifier size and verify gas),
@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the real types for mypy; at run time __getattr__ resolves t
     from zkml.tune.measure import measure_proving as measure_proving
     from zkml.tune.pinned import apply_tuned as apply_tuned
     from zkml.tune.pinned import read_tuned as read_tuned
+    from zkml.tune.run import TunableCircuit as TunableCircuit
     from zkml.tune.run import measure_baseline as measure_baseline
     from zkml.tune.run import tune as tune
 
@@ -55,6 +56,7 @@ _EXPORTS = {
     "measure_proving": "zkml.tune.measure",
     "apply_tuned": "zkml.tune.pinned",
     "read_tuned": "zkml.tune.pinned",
+    "TunableCircuit": "zkml.tune.run",
     "measure_baseline": "zkml.tune.run",
     "tune": "zkml.tune.run",
     "BudgetUnreachableError": "zkml.errors",

@@ -1,7 +1,7 @@
 """The on-chain cost of a proved candidate: verifier size and verify gas, measured on a real anvil.
 
 A cheaper prover is no bargain if its verifier cannot deploy: runtime code
-over EIP-170 (24,576 bytes) is refused on mainnet. For the tuner's finalists
+over EIP-170 (:data:`zkml.evm.verifier.EIP170_LIMIT`) is refused on mainnet. For the tuner's finalists
 (and the estimate benchmark) this renders and compiles the plain Solidity
 verifier for the candidate's own verifying key, deploys it to a local anvil
 started without the size limit (so an oversized one is still measured), and
@@ -31,7 +31,7 @@ class OnchainCost:
 
     Attributes:
         runtime_bytes: the plain verifier's deployed code size.
-        over_eip170: ``runtime_bytes`` exceeds 24,576 (mainnet would refuse it: use the reusable verifier + VKA).
+        over_eip170: ``runtime_bytes`` exceeds EIP-170 (mainnet would refuse it: ``zkml run`` deploys the reusable verifier + VKA).
         verify_gas: gas of a transaction verifying the proof (None when it was not accepted).
         accepted: the verifier accepted the proof.
     """
@@ -66,7 +66,7 @@ def measure_onchain(work: Path, settings: Path, srs: Path, conn: Any) -> Onchain
     """
     from zkml.evm.deploy import deploy_verifier
     from zkml.evm.onchain import verify_onchain
-    from zkml.evm.verifier import EIP170_LIMIT, generate_verifier
+    from zkml.evm.verifier import choose_verifier_kind, generate_verifier
 
     layout = Layout(work)
     artifact = generate_verifier(layout.vk, settings, srs, work / "evm")
@@ -74,7 +74,8 @@ def measure_onchain(work: Path, settings: Path, srs: Path, conn: Any) -> Onchain
     result = verify_onchain(conn, deployment.address, layout.proof, send=True)
     gas = result.gas_used or result.gas_estimate
     log.info("verifier %d runtime bytes, verify gas %s", artifact.runtime_bytes, gas)
-    return OnchainCost(artifact.runtime_bytes, artifact.runtime_bytes > EIP170_LIMIT, gas if result.accepted else None, result.accepted)
+    over = choose_verifier_kind(artifact.runtime_bytes) == "reusable"
+    return OnchainCost(artifact.runtime_bytes, over, gas if result.accepted else None, result.accepted)
 
 
 __all__ = ["NO_SIZE_LIMIT", "OnchainCost", "measure_onchain", "measuring_chain"]

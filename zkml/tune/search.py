@@ -107,7 +107,7 @@ def tune(
         onchain: also measure each proved candidate's plain verifier (runtime
             bytes, over EIP-170 or not) and verify gas on a local anvil.
         prepared: the exported model and sample input (:func:`zkml.tune.run.tune`
-            exports them through the pipeline; this module cannot, the pipeline imports it).
+            has the circuit's pipeline export them; this module cannot import the pipeline, which imports it).
 
     Returns:
         The result; ``tuned.json``, ``tune_candidates.json`` and

@@ -102,7 +102,9 @@ class Workbench:
         if cfg.holdout is not None and not cfg.holdout.is_file():
             raise ConfigError(f"held-out data {cfg.holdout} does not exist", hint="fix [data] holdout in zkml.toml")
         if self.prepared is None:
-            raise ConfigError("the tuner needs the exported model", hint="call zkml.tune.tune (zkml.tune.run), which exports it")
+            raise ConfigError(
+                "the tuner needs the exported model", hint="call zkml.tune.tune with the circuit's Pipeline, which exports it"
+            )
         self.model = self.prepared.model
         self.input_path = self.prepared.input_path
         base = read_samples(self.input_path, self.model.inputs)

@@ -1,0 +1,115 @@
+"""Build the proving service (and its keeper) from circuits and options: what ``zkml serve start`` composes.
+
+The CLI resolves its targets into pipelines and its flags into :class:`ServeOptions`;
+everything else (which chain, which model id, which epoch lag) is decided here, with
+the same defaults registration uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zkml.proving.many import ProvableCircuit
+    from zkml.serve.keeper import Keeper
+    from zkml.serve.models import OracleBinding
+    from zkml.serve.service import Service
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How to serve, beyond the circuits (``zkml serve start``'s options; host and port stay uvicorn's).
+
+    Attributes:
+        store_url: the job store (a SQLite file or a ``postgresql://`` URL).
+        data_dir: folder for job inputs and proofs.
+        workers: prover processes per model (or local Ray CPUs).
+        ray_address: a Ray cluster to prove on, or None for local workers.
+        max_queue: jobs queued or proving before a POST gets 429.
+        max_body_bytes: the largest request body (413 above).
+        batch_size, batch_wait_s: folding of queued jobs into batched proofs.
+        rpc_url: the chain for publishing (resolved by :mod:`zkml.evm.context`).
+        oracle: publish the first model's predictions to this oracle.
+        model_id: the registered model id (hex; default: the workspace's, with the feature source it recorded on the chain).
+        feed: the attested model's price feed.
+        keeper: run a keeper over ``feed``.
+        max_epoch_lag: the model's registered lag (default: the one registration uses).
+    """
+
+    store_url: str = "serve/jobs.sqlite"
+    data_dir: Path = Path("serve")
+    workers: int = 1
+    ray_address: str | None = None
+    max_queue: int = 64
+    max_body_bytes: int = 1 << 20
+    batch_size: int = 1
+    batch_wait_s: float = 0.5
+    rpc_url: str | None = None
+    oracle: str | None = None
+    model_id: str | None = None
+    feed: str | None = None
+    keeper: bool = False
+    max_epoch_lag: int | None = None
+
+
+def oracle_binding(pipeline: ProvableCircuit, options: ServeOptions) -> OracleBinding:
+    """Where the first model publishes: the resolved chain, the oracle, its model id and feed.
+
+    Raises:
+        ChainError: no chain configured (see :func:`zkml.evm.context.chain_url`).
+    """
+    from zkml.evm.context import chain_url
+    from zkml.evm.rpc import connect
+    from zkml.oracle.encoding import parse_bytes32
+    from zkml.oracle.oracle_model import OracleModel
+    from zkml.serve.models import OracleBinding
+
+    assert options.oracle is not None
+    model = OracleModel.of(pipeline)
+    url = chain_url(options.rpc_url)
+    # Without --model-id, the id the CLI's register/publish use: the keys with the source recorded on this chain.
+    model_id = parse_bytes32(options.model_id) if options.model_id else model.model_id(connect(url))
+    return OracleBinding(url, options.oracle, model_id, feed=options.feed, multiplier=model.multiplier)
+
+
+def keeper_epoch_lag(pipeline: ProvableCircuit, options: ServeOptions) -> int:
+    """The lag the keeper assumes: the given one, else the model's, which registration uses too."""
+    from zkml.oracle.oracle_model import OracleModel
+
+    if options.max_epoch_lag is not None:
+        return options.max_epoch_lag
+    return OracleModel.of(pipeline).max_epoch_lag
+
+
+def build_service(pipelines: Sequence[ProvableCircuit], options: ServeOptions) -> tuple[Service, Keeper | None]:
+    """The service (not started) and its keeper (None without ``options.keeper``)."""
+    from zkml.serve.backends import BackendConfig
+    from zkml.serve.folding import FoldingConfig
+    from zkml.serve.keeper import Keeper
+    from zkml.serve.models import load_model
+    from zkml.serve.service import ServeConfig, Service
+
+    data_dir = Path(options.data_dir)
+    models = {}
+    for index, pipeline in enumerate(pipelines):
+        binding = oracle_binding(pipeline, options) if index == 0 and options.oracle else None
+        model = load_model(pipeline, data_dir / "check", binding=binding)
+        models[model.name] = model
+    config = ServeConfig(
+        store_url=options.store_url,
+        data_dir=data_dir,
+        backend=BackendConfig(workers=options.workers, ray_address=options.ray_address),
+        max_queue=options.max_queue,
+        max_body_bytes=options.max_body_bytes,
+        folding=FoldingConfig(batch_size=options.batch_size, max_wait_s=options.batch_wait_s),
+    )
+    service = Service(config, models)
+    keeper = None
+    if options.keeper:
+        first = next(iter(models.values()))
+        lag = keeper_epoch_lag(pipelines[0], options)
+        keeper = Keeper(service.store, first, max_epoch_lag=lag, staging=data_dir / "staging", on_queued=service.wake)
+    return service, keeper
