@@ -68,5 +68,6 @@ def markdown_lines(run: dict[str, Any]) -> list[str]:
         f"| ForecastVault.rebalance | {run['act']:,} |",
         "",
         "The bare verifier figure is the run's own proof (`zkml verify-onchain --send`), not the attested one: the same circuit "
-        "and calldata size, so the overhead is the difference of two proofs' verification, within a few hundred gas.",
+        "and calldata size, but two proofs' calldata differ in their zero bytes (4 gas each against 16), so this overhead is "
+        "approximate. What it adds over the plain path's overhead is the oracle's handling of the VKA (copied, hashed against its pinned digest, passed on to the verifier); it is not itemized here.",
     ]
