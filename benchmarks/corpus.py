@@ -81,7 +81,7 @@ def run_zkml(onnx_path: Path, input_path: Path, rpc_url: str) -> dict[str, Any]:
         row["evaluator"] = _evaluator(root)
         row["zkml"] = f"refused: {_short(exc)}"
         return row
-    extra = summary.extra
+    extra = {**summary.extra, **(summary.onchain.as_dict() if summary.onchain else {})}
     prove = [t.seconds for t in summary.timings if t.stage == "prove" and not t.reused]
     row.update(
         {

@@ -24,25 +24,24 @@ def measure_reusable_run(build_dir: Path) -> dict[str, Any]:
 
     config = load_config(CIRCUIT / "zkml.toml")
     summary = run_pipeline(Pipeline(config, Workspace(build_dir / "oracle_gas" / config.name)), chain=True)
-    extra = summary.extra
-    demo = extra["oracle"]
-    if extra.get("verifier_kind") != "reusable+vka" or demo["verifier_kind"] != "reusable+vka":
-        raise SystemExit(f"{config.name} did not go through the reusable verifier ({extra.get('verifier_runtime_bytes')} bytes)")
+    onchain, demo = summary.onchain, summary.demo
+    if onchain is None or demo is None or onchain.verifier_kind != "reusable+vka" or demo["verifier_kind"] != "reusable+vka":
+        raise SystemExit(f"{config.name} did not reach an attested prediction through the reusable verifier")
     return {
         "circuit": f"benchmarks/circuits/{config.name}",
         "logrows": summary.logrows,
-        "plain_runtime_bytes": extra["verifier_runtime_bytes"],
-        "reusable_runtime_bytes": extra["reusable_verifier_runtime_bytes"],
-        "vka_register_gas": extra["vka_register_gas"],
-        "verify_bare": extra["verify_gas"],
+        "plain_runtime_bytes": onchain.verifier_runtime_bytes,
+        "reusable_runtime_bytes": onchain.reusable_verifier_runtime_bytes,
+        "vka_register_gas": onchain.vka_register_gas,
+        "verify_bare": onchain.verify_gas,
         "register_attested": demo["gas"]["register"],
         "submit": demo["gas"]["submit"],
-        "overhead": demo["gas"]["submit"] - extra["verify_gas"],
+        "overhead": (demo["gas"]["submit"] or 0) - (onchain.verify_gas or 0),
         "read": demo["gas"]["read"],
         "act": demo["gas"]["act"],
         "epoch": demo["epoch"],
         "prediction": demo["prediction"]["floats"],
-        "vka_digest": extra["vka_digest"],
+        "vka_digest": onchain.vka_digest,
     }
 
 

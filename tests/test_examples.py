@@ -23,16 +23,16 @@ def test_example_runs_end_to_end_and_reuses_keys(name: str, tmp_path: Path) -> N
     config = load_config(CIRCUITS / name)
     summary = run_pipeline(Pipeline(config, Workspace(tmp_path / name)), chain=True)
     assert summary.verified, summary.verify_reason
-    assert summary.extra["onchain_accepted"] is True
-    assert summary.extra["verifier_runtime_bytes"] <= EIP170_LIMIT
+    assert summary.onchain is not None and summary.onchain.accepted
+    assert summary.onchain.verifier_runtime_bytes <= EIP170_LIMIT
     fidelity = summary.fidelity
     assert fidelity is not None
     if config.task == "classification":
         assert fidelity.argmax_agreement is not None and fidelity.argmax_agreement >= 0.95
     # The on-chain decoded outputs are the circuit's outputs.
-    assert summary.extra["onchain_outputs"] == pytest.approx(list(summary.outputs), abs=1e-9)
+    assert list(summary.onchain.outputs) == pytest.approx(list(summary.outputs), abs=1e-9)
     # Only a circuit that declares a [consumer] goes on to the oracle demo.
-    assert ("oracle" in summary.extra) == (config.consumer is not None)
+    assert (summary.demo is not None) == (config.consumer is not None)
 
     again = Pipeline(config, Workspace(tmp_path / name))
     second = again.run()

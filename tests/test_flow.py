@@ -23,8 +23,8 @@ def _copy(proved: Any, tmp_path: Path) -> Pipeline:
 def test_a_model_without_consumer_stops_after_onchain_verification(tiny: Any, anvil: Any, tmp_path: Path) -> None:
     assert tiny.pipeline.config.consumer is None
     summary = run_pipeline(_copy(tiny, tmp_path), chain=True, rpc_url=anvil.url)
-    assert summary.verified and summary.extra["onchain_accepted"] is True
-    assert "oracle" not in summary.extra
+    assert summary.verified and summary.onchain is not None and summary.onchain.accepted
+    assert summary.demo is None and "oracle" not in summary.as_dict()
     assert DEMO_STAGE not in [t.stage for t in summary.timings]
     assert stage_names(tiny.pipeline.config, chain=True) == STAGES + EVM_STAGES
 
@@ -41,7 +41,8 @@ def test_a_declared_consumer_acts_on_an_attested_prediction(mlp: Any, anvil: Any
     # The session's mlp workspace was proved without a chain, so without the consumer's demo.
     without_consumer = {name: sha256_file(getattr(pipeline.ws, name)) for name in ("input", "proof")}
     summary = run_pipeline(pipeline, chain=True, rpc_url=anvil.url)
-    demo = summary.extra["oracle"]
+    demo = summary.demo
+    assert demo is not None
     # The demo proved into attested/: the workspace's input and proof are the run's own.
     assert {name: sha256_file(getattr(pipeline.ws, name)) for name in ("input", "proof")} == without_consumer
     assert Path(demo["proof"]).parent == Path(pipeline.ws.root) / "attested"
@@ -58,7 +59,7 @@ def test_a_declared_consumer_acts_on_an_attested_prediction(mlp: Any, anvil: Any
     attested, _ = source_instances(connect(anvil.url), demo["source_address"], [epoch])
     assert list(spec.input_instances(instances)) == attested
     assert prediction["floats"] == list(decode_instances(instances, pipeline.ws.settings).outputs[0])
-    assert summary.extra["onchain_accepted"] is True and len(summary.extra["onchain_outputs"]) == 1
+    assert summary.onchain is not None and summary.onchain.accepted and len(summary.onchain.outputs) == 1
     assert 0 <= vault["target_risky_bps"] <= 10_000
     assert stage_names(config, chain=True)[-1] == DEMO_STAGE
 
@@ -68,7 +69,8 @@ def test_without_chain_nothing_is_deployed(tiny: Any, tmp_path: Path) -> None:
     record = pipeline.ws.deployments
     before = record.read_bytes() if record.exists() else None  # other tests may have deployed this workspace's verifier
     summary = run_pipeline(pipeline, chain=False)
-    assert summary.verified and not {"verifier_address", "onchain_accepted", "oracle"} & set(summary.extra)
+    assert summary.verified and summary.onchain is None and summary.demo is None
+    assert not {"verifier_address", "onchain_accepted", "oracle"} & set(summary.as_dict())
     assert summary.extra["reference_evaluator"] == "onnxruntime"
     assert [len(v) for v in summary.extra["outputs_by_name"].values()] == [2]
     assert (record.read_bytes() if record.exists() else None) == before
@@ -82,11 +84,12 @@ def test_a_verifier_over_eip170_falls_back_to_the_reusable_verifier(tiny: Any, a
     real_limit = verifier.EIP170_LIMIT
     monkeypatch.setattr(verifier, "EIP170_LIMIT", 1_000)
     summary = run_pipeline(_copy(tiny, tmp_path), chain=True, rpc_url=anvil.url)
-    assert summary.verified and summary.extra["onchain_accepted"] is True
-    assert summary.extra["verifier_kind"] == "reusable+vka"
-    assert "over the EIP-170 limit of 1,000" in summary.extra["verifier_fallback"]
-    assert summary.extra["reusable_verifier_runtime_bytes"] < real_limit
-    assert summary.extra["vka_digest"].startswith("0x")
+    onchain = summary.onchain
+    assert summary.verified and onchain is not None and onchain.accepted
+    assert onchain.verifier_kind == "reusable+vka" and summary.as_dict()["verifier_kind"] == "reusable+vka"
+    assert "over the EIP-170 limit of 1,000" in (onchain.fallback_note or "")
+    assert (onchain.reusable_verifier_runtime_bytes or real_limit) < real_limit
+    assert (onchain.vka_digest or "").startswith("0x")
 
 
 def test_no_reusable_fallback_keeps_the_size_error(tiny: Any, anvil: Any, tmp_path: Path, monkeypatch: Any) -> None:
@@ -135,8 +138,8 @@ def test_a_forecaster_over_eip170_reaches_an_attested_prediction_through_the_vka
     config = load_config(CIRCUIT / "zkml.toml")
     assert config.feed is not None and config.consumer is not None
     summary = run_pipeline(Pipeline(config, Workspace(tmp_path / "build")), chain=True, rpc_url=anvil.url)
-    assert summary.verified and summary.extra["verifier_kind"] == "reusable+vka"
-    assert summary.extra["verifier_runtime_bytes"] > verifier.EIP170_LIMIT
-    demo = summary.extra["oracle"]
-    assert demo["verifier_kind"] == "reusable+vka" and demo["registration"]["vka_digest"] == summary.extra["vka_digest"]
+    onchain, demo = summary.onchain, summary.demo
+    assert summary.verified and onchain is not None and onchain.verifier_kind == "reusable+vka" and demo is not None
+    assert onchain.verifier_runtime_bytes > verifier.EIP170_LIMIT
+    assert demo["verifier_kind"] == "reusable+vka" and demo["registration"]["vka_digest"] == onchain.vka_digest
     assert demo["consumer_note"] == "" and demo["gas"]["act"] > 0 and demo["prediction"]["epoch"] == demo["epoch"]

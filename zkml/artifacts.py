@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 Visibility = Literal["public", "private", "hashed", "fixed"]
 SrsProvenance = Literal["dev-unsafe", "imported"]
@@ -227,12 +227,93 @@ class StageTiming:
     detail: dict[str, object] = field(default_factory=dict)
 
 
+class DemoResult(TypedDict):
+    """The oracle demo's outcome (:func:`zkml.oracle.demo.demo_flow`), JSON as it is: addresses, the epoch
+    proved, the registration, the publication, gas per step and the consumer's state."""
+
+    oracle_address: str
+    feed_address: str
+    source_address: str
+    consumer_address: str
+    model_id: str
+    epoch: int
+    input: list[float]
+    proof: str
+    verifier_kind: str
+    registration: dict[str, Any]
+    replayed: bool
+    tx_hash: str | None
+    prediction: dict[str, Any]
+    gas: dict[str, int | None]
+    consumer: dict[str, Any]
+    consumer_note: str
+
+
+@dataclass(frozen=True)
+class OnchainRun:
+    """What ``zkml run``'s EVM stages did: the verifier deployed, the proof checked on chain.
+
+    Attributes:
+        chain_id, verifier_address: where the verifier is.
+        verifier_runtime_bytes: the plain verifier's size (even when the reusable one was deployed).
+        deploy_gas: gas of the deployment (None when an identical verifier was reused).
+        deploy_reused: an identical verifier was already there.
+        verify_gas: gas of the on-chain verification (sent, else estimated).
+        calldata_bytes: the verification's calldata.
+        accepted: the verifier accepted the proof.
+        outputs: the outputs decoded from the proof's instances.
+        verifier_kind: ``plain`` or ``reusable+vka`` (the plain one was over EIP-170).
+        reusable_verifier_runtime_bytes, vka_digest, vka_register_gas, fallback_note: the reusable path only.
+    """
+
+    chain_id: int
+    verifier_address: str
+    verifier_runtime_bytes: int
+    deploy_gas: int | None
+    deploy_reused: bool
+    verify_gas: int | None
+    calldata_bytes: int
+    accepted: bool
+    outputs: tuple[float, ...]
+    verifier_kind: str = "plain"
+    reusable_verifier_runtime_bytes: int | None = None
+    vka_digest: str | None = None
+    vka_register_gas: int | None = None
+    fallback_note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The keys ``zkml run --json`` has always printed for these (the reusable ones only on that path)."""
+        data: dict[str, Any] = {
+            "chain_id": self.chain_id,
+            "verifier_address": self.verifier_address,
+            "verifier_runtime_bytes": self.verifier_runtime_bytes,
+            "deploy_gas": self.deploy_gas,
+            "deploy_reused": self.deploy_reused,
+            "verify_gas": self.verify_gas,
+            "calldata_bytes": self.calldata_bytes,
+            "onchain_accepted": self.accepted,
+            "onchain_outputs": list(self.outputs),
+        }
+        if self.verifier_kind != "plain":
+            data.update(
+                {
+                    "verifier_kind": self.verifier_kind,
+                    "verifier_fallback": self.fallback_note,
+                    "reusable_verifier_runtime_bytes": self.reusable_verifier_runtime_bytes,
+                    "vka_digest": self.vka_digest,
+                    "vka_register_gas": self.vka_register_gas,
+                }
+            )
+        return data
+
+
 @dataclass
 class RunSummary:
     """What ``zkml run`` reports: per-stage seconds and the headline numbers.
 
-    ``extra`` holds what the stages after local verification add (verifier size,
-    deployment, on-chain gas, the consumer demo), as plain JSON.
+    ``onchain`` and ``demo`` are what the EVM stages and the oracle demo did (None without
+    a chain, or without ``[consumer]``); ``extra`` holds the run's notes as plain JSON (the
+    settings chosen, the export's rewrites, the float reference used).
     """
 
     name: str
@@ -246,6 +327,8 @@ class RunSummary:
     srs_provenance: str | None = None
     outputs: tuple[float, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    onchain: OnchainRun | None = None
+    demo: DemoResult | None = None
 
     def timing(self, stage: str) -> StageTiming | None:
         """The timing of one stage, if it ran."""
@@ -265,4 +348,6 @@ class RunSummary:
             "srs_provenance": self.srs_provenance,
             "outputs": list(self.outputs),
             **self.extra,
+            **(self.onchain.as_dict() if self.onchain is not None else {}),
+            **({"oracle": dict(self.demo)} if self.demo is not None else {}),
         }

@@ -13,7 +13,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from zkml.artifacts import RunSummary
+from zkml.artifacts import DemoResult, OnchainRun, RunSummary
 from zkml.config import CircuitConfig
 from zkml.pipeline import EVM_STAGES, STAGES, Pipeline, ProgressCallback
 
@@ -34,26 +34,27 @@ def run_onchain(
     allow_unsafe_srs: bool = False,
     reusable_fallback: bool = True,
 ) -> None:
-    """Verifier, deployment, on-chain verification, and the declared consumer's demo; results go into ``summary.extra``.
+    """Verifier, deployment, on-chain verification, and the declared consumer's demo: ``summary.onchain`` and ``summary.demo``.
 
     The chain is :func:`zkml.evm.context.chain_context`'s: ``rpc_url``, ``$ZKML_RPC_URL``,
     the ``zkml chain up`` chain, else an anvil started for the duration. A plain verifier over EIP-170 is
     replaced by the reusable verifier with this model's VKA (said in
-    ``summary.extra["verifier_fallback"]``) unless ``reusable_fallback`` is
+    ``summary.onchain.fallback_note``) unless ``reusable_fallback`` is
     False, when the deployment is refused with :class:`zkml.errors.ContractTooLargeError`.
+    The demo goes through whichever verifier was deployed.
     """
     from zkml.evm.context import chain_context
     from zkml.evm.onchain import decode_instances, read_proof
-    from zkml.evm.verifier import EIP170_LIMIT, choose_verifier_kind
+    from zkml.evm.verifier import choose_verifier_kind
 
     artifact = pipeline.verifier()
-    summary.extra["verifier_runtime_bytes"] = artifact.runtime_bytes
     reusable = choose_verifier_kind(artifact.runtime_bytes, fallback=reusable_fallback) == "reusable"
+    fallback: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         conn = stack.enter_context(chain_context(rpc_url, embedded=True))
         if reusable:
             deployment, registration, vka = pipeline.deploy_reusable(conn, allow_unsafe_srs=allow_unsafe_srs)
-            summary.extra.update(_fallback_note(pipeline, artifact.runtime_bytes, EIP170_LIMIT, vka.digest, registration))
+            fallback = _fallback(pipeline, artifact.runtime_bytes, vka.digest, registration.gas_used)
             result = pipeline.verify_onchain(conn, deployment.address, vka=vka)
         else:
             deployment = pipeline.deploy(conn, allow_unsafe_srs=allow_unsafe_srs)
@@ -62,44 +63,48 @@ def run_onchain(
         decoded = decode_instances(read_proof(pipeline.ws.proof).instances, pipeline.compile().settings)
         consumer = pipeline.config.consumer
         if result.accepted and consumer is not None:
-            summary.extra["oracle"] = _demo(pipeline, conn, deployment.address, consumer, reusable=reusable)
+            summary.demo = _demo(pipeline, conn, deployment.address, consumer, reusable=reusable)
     summary.timings = list(pipeline.timings)
-    summary.extra.update(
-        {
-            "chain_id": deployment.chain_id,
-            "verifier_address": deployment.address,
-            "deploy_gas": deployment.gas_used,
-            "deploy_reused": deployment.reused,
-            "verify_gas": result.gas_used or result.gas_estimate,
-            "calldata_bytes": result.calldata_bytes,
-            "onchain_accepted": result.accepted,
-            "onchain_outputs": [v for values in decoded.outputs for v in values],
-        }
+    summary.onchain = OnchainRun(
+        chain_id=deployment.chain_id,
+        verifier_address=deployment.address,
+        verifier_runtime_bytes=artifact.runtime_bytes,
+        deploy_gas=deployment.gas_used,
+        deploy_reused=deployment.reused,
+        verify_gas=result.gas_used or result.gas_estimate,
+        calldata_bytes=result.calldata_bytes,
+        accepted=result.accepted,
+        outputs=tuple(v for values in decoded.outputs for v in values),
+        **fallback,
     )
     if not result.accepted:
         summary.verified = False
         summary.verify_reason = f"rejected on-chain: {result.reason}"
 
 
-def _fallback_note(pipeline: Pipeline, plain_bytes: int, limit: int, digest: str, registration: Any) -> dict[str, Any]:
+def _fallback(pipeline: Pipeline, plain_bytes: int, digest: str, register_gas: int | None) -> dict[str, Any]:
+    """The reusable path's fields of :class:`OnchainRun`."""
+    from zkml.evm.verifier import EIP170_LIMIT
+
     reusable = pipeline.verifier(reusable=True)
+    note = (
+        f"the plain verifier is {plain_bytes:,} runtime bytes, over the EIP-170 limit of {EIP170_LIMIT:,}: deployed the reusable "
+        f"verifier ({reusable.runtime_bytes:,} bytes) and registered this model's VKA {digest[:18]}…"
+    )
     return {
         "verifier_kind": "reusable+vka",
-        "verifier_fallback": (
-            f"the plain verifier is {plain_bytes:,} runtime bytes, over the EIP-170 limit of {limit:,}: deployed the reusable "
-            f"verifier ({reusable.runtime_bytes:,} bytes) and registered this model's VKA {digest[:18]}…"
-        ),
+        "fallback_note": note,
         "reusable_verifier_runtime_bytes": reusable.runtime_bytes,
         "vka_digest": digest,
-        "vka_register_gas": registration.gas_used,
+        "vka_register_gas": register_gas,
     }
 
 
-def _demo(pipeline: Pipeline, conn: Any, verifier: str, consumer: Any, *, reusable: bool) -> dict[str, Any]:
+def _demo(pipeline: Pipeline, conn: Any, verifier: str, consumer: Any, *, reusable: bool) -> DemoResult:
     from zkml.oracle.demo import demo_flow
 
     # The point of it all: a DeFi contract acting on the verified prediction (through the VKA when reusable).
-    def demo() -> dict[str, Any]:
+    def demo() -> DemoResult:
         return demo_flow(pipeline, conn, verifier=verifier, consumer=consumer, reusable=reusable)
 
     return pipeline.runner.timed(DEMO_STAGE, demo)

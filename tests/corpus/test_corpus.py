@@ -187,5 +187,5 @@ def test_a_sample_of_the_corpus_is_accepted_on_chain(name: str, anvil: Any, tmp_
     if not entry.available():
         pytest.skip(f"{entry.needs} is not installed")
     summary = run_pipeline(_pipeline(entry, tmp_path), chain=True, rpc_url=anvil.url)
-    assert summary.verified and summary.extra["onchain_accepted"] is True
-    assert len(summary.extra["onchain_outputs"]) == len(summary.outputs)
+    assert summary.verified and summary.onchain is not None and summary.onchain.accepted
+    assert len(summary.onchain.outputs) == len(summary.outputs)

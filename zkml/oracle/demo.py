@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from zkml.artifacts import DemoResult
 from zkml.config import ConsumerConfig, FeedConfig
 from zkml.errors import OracleError, OracleRevertError
 from zkml.evm.records import Deployment
@@ -50,7 +51,7 @@ def demo_prices(pipeline: ProvableCircuit, feed: FeedConfig) -> list[float]:
 
 
 def fill_demo_feed(
-    conn: Connection, record_dir: Path, prices: list[float], feed: FeedConfig, *, sender: Sender, contracts: Any
+    conn: Connection, record_dir: Path, prices: list[float], feed: FeedConfig, *, sender: Sender, contracts: OracleContracts | None
 ) -> tuple[Deployment, int]:
     """Deploy a fresh local feed and push ``prices`` into it; returns the feed and the gas of the pushes."""
     from zkml.oracle.feed import deploy_feed, push_prices
@@ -70,7 +71,7 @@ def demo_flow(
     sender: Sender | None = None,
     verifier: str | None = None,
     reusable: bool = False,
-) -> dict[str, Any]:
+) -> DemoResult:
     """From a workspace with a deployed verifier to the DeFi consumer acting on an attested prediction.
 
     Args:
@@ -84,8 +85,9 @@ def demo_flow(
             digest and every submission carries the VKA (a model whose plain verifier is over EIP-170).
 
     Returns:
-        A JSON-ready dict: addresses, ``model_id``, ``epoch``, ``prediction``, ``gas`` per step,
-        ``consumer`` (the vault's state) and ``consumer_note`` when the vault did not act.
+        A :class:`zkml.artifacts.DemoResult` (JSON as it is): addresses, ``model_id``, ``epoch``,
+        ``prediction``, ``gas`` per step, ``consumer`` (the vault's state) and ``consumer_note``
+        when the vault did not act.
 
     Raises:
         OracleError: no [feed] demo series, a window outside the model's bounds, or a refused step.
