@@ -10,10 +10,15 @@ ZKML_KEYSTORE_PASSWORD) or ``--keystore``, never from options.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from zkml_cli.options import EXISTING_FILE, PATH, Target, chain_connection, circuit_target, emit, json_flag, unsafe_srs_flag
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from zkml.evm.rpc import Connection, Sender
 
 
 @click.command("verifier")
@@ -90,7 +95,7 @@ def verifier_cmd(target: Target | None, **options: Any) -> None:
 @click.option("--allow-oversize", is_flag=True, help="Skip the EIP-170 size check (chains without the limit).")
 @chain_connection(sender=True)
 @json_flag
-def deploy_cmd(target: Target | None, conn: Any, sender: Any, **options: Any) -> None:
+def deploy_cmd(target: Target | None, conn: Connection, sender: Sender, **options: Any) -> None:
     """Deploy a compiled verifier (reusing an identical one already recorded) and record it."""
     from zkml.evm.deploy import deploy_verifier, register_vka
     from zkml.evm.verifier import load_verifier, read_vka
@@ -165,13 +170,22 @@ def _recorded_verifier(target: Target, chain_id: int, *, reusable: bool) -> str:
 @chain_connection
 @json_flag
 @click.pass_context
-def verify_onchain_cmd(ctx: click.Context, target: Target | None, conn: Any, **options: Any) -> None:
+def verify_onchain_cmd(
+    ctx: click.Context,
+    target: Target | None,
+    conn: Connection,
+    address: str | None,
+    proof_path: Path | None,
+    vka_path: Path | None,
+    settings_path: Path | None,
+    send: bool,
+    as_json: bool,
+) -> None:
     """Check a proof against a deployed verifier; exit code 1 when it is rejected."""
     from zkml.evm.onchain import decode_instances, verify_onchain
     from zkml.evm.verifier import read_vka
     from zkml.workspace import Layout
 
-    address, proof_path, settings_path, vka_path = (options[k] for k in ("address", "proof_path", "settings_path", "vka_path"))
     if target is not None:
         layout = Layout(target.workspace)
         proof_path = proof_path or layout.proof
@@ -179,7 +193,7 @@ def verify_onchain_cmd(ctx: click.Context, target: Target | None, conn: Any, **o
         address = address or _recorded_verifier(target, conn.chain_id, reusable=vka_path is not None)
     if address is None or proof_path is None:
         raise click.UsageError("give TARGET, or --address and --proof")
-    result = verify_onchain(conn, address, proof_path, vka=read_vka(vka_path) if vka_path else None, send=options["send"])
+    result = verify_onchain(conn, address, proof_path, vka=read_vka(vka_path) if vka_path else None, send=send)
     payload = result.as_dict()
     if result.accepted:
         used = f", {result.gas_used:,} used in {result.tx_hash}" if result.gas_used else ""
@@ -189,7 +203,7 @@ def verify_onchain_cmd(ctx: click.Context, target: Target | None, conn: Any, **o
     if settings_path is not None:
         payload["outputs"] = [list(o) for o in decode_instances(result.instances, settings_path).outputs]
         lines.append(f"public outputs: {payload['outputs']}")
-    emit(payload, options["as_json"], lines)
+    emit(payload, as_json, lines)
     if not result.accepted:
         ctx.exit(1)
 

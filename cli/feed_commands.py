@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from zkml_cli.options import EXISTING_FILE, PATH, chain_connection, emit, json_flag
+
+if TYPE_CHECKING:
+    from zkml.evm.rpc import Connection, Sender
 
 
 @click.group("feed")
@@ -27,7 +30,7 @@ def feed_group() -> None:
 @click.option("--record-dir", type=PATH, default=Path("."), show_default=True, help="Folder of the deployments.json it is recorded in.")
 @chain_connection(sender=True)
 @json_flag
-def deploy_cmd(decimals: int, description: str, record_dir: Path, conn: Any, sender: Any, as_json: bool) -> None:
+def deploy_cmd(decimals: int, description: str, record_dir: Path, conn: Connection, sender: Sender, as_json: bool) -> None:
     """Deploy a PushFeed owned by the sender (or reuse the recorded one with these decimals and description)."""
     from zkml.oracle.feed import deploy_feed
     from zkml.workspace import Layout
@@ -64,7 +67,7 @@ def _file_prices(path: Path) -> list[Any]:
 @click.option("--file", "price_file", type=EXISTING_FILE, default=None, help="JSON list of prices, or a text file with one per line.")
 @chain_connection(sender=True)
 @json_flag
-def push_cmd(feed: str, prices: tuple[str, ...], price_file: Path | None, conn: Any, sender: Any, as_json: bool) -> None:
+def push_cmd(feed: str, prices: tuple[str, ...], price_file: Path | None, conn: Connection, sender: Sender, as_json: bool) -> None:
     """Push PRICES (human numbers, oldest first) to FEED as new rounds (owner only)."""
     from zkml.oracle.feed import feed_decimals, push_prices
     from zkml.oracle.mirror import answer_of
@@ -88,7 +91,7 @@ def push_cmd(feed: str, prices: tuple[str, ...], price_file: Path | None, conn: 
 @click.option("--last", type=click.IntRange(min=1), default=None, help="Read the latest LAST rounds (default: the latest one).")
 @chain_connection
 @json_flag
-def read_cmd(feed: str, round_id: int | None, last: int | None, conn: Any, as_json: bool) -> None:
+def read_cmd(feed: str, round_id: int | None, last: int | None, conn: Connection, as_json: bool) -> None:
     """Read FEED's latest round, one round (--round), or the latest few (--last)."""
     from zkml.oracle.feed import feed_decimals, latest_round, read_rounds
     from zkml.oracle.mirror import price_of

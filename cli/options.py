@@ -18,11 +18,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from zkml.evm.context import RPC_URL_ENV
+
+if TYPE_CHECKING:
+    from zkml.config import CircuitConfig
+    from zkml.pipeline import Pipeline
+    from zkml.stage_runner import ProgressCallback
 
 TARGET_HELP = "A circuit folder (with zkml.toml), a zkml.toml, an .onnx file, file.py:factory, or a workspace folder zkml made."
 
@@ -35,7 +40,7 @@ class ShapeType(click.ParamType):
 
     name = "shape"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
         if isinstance(value, tuple):
             return value
         try:
@@ -51,18 +56,18 @@ class ShapeType(click.ParamType):
 class Target:
     """A resolved ``TARGET``: the circuit's config and the workspace folder it builds in."""
 
-    config: Any  # zkml.config.CircuitConfig
+    config: CircuitConfig
     workspace: Path
 
-    def pipeline(self, **kwargs: Any) -> Any:
+    def pipeline(self, *, progress: ProgressCallback | None = None, allow_dev_srs: bool = True) -> Pipeline:
         """A :class:`zkml.pipeline.Pipeline` over this target's workspace."""
         from zkml.pipeline import Pipeline
         from zkml.workspace import Workspace
 
-        return Pipeline(self.config, Workspace(self.workspace), **kwargs)
+        return Pipeline(self.config, Workspace(self.workspace), progress=progress, allow_dev_srs=allow_dev_srs)
 
 
-def _workspace_source(folder: Path) -> tuple[Any, Path] | None:
+def _workspace_source(folder: Path) -> tuple[CircuitConfig, Path] | None:
     """The config a workspace folder was made from (recorded in its manifest), if it is one."""
     from zkml.config import config_for_onnx, load_config
     from zkml.workspace import read_manifest
@@ -94,7 +99,7 @@ def resolve_target(target: str, build_dir: Path = Path("build"), **changes: Any)
     from zkml.workspace import workspace_name
 
     path = Path(target)
-    found: tuple[Any, Path] | None = None
+    found: tuple[CircuitConfig, Path] | None = None
     if path.suffix == ".onnx":
         # network.onnx, model.onnx, ...: named after the folder, so such models never share a workspace.
         config = replace(config_for_onnx(path), name=workspace_name(path))
@@ -144,7 +149,7 @@ def circuit_target(func: Callable[..., Any] | None = None, *, required: bool = T
     def decorate(command: Callable[..., Any]) -> Any:
         @functools.wraps(command)
         def wrapper(
-            *args: Any,
+            *args: object,
             target: str | None,
             build_dir: Path,
             input_path: Path | None,
@@ -152,7 +157,7 @@ def circuit_target(func: Callable[..., Any] | None = None, *, required: bool = T
             input_shape: tuple[int, ...] | None,
             task: str | None,
             workspace: str | None,
-            **kwargs: Any,
+            **kwargs: object,
         ) -> Any:
             resolved = None
             if target is not None:
@@ -167,7 +172,7 @@ def circuit_target(func: Callable[..., Any] | None = None, *, required: bool = T
                 )
             return command(*args, target=resolved, **kwargs)
 
-        decorated: Any = wrapper
+        decorated: Callable[..., Any] = wrapper
         for option in reversed(_TARGET_OPTIONS):
             decorated = option(decorated)
         return click.argument("target", required=required, metavar="TARGET")(decorated)
@@ -184,7 +189,7 @@ def chain_connection(func: Callable[..., Any] | None = None, *, sender: bool = F
 
     def decorate(command: Callable[..., Any]) -> Any:
         @functools.wraps(command)
-        def wrapper(*args: Any, rpc_url: str | None, chain_id: int | None, keystore: Path | None = None, **kwargs: Any) -> Any:
+        def wrapper(*args: object, rpc_url: str | None, chain_id: int | None, keystore: Path | None = None, **kwargs: object) -> Any:
             from zkml.evm.context import chain_context
             from zkml.evm.rpc import resolve_sender
 
@@ -193,7 +198,7 @@ def chain_connection(func: Callable[..., Any] | None = None, *, sender: bool = F
                     kwargs["sender"] = resolve_sender(conn, keystore=keystore)
                 return command(*args, conn=conn, **kwargs)
 
-        decorated: Any = wrapper
+        decorated: Callable[..., Any] = wrapper
         if sender:
             decorated = click.option(
                 "--keystore", type=EXISTING_FILE, default=None, help="Encrypted keystore (password in ZKML_KEYSTORE_PASSWORD)."
@@ -215,7 +220,7 @@ unsafe_srs_flag = click.option(
 )
 
 
-def emit(payload: Any, as_json: bool, lines: list[str]) -> None:
+def emit(payload: object, as_json: bool, lines: list[str]) -> None:
     """Print ``payload`` as JSON, or the human-readable ``lines``."""
     if as_json:
         click.echo(json.dumps(payload, indent=2, sort_keys=True))
@@ -224,7 +229,7 @@ def emit(payload: Any, as_json: bool, lines: list[str]) -> None:
             click.echo(line)
 
 
-def write_json_output(payload: Any, json_path: Path | None) -> bool:
+def write_json_output(payload: object, json_path: Path | None) -> bool:
     """Honour ``--json PATH`` (``-`` is stdout); True when the JSON went to stdout (print nothing else)."""
     if json_path is None:
         return False

@@ -9,10 +9,15 @@ or a keystore, as for ``zkml deploy``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from zkml_cli.options import EXISTING_FILE, Target, chain_connection, circuit_target, emit, json_flag, unsafe_srs_flag
+
+if TYPE_CHECKING:
+    from zkml.evm.records import Deployment
+    from zkml.evm.rpc import Connection, Sender
+    from zkml.oracle.oracle_model import OracleModel
 
 _oracle_option = click.option(
     "--oracle", "oracle_address", default=None, help="Oracle address (default: the one in the workspace's deployments.json)."
@@ -25,14 +30,14 @@ _source_option = click.option(
 )
 
 
-def _model(target: Target) -> Any:
+def _model(target: Target) -> OracleModel:
     """TARGET's workspace as the oracle sees it (:class:`zkml.oracle.oracle_model.OracleModel`)."""
     from zkml.oracle.oracle_model import OracleModel
 
     return OracleModel.at(target.workspace, target.config)
 
 
-def _deployed(what: str, deployment: Any) -> str:
+def _deployed(what: str, deployment: Deployment) -> str:
     return f"{what} {deployment.address}: " + ("reused" if deployment.reused else f"deployed (gas {deployment.gas_used:,})")
 
 
@@ -52,7 +57,7 @@ def oracle_group() -> None:
 @_model_option
 @chain_connection(sender=True)
 @json_flag
-def deploy_cmd(target: Target, consumer: bool, model_id: str | None, conn: Any, sender: Any, as_json: bool) -> None:
+def deploy_cmd(target: Target, consumer: bool, model_id: str | None, conn: Connection, sender: Sender, as_json: bool) -> None:
     """Deploy (or reuse) the oracle, and optionally a consumer pinned to TARGET's attested model."""
     from zkml.oracle import compile_contracts, deploy_consumer, deploy_oracle
 
@@ -94,7 +99,7 @@ def deploy_cmd(target: Target, consumer: bool, model_id: str | None, conn: Any, 
 @json_flag
 def register_cmd(target: Target, oracle_address: str | None, model_id: str | None, verifier: str | None, feed_address: str | None,
                  source_address: str | None, unattested: bool, max_epoch_lag: int | None, max_age: int | None,
-                 allow_unsafe_srs: bool, conn: Any, sender: Any, as_json: bool) -> None:  # fmt: skip
+                 allow_unsafe_srs: bool, conn: Connection, sender: Sender, as_json: bool) -> None:  # fmt: skip
     """Register TARGET's model and verifier on the oracle (owner only; idempotent).
 
     The verifier's code must be the workspace's compiled verifier, and its keys' SRS safe
@@ -124,7 +129,7 @@ def register_cmd(target: Target, oracle_address: str | None, model_id: str | Non
 @chain_connection(sender=True)
 @json_flag
 def attest_cmd(target: Target, feed_address: str, epoch: int | None, oracle_address: str | None, model_id: str | None,
-               publish: bool, conn: Any, sender: Any, as_json: bool) -> None:  # fmt: skip
+               publish: bool, conn: Connection, sender: Sender, as_json: bool) -> None:  # fmt: skip
     """Prove TARGET's attested model on the feed's window at an epoch, and publish it."""
     from zkml.oracle.operations import attest
 
@@ -159,8 +164,8 @@ def publish_cmd(
     model_id: str | None,
     epochs: tuple[int, ...],
     read_if_published: bool,
-    conn: Any,
-    sender: Any,
+    conn: Connection,
+    sender: Sender,
     as_json: bool,
 ) -> None:
     """Submit a proof; the oracle verifies it and stores the decoded prediction."""
@@ -199,7 +204,7 @@ def read_cmd(
     epoch: int | None,
     input_commitment: str | None,
     show_consumer: bool,
-    conn: Any,
+    conn: Connection,
     as_json: bool,
 ) -> None:
     """Read the model's latest fresh prediction (fails if stale, retired or absent)."""
@@ -231,7 +236,7 @@ def read_cmd(
 @circuit_target
 @chain_connection(sender=True)
 @json_flag
-def demo_cmd(target: Target, conn: Any, sender: Any, as_json: bool) -> None:
+def demo_cmd(target: Target, conn: Connection, sender: Sender, as_json: bool) -> None:
     """The whole DeFi demo on TARGET's verifier-deployed workspace: feed, source, oracle, attested proof, consumer acts.
 
     `zkml run` does this by itself only for a circuit that declares [feed] and

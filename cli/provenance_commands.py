@@ -8,15 +8,19 @@ ZkmlError exit 2.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from zkml_cli.options import PATH, chain_connection, emit, json_flag
 
+if TYPE_CHECKING:
+    from zkml.evm.rpc import Connection
+    from zkml.oracle.provenance import Walk
+
 _TAGS = {"ok": "[ok]", "warning": "[WARN]", "broken": "[BROKEN]"}
 
 
-def _lines(result: Any) -> list[str]:
+def _lines(result: Walk) -> list[str]:
     """The human report: one line per link, then a summary."""
     sub = result.submission
     head = f"tx {sub.tx_hash} (block {sub.block}, from {sub.sender})"
@@ -57,7 +61,7 @@ def _lines(result: Any) -> list[str]:
 @chain_connection
 @json_flag
 def provenance_cmd(
-    oracle_address: str, ident: str, workspace: Path | None, allow_unattested: bool, rederive: bool, conn: Any, as_json: bool
+    oracle_address: str, ident: str, workspace: Path | None, allow_unattested: bool, rederive: bool, conn: Connection, as_json: bool
 ) -> None:
     """Check every link from prediction ID (or its submit tx hash) back to the ONNX, SRS and feed data.
 

@@ -11,21 +11,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from zkml_cli.options import Target, circuit_target, json_file, json_flag, write_json_output
+
+if TYPE_CHECKING:
+    from zkml.config import CircuitConfig
+    from zkml.tune.budget import Budget
+    from zkml.tune.candidates import TuneEvent
 
 
 class _TuneProgress:
     """One line per tuning step on stderr (steps take seconds, so a line each is readable)."""
 
-    def __call__(self, event: Any) -> None:
+    def __call__(self, event: TuneEvent) -> None:
         counter = f"[{event.step}/{event.total}] " if event.total else (f"[{event.step}] " if event.step else "")
         click.echo(f"tune {event.phase:8} {counter}{event.message}", err=True)
 
 
-def _budget(config: Any, max_abs: float | None, max_rel: float | None, min_agreement: float | None) -> Any:
+def _budget(config: CircuitConfig, max_abs: float | None, max_rel: float | None, min_agreement: float | None) -> Budget | None:
     """The budget from the flags, else the circuit's [budget], else None (no worse than ezkl's calibration)."""
     from zkml.tune import Budget
     from zkml.tune.auto import declared_budget

@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from zkml.errors import AnvilError
 from zkml.workspace import cache_dir, write_json_atomic
@@ -134,7 +134,7 @@ def start_anvil(
     for _ in range(attempts):
         chosen = port or free_port()
         args = [str(binary), "--host", "127.0.0.1", "--port", str(chosen), "--chain-id", str(chain_id), *extra_args]
-        out: Any = subprocess.DEVNULL
+        out: int | BinaryIO = subprocess.DEVNULL
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             out = log_path.open("ab")
@@ -143,7 +143,7 @@ def start_anvil(
         except OSError as exc:
             raise AnvilError(f"cannot run {binary}: {exc}") from exc
         finally:
-            if out is not subprocess.DEVNULL:
+            if not isinstance(out, int):  # DEVNULL
                 out.close()
         url = f"http://127.0.0.1:{chosen}"
         deadline = time.monotonic() + startup_timeout

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from zkml.errors import (
     AccountError,
@@ -34,9 +34,10 @@ from zkml.evm.reverts import BARE_REVERT, ErrorTable, builtin_errors
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
+    from eth_typing import ChecksumAddress, HexStr
     from web3 import Web3
     from web3.providers.base import BaseProvider
-    from web3.types import TxReceipt
+    from web3.types import RPCEndpoint, TxParams, TxReceipt
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class Connection:
 
     url: str
     chain_id: int
-    w3: Any  # web3.Web3; its API wants NewTypes (ChecksumAddress, HexStr, TxParams) callers hold as str and dict
+    w3: Web3
 
     @property
     def is_dev(self) -> bool:
@@ -233,10 +234,10 @@ def send_transaction(conn: Connection, sender: Sender, tx: dict[str, Any], *, on
     tx = {**tx, "from": sender.address, "chainId": conn.chain_id}
     try:
         if "gas" not in tx:
-            tx["gas"] = int(w3.eth.estimate_gas(tx) * GAS_MARGIN)
+            tx["gas"] = int(w3.eth.estimate_gas(cast("TxParams", tx)) * GAS_MARGIN)
         tx.update(_fee_fields(conn))
         price = tx.get("maxFeePerGas", tx.get("gasPrice", 0))
-        balance = int(w3.eth.get_balance(sender.address))
+        balance = int(w3.eth.get_balance(cast("ChecksumAddress", sender.address)))
         needed = tx["gas"] * price + int(tx.get("value", 0))
         if balance < needed:
             raise InsufficientFundsError(
@@ -244,7 +245,7 @@ def send_transaction(conn: Connection, sender: Sender, tx: dict[str, Any], *, on
                 hint=f"fund it on chain {conn.chain_id} or use another account",
             )
         if sender.account is not None:
-            tx["nonce"] = w3.eth.get_transaction_count(sender.address, "pending")
+            tx["nonce"] = w3.eth.get_transaction_count(cast("ChecksumAddress", sender.address), "pending")
             signed = sender.account.sign_transaction(tx)
             hex_hash = "0x" + bytes(signed.hash).hex()
             # The hash is known before sending: persist it first, so a connection lost
@@ -287,7 +288,9 @@ def wait_for_receipt(conn: Connection, tx_hash: str, *, timeout: float = RECEIPT
         ChainError: not mined within ``timeout``.
     """
     try:
-        return conn.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.02 if is_dev_chain(conn.chain_id) else 0.2)
+        return conn.w3.eth.wait_for_transaction_receipt(
+            cast("HexStr", tx_hash), timeout=timeout, poll_latency=0.02 if is_dev_chain(conn.chain_id) else 0.2
+        )
     except Exception as exc:
         if type(exc).__name__ == "TimeExhausted":
             raise ChainError(
@@ -300,7 +303,7 @@ def wait_for_receipt(conn: Connection, tx_hash: str, *, timeout: float = RECEIPT
 def get_receipt(conn: Connection, tx_hash: str) -> TxReceipt | None:
     """The receipt of ``tx_hash``, or None if the node does not know it (yet)."""
     try:
-        return conn.w3.eth.get_transaction_receipt(tx_hash)
+        return conn.w3.eth.get_transaction_receipt(cast("HexStr", tx_hash))
     except Exception as exc:
         if type(exc).__name__ == "TransactionNotFound":
             return None
@@ -323,7 +326,7 @@ def translate_error(conn: Connection, exc: Exception, doing: str) -> ChainError:
 def transaction_known(conn: Connection, tx_hash: str) -> bool:
     """Whether the node still knows a transaction (mined or waiting in its mempool)."""
     try:
-        conn.w3.eth.get_transaction(tx_hash)
+        conn.w3.eth.get_transaction(cast("HexStr", tx_hash))
     except Exception as exc:
         if type(exc).__name__ == "TransactionNotFound":
             return False
@@ -345,7 +348,7 @@ def code_at(conn: Connection, address: str) -> bytes:
 def _ask(conn: Connection, method: str, message: dict[str, Any], doing: str, errors: ErrorTable | None) -> str:
     """One ``eth_call``-like request; an error answer becomes the exception ``errors`` decodes."""
     try:
-        response = conn.w3.provider.make_request(method, [message, "latest"])
+        response = conn.w3.provider.make_request(cast("RPCEndpoint", method), [message, "latest"])
     except Exception as exc:
         raise translate_error(conn, exc, doing) from exc
     if "error" in response:

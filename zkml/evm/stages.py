@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from zkml.artifacts import CompiledCircuit, Keys, Srs
     from zkml.evm.onchain import OnchainResult
+    from zkml.evm.records import Deployment
+    from zkml.evm.rpc import Connection, Sender
     from zkml.evm.verifier import VerifierArtifact, Vka
     from zkml.stage_runner import StageRunner
     from zkml.workspace import Workspace
@@ -87,7 +89,9 @@ class EvmStages:
         self.runner.run_stage("vka", parts, produce)
         return read_vka(path, keys.vk_sha256)
 
-    def deploy(self, conn: Any, *, allow_unsafe_srs: bool = False, allow_oversize: bool = False, sender: Any = None) -> Any:
+    def deploy(
+        self, conn: Connection, *, allow_unsafe_srs: bool = False, allow_oversize: bool = False, sender: Sender | None = None
+    ) -> Deployment:
         """Deploy (or reuse) the plain verifier on ``conn``; recorded in ``deployments.json``."""
         from zkml.evm.deploy import deploy_verifier
 
@@ -107,7 +111,9 @@ class EvmStages:
             ),
         )
 
-    def deploy_reusable(self, conn: Any, *, allow_unsafe_srs: bool = False, sender: Any = None) -> tuple[Any, Any, Vka]:
+    def deploy_reusable(
+        self, conn: Connection, *, allow_unsafe_srs: bool = False, sender: Sender | None = None
+    ) -> tuple[Deployment, Deployment, Vka]:
         """Deploy (or reuse) the reusable verifier and register this model's VKA on it.
 
         The reusable verifier's code does not grow with the verifying key, so it
@@ -122,16 +128,31 @@ class EvmStages:
         artifact = self.verifier(reusable=True)
         vka = self.vka()
         srs = self.srs()
-        guard = {"srs_unsafe": srs.unsafe, "srs_reason": srs.unsafe_reason, "allow_unsafe_srs": allow_unsafe_srs, "sender": sender}
+        unsafe, reason = srs.unsafe, srs.unsafe_reason
 
-        def action() -> tuple[Any, Any]:
-            deployment = deploy_verifier(conn, artifact, self.ws.root, **guard)
-            return deployment, register_vka(conn, deployment, artifact, vka, self.ws.root, **guard)
+        def action() -> tuple[Deployment, Deployment]:
+            deployment = deploy_verifier(
+                conn, artifact, self.ws.root, srs_unsafe=unsafe, srs_reason=reason, allow_unsafe_srs=allow_unsafe_srs, sender=sender
+            )
+            registration = register_vka(
+                conn,
+                deployment,
+                artifact,
+                vka,
+                self.ws.root,
+                srs_unsafe=unsafe,
+                srs_reason=reason,
+                allow_unsafe_srs=allow_unsafe_srs,
+                sender=sender,
+            )
+            return deployment, registration
 
         deployment, registration = self.runner.timed("deploy", action)
         return deployment, registration, vka
 
-    def verify_onchain(self, conn: Any, address: str, *, send: bool = True, sender: Any = None, vka: Vka | None = None) -> OnchainResult:
+    def verify_onchain(
+        self, conn: Connection, address: str, *, send: bool = True, sender: Sender | None = None, vka: Vka | None = None
+    ) -> OnchainResult:
         """Check the workspace's proof against a deployed verifier (with ``vka`` for a reusable one)."""
         from zkml.evm.onchain import verify_onchain
 

@@ -37,6 +37,13 @@ class AttestedWindow(Protocol):
     def values(self) -> Sequence[float]: ...
 
 
+class TimedWindow(AttestedWindow, Protocol):
+    """An attested window that also carries its epoch's timestamp (what :func:`describe` shows)."""
+
+    @property
+    def timestamp(self) -> int: ...
+
+
 ATTESTED_INPUT_NAME = "attested_input.json"
 # Where attested proofs go inside a workspace, apart from the run's own input and proof.
 ATTESTED_DIR = "attested"
@@ -157,7 +164,7 @@ def prove_attested(pipeline: ProvableCircuit, attested: AttestedWindow, spec: Mo
     return Path(proof.path)
 
 
-def describe(attested: Any) -> dict[str, Any]:
+def describe(attested: TimedWindow) -> dict[str, Any]:
     """Plain-JSON form of an attested input."""
     return {
         "epoch": attested.epoch,

@@ -20,6 +20,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from zkml.artifacts import sha256_bytes, sha256_file
@@ -62,7 +63,7 @@ def codehash_of(code: bytes) -> bytes:
     return bytes(keccak(code))
 
 
-def check_verifier(conn: Connection, address: str, root: Any, *, reusable: bool = False) -> VerifierBinding:
+def check_verifier(conn: Connection, address: str, root: Path, *, reusable: bool = False) -> VerifierBinding:
     """Check that the contract at ``address`` is the workspace's compiled plain (or reusable) verifier.
 
     A reusable verifier does not depend on the verifying key (the model's VKA, pinned by
@@ -99,14 +100,14 @@ def check_verifier(conn: Connection, address: str, root: Any, *, reusable: bool 
     return VerifierBinding(address, codehash_of(code), digest)
 
 
-def srs_record(root: Any) -> dict[str, Any]:
+def srs_record(root: Path) -> dict[str, Any]:
     """The SRS the workspace's keys were made with, as its manifest records it (empty if unknown)."""
     from zkml.workspace import Workspace
 
     return dict(Workspace(Layout(root).root).info("srs", {}) or {})
 
 
-def check_workspace_srs(conn: Connection, root: Any, *, allow_unsafe_srs: bool = False) -> None:
+def check_workspace_srs(conn: Connection, root: Path, *, allow_unsafe_srs: bool = False) -> None:
     """Refuse a workspace whose keys come from an unsafe SRS on a non-development chain.
 
     Raises:
@@ -161,7 +162,7 @@ def params_commitment(hashes: Sequence[int]) -> bytes:
     return bytes(keccak(b"".join(int(h).to_bytes(32, "big") for h in hashes)))
 
 
-def workspace_param_hashes(root: Any, count: int) -> tuple[int, ...]:
+def workspace_param_hashes(root: Path, count: int) -> tuple[int, ...]:
     """The Poseidon hashes of a hashed-params workspace's weights, from its own witness.
 
     The witness is made by the workspace's compiled circuit, so these are the hashes of the
@@ -184,7 +185,7 @@ def workspace_param_hashes(root: Any, count: int) -> tuple[int, ...]:
     return hashes
 
 
-def workspace_bounds(root: Any, scale: int, width: int) -> tuple[tuple[int, int], ...]:
+def workspace_bounds(root: Path, scale: int, width: int) -> tuple[tuple[int, int], ...]:
     """The on-chain input bounds of a workspace: its calibrated ranges, widened by its margin.
 
     Raises:

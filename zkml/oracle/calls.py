@@ -7,7 +7,7 @@ the same :class:`~zkml.errors.OracleRevertError` naming the contract's error.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.errors import OracleError
 from zkml.evm.reverts import abi_type
@@ -15,8 +15,11 @@ from zkml.evm.rpc import Connection, call
 from zkml.evm.solc import CompiledContract
 from zkml.oracle.compile import OracleContracts
 
+if TYPE_CHECKING:
+    from web3.contract import Contract
 
-def bind(conn: Connection, address: str, compiled: CompiledContract) -> Any:
+
+def bind(conn: Connection, address: str, compiled: CompiledContract) -> Contract:
     """A web3 contract object (for encoding calls and reading events; it sends nothing itself)."""
     return conn.w3.eth.contract(address=conn.w3.to_checksum_address(address), abi=compiled.abi_list)
 
@@ -37,7 +40,7 @@ def decode_output(compiled: CompiledContract, fn_name: str, raw: bytes) -> tuple
 
 
 def view(
-    conn: Connection, contracts: OracleContracts, compiled: CompiledContract, address: str, fn_name: str, *args: Any, doing: str
+    conn: Connection, contracts: OracleContracts, compiled: CompiledContract, address: str, fn_name: str, *args: object, doing: str
 ) -> tuple[Any, ...]:
     """Call a view function of an oracle contract and decode its return values.
 

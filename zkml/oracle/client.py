@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.artifacts import sha256_bytes
 from zkml.errors import OracleError, ReplayError
@@ -26,6 +26,10 @@ from zkml.oracle.calls import bind, decode_output, view
 from zkml.oracle.compile import ORACLE_CONTRACT, OracleContracts, compile_contracts
 from zkml.oracle.encoding import hex32, prediction_id
 from zkml.oracle.history import StoredBatch, find_batch
+
+if TYPE_CHECKING:
+    from web3.contract import Contract
+    from web3.types import TxReceipt
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +145,7 @@ class Publication:
 
 
 def submit_calldata(
-    contract: Any,
+    contract: Contract,
     model_id: bytes,
     proof: ProofData,
     *,
@@ -210,7 +214,7 @@ def publish(
     return publication_from_receipt(conn, oracle, model_id, receipt, contracts=contracts)
 
 
-def _check_epoch(epoch: Any) -> None:
+def _check_epoch(epoch: object) -> None:
     """Refuse what is no epoch at all (not an integer, negative, beyond uint256) before anything is sent."""
     if not isinstance(epoch, int) or isinstance(epoch, bool):
         raise OracleError(f"epoch {epoch!r} is not an integer", hint="an epoch is a feed round id")
@@ -229,7 +233,7 @@ def name_replayed_epoch(exc: ReplayError, model_id: bytes, epochs: Sequence[int]
 
 
 def publication_from_receipt(
-    conn: Connection, oracle: str, model_id: bytes, receipt: Any, *, contracts: OracleContracts | None = None
+    conn: Connection, oracle: str, model_id: bytes, receipt: TxReceipt, *, contracts: OracleContracts | None = None
 ) -> Publication:
     """The predictions a mined submission stored, decoded from its receipt's events exactly as
     :func:`publish` does (for callers that send the transaction themselves, such as the service,
@@ -250,7 +254,7 @@ def _model_scale(conn: Connection, oracle: str, model_id: bytes, contracts: Orac
     return int(config[CONFIG_FIELDS.index("scale")])
 
 
-def _publication(contract: Any, receipt: Any, *, scale: int) -> Publication:
+def _publication(contract: Contract, receipt: TxReceipt, *, scale: int) -> Publication:
     """The predictions a mined submission stored (from its events: no second read)."""
     from web3.logs import DISCARD
 

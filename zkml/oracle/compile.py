@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zkml.artifacts import sha256_bytes
 from zkml.errors import OracleError
@@ -22,6 +22,11 @@ from zkml.evm.reverts import ErrorTable
 from zkml.evm.solc import CompiledContract
 from zkml.oracle.reverts import oracle_errors
 from zkml.workspace import cache_dir, write_json_atomic
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+    from zkml.evm.solc import Compiler
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +73,14 @@ def contract_sources(folder: Path | None = None) -> dict[str, str]:
     Raises:
         OracleError: there are none (a broken install).
     """
-    root: Any = Path(folder) if folder is not None else resources.files("zkml.oracle") / "contracts"
+    root: Path | Traversable = Path(folder) if folder is not None else resources.files("zkml.oracle") / "contracts"
     files = sorted((item for item in root.iterdir() if item.name.endswith(".sol")), key=lambda item: item.name)
     if not files:
         raise OracleError(f"no Solidity sources in {root}", hint="reinstall zkml: the contracts ship as package data of zkml.oracle")
     return {item.name: item.read_text() for item in files}
 
 
-def compile_contracts(compiler: Any = None, *, folder: Path | None = None) -> OracleContracts:
+def compile_contracts(compiler: Compiler | None = None, *, folder: Path | None = None) -> OracleContracts:
     """Compile the oracle and consumer with zkml's compiler path (native solc or solcjs).
 
     Args:

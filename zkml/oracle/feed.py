@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.artifacts import sha256_bytes
 from zkml.errors import ContractRevertError, OracleError
@@ -37,6 +37,9 @@ from zkml.oracle.feed_calls import feed_errors as _errors
 from zkml.oracle.feed_calls import feed_view as _view
 from zkml.oracle.feed_calls import pinned as _pinned
 from zkml.oracle.mirror import INT192_MAX, MAX_SKIPPED, ReturnsSpec, check_breaker, input_values, window_instances
+
+if TYPE_CHECKING:
+    from web3.contract import Contract
 
 # PushFeed's constructor refuses more.
 MAX_DECIMALS = 36
@@ -369,7 +372,7 @@ def _good(r: Round, wanted: int) -> bool:
     return r.round_id == wanted and 0 < r.answer <= INT192_MAX and r.updated_at != 0
 
 
-def _round_or_none(conn: Connection, contracts: OracleContracts, feed: str, round_id: int, bound: Any) -> Round | None:
+def _round_or_none(conn: Connection, contracts: OracleContracts, feed: str, round_id: int, bound: Contract) -> Round | None:
     """Round ``round_id``, or None where the feed reverts (the source's try/catch reads any revert as a bad round)."""
     try:
         raw = _view(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.errors import ContractRevertError, OracleError
 from zkml.evm.records import Deployment
@@ -20,6 +20,9 @@ from zkml.evm.solc import CompiledContract
 from zkml.oracle.calls import bind, decode_output
 from zkml.oracle.compile import OracleContracts
 from zkml.oracle.mirror import MAX_SKIPPED
+
+if TYPE_CHECKING:
+    from web3.contract import Contract
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
@@ -48,9 +51,9 @@ def feed_view(
     compiled: CompiledContract,
     address: str,
     fn: str,
-    *args: Any,
+    *args: object,
     doing: str,
-    bound: Any = None,
+    bound: Contract | None = None,
 ) -> Any:
     """:func:`zkml.oracle.calls.view` with the feed's hints; ``bound`` reuses a :func:`bind` result (it costs milliseconds)."""
     contract = bound if bound is not None else bind(conn, address, compiled)

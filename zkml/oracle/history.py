@@ -12,11 +12,15 @@ commitment: a batch altered in any field is refused (``BatchMismatch``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from zkml.errors import OracleError
 from zkml.evm.rpc import Connection, get_receipt, translate_error
 from zkml.oracle.encoding import hex32
+
+if TYPE_CHECKING:
+    from web3.contract import Contract
+    from web3.types import FilterParams, LogReceipt, TxReceipt
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class StoredBatch:
         return next(i for i, e in enumerate(self.entries) if e.epoch == epoch)
 
 
-def published_log(conn: Connection, contract: Any, prediction_id: bytes, *, from_block: int = 0) -> Any | None:
+def published_log(conn: Connection, contract: Contract, prediction_id: bytes, *, from_block: int = 0) -> LogReceipt | None:
     """The ``PredictionPublished`` log whose predictionId topic is ``prediction_id`` (None: none).
 
     Raises:
@@ -56,13 +60,13 @@ def published_log(conn: Connection, contract: Any, prediction_id: bytes, *, from
     topics = [contract.events.PredictionPublished.topic, None, hex32(prediction_id)]
     params = {"fromBlock": from_block, "toBlock": "latest", "address": contract.address, "topics": topics}
     try:
-        logs = conn.w3.eth.get_logs(params)
+        logs = conn.w3.eth.get_logs(cast("FilterParams", params))
     except Exception as exc:
         raise translate_error(conn, exc, f"searching the oracle's logs for prediction {hex32(prediction_id)}") from exc
     return logs[0] if logs else None
 
 
-def batches_in_receipt(contract: Any, receipt: Any, model_id: bytes) -> list[StoredBatch]:
+def batches_in_receipt(contract: Contract, receipt: TxReceipt, model_id: bytes) -> list[StoredBatch]:
     """Every attested batch of ``model_id`` a mined submission stored, from its events.
 
     Each ``BatchPublished(modelId, firstEpoch, root, count)`` closes a batch: its samples are
@@ -96,7 +100,7 @@ def batches_in_receipt(contract: Any, receipt: Any, model_id: bytes) -> list[Sto
     return batches
 
 
-def find_batch(conn: Connection, contract: Any, model_id: bytes, prediction_id: bytes, epoch: int) -> StoredBatch | None:
+def find_batch(conn: Connection, contract: Contract, model_id: bytes, prediction_id: bytes, epoch: int) -> StoredBatch | None:
     """The stored batch holding the attested prediction ``prediction_id`` (at ``epoch``); None if none was published.
 
     Callers pass an empty batch to the oracle when this is None, so its own error says why

@@ -24,10 +24,10 @@ Nothing is printed and nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from zkml.errors import OracleError, ZkmlError
 from zkml.evm.rpc import Connection, get_receipt, translate_error
@@ -58,6 +58,11 @@ from zkml.oracle.provenance_links import (
     workspace_links,
 )
 from zkml.oracle.rederive import REDERIVE_LINKS, TRUSTS_FAST, TRUSTS_REDERIVE, rederive_links
+
+if TYPE_CHECKING:
+    from eth_typing import HexStr
+    from web3.contract import Contract
+    from web3.types import TxData
 
 SUBMIT_FUNCTIONS = ("submit", "submitWithVka", "submitAttested", "submitAttestedWithVka")
 
@@ -99,14 +104,14 @@ class Walk:
 # --------------------------------------------------------------------------- finding the submission
 
 
-def _sample(args: Any) -> Sample:
+def _sample(args: Mapping[str, Any]) -> Sample:
     return Sample(
         bytes(args["modelId"]), bytes(args["predictionId"]), int(args["epoch"]), bytes(args["inputCommitment"]),
         tuple(int(v) for v in args["values"]), int(args["dataTimestamp"]), int(args["expiresAt"]), str(args["submitter"]),
     )  # fmt: skip
 
 
-def _decode_call(contract: Any, tx: Any) -> SubmitCall | None:
+def _decode_call(contract: Contract, tx: TxData) -> SubmitCall | None:
     """The submit call of a transaction sent straight to the oracle (None for anything else)."""
     to = str(tx.get("to") or "")
     if to.lower() != contract.address.lower():
@@ -155,7 +160,7 @@ def find_submission(conn: Connection, oracle: str, ident: bytes, *, contracts: O
             f"transaction {tx_hash} published no prediction on oracle {contract.address}", hint="is it a submit to this oracle?"
         )
     try:
-        tx = conn.w3.eth.get_transaction(tx_hash)
+        tx = conn.w3.eth.get_transaction(cast("HexStr", tx_hash))
     except Exception as exc:
         raise translate_error(conn, exc, f"reading transaction {tx_hash}") from exc
     to = str(tx.get("to") or "")

@@ -128,7 +128,7 @@ class Context:
         """The registered verifier (checksummed; empty when unregistered)."""
         return self.checksum((self.registration or {}).get("verifier") or "")
 
-    def checksum(self, address: Any) -> str:
+    def checksum(self, address: str | bytes) -> str:
         """An address as EIP-55 (eth-abi decodes them lowercase)."""
         return str(self.conn.w3.to_checksum_address(address)) if address else ""
 

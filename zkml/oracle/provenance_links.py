@@ -29,11 +29,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.artifacts import sha256_file
 from zkml.errors import EvmError, ZkmlError
 from zkml.workspace import Layout, fingerprint, read_manifest
+
+if TYPE_CHECKING:
+    from zkml.evm.verifier import VerifierArtifact
 
 OK, WARNING, BROKEN = "ok", "warning", "broken"
 
@@ -70,12 +73,12 @@ class Check:
     """One comparison inside a link: ``actual`` (called ``what``) must equal ``expected`` (called ``against``)."""
 
     what: str
-    actual: Any
+    actual: object
     against: str
-    expected: Any
+    expected: object
 
 
-def short(value: Any, width: int = 12) -> str:
+def short(value: object, width: int = 12) -> str:
     """A digest or address shortened for a human line (``0x12ab34cd…``)."""
     text = "0x" + bytes(value).hex() if isinstance(value, bytes) else str(value)
     return text if len(text) <= width + 1 else text[:width] + "…"
@@ -90,7 +93,7 @@ def verdict(name: str, checks: Sequence[Check], ok_detail: str) -> Link:
     return Link(name, OK, ok_detail)
 
 
-def broken(name: str, detail: str, *, expected: Any = None, actual: Any = None) -> Link:
+def broken(name: str, detail: str, *, expected: object = None, actual: object = None) -> Link:
     """A broken link with a one-line reason."""
     return Link(name, BROKEN, detail, None if expected is None else str(expected), None if actual is None else str(actual))
 
@@ -184,7 +187,7 @@ def _compiled_runtime(layout: Layout) -> str | None:
     return None
 
 
-def compiled_verifier_link(files: WorkspaceFiles, runtime_sha256: str | None, *, reusable: bool) -> tuple[Link, Any]:
+def compiled_verifier_link(files: WorkspaceFiles, runtime_sha256: str | None, *, reusable: bool) -> tuple[Link, VerifierArtifact | None]:
     """On-chain code -> the workspace's compiled verifier (runtime sha256 equal); also returns the artifact."""
     from zkml.evm.verifier import load_verifier
 
@@ -202,7 +205,7 @@ def compiled_verifier_link(files: WorkspaceFiles, runtime_sha256: str | None, *,
     return verdict(name, [check], detail), artifact
 
 
-def verifying_key_link(files: WorkspaceFiles, artifact: Any, vka_digest: bytes | None) -> Link:
+def verifying_key_link(files: WorkspaceFiles, artifact: VerifierArtifact | None, vka_digest: bytes | None) -> Link:
     """Compiled verifier -> vk digest and settings digest (a reusable verifier: the VKA registered for the vk)."""
     name = "verifying key"
     if artifact is None:
@@ -258,7 +261,7 @@ def keys_link(files: WorkspaceFiles) -> Link:
     return verdict("keys", checks, detail)
 
 
-def settings_link(files: WorkspaceFiles, artifact: Any) -> Link:
+def settings_link(files: WorkspaceFiles, artifact: VerifierArtifact | None) -> Link:
     """settings.json matches the calibrate record and the compiled verifier's settings digest."""
     settings = files.sha256(files.layout.settings)
     checks = [Check("settings.json sha256", settings, "the calibrate record's", files.recorded("calibrate", "settings"))]

@@ -162,7 +162,7 @@ def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: Ora
 def _binding_differences(existing: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """The registration fields where ``existing`` differs from ``wanted`` (addresses compared case-insensitively)."""
 
-    def norm(value: Any) -> Any:
+    def norm(value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
     return [key for key, value in wanted.items() if norm(existing[key]) != norm(value)]

@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.artifacts import CompiledCircuit, Keys, OnnxModel, Srs
 from zkml.config import CircuitConfig
@@ -43,6 +43,10 @@ from zkml.errors import ConfigError, ExportError, KeysError
 from zkml.proving.unroll import unroll_batch
 from zkml.proving.warm import ProverSpec, freeze_ranges
 from zkml.workspace import Layout
+
+if TYPE_CHECKING:
+    from zkml.evm.rpc import Connection
+    from zkml.evm.verifier import Vka
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,7 @@ class BatchedCircuit:
     keys_reused: bool = False
 
 
-def _first_sample(example: Any) -> Any:
+def _first_sample(example: object) -> Any:  # a tensor, or a (nested) tuple of them
     import torch
 
     if isinstance(example, tuple):
@@ -319,10 +323,10 @@ class BatchVerifier:
     address: str
     kind: str
     runtime_bytes: int
-    vka: Any = None
+    vka: Vka | None = None
 
 
-def deploy_batch_verifier(conn: Any, spec: ProverSpec, root: Path | None = None, *, kind: str = "auto") -> BatchVerifier:
+def deploy_batch_verifier(conn: Connection, spec: ProverSpec, root: Path | None = None, *, kind: str = "auto") -> BatchVerifier:
     """Deploy a verifier for a (batched) circuit on ``conn``.
 
     A batch's public instances grow with ``B`` and the plain verifier's code with

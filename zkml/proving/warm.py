@@ -116,7 +116,7 @@ class ProverSpec:
         )
 
 
-def freeze_ranges(ranges: Any) -> InputRanges | None:
+def freeze_ranges(ranges: Sequence[Sequence[Sequence[float]]] | None) -> InputRanges | None:
     """Feature ranges as recorded in JSON (lists) turned into hashable, picklable tuples; None when unknown."""
     if not ranges:
         return None

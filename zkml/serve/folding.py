@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zkml.errors import ConfigError
 from zkml.serve.backends import Backend
 from zkml.serve.metrics import ServeMetrics
 from zkml.serve.models import ServedModel
@@ -47,6 +48,8 @@ def build_folded_spec(model: ServedModel, batch_size: int, root: Path) -> Prover
     from zkml.proving.batch import build_batched
     from zkml.tune.pinned import apply_tuned
 
+    if model.config is None:
+        raise ConfigError(f"model {model.name} has no circuit config to build a batched circuit from")
     # The tuned scales and layout carry over; logrows must grow with the batch, so calibration picks them.
     config = apply_tuned(model.config, model.root)
     config = config.with_circuit(logrows=None)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from zkml.errors import ZkmlError
 from zkml.serve.models import OracleBinding, ServedModel
@@ -32,6 +33,7 @@ from zkml.serve.publisher import naming_epoch
 from zkml.serve.store import JobStore
 
 if TYPE_CHECKING:
+    from zkml.evm.rpc import Connection
     from zkml.oracle.mirror import ReturnsSpec
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ class KeeperReport:
     skipped: tuple[tuple[int, str], ...]
 
 
-def registered_spec(conn: Any, binding: OracleBinding, width: int, scale: int) -> ReturnsSpec:
+def registered_spec(conn: Connection, binding: OracleBinding, width: int, scale: int) -> ReturnsSpec:
     """The returns spec of the model's registered feature source, read from chain.
 
     The keeper's input must be what the source attests, so its multiplier and circuit breaker
@@ -120,7 +122,9 @@ class Keeper:
         on_queued: called after a pass that queued jobs (wakes the dispatcher).
     """
 
-    def __init__(self, store: JobStore, model: ServedModel, *, max_epoch_lag: int, staging: Path, on_queued: Any = None) -> None:
+    def __init__(
+        self, store: JobStore, model: ServedModel, *, max_epoch_lag: int, staging: Path, on_queued: Callable[[], object] | None = None
+    ) -> None:
         from zkml.evm.rpc import connect
         from zkml.oracle.binding import workspace_bounds
         from zkml.oracle.registry import workspace_model

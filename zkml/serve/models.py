@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from zkml.errors import InputDataError
 
 if TYPE_CHECKING:
-    from zkml.proving.warm import ProvableCircuit
+    from zkml.config import CircuitConfig
+    from zkml.proving.warm import ProvableCircuit, ProverSpec, WarmProver
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,10 @@ class ServedModel:
 
     name: str
     root: Path
-    spec: Any  # zkml.proving.warm.ProverSpec
-    checker: Any  # zkml.proving.warm.WarmProver
+    spec: ProverSpec
+    checker: WarmProver
     binding: OracleBinding | None = None
-    config: Any = None  # zkml.config.CircuitConfig
+    config: CircuitConfig | None = None
 
     def describe(self) -> dict[str, Any]:
         """Plain-JSON form for ``GET /v1/models``."""
@@ -82,7 +83,7 @@ class ServedModel:
             else {"address": self.binding.oracle, "model_id": "0x" + self.binding.model_id.hex(), "feed": self.binding.feed},
         }
 
-    def check_input(self, payload: Any, staging: Path) -> str:
+    def check_input(self, payload: object, staging: Path) -> str:
         """Check a submitted input with the CLI's rules; returns it as the JSON text to prove.
 
         Raises:

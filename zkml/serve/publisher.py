@@ -27,12 +27,18 @@ import signal
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zkml.errors import ReplayError, RpcUnreachableError, ZkmlError
 from zkml.serve.metrics import ServeMetrics
 from zkml.serve.models import OracleBinding, ServedModel
 from zkml.serve.store import Job, JobStore
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
+
+    from zkml.evm.rpc import Connection
+    from zkml.oracle.compile import OracleContracts
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +84,8 @@ class Publisher(threading.Thread):
         self.proofs_dir.mkdir(parents=True, exist_ok=True)
         self.wake = threading.Event()
         self._halt = threading.Event()
-        self._conns: dict[str, Any] = {}
-        self._contracts: Any = None
+        self._conns: dict[str, Connection] = {}
+        self._contracts: OracleContracts | None = None
 
     def stop(self) -> None:
         self._halt.set()
@@ -112,12 +118,17 @@ class Publisher(threading.Thread):
             self.store.fail(job.id, "publishing", why, type(exc).__name__)
             self.metrics.failure(type(exc).__name__)
 
-    def _conn(self, binding: OracleBinding) -> Any:
-        from zkml.evm.rpc import connect
+    def _oracle_contracts(self) -> OracleContracts:
         from zkml.oracle.compile import compile_contracts
 
         if self._contracts is None:
             self._contracts = compile_contracts()
+        return self._contracts
+
+    def _conn(self, binding: OracleBinding) -> Connection:
+        from zkml.evm.rpc import connect
+
+        self._oracle_contracts()
         if binding.rpc_url not in self._conns:
             self._conns[binding.rpc_url] = connect(binding.rpc_url)
         return self._conns[binding.rpc_url]
@@ -137,13 +148,13 @@ class Publisher(threading.Thread):
             log.info("job %s: recorded transaction %s never reached the node; sending it now", job.id, job.tx_hash)
         self._send(job, binding, conn)
 
-    def _send(self, job: Job, binding: OracleBinding, conn: Any) -> None:
+    def _send(self, job: Job, binding: OracleBinding, conn: Connection) -> None:
         from zkml.evm.onchain import read_proof
         from zkml.evm.rpc import resolve_sender, transact
         from zkml.oracle.calls import bind
         from zkml.oracle.client import submit_calldata
 
-        contracts = self._contracts
+        contracts = self._oracle_contracts()
         contract = bind(conn, binding.oracle, contracts.oracle)
         proof_path = self.proofs_dir / f"{job.id}.proof.json"
         proof_path.write_text(job.proof or "")
@@ -164,7 +175,7 @@ class Publisher(threading.Thread):
         _fault("after_receipt")
         self._record(job, binding, conn, receipt)
 
-    def _record(self, job: Job, binding: OracleBinding, conn: Any, receipt: Any) -> None:
+    def _record(self, job: Job, binding: OracleBinding, conn: Connection, receipt: TxReceipt) -> None:
         # The service sends the transaction itself (its hash is recorded before sending), then decodes
         # the receipt exactly as client.publish does.
         from zkml.evm.rpc import succeeded
@@ -178,7 +189,7 @@ class Publisher(threading.Thread):
         if self.store.published(job.id, tx_hash=tx_hash, gas_used=publication.gas_used, prediction=publication.prediction.as_dict()):
             self.metrics.published.labels(job.model).inc()
 
-    def _record_replay(self, job: Job, binding: OracleBinding, conn: Any, pid: bytes) -> None:
+    def _record_replay(self, job: Job, binding: OracleBinding, conn: Connection, pid: bytes) -> None:
         from zkml.oracle.client import prediction_record
 
         stored = prediction_record(conn, binding.oracle, binding.model_id, pid, epoch=int(job.epoch or 0), contracts=self._contracts)

@@ -15,9 +15,12 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zkml.workspace import Layout
+
+if TYPE_CHECKING:
+    from zkml.evm.rpc import Connection
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class OnchainCost:
 
 
 @contextlib.contextmanager
-def measuring_chain() -> Iterator[Any]:
+def measuring_chain() -> Iterator[Connection]:
     """A connection to a fresh local anvil without the code-size limit, stopped on exit."""
     from zkml.evm.anvil import local_anvil
     from zkml.evm.rpc import connect
@@ -52,7 +55,7 @@ def measuring_chain() -> Iterator[Any]:
         yield connect(node.url)
 
 
-def measure_onchain(work: Path, settings: Path, srs: Path, conn: Any) -> OnchainCost:
+def measure_onchain(work: Path, settings: Path, srs: Path, conn: Connection) -> OnchainCost:
     """Generate, compile and deploy the plain verifier of the keys in ``work``, and verify ``work``'s proof with it.
 
     Args:

@@ -20,10 +20,13 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml.errors import ConfigError
 from zkml.workspace import Layout
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +269,7 @@ def _x(cand: dict[str, Any]) -> float:
     return float(cand.get("logrows") or 0) + 0.22 * math.log2(cols / 2)
 
 
-def _plot_frontier(ax: Any, tuner: dict[str, Any]) -> None:
+def _plot_frontier(ax: Axes, tuner: dict[str, Any]) -> None:
     cands = [c for c in tuner["candidates"] if c.get("fidelity") and not c.get("error")]
     # Errors of exactly 0 cannot sit on a log axis; put them at a floor.
     floor = 1e-9

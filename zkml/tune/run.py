@@ -57,7 +57,7 @@ def tune(circuit: TunableCircuit, budget: Budget | None, **options: Any) -> Tune
     """:func:`zkml.tune.search.tune` on ``circuit``'s config and workspace, with the model :func:`prepare` exports.
 
     Example: ``tune(Pipeline(config, Workspace("build/mlp")), Budget(max_abs_error=1e-3))``.
-    Same options and errors as :func:`zkml.tune.search.tune`.
+    ``options`` and errors: those of :func:`zkml.tune.search.tune` (its defaults, not repeated here).
     """
     return _tune(circuit.config, circuit.ws, budget, prepared=prepare(circuit), **options)
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from zkml.artifacts import CompiledCircuit, Fidelity, OnnxModel, Settings
     from zkml.config import CircuitConfig
     from zkml.data import Samples
+    from zkml.evm.rpc import Connection
     from zkml.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class Workbench:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.candidates: list[Candidate] = []
         # A chain to measure finalists' verifiers on (set by tune(onchain=True)).
-        self.conn: Any = None
+        self.conn: Connection | None = None
         self._by_knobs: dict[Knobs, Candidate] = {}
         self._by_settings: dict[str, _Measured] = {}
         self._rows: dict[int, _Measured] = {}
@@ -247,7 +248,7 @@ class Workbench:
             paths.append(path)
         return paths
 
-    def prove(self, cand: Candidate, conn: Any = None) -> None:
+    def prove(self, cand: Candidate, conn: Connection | None = None) -> None:
         """Real setup + prove + verify of ``cand`` on the sample input, each step in a child process.
 
         With a chain ``conn``, the verified proof is also checked by the
@@ -284,7 +285,7 @@ class Workbench:
             self._onchain(cand, srs.path, conn)
         discard_proving_files(work)
 
-    def _onchain(self, cand: Candidate, srs: Path, conn: Any) -> None:
+    def _onchain(self, cand: Candidate, srs: Path, conn: Connection) -> None:
         """Verifier size and verify gas of a proved candidate (a failure is noted, not raised)."""
         from zkml.tune.onchain import measure_onchain
 
