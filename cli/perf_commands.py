@@ -107,7 +107,8 @@ def _print_rows(summary: ProveManySummary) -> None:
     for row in payload["proofs"]:
         mark = {True: "ok", False: "FAILED", None: "-"}[row["verified"]]
         outputs = ", ".join(f"{v:.6g}" for v in row["outputs"][:4]) + (" …" if len(row["outputs"]) > 4 else "")
-        click.echo(f"  {row['index']:>4}  {Path(row['input']).name:<28} {row['prove_seconds']:>7.2f}s  {mark:<6}  {outputs}")
+        padding = f"  (last {row['padded_samples']} samples are padding: copies of the first)" if row["padded_samples"] else ""
+        click.echo(f"  {row['index']:>4}  {Path(row['input']).name:<28} {row['prove_seconds']:>7.2f}s  {mark:<6}  {outputs}{padding}")
     batch, device, label = summary.batch_size, summary.device, _backend_label(summary.backend, summary.workers)
     click.echo(
         f"{payload['inputs']} proofs ({batch} inference{'s' if batch > 1 else ''} each) in {payload['prove_wall_seconds']:.2f}s "

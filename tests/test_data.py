@@ -55,8 +55,13 @@ def test_not_json(tmp_path: Path) -> None:
 
 
 def test_wrong_number_of_inputs(tmp_path: Path) -> None:
-    with pytest.raises(InputDataError, match="takes 1 inputs"):
-        read_samples(_file(tmp_path, {"input_data": [[1, 2, 3, 4], [1, 2, 3, 4]]}), SPEC)
+    from zkml.artifacts import TensorSpec
+
+    two_inputs = (TensorSpec("a", (1, 4)), TensorSpec("b", (1, 4)))
+    with pytest.raises(InputDataError, match="has 1 input lists but the model takes 2 inputs"):
+        read_samples(_file(tmp_path, {"input_data": [[[1, 2, 3, 4]]]}), two_inputs)
+    # For a one-input model, two lists are two samples (rows), not two inputs.
+    assert read_samples(_file(tmp_path, {"input_data": [[1, 2, 3, 4], [1, 2, 3, 4]]}), SPEC).count == 2
 
 
 def test_range_check_names_the_feature() -> None:
@@ -189,3 +194,22 @@ def test_nesting_that_does_not_match_a_sample_is_refused(tmp_path: Path, nested:
         assert f"nested as {shape}" in message and "one sample is [8]" in message
     else:
         assert "not a (nested) list of numbers" in message or "ragged" in message
+
+
+def test_rows_of_samples_for_a_one_input_model(tmp_path: Path) -> None:
+    # Issue 25: a file of B rows is B samples (a one-input model cannot mean anything else by several lists).
+    from zkml.artifacts import TensorSpec
+    from zkml.data import read_samples
+
+    spec = (TensorSpec("x", (1, 4)),)
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps({"input_data": [[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8], [0.0, 0.0, 0.0, 1.0]]}))
+    samples = read_samples(path, spec)
+    assert samples.count == 3 and samples.arrays[0][1].tolist() == [0.5, 0.6, 0.7, 0.8]
+    two_inputs = (TensorSpec("a", (1, 4)), TensorSpec("b", (1, 4)))
+    with pytest.raises(InputDataError, match="has 3 input lists but the model takes 2 inputs"):
+        read_samples(path, two_inputs)
+    ragged = tmp_path / "ragged.json"
+    ragged.write_text(json.dumps({"input_data": [[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7]]}))
+    with pytest.raises(InputDataError):
+        read_samples(ragged, spec)

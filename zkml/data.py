@@ -232,8 +232,9 @@ def read_samples(path: Path, inputs: tuple[TensorSpec, ...], *, max_bytes: int |
     data = payload.get("input_data") if isinstance(payload, dict) else payload
     if not isinstance(data, list) or not data:
         raise InputDataError(f'{path}: expected {{"input_data": [[...], ...]}} with one list per model input')
-    # A single-input model may give its one list without the outer wrapper.
-    if len(inputs) == 1 and not any(isinstance(item, list) for item in data):
+    # A single-input model may give its one list without the outer wrapper, or its samples as rows
+    # (several lists can only be samples when the model takes one input).
+    if len(inputs) == 1 and (not any(isinstance(item, list) for item in data) or len(data) > 1):
         data = [data]
     if len(data) != len(inputs):
         raise InputDataError(

@@ -117,3 +117,27 @@ def test_tiny_inputs_prove_and_verify(tiny: Any, tiny_inputs: list[Path], serial
     assert summary.verified == (True,) * len(tiny_inputs) and not summary.any_rejected
     assert [public_instances(r.proof) for r in summary.proofs] == serial.instances
     assert summary.prove_wall_seconds > 0 and summary.as_dict()["inputs"] == len(tiny_inputs)
+
+
+def test_single_samples_are_grouped_into_batches_and_the_last_is_padded(tiny: Any, tmp_path: Path) -> None:
+    # Issue 25: `prove-many --batch-size B` on single samples, the way users hold them (a JSONL line each).
+    import json
+
+    from zkml.pipeline import Pipeline
+    from zkml.workspace import Workspace
+
+    run_args = json.loads((tiny.workspace / "settings.json").read_text())["run_args"]
+    config = tiny.pipeline.config.with_circuit(input_scale=run_args["input_scale"], param_scale=run_args["param_scale"])
+    shutil.copytree(tiny.workspace, tmp_path / tiny.workspace.name)
+    pipeline = Pipeline(config, Workspace(tmp_path / tiny.workspace.name))
+    samples = [[0.5 + 0.01 * i, -0.25, 0.1, 0.9 - 0.01 * i] for i in range(5)]
+    lines = tmp_path / "five.jsonl"
+    lines.write_text("\n".join(json.dumps({"input_data": [s]}) if i % 2 else json.dumps(s) for i, s in enumerate(samples)))
+    summary = many.prove_many(pipeline, lines, batch_size=2, device="cpu")
+    assert summary.batch_size == 2 and len(summary.proofs) == 3 and summary.verified == (True, True, True)
+    rows = summary.as_dict()["proofs"]
+    assert [row["padded_samples"] for row in rows] == [0, 0, 1]
+    last = summary.proofs[-1].outputs
+    half = len(last) // 2
+    assert last[:half] == last[half:]  # the padding is a copy of the batch's first sample
+    assert summary.proofs[0].outputs != summary.proofs[1].outputs

@@ -10,8 +10,8 @@ calls :func:`prove_many` and prints.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -58,6 +58,8 @@ class ProveManySummary:
         prove_wall_seconds: wall time of the proving alone (verification excluded).
         proofs: one result per input, in input order.
         verified: per proof, whether it verified locally (None: not checked).
+        padded: per batch input (its file stem), how many of its last samples are padding
+            (copies of its first sample: their outputs are not predictions).
     """
 
     circuit: str
@@ -70,6 +72,7 @@ class ProveManySummary:
     prove_wall_seconds: float
     proofs: tuple[ProofResult, ...]
     verified: tuple[bool | None, ...]
+    padded: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def seconds_per_proof(self) -> float:
@@ -92,7 +95,10 @@ class ProveManySummary:
             "setup_seconds": round(self.setup_seconds, 3),
             "prove_wall_seconds": round(self.prove_wall_seconds, 3),
             "seconds_per_proof": round(self.seconds_per_proof, 3),
-            "proofs": [{**result.as_dict(), "verified": verdict} for result, verdict in zip(self.proofs, self.verified, strict=True)],
+            "proofs": [
+                {**result.as_dict(), "verified": verdict, "padded_samples": self.padded.get(Path(result.input).stem, 0)}
+                for result, verdict in zip(self.proofs, self.verified, strict=True)
+            ],
         }
 
 
@@ -124,7 +130,8 @@ def prove_many(
 
     Args:
         circuit: the circuit (a :class:`zkml.pipeline.Pipeline`); its stages up to the keys are built or reused.
-        inputs: a folder of JSON files, a ``.jsonl``, or a multi-sample ``.json``.
+        inputs: a folder of JSON files, a ``.jsonl``, or a multi-sample ``.json``. With ``batch_size`` > 1
+            their samples are grouped into batches in order, a final short batch padded (``padded``).
         out_dir: where proofs and witnesses go (default: ``proofs`` in the prover's folder).
         workers: prover processes (or CPUs of a local Ray).
         ray_address: a Ray cluster to join (implies Ray); ``use_ray`` without it starts a local Ray.
@@ -141,12 +148,16 @@ def prove_many(
         ZkmlError: any stage's failure while building the prover.
     """
     from zkml.proving.backends import prove_inputs
-    from zkml.proving.warm import WarmProver, collect_inputs
+    from zkml.proving.warm import WarmProver, collect_batches, collect_inputs
 
     started = time.perf_counter()
     spec, root = prover_spec(circuit, batch_size, device)
     out = out_dir or root / "proofs"
-    paths = collect_inputs(inputs, spec.inputs, out / "inputs")
+    if spec.batch_size > 1:
+        batches = collect_batches(inputs, spec.inputs, out / "inputs")
+        paths, padded = list(batches.paths), batches.padded
+    else:
+        paths, padded = collect_inputs(inputs, spec.inputs, out / "inputs"), {}
     ready = time.perf_counter()
     backend: Backend = "ray" if use_ray or ray_address else "pool" if workers > 1 else "warm"
 
@@ -170,6 +181,7 @@ def prove_many(
         prove_wall_seconds=proved - ready,
         proofs=tuple(results),
         verified=tuple(verdicts),
+        padded=padded,
     )
 
 

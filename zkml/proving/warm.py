@@ -235,6 +235,52 @@ def _split_batches(source: Path, inputs: tuple[TensorSpec, ...], staging: Path) 
     return paths
 
 
+@dataclass(frozen=True)
+class Batches:
+    """Single samples gathered from every input and grouped into the circuit's batches.
+
+    Attributes:
+        paths: one input file per proof, in order.
+        padded: per batch file name (stem), how many of its last samples are copies of its
+            first (a final short batch is filled up; its proof's extra outputs are not predictions).
+    """
+
+    paths: tuple[Path, ...]
+    padded: dict[str, int]
+
+
+def collect_batches(source: Path, inputs: tuple[TensorSpec, ...], staging: Path) -> Batches:
+    """Gather the samples of a folder of JSON files, a ``.jsonl`` or a JSON file, in order, into batches.
+
+    Each file or line may hold one sample or several (rows, or flat); the batch size is the
+    circuit's (axis 0 of its inputs). A final short batch is padded with copies of its first sample.
+
+    Raises:
+        InputDataError: nothing to prove, or a file or line that is not an input for one sample's shape.
+    """
+    import numpy as np
+
+    from zkml.data import Samples, read_input, write_samples
+
+    batch = int(inputs[0].shape[0]) if inputs and inputs[0].shape else 1
+    one = tuple(replace(spec, shape=(1, *spec.shape[1:])) for spec in inputs)
+    parts = [read_input(path, one) for path in collect_inputs(source, one, staging / "samples")]
+    arrays = tuple(np.concatenate([part.arrays[i] for part in parts]) for i in range(len(inputs)))
+    count = int(arrays[0].shape[0])
+    staging.mkdir(parents=True, exist_ok=True)
+    paths, padded = [], {}
+    for number, start in enumerate(range(0, count, batch)):
+        rows = list(range(start, min(start + batch, count)))
+        missing = batch - len(rows)
+        chunk = Samples(tuple(array[rows + [rows[0]] * missing] for array in arrays))
+        path = staging / f"batch-{number:05d}.json"
+        write_samples(path, chunk)
+        paths.append(path)
+        if missing:
+            padded[path.stem] = missing
+    return Batches(tuple(paths), padded)
+
+
 def witness_file(folder: Path, name: str) -> Path:
     """Where a prover writes the witness of the input called ``name``."""
     return Path(folder) / f"{name}.witness.json"
@@ -287,7 +333,8 @@ class WarmProver:
         if samples.count != self.spec.batch_size:
             raise InputDataError(
                 f"{input_path} holds {samples.count} samples; this circuit proves batches of {self.spec.batch_size}",
-                hint="split the file (prove-many does), or build a circuit for this batch size",
+                hint=f"give {self.spec.batch_size} samples (rows or one flat list); `zkml prove-many --batch-size "
+                f"{self.spec.batch_size}` groups single samples into batches itself",
             )
         if self.spec.input_ranges:
             check_in_range(samples, [(list(lo), list(hi)) for lo, hi in self.spec.input_ranges], self.spec.range_margin)
