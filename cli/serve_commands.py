@@ -74,9 +74,12 @@ def start_cmd(targets: tuple[str, ...], build_dir: Path, **options: Any) -> None
 
     from zkml.serve.app import create_app
     from zkml.serve.build import ServeOptions, build_service
+    from zkml.serve.owner import check_port
 
+    check_port(options["host"], options["port"])  # before any model loads or the store is touched
     names = {"batch_wait": "batch_wait_s", "max_body": "max_body_bytes"}
     chosen = {names.get(k, k): v for k, v in options.items() if k not in ("host", "port")}
+    chosen["listen"] = f"http://{options['host']}:{options['port']}"
     service, keeper = build_service([resolve_target(t, build_dir).pipeline() for t in targets], ServeOptions(**chosen))
     with service:
         if keeper is not None:

@@ -37,6 +37,7 @@ class ServeOptions:
         feed: the attested model's price feed.
         keeper: run a keeper over ``feed``.
         max_epoch_lag: the model's registered lag (default: the one registration uses).
+        listen: the API's address, recorded with the store's owner (a second service is told it).
     """
 
     store_url: str = "serve/jobs.sqlite"
@@ -53,6 +54,7 @@ class ServeOptions:
     feed: str | None = None
     keeper: bool = False
     max_epoch_lag: int | None = None
+    listen: str | None = None
 
 
 def oracle_binding(pipeline: ProvableCircuit, options: ServeOptions) -> OracleBinding:
@@ -105,6 +107,7 @@ def build_service(pipelines: Sequence[ProvableCircuit], options: ServeOptions) -
         max_queue=options.max_queue,
         max_body_bytes=options.max_body_bytes,
         folding=FoldingConfig(batch_size=options.batch_size, max_wait_s=options.batch_wait_s),
+        listen=options.listen,
     )
     service = Service(config, models)
     keeper = None

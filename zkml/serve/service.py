@@ -22,6 +22,7 @@ from zkml.serve.backends import Backend, BackendConfig, make_backend
 from zkml.serve.folding import Folder, FoldingConfig, build_folded_spec
 from zkml.serve.metrics import ServeMetrics
 from zkml.serve.models import ServedModel
+from zkml.serve.owner import StoreOwner
 from zkml.serve.publisher import Publisher
 from zkml.serve.store import JobStore
 from zkml.serve.worker import Dispatcher
@@ -41,8 +42,9 @@ class ServeConfig:
         backend: process pool or Ray, and how many workers.
         max_queue: jobs queued or proving beyond which a POST gets 429.
         max_body_bytes: request bodies above this are refused (413) before they are read.
-        run_workers: False serves the API only (tests of the API; a separate prover process).
+        run_workers: False serves the API only (tests of the API): it neither proves nor recovers.
         folding: fold queued jobs of a model into batched proofs (``batch_size`` > 1).
+        listen: the address the API listens on, recorded for a second service to be told whose store it is.
     """
 
     store_url: str
@@ -52,6 +54,7 @@ class ServeConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY
     run_workers: bool = True
     folding: FoldingConfig = field(default_factory=FoldingConfig)
+    listen: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_queue < 1:
@@ -80,14 +83,21 @@ class Service:
         self.publisher: Publisher | None = None
         self.recovered = 0
         self._lock = threading.Lock()
+        self._owner: StoreOwner | None = None
 
     def start(self) -> Service:
-        """Recover from a crash, start the backends, the dispatcher and the publisher."""
+        """Take the store (SQLite: one service at a time), recover from a crash, start the backends, dispatcher and publisher.
+
+        Raises:
+            ConfigError: another service holds this SQLite store (nothing of its jobs was touched).
+        """
+        if not self.config.run_workers:
+            return self
+        if self.store.db.dialect.name == "sqlite":
+            self._owner = StoreOwner(self.store.db.sqlite_path, listen=self.config.listen)
         self.recovered = self.store.recover()
         if self.recovered:
             log.warning("requeued %d jobs that a previous run left proving", self.recovered)
-        if not self.config.run_workers:
-            return self
         data = Path(self.config.data_dir)
         for name, model in self.models.items():
             self.backends[name] = make_backend(model.spec, data / "proofs" / name, self.config.backend)
@@ -135,6 +145,9 @@ class Service:
         for backend in self.backends.values():
             backend.close()
         self.store.close()
+        if self._owner is not None:
+            self._owner.release()
+            self._owner = None
 
     def __enter__(self) -> Service:
         return self.start()
