@@ -4,7 +4,8 @@ Posting a job spends prover time, so it needs a token with the ``prove`` scope
 (and ``publish`` to publish); reading needs none. Order of checks on a POST,
 cheapest refusal first: token (401/403), model (404), an idempotency key already
 used (the same job back, 200), queue full (429 + Retry-After), the input
-(422 with the CLI's message), then the job is queued (201).
+(422 with the CLI's message), then the job is queued (201). Every error is RFC 9457
+problem+json (:mod:`zkml.serve.problems`).
 
 No ``from __future__ import annotations`` here: FastAPI reads the handlers'
 annotations at runtime, and the request model is local to :func:`create_app`.
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from zkml.errors import InputDataError, ZkmlError
 from zkml.serve.service import Service
-from zkml.serve.store import IdempotencyConflictError
+from zkml.serve.store import STATES, IdempotencyConflictError
 from zkml.serve.tokens import Token, lookup_token
 
 if TYPE_CHECKING:
@@ -34,10 +35,10 @@ MAX_WAIT_S = 60.0  # the longest ?wait= a GET may hold a job's request open
 
 def create_app(service: Service) -> "BodyLimit":
     """The ASGI app over a started :class:`~zkml.serve.service.Service`."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
+    from fastapi import FastAPI
 
     from zkml.serve.limits import BodyLimit
+    from zkml.serve.problems import install as install_problems
 
     app = FastAPI(title="zkml serve", version="1", description="Proof jobs on warm provers; verified predictions to the oracle.")
     _read_routes(app, service)
@@ -45,11 +46,7 @@ def create_app(service: Service) -> "BodyLimit":
     _job_routes(app, service)
     _chain_routes(app, service)
 
-    @app.exception_handler(ZkmlError)
-    async def zkml_error(request: Request, exc: ZkmlError) -> JSONResponse:
-        service.metrics.failure(type(exc).__name__)
-        return JSONResponse({"detail": str(exc), "kind": type(exc).__name__}, status_code=500)
-
+    install_problems(app, service.metrics)
     return BodyLimit(app, service.config.max_body_bytes, on_refused=lambda: service.metrics.failure("body_too_large"))
 
 
@@ -58,7 +55,9 @@ def _refuse(service: Service, status: int, detail: str, kind: str, headers: dict
     from fastapi import HTTPException
 
     service.metrics.failure(kind)
-    return HTTPException(status_code=status, detail=detail, headers=headers)
+    error = HTTPException(status_code=status, detail=detail, headers=headers)
+    error.kind = kind  # type: ignore[attr-defined]  # the problem+json handler reports it
+    return error
 
 
 def token_with(service: Service, scope: str) -> Callable[[str | None], Token]:
@@ -169,7 +168,9 @@ def _job_routes(app: "FastAPI", service: Service) -> None:
 
     @app.get("/v1/jobs")
     def jobs(state: str | None = None, model: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Recent jobs, newest first."""
+        """Recent jobs, newest first (``state``: one of queued, proving, publishing, done, failed, cancelled)."""
+        if state is not None and state not in STATES:
+            raise _refuse(service, 422, f"state {state!r} is not a job state; one of {', '.join(STATES)}", "invalid_request")
         return [j.as_dict() for j in store.list_jobs(state=state, model=model, limit=max(1, min(limit, 500)))]
 
     @app.get("/v1/jobs/{job_id}")
@@ -232,7 +233,7 @@ def _chain_routes(app: "FastAPI", service: Service) -> None:
             conn = connect(model.binding.rpc_url)
             result = walk(conn, model.binding.oracle, bytes.fromhex(found.tx_hash.removeprefix("0x")), workspace=model.root)
         except ZkmlError as exc:
-            raise HTTPException(502, str(exc)) from exc
+            raise _refuse(service, 502, str(exc), type(exc).__name__) from exc
         return dict(result.as_dict())
 
     @app.get("/metrics", include_in_schema=False)

@@ -17,9 +17,18 @@ if TYPE_CHECKING:
 
 
 async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body larger than {limit} bytes", "kind": "body_too_large"}).encode()
+    # RFC 9457 problem details, as every other error of the API (zkml.serve.problems).
+    problem = {
+        "type": "urn:zkml:problem:body_too_large", "title": "Content Too Large", "status": 413,
+        "detail": f"request body larger than {limit} bytes", "kind": "body_too_large",
+    }  # fmt: skip
+    body = json.dumps(problem).encode()
     await send(
-        {"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]}
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/problem+json"), (b"connection", b"close")],
+        }
     )
     await send({"type": "http.response.body", "body": body})
 
