@@ -118,6 +118,31 @@ def token_create_cmd(name: str, scopes: str, store_url: str) -> None:
     click.echo(secret)
 
 
+@token_group.command("list")
+@DB_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the tokens as JSON.")
+def token_list_cmd(store_url: str, as_json: bool) -> None:
+    """List the tokens (id, name, scopes, created, revoked); secrets are never stored, so never shown."""
+    import datetime
+
+    from zkml_cli.options import emit
+
+    from zkml.serve.store import JobStore
+    from zkml.serve.tokens import list_tokens
+
+    store = JobStore(store_url)
+    try:
+        tokens = list_tokens(store)
+    finally:
+        store.close()
+    lines = [
+        f"{t.id}  {t.name:<16} {','.join(t.scopes):<14} {datetime.datetime.fromtimestamp(t.created):%Y-%m-%d %H:%M}"
+        + ("  revoked" if t.revoked else "")
+        for t in tokens
+    ] or ["no tokens (make one with `zkml serve token create NAME`)"]
+    emit({"tokens": [t.as_dict() for t in tokens]}, as_json, lines)
+
+
 @token_group.command("revoke")
 @click.argument("token_id")
 @DB_OPTION

@@ -199,3 +199,25 @@ def test_the_service_proves_from_a_postgres_store(served: Any, postgres_url: str
             assert job["state"] == "done" and job["verified"] is True
     finally:
         service.stop()
+
+
+def test_token_list_shows_every_token_and_never_a_secret(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+    from zkml_cli.main import cli
+
+    db = str(tmp_path / "jobs.sqlite")
+    runner = CliRunner()
+    assert "no tokens" in runner.invoke(cli, ["serve", "token", "list", "--db", db], obj={}).output
+    made = [runner.invoke(cli, ["serve", "token", "create", name, "--scopes", scopes, "--db", db], obj={}) for name, scopes in
+            (("prover", "prove"), ("both", "prove,publish"))]  # fmt: skip
+    assert all(m.exit_code == 0 for m in made), [m.output for m in made]
+    secrets = [word for m in made for word in m.output.split() if word.startswith("zks_")]
+    listed = runner.invoke(cli, ["serve", "token", "list", "--db", db, "--json"], obj={})
+    tokens = json.loads(listed.output)["tokens"]
+    assert [(t["name"], t["scopes"], t["revoked"]) for t in tokens] == [("prover", ["prove"], False), ("both", ["prove", "publish"], False)]
+    assert runner.invoke(cli, ["serve", "token", "revoke", tokens[0]["id"], "--db", db], obj={}).exit_code == 0
+    table = runner.invoke(cli, ["serve", "token", "list", "--db", db], obj={}).output
+    assert "revoked" in table.splitlines()[0] and "revoked" not in table.splitlines()[1]
+    assert secrets and not any(secret in listed.output + table for secret in secrets)

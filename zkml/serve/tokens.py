@@ -69,6 +69,26 @@ def lookup_token(store: JobStore, secret: str) -> Token | None:
     return Token(str(token_id), str(name), frozenset(str(scopes).split(",")))
 
 
+@dataclass(frozen=True)
+class TokenRecord:
+    """What ``zkml serve token list`` shows of a token: never its secret, nor its hash."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    created: float
+    revoked: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.name, "scopes": list(self.scopes), "created": self.created, "revoked": self.revoked}
+
+
+def list_tokens(store: JobStore) -> list[TokenRecord]:
+    """Every token, oldest first, live and revoked."""
+    rows = store.db.execute("SELECT id, name, scopes, created, revoked FROM tokens ORDER BY created, id")
+    return [TokenRecord(str(i), str(n), tuple(str(s).split(",")), float(c), bool(r)) for i, n, s, c, r in rows]
+
+
 def revoke_token(store: JobStore, token_id: str) -> bool:
     """Revoke a token by id; False when there is none."""
     rows = store.db.execute("UPDATE tokens SET revoked = 1 WHERE id = ? RETURNING id", (token_id,))
