@@ -37,6 +37,10 @@ class InputDataError(ZkmlError, ValueError):
     """Input data has the wrong shape, is not finite, or is out of range."""
 
 
+class IdempotencyConflictError(ConfigError):
+    """An idempotency key was reused with a different request (``zkml serve``: 422)."""
+
+
 class ExportError(ZkmlError):
     """A model could not be loaded, exported to ONNX or checked."""
 

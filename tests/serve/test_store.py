@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tests.serve.conftest import LiveServer, free_port, jittered_inputs
-from zkml.serve.store import IdempotencyConflictError, JobStore
+from zkml.errors import IdempotencyConflictError
+from zkml.serve.store import JobStore
 
 
 def _as_postgres_user(args: list[str]) -> list[str]:
@@ -221,3 +222,15 @@ def test_token_list_shows_every_token_and_never_a_secret(tmp_path: Path) -> None
     table = runner.invoke(cli, ["serve", "token", "list", "--db", db], obj={}).output
     assert "revoked" in table.splitlines()[0] and "revoked" not in table.splitlines()[1]
     assert secrets and not any(secret in listed.output + table for secret in secrets)
+
+
+def test_the_store_owns_every_sql_statement_of_the_service() -> None:
+    import re
+
+    serve = Path(__file__).resolve().parents[2] / "zkml" / "serve"
+    outside = sorted(
+        path.name
+        for path in serve.glob("*.py")
+        if path.name not in ("store.py", "db.py") and re.search(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b", path.read_text())
+    )
+    assert outside == []

@@ -18,9 +18,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
-from zkml.errors import InputDataError, ZkmlError
+from zkml.errors import IdempotencyConflictError, InputDataError, ZkmlError
 from zkml.serve.service import Service
-from zkml.serve.store import STATES, IdempotencyConflictError
+from zkml.serve.store import STATES
 from zkml.serve.tokens import Token, lookup_token
 
 if TYPE_CHECKING:

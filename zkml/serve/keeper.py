@@ -147,10 +147,7 @@ class Keeper:
 
     def last_queued(self) -> int | None:
         """The newest epoch any keeper queued for this model, if any."""
-        rows = self.store.db.execute(
-            "SELECT MAX(epoch) FROM jobs WHERE model = ? AND idem_key LIKE ?", (self.model.name, f"keeper:{self.model.name}:%")
-        )
-        return None if rows[0][0] is None else int(rows[0][0])
+        return self.store.last_keyed_epoch(self.model.name, f"keeper:{self.model.name}:")
 
     def step(self) -> KeeperReport:
         """One pass: queue every epoch from after the last queued one to the feed's latest."""

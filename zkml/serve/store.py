@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
-from zkml.errors import ConfigError
+from zkml.errors import IdempotencyConflictError
 from zkml.serve.db import Database
 
 STATES = ("queued", "proving", "publishing", "done", "failed", "cancelled")
@@ -28,10 +28,6 @@ _COLUMNS = (
     "id, model, state, input_json, publish, epoch, token_id, idem_key, request_hash, attempts, created, started, proved, "
     "finished, witness_seconds, prove_seconds, outputs, proof, verified, tx_hash, gas_used, prediction, error, error_kind, batch_size, batch_index"
 )
-
-
-class IdempotencyConflictError(ConfigError):
-    """An idempotency key was reused with a different request."""
 
 
 @dataclass(frozen=True)
@@ -321,6 +317,34 @@ class JobStore:
     def requeue(self, job_id: str) -> bool:
         """Put a job that was proving back in the queue (its prover stopped, not the job's fault)."""
         return self._move(job_id, "proving", "queued", "requeued")
+
+    # -- tokens and the keeper's mark (the store owns every SQL statement of the service)
+
+    def insert_token(self, token_id: str, name: str, token_hash: str, scopes: str) -> None:
+        """Store a token (its hash only)."""
+        self.db.execute(
+            "INSERT INTO tokens (id, name, token_hash, scopes, created) VALUES (?, ?, ?, ?, ?)",
+            (token_id, name, token_hash, scopes, time.time()),
+        )
+
+    def live_token(self, token_hash: str) -> tuple[str, str, str] | None:
+        """(id, name, scopes) of the unrevoked token with this hash, or None."""
+        rows = self.db.execute("SELECT id, name, scopes FROM tokens WHERE token_hash = ? AND revoked = 0", (token_hash,))
+        return (str(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else None
+
+    def token_rows(self) -> list[tuple[str, str, str, float, bool]]:
+        """(id, name, scopes, created, revoked) of every token, oldest first."""
+        rows = self.db.execute("SELECT id, name, scopes, created, revoked FROM tokens ORDER BY created, id")
+        return [(str(i), str(n), str(s), float(c), bool(r)) for i, n, s, c, r in rows]
+
+    def revoke_token(self, token_id: str) -> bool:
+        """Revoke a token by id; False when there is none."""
+        return bool(self.db.execute("UPDATE tokens SET revoked = 1 WHERE id = ? RETURNING id", (token_id,)))
+
+    def last_keyed_epoch(self, model: str, key_prefix: str) -> int | None:
+        """The newest epoch of ``model``'s jobs whose idempotency key starts with ``key_prefix`` (the keeper's mark)."""
+        rows = self.db.execute("SELECT MAX(epoch) FROM jobs WHERE model = ? AND idem_key LIKE ?", (model, f"{key_prefix}%"))
+        return None if rows[0][0] is None else int(rows[0][0])
 
     def recover(self) -> int:
         """After a restart: put the jobs caught ``proving`` back in the queue. Returns how many."""

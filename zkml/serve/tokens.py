@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -53,20 +52,17 @@ def create_token(store: JobStore, name: str, scopes: frozenset[str]) -> tuple[To
     """Make a token; returns it and its secret (shown once, stored only hashed)."""
     secret = PREFIX + secrets.token_urlsafe(32)
     token = Token(uuid.uuid4().hex, name, frozenset(scopes))
-    store.db.execute(
-        "INSERT INTO tokens (id, name, token_hash, scopes, created) VALUES (?, ?, ?, ?, ?)",
-        (token.id, name, hash_token(secret), ",".join(sorted(scopes)), time.time()),
-    )
+    store.insert_token(token.id, name, hash_token(secret), ",".join(sorted(scopes)))
     return token, secret
 
 
 def lookup_token(store: JobStore, secret: str) -> Token | None:
     """The live token with this secret, or None."""
-    rows = store.db.execute("SELECT id, name, scopes FROM tokens WHERE token_hash = ? AND revoked = 0", (hash_token(secret),))
-    if not rows:
+    found = store.live_token(hash_token(secret))
+    if found is None:
         return None
-    token_id, name, scopes = rows[0]
-    return Token(str(token_id), str(name), frozenset(str(scopes).split(",")))
+    token_id, name, scopes = found
+    return Token(token_id, name, frozenset(scopes.split(",")))
 
 
 @dataclass(frozen=True)
@@ -85,11 +81,9 @@ class TokenRecord:
 
 def list_tokens(store: JobStore) -> list[TokenRecord]:
     """Every token, oldest first, live and revoked."""
-    rows = store.db.execute("SELECT id, name, scopes, created, revoked FROM tokens ORDER BY created, id")
-    return [TokenRecord(str(i), str(n), tuple(str(s).split(",")), float(c), bool(r)) for i, n, s, c, r in rows]
+    return [TokenRecord(i, n, tuple(s.split(",")), c, r) for i, n, s, c, r in store.token_rows()]
 
 
 def revoke_token(store: JobStore, token_id: str) -> bool:
     """Revoke a token by id; False when there is none."""
-    rows = store.db.execute("UPDATE tokens SET revoked = 1 WHERE id = ? RETURNING id", (token_id,))
-    return bool(rows)
+    return store.revoke_token(token_id)
