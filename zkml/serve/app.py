@@ -47,7 +47,23 @@ def create_app(service: Service) -> "BodyLimit":
     _chain_routes(app, service)
 
     install_problems(app, service.metrics)
+    _count_requests(app, service)
     return BodyLimit(app, service.config.max_body_bytes, on_refused=lambda: service.metrics.failure("body_too_large"))
+
+
+def _count_requests(app: "FastAPI", service: Service) -> None:
+    """Count every answered request by its route's template (``/v1/jobs/{job_id}``), method and status."""
+    import time
+
+    from fastapi import Request, Response
+
+    @app.middleware("http")
+    async def counted(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        start = time.perf_counter()
+        response: Response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        service.metrics.request(route, request.method, response.status_code, time.perf_counter() - start)
+        return response
 
 
 def _refuse(service: Service, status: int, detail: str, kind: str, headers: dict[str, str] | None = None) -> "HTTPException":

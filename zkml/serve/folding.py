@@ -129,6 +129,10 @@ class Folder:
                 batch=(len(group), index),
             )
         metrics.proof_done(self.model.name, result.prove_seconds)
+        for job in group:
+            metrics.job_seconds.labels(self.model.name).observe(max(time.time() - job.created, 0.0))
+            if job.started is not None:
+                metrics.queue_wait.labels(self.model.name).observe(max(job.started - job.created, 0.0))
         if not verified:
             metrics.failure("NotVerified")
         log.info("folded %d jobs of %s into one proof", len(group), self.model.name)

@@ -77,7 +77,7 @@ class Service:
         self.config = config
         self.models = dict(models)
         self.store = JobStore(config.store_url)
-        self.metrics = ServeMetrics(self.store.depth)
+        self.metrics = ServeMetrics(self.store.depth, self.store.counts)
         self.backends: dict[str, Backend] = {}
         self.dispatcher: Dispatcher | None = None
         self.publisher: Publisher | None = None

@@ -144,7 +144,7 @@ class Dispatcher(threading.Thread):
         if not changed:
             log.info("job %s was no longer proving (cancelled or already recorded); result dropped", job.id)
             return
-        self.metrics.proof_done(job.model, result.prove_seconds)
+        self.metrics.proof_done(job.model, result.prove_seconds, created=job.created, started=job.started)
         if not verified:
             self.metrics.failure("NotVerified")
         if job.publish and verified:
