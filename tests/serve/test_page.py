@@ -50,6 +50,10 @@ def test_live_page_shows_a_job_turning_verified(served: Any, market: Market, sig
                 page.goto(server.url + "/")
                 page.wait_for_selector("#models tbody tr", timeout=30_000)
                 assert "mlp_regressor" in page.inner_text("#models")
+                # Before anything is published, the predictions table says what to do (this model has an oracle).
+                page.wait_for_selector("#predictions tr.empty", timeout=30_000)
+                empty = page.inner_text("#predictions")
+                assert "No predictions published yet" in empty and '"publish": true' in empty and "--oracle" not in empty
 
                 client = server.client(secret)
                 job = client.post("/v1/jobs", json={"model": model.name, "input": jittered_inputs(1)[0]}).json()
@@ -81,3 +85,26 @@ def test_live_page_shows_a_job_turning_verified(served: Any, market: Market, sig
     finally:
         service.stop()
     assert screenshot.stat().st_size > 10_000
+
+
+def test_an_empty_predictions_table_says_what_to_configure(served: Any, tmp_path: Path) -> None:
+    # A model served without --oracle: the table names the flags that would fill it.
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install 'zkml[dev]')")
+    from tests.serve.conftest import make_service
+
+    executable = chromium_path()
+    assert served.binding is None
+    service = make_service(served, tmp_path, run_workers=False).start()
+    try:
+        with LiveServer(service) as server, sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+            try:
+                page = browser.new_page()
+                page.goto(server.url + "/")
+                page.wait_for_selector("#predictions tr.empty", timeout=30_000)
+                hint = page.inner_text("#predictions")
+                assert "no model here has an oracle" in hint and "--oracle ADDRESS" in hint and '"publish": true' in hint
+            finally:
+                browser.close()
+    finally:
+        service.stop()

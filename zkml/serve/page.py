@@ -69,7 +69,15 @@ async function refresh() {
       cell(tr, fmt(j.started && j.started - j.created)); cell(tr, fmt(j.prove_seconds)); cell(tr, fmt(j.finished && j.finished - j.created));
       cell(tr, j.outputs ? j.outputs.map(v => v.toPrecision(4)).join(", ") : (j.error || "")); cell(tr, j.tx_hash ? j.tx_hash.slice(0, 12) + "…" : "");
     });
-    fill("predictions", preds, (tr, p) => {
+    if (!preds.length) {
+      // An empty table says what to configure rather than looking broken.
+      const oracle = models.some(m => m.oracle);
+      const hint = oracle
+        ? 'No predictions published yet: POST a job with "publish": true (a token with the publish scope), or run the keeper (--keeper --feed FEED).'
+        : 'No predictions published yet: no model here has an oracle. Serve one with --oracle ADDRESS (and --feed FEED --keeper for an attested model), then POST jobs with "publish": true.';
+      const tr = document.createElement("tr"); tr.className = "empty"; const td = cell(tr, hint); td.colSpan = 7;
+      document.querySelector("#predictions tbody").replaceChildren(tr);
+    } else fill("predictions", preds, (tr, p) => {
       cell(tr, p.job.slice(0, 10)); cell(tr, p.model); cell(tr, p.epoch === null ? "" : p.epoch);
       cell(tr, (p.prediction.floats || []).map(v => v.toPrecision(4)).join(", ")); cell(tr, p.tx_hash ? p.tx_hash.slice(0, 12) + "…" : "replayed"); cell(tr, p.gas_used || "");
       const btn = document.createElement("button"); btn.textContent = "walk"; btn.onclick = () => showProvenance(p.job); cell(tr, "").appendChild(btn);
