@@ -65,22 +65,56 @@ def serve_group() -> None:
 )
 @click.option("--feed", default=None, help="The attested model's price feed (the keeper watches it).")
 @click.option(
-    "--keeper/--no-keeper", default=False, show_default=True, help="Run a keeper over --feed: one published prediction per new round."
+    "--keeper/--no-keeper",
+    default=False,
+    show_default=True,
+    help="Run a keeper over --feed (a multi-feed model: over the feeds it is registered with): one publication per new round.",
 )
 @click.option("--max-epoch-lag", type=int, default=None, help="The model's registered epoch lag (default: [feed] max_epoch_lag).")
+@click.option(
+    "--circuit-batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Serve the first TARGET's batch-B circuit (BUILD_DIR/<circuit>/batch-B): for a model registered over B feeds, "
+    "or with --batch-epochs B (its default).",
+)
+@click.option(
+    "--batch-epochs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="The keeper waits for this many new epochs of the feed and publishes them as one batched proof.",
+)
+@click.option(
+    "--lease",
+    "lease_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds a replica holds a claimed job without a heartbeat; then another replica takes it over.",
+)
+@click.option(
+    "--heartbeat",
+    "heartbeat_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds between lease heartbeats (at most half the lease).",
+)
 def start_cmd(targets: tuple[str, ...], build_dir: Path, **options: Any) -> None:
     """Serve TARGET... (circuit folders or workspaces): docs at /docs, the live page at /, metrics at /metrics."""
-    import uvicorn
-
-    from zkml.serve.app import create_app
-    from zkml.serve.build import ServeOptions, build_service
+    from zkml.serve.build import ServeOptions, build_service, serve_http
     from zkml.serve.owner import check_port
 
     check_port(options["host"], options["port"])  # before any model loads or the store is touched
     names = {"batch_wait": "batch_wait_s", "max_body": "max_body_bytes"}
     chosen = {names.get(k, k): v for k, v in options.items() if k not in ("host", "port")}
     chosen["listen"] = f"http://{options['host']}:{options['port']}"
-    service, keeper = build_service([resolve_target(t, build_dir).pipeline() for t in targets], ServeOptions(**chosen))
+    # A batched circuit is its own workspace; only the first TARGET (the published, kept one) is served batched.
+    circuit_batch = chosen.pop("circuit_batch") or (chosen["batch_epochs"] if chosen["batch_epochs"] > 1 else None)
+    batches = [circuit_batch] + [None] * (len(targets) - 1)
+    pipelines = [resolve_target(t, build_dir, batch_size=b).pipeline() for t, b in zip(targets, batches, strict=True)]
+    service, keeper = build_service(pipelines, ServeOptions(**chosen))
     with service:
         if keeper is not None:
             keeper.start()
@@ -89,7 +123,7 @@ def start_cmd(targets: tuple[str, ...], build_dir: Path, **options: Any) -> None
             err=True,
         )
         try:
-            uvicorn.run(create_app(service), host=options["host"], port=options["port"], log_level="warning")
+            serve_http(service, options["host"], options["port"])  # until SIGTERM/SIGINT; leaving the block drains
         finally:
             if keeper is not None:
                 keeper.stop()

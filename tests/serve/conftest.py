@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -273,7 +274,7 @@ class Market:
 
 @pytest.fixture(scope="session")
 def market(tuned_mlp: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
-    """Everything on a fresh anvil: verifier, oracle, a feed with 30 rounds of the example series, the source, the model (lag 8)."""
+    """Everything on a fresh anvil: verifier, oracle, a feed with 30 rounds of the example series (90 left to push), the source, the model (lag 8)."""
     from zkml.errors import AnvilError
     from zkml.evm.anvil import find_anvil, local_anvil
     from zkml.evm.rpc import Sender, connect
@@ -291,7 +292,7 @@ def market(tuned_mlp: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     root = tmp_path_factory.mktemp("serve-market")
     feed_config = tuned_mlp.config.feed
     series = [float(p) for p in load_callable(feed_config.demo_series, tuned_mlp.config.root)()]
-    answers = [answer_of(p, feed_config.decimals) for p in series[-90:]]
+    answers = [answer_of(p, feed_config.decimals) for p in series[-120:]]
     with local_anvil() as node:
         conn = connect(node.url)
         owner = Sender(list(conn.w3.eth.accounts)[0])
@@ -315,3 +316,59 @@ def signer(monkeypatch: pytest.MonkeyPatch) -> str:
     """Publish with a local key (hash known before sending), as the exactly-once rule needs."""
     monkeypatch.setenv("ZKML_PRIVATE_KEY", ANVIL_KEY_1)
     return ANVIL_KEY_1
+
+
+# -- a PostgreSQL server of the tests' own (the store tests, replicas on one store)
+
+
+def _as_postgres_user(args: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root; on a root CI runner run them as the postgres user.
+    if os.geteuid() == 0:
+        runuser = shutil.which("runuser")
+        if runuser is None:
+            pytest.skip("running as root and no runuser to start PostgreSQL as another user")
+        return [runuser, "-u", "postgres", "--", *args]
+    return args
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server of its own: initdb in a temporary folder, pg_ctl start on a free loopback port."""
+    pytest.importorskip("psycopg")
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not on PATH")
+    folder = Path(tempfile.mkdtemp(prefix="zkml-pg-"))
+    data = folder / "data"
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+    port = free_port()
+    try:
+        subprocess.run(
+            _as_postgres_user([initdb, "-D", str(data), "-U", "zkml", "--auth=trust", "-E", "UTF8"]), check=True, capture_output=True
+        )
+        # Replicas hold a connection per thread that touched the store (HTTP pool included): room for several.
+        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+        subprocess.run(
+            _as_postgres_user([pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"]),
+            check=True,
+            capture_output=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.fail(f"PostgreSQL did not start: {exc.stderr.decode(errors='replace')[-2000:]}")
+    try:
+        yield f"postgresql://zkml@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_postgres_user([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def fresh_database(postgres_url: str, name: str) -> str:
+    """A new, empty database on the tests' PostgreSQL server (dropped first if a rerun left it); its URL."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_url.rsplit("/", 1)[0] + f"/{name}"

@@ -183,3 +183,37 @@ def test_the_epoch_plan_is_a_pure_decision() -> None:
         "epoch 49 is more than max_epoch_lag 4 rounds behind the feed's latest epoch 60: the oracle accepts epochs 56..60 now"
     )
     assert plan_epochs(60, 48, 0).to_queue == (60,) and len(plan_epochs(60, 48, 0).too_old) == 11
+
+
+def test_batches_of_epochs_follow_one_another() -> None:
+    from zkml.serve.keeper import plan_batches
+
+    assert plan_batches(48, None, 8, 4).to_queue == (45,)  # the newest complete batch: 45..48
+    assert plan_batches(50, 45, 8, 4).to_queue == ()  # 49, 50: the next batch waits for 52
+    assert plan_batches(52, 45, 8, 4).to_queue == (49,)
+    behind = plan_batches(latest=70, last_first=45, max_epoch_lag=8, size=4)
+    assert behind.to_queue == (65,) and [e for e, _ in behind.too_old] == [49, 53, 57, 61]
+    assert behind.too_old[-1][1].startswith("epoch 61 is more than max_epoch_lag 8 rounds behind the feed's latest epoch 70")
+    for latest, last in ((48, None), (50, 48), (60, 48)):
+        assert plan_batches(latest, last, 4, 1) == plan_epochs_of(latest, last, 4)
+
+
+def plan_epochs_of(latest: int, last: int | None, lag: int) -> Any:
+    from zkml.serve.keeper import plan_epochs
+
+    return plan_epochs(latest, last, lag)
+
+
+def test_a_keeper_refuses_a_circuit_that_is_not_the_batch_it_keeps(served: Any, market: Market, tmp_path: Path) -> None:
+    from zkml.errors import ConfigError
+
+    model = replace(served, binding=market.binding())
+    store = JobStore(str(tmp_path / "jobs.sqlite"))
+    try:
+        with pytest.raises(ConfigError, match="kept over 4 epochs per job, but the served circuit proves batches of 1") as info:
+            Keeper(store, model, max_epoch_lag=8, staging=tmp_path / "staging", batch_epochs=4)
+        assert "--circuit-batch 4" in (info.value.hint or "")
+        with pytest.raises(ConfigError, match="spans more than max_epoch_lag 2"):
+            Keeper(store, model, max_epoch_lag=2, staging=tmp_path / "staging", batch_epochs=4)
+    finally:
+        store.close()

@@ -49,3 +49,29 @@ def test_jobs_by_state_are_read_from_the_store_across_a_restart(served: Any, tmp
         assert _value(text, "zkml_serve_jobs", state="queued") == 1 and _value(text, "zkml_serve_jobs", state="done") == 0
     finally:
         again.stop()
+
+
+def test_lease_expiries_and_requeues_are_counted_from_the_store(served: Any, tmp_path: Path) -> None:
+    from zkml.serve.store import JobStore
+
+    dead = JobStore(str(tmp_path / "jobs.sqlite"), owner="dead-replica", lease_s=-1.0)  # a replica that stopped heartbeating
+    try:
+        job, _ = dead.submit(served.name, "{}")
+        dead.claim(served.name, 1)
+    finally:
+        dead.close()
+    first = make_service(served, tmp_path, run_workers=False).start()
+    try:
+        text = first.metrics.render()[0].decode()
+        assert _value(text, "zkml_serve_lease_expiries_total") == 0 and _value(text, "zkml_serve_requeues_total") == 0
+        assert first.store.expire_leases() == 1
+        text = first.metrics.render()[0].decode()
+        assert _value(text, "zkml_serve_lease_expiries_total") == 1 and _value(text, "zkml_serve_requeues_total") == 1
+    finally:
+        first.stop()
+    again = make_service(served, tmp_path, run_workers=False).start()  # a restart (or another replica) reads the same counts
+    try:
+        text = again.metrics.render()[0].decode()
+        assert _value(text, "zkml_serve_lease_expiries_total") == 1 and _value(text, "zkml_serve_requeues_total") == 1
+    finally:
+        again.stop()

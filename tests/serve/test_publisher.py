@@ -8,6 +8,7 @@ it, or between a mined receipt and its record. The server is a real
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,81 @@ def test_a_failed_publication_names_its_epoch(served: Any, market: Market, tmp_p
         assert failed.error and failed.error.startswith("epoch 4242: "), failed.error
     finally:
         store.close()
+
+
+def proved_epoch(model: Any, market: Market, folder: Path) -> tuple[int, str, Any]:
+    """A new epoch pushed to the feed, its attested input (as stored) and a real proof of it."""
+    from zkml.oracle.feed import attested_input
+    from zkml.oracle.mirror import ReturnsSpec
+    from zkml.proving.warm import WarmProver
+
+    (epoch,) = market.push(1)
+    spec = ReturnsSpec(model.spec.inputs[0].shape[1], model.spec.circuit.settings.input_scales[0], 100)
+    text = model.check_input(attested_input(market.conn, market.feed, epoch, spec).input_data(), folder / "check")
+    (folder / "input.json").write_text(text)
+    return epoch, text, WarmProver(model.spec, folder / "proofs").prove(folder / "input.json")
+
+
+def publishing_job(store: Any, model: Any, epoch: int, text: str, proof: Any) -> str:
+    """A job of ``store``'s replica, proved with ``proof`` and waiting to publish; its id."""
+    job, _ = store.submit(model.name, text, publish=True, epoch=epoch)
+    store.claim(model.name, 1)
+    store.proved(job.id, outputs=proof.outputs, proof=Path(proof.proof.path).read_text(), verified=True, witness_seconds=0, prove_seconds=0)
+    return str(job.id)
+
+
+def test_a_prediction_already_on_chain_is_recorded_not_sent_again(served: Any, market: Market, signer: str, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from zkml.oracle.client import publish
+    from zkml.serve.metrics import ServeMetrics
+    from zkml.serve.publisher import Publisher
+    from zkml.serve.store import JobStore
+
+    model = replace(served, binding=market.binding())
+    epoch, text, proof = proved_epoch(model, market, tmp_path)
+    first = publish(market.conn, market.oracle, market.model_id, Path(proof.proof.path), epochs=[epoch])  # the CLI's path, first
+    store = JobStore(str(tmp_path / "jobs.sqlite"))
+    try:
+        job_id = publishing_job(store, model, epoch, text, proof)
+        (job,) = store.claim_publishing()
+        Publisher(store, {model.name: model}, ServeMetrics(lambda: 0), tmp_path / "pub").publish_job(job)
+        done = store.get(job_id)
+        assert done is not None and done.state == "done" and done.prediction, done
+        assert json.loads(done.prediction)["replayed"] is True and done.gas_used is None
+        assert [tx for e, tx in market.published() if e == epoch] == [first.tx_hash]  # published once, by the first
+    finally:
+        store.close()
+
+
+def test_a_replica_that_lost_the_publishing_lease_sends_nothing(served: Any, market: Market, signer: str, tmp_path: Path) -> None:
+    """Two replicas' publishers on one store: the one whose lease was taken over stops before sending; the holder publishes once."""
+    from dataclasses import replace
+
+    from zkml.serve.metrics import ServeMetrics
+    from zkml.serve.publisher import Publisher
+    from zkml.serve.store import JobStore
+
+    model = replace(served, binding=market.binding())
+    epoch, text, proof = proved_epoch(model, market, tmp_path)
+    slow, holder = (JobStore(str(tmp_path / "jobs.sqlite"), owner=o) for o in ("slow", "holder"))
+    try:
+        job_id = publishing_job(slow, model, epoch, text, proof)
+        (seen,) = slow.claim_publishing()  # the slow replica is about to publish it...
+        slow.lease_s = -1.0  # ...and stalls past its lease; the other replica takes the job over
+        slow.heartbeat()
+        assert holder.expire_leases() == 1 and [j.id for j in holder.claim_publishing()] == [job_id]
+        sender = market.conn.w3.eth.account.from_key(signer).address
+        nonce = market.conn.w3.eth.get_transaction_count(sender)
+        Publisher(slow, {model.name: model}, ServeMetrics(lambda: 0), tmp_path / "slow").publish_job(seen)
+        assert market.conn.w3.eth.get_transaction_count(sender) == nonce  # nothing sent
+        left = holder.get(job_id)
+        assert left is not None and (left.state, left.owner, left.tx_hash) == ("publishing", "holder", None)  # nor failed, nor recorded
+        (held,) = holder.claim_publishing()
+        Publisher(holder, {model.name: model}, ServeMetrics(lambda: 0), tmp_path / "holder").publish_job(held)
+        done = holder.get(job_id)
+        assert done is not None and done.state == "done" and done.tx_hash
+        assert [tx for e, tx in market.published() if e == epoch] == [done.tx_hash]
+    finally:
+        slow.close()
+        holder.close()

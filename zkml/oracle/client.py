@@ -11,7 +11,7 @@ what consumers see (expiry and activity enforced), or the raw history.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from zkml.evm.records import Deployment
 from zkml.evm.rpc import Connection, Sender, call, estimate_gas, resolve_sender, transact
 from zkml.oracle.calls import bind, decode_output, view
 from zkml.oracle.compile import ORACLE_CONTRACT, OracleContracts, compile_contracts
-from zkml.oracle.encoding import hex32, prediction_id
+from zkml.oracle.encoding import feed_key, hex32, prediction_id
 from zkml.oracle.history import StoredBatch, find_batch
 
 if TYPE_CHECKING:
@@ -173,6 +173,7 @@ def publish(
     on_replay: str = "raise",
     sender: Sender | None = None,
     contracts: OracleContracts | None = None,
+    on_sent: Callable[[str], None] | None = None,
 ) -> Publication:
     """Submit a proof to the oracle, which verifies it and stores the decoded prediction(s).
 
@@ -187,6 +188,9 @@ def publish(
             when every sample is already published.
         sender: the account; resolved from the environment when None.
         contracts: compiled contracts.
+        on_sent: called with the transaction hash before the transaction is sent (with a local key;
+            see :func:`zkml.evm.rpc.send_transaction`): the service records it there, and an
+            exception raised there stops the send.
 
     Raises:
         OracleRevertError: the oracle refused it (``VerificationFailed``, ``InputNotAttested``,
@@ -202,12 +206,14 @@ def publish(
     data = submit_calldata(contract, model_id, read_proof(proof_path), vka_words=vka_words, epochs=epochs)
     doing = "submitting the proof" + (f" for epoch{'s' if len(epochs) > 1 else ''} {', '.join(map(str, epochs))}" if epochs else "")
     try:
-        receipt = transact(conn, sender or resolve_sender(conn), data, doing, to=contract.address, errors=contracts.errors)
+        receipt = transact(conn, sender or resolve_sender(conn), data, doing, to=contract.address, errors=contracts.errors, on_sent=on_sent)
     except ReplayError as exc:
         if on_replay == "raise":
             raise name_replayed_epoch(exc, model_id, epochs or ()) from None
         pid = bytes(exc.values[0])
         epoch = next((e for e in (epochs or ()) if prediction_id(model_id, int(e)) == pid), 0)
+        if epochs and not epoch:  # a multi-feed sample's id: read per feed (`read_feed_prediction`)
+            raise name_replayed_epoch(exc, model_id, epochs) from None
         stored = prediction_record(conn, oracle, model_id, pid, epoch=epoch, contracts=contracts)
         log.info("prediction %s was already published; reading the stored one", hex32(pid))
         return Publication(stored, None, None, replayed=True)
@@ -226,6 +232,10 @@ def name_replayed_epoch(exc: ReplayError, model_id: bytes, epochs: Sequence[int]
     """``exc`` (a ``Replay(predictionId)`` revert) with the epoch it is about named, when it is one of ``epochs``."""
     pid = bytes(exc.values[0]) if exc.values else b""
     epoch = next((int(e) for e in epochs if prediction_id(model_id, int(e)) == pid), None)
+    feed = next((k for k, e in enumerate(epochs) if prediction_id(feed_key(model_id, k), int(e)) == pid), None) if epochs else None
+    if epoch is None and feed is not None:
+        hint = f"feed {feed} is already published at epoch {epochs[feed]}: read it with `zkml oracle read --index {feed}`"
+        return ReplayError(exc.error, exc.values, f"submitting the proof for epoch {epochs[feed]}", hint=hint)
     if epoch is None:
         return exc
     hint = f"epoch {epoch} is already published for this model: read it with `zkml oracle read --epoch {epoch}`"

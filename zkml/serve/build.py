@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from zkml.serve.store import DEFAULT_HEARTBEAT_S, DEFAULT_LEASE_S
 
 if TYPE_CHECKING:
     from zkml.proving.many import ProvableCircuit
@@ -35,9 +37,12 @@ class ServeOptions:
         oracle: publish the first model's predictions to this oracle.
         model_id: the registered model id (hex; default: the workspace's, with the feature source it recorded on the chain).
         feed: the attested model's price feed.
-        keeper: run a keeper over ``feed``.
+        keeper: run a keeper over ``feed`` (or, for a multi-feed model, over the feeds it is registered with).
+        batch_epochs: the keeper queues one job per this many consecutive epochs of one feed (a model registered
+            with this batch size, served on its batch circuit).
         max_epoch_lag: the model's registered lag (default: the one registration uses).
         listen: the API's address, recorded with the store's owner (a second service is told it).
+        lease_s, heartbeat_s: how long a replica's claim on a job lasts without a heartbeat, and how often it beats.
     """
 
     store_url: str = "serve/jobs.sqlite"
@@ -53,8 +58,11 @@ class ServeOptions:
     model_id: str | None = None
     feed: str | None = None
     keeper: bool = False
+    batch_epochs: int = 1
     max_epoch_lag: int | None = None
     listen: str | None = None
+    lease_s: float = DEFAULT_LEASE_S
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S
 
 
 def oracle_binding(pipeline: ProvableCircuit, options: ServeOptions) -> OracleBinding:
@@ -108,11 +116,47 @@ def build_service(pipelines: Sequence[ProvableCircuit], options: ServeOptions) -
         max_body_bytes=options.max_body_bytes,
         folding=FoldingConfig(batch_size=options.batch_size, max_wait_s=options.batch_wait_s),
         listen=options.listen,
+        lease_s=options.lease_s,
+        heartbeat_s=options.heartbeat_s,
     )
     service = Service(config, models)
     keeper = None
     if options.keeper:
         first = next(iter(models.values()))
         lag = keeper_epoch_lag(pipelines[0], options)
-        keeper = Keeper(service.store, first, max_epoch_lag=lag, staging=data_dir / "staging", on_queued=service.wake)
+        keeper = Keeper(
+            service.store, first, max_epoch_lag=lag, staging=data_dir / "staging", on_queued=service.wake, batch_epochs=options.batch_epochs
+        )
     return service, keeper
+
+
+def serve_http(service: Service, host: str, port: int) -> None:
+    """Serve a started service's API on ``host:port`` until SIGTERM or SIGINT; the caller then stops (drains) the service.
+
+    On the signal the service stops taking work at once, while uvicorn closes the API. Uvicorn
+    re-raises the signal once it is done; with the default handler that would kill the process
+    before the service drained (the proof in flight lost, its prover orphaned, semaphores leaked),
+    so for the API's lifetime the handlers only ask the service to drain, and this returns.
+    """
+    import signal
+
+    import uvicorn
+
+    from zkml.serve.app import create_app
+
+    def drain(signum: int, frame: object) -> None:
+        service.drain()
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            service.drain()
+            super().handle_exit(sig, frame)
+
+    # Open long polls (``?wait=``) must not hold the drain up for their whole wait.
+    config = uvicorn.Config(create_app(service), host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    previous = {sig: signal.signal(sig, drain) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        DrainingServer(config).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -53,6 +53,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE jobs ADD COLUMN batch_size INTEGER",
         "ALTER TABLE jobs ADD COLUMN batch_index INTEGER",
     ),
+    (
+        # Leases: the replica that claimed a job (proving or publishing) and until when (the database's clock) it holds it.
+        "ALTER TABLE jobs ADD COLUMN owner TEXT",
+        "ALTER TABLE jobs ADD COLUMN lease_until DOUBLE PRECISION",
+        "CREATE INDEX jobs_lease ON jobs (state, lease_until)",
+        # The lease counters of /metrics count events by kind on every scrape.
+        "CREATE INDEX job_events_kind ON job_events (kind)",
+    ),
 )
 
 
@@ -64,10 +72,14 @@ class Dialect:
     placeholder: str
     # Appended to the claim's inner SELECT: concurrent claimers skip each other's rows (PostgreSQL).
     skip_locked: str
+    # The database's clock in epoch seconds: leases are set and compared on one clock, whatever the replicas' clocks say.
+    now: str
 
 
-SQLITE = Dialect("sqlite", "?", "")
-POSTGRES = Dialect("postgresql", "%s", " FOR UPDATE SKIP LOCKED")
+SQLITE = Dialect("sqlite", "?", "", "((julianday('now') - 2440587.5) * 86400.0)")
+POSTGRES = Dialect("postgresql", "%s", " FOR UPDATE SKIP LOCKED", "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)")
+# The advisory lock replicas take while migrating (any constant; it only has to be the same in every replica).
+_MIGRATION_LOCK = 0x7A6B6D6C
 
 
 def is_postgres_url(url: str) -> bool:
@@ -157,19 +169,26 @@ class Database:
         conn.execute("COMMIT")
 
     def migrate(self) -> int:
-        """Apply the migrations this database lacks; returns its schema version."""
-        self.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        with self.transaction():
+        """Apply the migrations this database lacks; returns its schema version.
+
+        Replicas starting together on one PostgreSQL take turns (an advisory lock): even
+        ``CREATE TABLE IF NOT EXISTS`` fails in one of two sessions that run it at once.
+        """
+        if self.dialect is POSTGRES:
+            self.execute("SELECT pg_advisory_lock(?)", (_MIGRATION_LOCK,))
+        try:
+            self.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            with self.transaction():
+                rows = self.execute("SELECT MAX(version) FROM schema_version")
+                current = int(rows[0][0] or 0)
+                for version in range(current + 1, len(MIGRATIONS) + 1):
+                    for statement in MIGRATIONS[version - 1]:
+                        self.execute(statement)
+                    self.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                    log.info("job store migrated to schema version %d", version)
+        finally:
             if self.dialect is POSTGRES:
-                # Two services starting together must not both apply a migration.
-                self.execute("LOCK TABLE schema_version IN EXCLUSIVE MODE")
-            rows = self.execute("SELECT MAX(version) FROM schema_version")
-            current = int(rows[0][0] or 0)
-            for version in range(current + 1, len(MIGRATIONS) + 1):
-                for statement in MIGRATIONS[version - 1]:
-                    self.execute(statement)
-                self.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-                log.info("job store migrated to schema version %d", version)
+                self.execute("SELECT pg_advisory_unlock(?)", (_MIGRATION_LOCK,))
         return len(MIGRATIONS)
 
     def close(self) -> None:

@@ -7,8 +7,10 @@ jobs that do not publish wait until B of them are there, or until the oldest has
 waited ``max_wait_s``; then up to B are claimed, their samples written into one
 batched input (a short batch is filled by repeating its own samples) and proved
 once. Each job gets its own slice of the outputs and shares the proof
-(``batch_size``, ``batch_index`` say where it sits). Publishing jobs are never
-folded: the oracle takes one attested epoch per proof here.
+(``batch_size``, ``batch_index`` say where it sits). Publishing jobs are not
+folded here: batched publication comes from the keeper, which queues one job per
+batch of a batch-registered model (K feeds at one epoch, or ``batch_epochs``
+consecutive epochs of one feed; :mod:`zkml.serve.keeper`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +59,11 @@ def build_folded_spec(model: ServedModel, batch_size: int, root: Path) -> Prover
     return build_batched(config, batch_size, root, device=model.spec.device.used).spec
 
 
+def is_shutdown(exc: BaseException) -> bool:
+    """The executor refused work because it (or the interpreter) is shutting down."""
+    return isinstance(exc, RuntimeError) and "shutdown" in str(exc)
+
+
 class Folder:
     """Folds one model's non-publishing jobs into batched proofs."""
 
@@ -77,8 +85,12 @@ class Folder:
             return False
         return count >= self.config.batch_size * self.backend.workers or time.time() - oldest >= self.config.max_wait_s
 
-    def step(self, store: JobStore, metrics: ServeMetrics) -> bool:
-        """Prove one round of batches if ready; True when it proved something."""
+    def step(self, store: JobStore, metrics: ServeMetrics, halted: Callable[[], bool] = lambda: False) -> bool:
+        """Prove one round of batches if ready; True when it proved something.
+
+        The jobs are claimed with the store's lease (as the dispatcher's are); a service that is
+        stopping (``halted``) gives back what it could not prove instead of failing it.
+        """
         if not self.ready(store):
             return False
         jobs = store.claim(self.model.name, self.config.batch_size * self.backend.workers, publish=False)
@@ -91,6 +103,9 @@ class Folder:
             results = self.backend.prove_many(paths)
         except Exception as exc:
             for job in jobs:
+                if halted() or is_shutdown(exc):
+                    store.requeue(job.id)
+                    continue
                 store.fail(job.id, "proving", f"the batched proof failed: {exc}", type(exc).__name__)
                 metrics.failure(type(exc).__name__)
             return True

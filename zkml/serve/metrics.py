@@ -1,9 +1,10 @@
-"""Prometheus metrics of one service: jobs by state, queue depth, proof rate, latencies, HTTP requests, failures by kind.
+"""Prometheus metrics of one service: jobs by state, queue depth, proof rate, latencies, HTTP requests, failures by kind, leases.
 
 Each service has its own registry (two services in one process, as in the
-tests, must not share counters). Queue depth, jobs by state and the recent
-proof rate are read from the store when scraped, so they survive a restart;
-``zkml_serve_proofs_total`` is there for ``rate()`` too.
+tests, must not share counters). Queue depth, jobs by state and the lease
+counters (expiries, requeues) are read from the store when scraped, so they
+survive a restart and every replica of one store reports the same store-wide
+numbers; ``zkml_serve_proofs_total`` is there for ``rate()`` too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,6 +23,12 @@ RATE_WINDOW = 60.0
 
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+# Store events counted as counters: (event kind, metric name, help).
+LEASE_COUNTERS = (
+    ("lease_expired", "zkml_serve_lease_expiries", "Leases that expired with their replica (store-wide, all time)"),
+    ("requeued", "zkml_serve_requeues", "Jobs put back in the queue: expired leases and drained replicas (store-wide, all time)"),
+)
 
 
 class _JobStates:
@@ -39,20 +46,42 @@ class _JobStates:
         yield family
 
 
+class _StoreCounters:
+    """Counters kept by the store as events (:data:`LEASE_COUNTERS`), counted on each scrape."""
+
+    def __init__(self, event_counts: Callable[[Sequence[str]], dict[str, int]]) -> None:
+        self.event_counts = event_counts
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily
+
+        counts = self.event_counts([kind for kind, _, _ in LEASE_COUNTERS])
+        for kind, name, text in LEASE_COUNTERS:
+            yield CounterMetricFamily(name, text, value=float(counts.get(kind, 0)))
+
+
 class ServeMetrics:
     """The service's metrics, in a private registry.
 
     Args:
         queue_depth: called on each scrape; the number of jobs queued or proving.
         job_counts: called on each scrape; jobs by state (None: not exported).
+        event_counts: called on each scrape with event kinds; how many the store logged (None: no lease counters).
     """
 
-    def __init__(self, queue_depth: Callable[[], int], job_counts: Callable[[], dict[str, int]] | None = None) -> None:
+    def __init__(
+        self,
+        queue_depth: Callable[[], int],
+        job_counts: Callable[[], dict[str, int]] | None = None,
+        event_counts: Callable[[Sequence[str]], dict[str, int]] | None = None,
+    ) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
         if job_counts is not None:
             self.registry.register(_JobStates(job_counts))  # type: ignore[arg-type]
+        if event_counts is not None:
+            self.registry.register(_StoreCounters(event_counts))  # type: ignore[arg-type]
         self.queue_wait = Histogram(
             "zkml_serve_queue_wait_seconds", "Seconds a job waited from accepted to proving", ["model"],
             buckets=LATENCY_BUCKETS, registry=self.registry,

@@ -6,7 +6,7 @@ prove them twice. :class:`StoreOwner` takes an exclusive ``flock`` on a lock fil
 beside the database for the service's lifetime (the kernel drops it when the
 process dies, even under kill -9), and records who holds it, so the second one is
 refused with one line naming the first, before recovery or any banner.
-(Several replicas on one PostgreSQL need job leases instead: issue 21.)
+(Several replicas share a PostgreSQL store instead, through job leases: :mod:`zkml.serve.store`.)
 """
 
 from __future__ import annotations

@@ -16,6 +16,14 @@ the transaction, so a crash in that instant could leave no hash; the oracle's
 replay guard (keyed on model and epoch, or input commitment) still refuses a
 second publication, and the publisher then records the stored prediction.
 Set ``ZKML_PRIVATE_KEY`` (or a keystore) for the strict guarantee.
+
+Across replicas: a publisher works only on the publishing jobs it holds the
+lease of (:meth:`JobStore.claim_publishing`): the ones its replica proved, and
+those whose replica died (lease expired). The hash is recorded only while the
+lease is held, and nothing is sent when it is not; a replica that took a job over
+finds the previous holder's hash and resolves it from the chain as above. (A
+holder frozen between recording and sending past its lease could still send
+after the new holder did: the oracle's replay guard then reverts the second.)
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import signal
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zkml.errors import ReplayError, RpcUnreachableError, ZkmlError
 from zkml.serve.metrics import ServeMetrics
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
     from web3.types import TxReceipt
 
     from zkml.evm.rpc import Connection
+    from zkml.oracle.client import Publication
     from zkml.oracle.compile import OracleContracts
 
 log = logging.getLogger(__name__)
@@ -57,6 +66,18 @@ def naming_epoch(epoch: int | None, message: str) -> str:
     if epoch is None or re.search(rf"\bepoch {epoch}\b", message):
         return message
     return f"epoch {epoch}: {message}"
+
+
+def stored_prediction(publication: Publication) -> dict[str, Any]:
+    """What a published job records: the newest prediction, and with a batch every prediction it stored, in batch order."""
+    data = publication.prediction.as_dict()
+    if len(publication.batch) > 1:
+        data["batch"] = [p.as_dict() for p in publication.batch]
+    return data
+
+
+class LeaseLostError(ZkmlError):
+    """This replica no longer holds the job's publishing lease (raised before sending, so nothing is sent)."""
 
 
 def _fault(point: str) -> None:
@@ -86,6 +107,7 @@ class Publisher(threading.Thread):
         self._halt = threading.Event()
         self._conns: dict[str, Connection] = {}
         self._contracts: OracleContracts | None = None
+        self._multi_feed: dict[str, bool] = {}  # by model name, read from the registration once
 
     def stop(self) -> None:
         self._halt.set()
@@ -93,7 +115,12 @@ class Publisher(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
-            for job in self.store.publishing():
+            try:
+                jobs = self.store.claim_publishing()
+            except Exception:  # a database hiccup: the next pass retries
+                log.exception("claiming publishing jobs failed")
+                jobs = []
+            for job in jobs:
                 if self._halt.is_set():
                     break
                 self.publish_job(job)
@@ -149,35 +176,84 @@ class Publisher(threading.Thread):
         self._send(job, binding, conn)
 
     def _send(self, job: Job, binding: OracleBinding, conn: Connection) -> None:
-        from zkml.evm.onchain import read_proof
-        from zkml.evm.rpc import resolve_sender, transact
-        from zkml.oracle.calls import bind
-        from zkml.oracle.client import submit_calldata
+        """Publish through :func:`zkml.oracle.client.publish` (the one publish path), recording the hash before sending."""
+        from zkml.oracle.client import publish
 
-        contracts = self._oracle_contracts()
-        contract = bind(conn, binding.oracle, contracts.oracle)
         proof_path = self.proofs_dir / f"{job.id}.proof.json"
         proof_path.write_text(job.proof or "")
-        epochs = [int(job.epoch)] if job.epoch is not None else None
-        data = submit_calldata(contract, binding.model_id, read_proof(proof_path), epochs=epochs)
+        lost: list[str] = []
 
         def on_sent(tx_hash: str) -> None:
-            self.store.record_tx(job.id, tx_hash)
+            if not self.store.record_tx(job.id, tx_hash):
+                # Another replica took the job over (this one's lease expired): it must not be sent from here.
+                lost.append(tx_hash)
+                raise LeaseLostError(f"job {job.id} is no longer this replica's to publish")
             _fault("after_tx_recorded")
 
+        epochs = self._job_epochs(job, binding, conn)
         try:
-            doing = f"publishing job {job.id}" + ("" if job.epoch is None else f" at epoch {job.epoch}")
-            receipt = transact(conn, resolve_sender(conn), data, doing, to=contract.address, errors=contracts.errors, on_sent=on_sent)
-        except ReplayError as exc:
-            # Someone (another service, the CLI) already published this prediction: record the stored one.
-            self._record_replay(job, binding, conn, bytes(exc.values[0]))
-            return
+            # on_replay="read": someone (another service, the CLI) already published it; the stored one is recorded.
+            publication = publish(
+                conn, binding.oracle, binding.model_id, proof_path, epochs=epochs, on_replay="read",
+                contracts=self._oracle_contracts(), on_sent=on_sent,
+            )  # fmt: skip
+        except ReplayError as exc:  # a multi-feed batch someone else published (one-feed replays are read by publish)
+            publication = self._published_feeds(job, binding, conn, exc)
+        except ZkmlError:
+            if lost:  # raised by on_sent (wrapped by the RPC layer): nothing was sent, nothing to record
+                log.warning("job %s: lease lost before sending; left to the replica that holds it", job.id)
+                return
+            raise
         _fault("after_receipt")
-        self._record(job, binding, conn, receipt)
+        if publication.replayed:
+            log.info("job %s: its prediction was already on chain; recording the stored one", job.id)
+        prediction = {**stored_prediction(publication), **({"replayed": True} if publication.replayed else {})}
+        if self.store.published(job.id, tx_hash=publication.tx_hash or job.tx_hash, gas_used=publication.gas_used, prediction=prediction):
+            self.metrics.published.labels(job.model).inc()
+
+    def _published_feeds(self, job: Job, binding: OracleBinding, conn: Connection, exc: ReplayError) -> Publication:
+        """A multi-feed batch whose every sample was already published: each feed's stored prediction at the job's epoch.
+
+        Raises:
+            ReplayError: ``exc``, when the model is not multi-feed or a feed's newest prediction is another epoch's.
+        """
+        from zkml.oracle.client import Publication
+        from zkml.oracle.multi_feed import read_feed_prediction
+
+        model = self.models.get(job.model)
+        if not self._multi_feed.get(job.model) or model is None:
+            raise exc
+        size = model.spec.batch_size
+        batch = tuple(
+            read_feed_prediction(conn, binding.oracle, binding.model_id, index=k, contracts=self._oracle_contracts())[0]
+            for k in range(size)
+        )
+        if any(p.epoch != job.epoch for p in batch):
+            raise exc
+        return Publication(batch[-1], None, None, replayed=True, batch=batch)
+
+    def _job_epochs(self, job: Job, binding: OracleBinding, conn: Connection) -> list[int] | None:
+        """Each sample's epoch: a job's epoch is its first (or only) one.
+
+        A batch-B model registered over B feeds takes all B samples at the job's epoch; one
+        registered over one feed takes B consecutive epochs from it (as the keeper queues them).
+        """
+        if job.epoch is None:
+            return None
+        model = self.models.get(job.model)
+        size = model.spec.batch_size if model is not None else 1
+        if size == 1:
+            return [int(job.epoch)]
+        if job.model not in self._multi_feed:
+            from zkml.oracle.multi_feed import feeds_of
+
+            self._multi_feed[job.model] = bool(feeds_of(conn, binding.oracle, binding.model_id, contracts=self._oracle_contracts()))
+        if self._multi_feed[job.model]:
+            return [int(job.epoch)] * size
+        return list(range(int(job.epoch), int(job.epoch) + size))
 
     def _record(self, job: Job, binding: OracleBinding, conn: Connection, receipt: TxReceipt) -> None:
-        # The service sends the transaction itself (its hash is recorded before sending), then decodes
-        # the receipt exactly as client.publish does.
+        # Resuming a recorded transaction: its receipt is decoded exactly as client.publish decodes a fresh one.
         from zkml.evm.rpc import succeeded
         from zkml.oracle.client import publication_from_receipt
 
@@ -186,12 +262,5 @@ class Publisher(threading.Thread):
             what = "the publication" if job.epoch is None else f"the publication of epoch {job.epoch}"
             raise ZkmlError(f"{what} {tx_hash} was mined but reverted", hint="see the job's proof and the oracle's rules")
         publication = publication_from_receipt(conn, binding.oracle, binding.model_id, receipt, contracts=self._contracts)
-        if self.store.published(job.id, tx_hash=tx_hash, gas_used=publication.gas_used, prediction=publication.prediction.as_dict()):
+        if self.store.published(job.id, tx_hash=tx_hash, gas_used=publication.gas_used, prediction=stored_prediction(publication)):
             self.metrics.published.labels(job.model).inc()
-
-    def _record_replay(self, job: Job, binding: OracleBinding, conn: Connection, pid: bytes) -> None:
-        from zkml.oracle.client import prediction_record
-
-        stored = prediction_record(conn, binding.oracle, binding.model_id, pid, epoch=int(job.epoch or 0), contracts=self._contracts)
-        log.info("job %s: its prediction was already on chain; recording the stored one", job.id)
-        self.store.published(job.id, tx_hash=job.tx_hash, gas_used=None, prediction={**stored.as_dict(), "replayed": True})

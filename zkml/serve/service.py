@@ -1,10 +1,17 @@
 """The service: a job store, the served models and their backends, the dispatcher, the publisher and metrics.
 
 :class:`Service` owns everything the HTTP app (:mod:`zkml.serve.app`) and the
-keeper (:mod:`zkml.serve.keeper`) use. ``start`` first repairs what a crash left
-(jobs caught proving go back to the queue; publications with a recorded hash are
-resolved from the chain by the publisher before it sends anything), then starts
-the workers.
+keeper (:mod:`zkml.serve.keeper`) use. ``start`` first takes back what a dead
+replica left (jobs whose lease expired go back to the queue; on SQLite, whose
+file lock proves the last service is gone, every leased job at once;
+publications with a recorded hash are resolved from the chain by the publisher
+before it sends anything), then starts the workers and the lease heartbeat.
+Any number of services may share one PostgreSQL store: each is a replica with
+its own id, and never touches a live replica's jobs.
+
+``stop`` drains: the proofs in flight finish and are recorded, whatever this
+replica still holds goes back to the store (queued jobs to the queue,
+publications to any replica), the prover processes exit cleanly.
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ from zkml.serve.metrics import ServeMetrics
 from zkml.serve.models import ServedModel
 from zkml.serve.owner import StoreOwner
 from zkml.serve.publisher import Publisher
-from zkml.serve.store import JobStore
-from zkml.serve.worker import Dispatcher
+from zkml.serve.store import DEFAULT_HEARTBEAT_S, DEFAULT_LEASE_S, JobStore, replica_id
+from zkml.serve.worker import Dispatcher, LeaseHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,8 @@ class ServeConfig:
         run_workers: False serves the API only (tests of the API): it neither proves nor recovers.
         folding: fold queued jobs of a model into batched proofs (``batch_size`` > 1).
         listen: the address the API listens on, recorded for a second service to be told whose store it is.
+        lease_s: how long a claimed job stays this replica's without a heartbeat (then another takes it over).
+        heartbeat_s: how often leases are extended and expired leases looked for (at most half the lease).
     """
 
     store_url: str
@@ -55,8 +64,15 @@ class ServeConfig:
     run_workers: bool = True
     folding: FoldingConfig = field(default_factory=FoldingConfig)
     listen: str | None = None
+    lease_s: float = DEFAULT_LEASE_S
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S
 
     def __post_init__(self) -> None:
+        if not 0 < self.heartbeat_s <= self.lease_s / 2:
+            raise ConfigError(
+                f"heartbeat {self.heartbeat_s} s with a lease of {self.lease_s} s; the heartbeat must be positive and at most half the lease",
+                hint="e.g. --lease 30 --heartbeat 10",
+            )
         if self.max_queue < 1:
             raise ConfigError(f"max_queue = {self.max_queue}; need at least 1")
         if self.max_body_bytes < 1024:
@@ -76,28 +92,31 @@ class Service:
             raise ConfigError("no model to serve", hint="give at least one TARGET")
         self.config = config
         self.models = dict(models)
-        self.store = JobStore(config.store_url)
-        self.metrics = ServeMetrics(self.store.depth, self.store.counts)
+        self.replica = replica_id()
+        self.store = JobStore(config.store_url, owner=self.replica, lease_s=config.lease_s)
+        self.metrics = ServeMetrics(self.store.depth, self.store.counts, self.store.count_events)
         self.backends: dict[str, Backend] = {}
         self.dispatcher: Dispatcher | None = None
         self.publisher: Publisher | None = None
+        self.heartbeat: LeaseHeartbeat | None = None
         self.recovered = 0
         self._lock = threading.Lock()
         self._owner: StoreOwner | None = None
 
     def start(self) -> Service:
-        """Take the store (SQLite: one service at a time), recover from a crash, start the backends, dispatcher and publisher.
+        """Take the store (SQLite: one service at a time), take back dead replicas' jobs, start the workers.
 
         Raises:
             ConfigError: another service holds this SQLite store (nothing of its jobs was touched).
         """
         if not self.config.run_workers:
             return self
-        if self.store.db.dialect.name == "sqlite":
+        alone = self.store.db.dialect.name == "sqlite"
+        if alone:
             self._owner = StoreOwner(self.store.db.sqlite_path, listen=self.config.listen)
-        self.recovered = self.store.recover()
+        self.recovered = self.store.expire_leases(everyone=alone)
         if self.recovered:
-            log.warning("requeued %d jobs that a previous run left proving", self.recovered)
+            log.warning("took back %d jobs that a stopped replica left (their leases expired)", self.recovered)
         data = Path(self.config.data_dir)
         for name, model in self.models.items():
             self.backends[name] = make_backend(model.spec, data / "proofs" / name, self.config.backend)
@@ -106,8 +125,11 @@ class Service:
         self.dispatcher = Dispatcher(
             self.store, self.models, self.backends, data, self.metrics, on_proved=self.publisher.wake.set, folders=folders
         )
+        self.heartbeat = LeaseHeartbeat(self.store, self.config.heartbeat_s, on_requeued=self.wake)
         self.publisher.start()
         self.dispatcher.start()
+        self.heartbeat.start()
+        log.info("replica %s started (lease %.1f s, heartbeat %.1f s)", self.replica, self.config.lease_s, self.config.heartbeat_s)
         return self
 
     def _folders(self, data: Path) -> dict[str, Folder]:
@@ -134,14 +156,25 @@ class Service:
         mean = total / count if count else 1.0
         return max(1, math.ceil(self.store.depth() * mean / max(self.config.backend.workers, 1)))
 
-    def stop(self) -> None:
-        """Stop the workers (after the groups they are proving) and close the store."""
+    def drain(self) -> None:
+        """Stop taking work, at once (a signal handler may call it): what is being proved or sent still finishes."""
         for thread in (self.dispatcher, self.publisher):
             if thread is not None:
                 thread.stop()
+
+    def stop(self) -> None:
+        """Drain: finish and record the proofs in flight, give back what this replica holds, stop the provers, close the store."""
+        self.drain()
         for thread in (self.dispatcher, self.publisher):
             if thread is not None:
-                thread.join(timeout=120)
+                thread.join(timeout=600)
+        if self.config.run_workers:
+            released = self.store.release_leases()
+            if released:
+                log.info("gave back %d jobs this replica held", released)
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+            self.heartbeat.join(timeout=30)
         for backend in self.backends.values():
             backend.close()
         self.store.close()

@@ -3,16 +3,30 @@
 A job moves ``queued -> proving -> done`` (or ``failed``), or, when it asks to
 publish, ``proving -> publishing -> done``; ``cancelled`` from ``queued``. Each
 move is a conditional UPDATE (``WHERE state = <expected>``), so a move that
-lost a race, or that a restart already undid, changes nothing. What survives a
-kill -9 at any moment: a queued job stays queued; a job caught ``proving`` goes
-back to the queue (:meth:`JobStore.recover`); a job caught ``publishing``
-keeps the transaction hash recorded before sending, and the publisher checks its
-receipt before anything else (:mod:`zkml.serve.publisher`).
+lost a race, or that a restart already undid, changes nothing.
+
+Leases (many replicas on one store): a job that is ``proving`` or ``publishing``
+is held by one replica, its ``owner``, until ``lease_until`` (seconds on the
+database's clock, so replicas' clocks never matter). The owner heartbeats its
+leases (:meth:`JobStore.heartbeat`); any replica puts a job whose lease expired
+back in the queue, or frees it for another publisher
+(:meth:`JobStore.expire_leases`). The rule that makes this safe: **a move out of
+``proving`` or ``publishing`` (a recorded proof, a failure, a recorded
+transaction hash, a publication) changes the job only while the caller is its
+owner**; a replica whose lease expired and was taken over records nothing.
+Starting a replica touches no live lease. What survives a kill -9 at any
+moment: a queued job stays queued; a job caught ``proving`` goes back to the
+queue once its lease expires (at once on SQLite, where the file lock proves its
+only service is gone); a job caught ``publishing`` keeps the transaction hash
+recorded before sending, and the publisher that takes it over checks its receipt
+before anything else (:mod:`zkml.serve.publisher`).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 import uuid
 from collections.abc import Sequence
@@ -26,8 +40,21 @@ STATES = ("queued", "proving", "publishing", "done", "failed", "cancelled")
 ACTIVE = ("queued", "proving", "publishing")
 _COLUMNS = (
     "id, model, state, input_json, publish, epoch, token_id, idem_key, request_hash, attempts, created, started, proved, "
-    "finished, witness_seconds, prove_seconds, outputs, proof, verified, tx_hash, gas_used, prediction, error, error_kind, batch_size, batch_index"
+    "finished, witness_seconds, prove_seconds, outputs, proof, verified, tx_hash, gas_used, prediction, error, error_kind, "
+    "batch_size, batch_index, owner, lease_until"
 )
+# A lease outlives a few missed heartbeats (a busy database, a GC pause) but not a dead replica by long.
+DEFAULT_LEASE_S = 30.0
+# A third of the default lease: two beats may be missed before another replica takes over.
+DEFAULT_HEARTBEAT_S = 10.0
+# Event kinds /metrics counts (from the store, so the counts survive restarts).
+LEASE_EXPIRED = "lease_expired"
+REQUEUED = "requeued"
+
+
+def replica_id() -> str:
+    """A new id for one replica (service) of the store: host, pid and a random part, readable in events and logs."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -60,6 +87,8 @@ class Job:
     error_kind: str | None
     batch_size: int | None = None
     batch_index: int | None = None
+    owner: str | None = None
+    lease_until: float | None = None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Job:
@@ -103,11 +132,15 @@ class JobStore:
 
     Args:
         url: a SQLite path or a ``postgresql://`` URL.
+        owner: the replica id this store claims jobs as (default: a new :func:`replica_id`).
+        lease_s: how long a claim (or a heartbeat) holds a job.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, owner: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> None:
         self.db = Database(url)
         self.db.migrate()
+        self.owner = owner or replica_id()
+        self.lease_s = lease_s
 
     def close(self) -> None:
         """Close the store's connections."""
@@ -215,7 +248,11 @@ class JobStore:
     # -- moving jobs
 
     def claim(self, model: str, limit: int, *, publish: bool | None = None) -> list[Job]:
-        """Move up to ``limit`` of the oldest queued jobs of ``model`` (only those that publish, or not) to ``proving``."""
+        """Lease up to ``limit`` of the oldest queued jobs of ``model`` (only those that publish, or not): now ``proving``, ours.
+
+        On PostgreSQL concurrent claimers skip each other's rows (``FOR UPDATE SKIP LOCKED``); on SQLite
+        the write transaction serialises them. Either way a queued job goes to one claimer.
+        """
         now = time.time()
         only = "" if publish is None else f" AND publish = {int(publish)}"
         with self.db.transaction():
@@ -225,8 +262,12 @@ class JobStore:
             )
             ids = [str(r[0]) for r in rows]
             for job_id in ids:
-                self.db.execute("UPDATE jobs SET state = 'proving', attempts = attempts + 1, started = ? WHERE id = ?", (now, job_id))
-                self._event(job_id, "proving")
+                self.db.execute(
+                    f"UPDATE jobs SET state = 'proving', attempts = attempts + 1, started = ?, owner = ?, "
+                    f"lease_until = {self.db.dialect.now} + ? WHERE id = ?",
+                    (now, self.owner, self.lease_s, job_id),
+                )
+                self._event(job_id, "proving", self.owner)
         return [job for job in (self.get(i) for i in ids) if job is not None]
 
     def queued_stats(self, model: str, *, publish: bool) -> tuple[int, float | None]:
@@ -243,11 +284,12 @@ class JobStore:
         return [str(r[0]) for r in rows]
 
     def _move(self, job_id: str, expected: str, state: str, event: str, **values: object) -> bool:
+        """Move a job from ``expected`` to ``state``; out of a leased state only while this store's owner holds it."""
         sets = ", ".join([*(f"{k} = ?" for k in values), "state = ?"])
+        held = " AND owner = ?" if expected in ("proving", "publishing") else ""
+        params = (*values.values(), state, job_id, expected, *((self.owner,) if held else ()))
         with self.db.transaction():
-            rows = self.db.execute(
-                f"UPDATE jobs SET {sets} WHERE id = ? AND state = ? RETURNING id", (*values.values(), state, job_id, expected)
-            )
+            rows = self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ? AND state = ?{held} RETURNING id", params)
             if rows:
                 self._event(job_id, event, cast("str | None", values.get("error")))
         return bool(rows)
@@ -269,7 +311,8 @@ class JobStore:
             batch: (jobs in the batched proof, this job's index) for a folded job.
 
         Returns:
-            False when the job was no longer ``proving`` (cancelled, or already recorded): nothing changed.
+            False when the job was no longer ``proving`` under this store's lease (already recorded, or
+            its lease expired and the job went back to the queue or to another replica): nothing changed.
         """
         job = self.get(job_id)
         if job is None:
@@ -285,24 +328,35 @@ class JobStore:
         if batch is not None:
             values["batch_size"], values["batch_index"] = batch
         if job.publish and verified:
+            # The lease carries over to publishing: this replica's publisher sends it next.
             return self._move(job_id, "proving", "publishing", "proved", **values)
-        return self._move(job_id, "proving", "done", "done", finished=values["proved"], **values)
+        return self._move(job_id, "proving", "done", "done", finished=values["proved"], lease_until=None, **values)
 
     def fail(self, job_id: str, expected: str, error: str, kind: str) -> bool:
-        """Mark a job failed (from ``expected``), with the error and its kind (the exception type)."""
-        return self._move(job_id, expected, "failed", "failed", finished=time.time(), error=error, error_kind=kind)
+        """Mark a job failed (from ``expected``; from a leased state only while this store holds it), with the error and its kind."""
+        return self._move(job_id, expected, "failed", "failed", finished=time.time(), error=error, error_kind=kind, lease_until=None)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued job; False when it is no longer queued."""
         return self._move(job_id, "queued", "cancelled", "cancelled", finished=time.time())
 
-    def record_tx(self, job_id: str, tx_hash: str) -> None:
-        """Record the publication's transaction hash (called before the transaction is sent)."""
-        self.db.execute("UPDATE jobs SET tx_hash = ? WHERE id = ? AND state = 'publishing'", (tx_hash, job_id))
-        self._event(job_id, "tx", tx_hash)
+    def record_tx(self, job_id: str, tx_hash: str) -> bool:
+        """Record the publication's transaction hash (called before the transaction is sent).
+
+        Returns:
+            False when this store no longer holds the job's publishing lease: the caller must not send.
+        """
+        with self.db.transaction():
+            rows = self.db.execute(
+                "UPDATE jobs SET tx_hash = ? WHERE id = ? AND state = 'publishing' AND owner = ? RETURNING id",
+                (tx_hash, job_id, self.owner),
+            )
+            if rows:
+                self._event(job_id, "tx", tx_hash)
+        return bool(rows)
 
     def published(self, job_id: str, *, tx_hash: str | None, gas_used: int | None, prediction: dict[str, Any]) -> bool:
-        """Record a mined publication; the job is done."""
+        """Record a mined publication; the job is done (only while this store holds its publishing lease)."""
         return self._move(
             job_id,
             "publishing",
@@ -312,11 +366,12 @@ class JobStore:
             tx_hash=tx_hash,
             gas_used=gas_used,
             prediction=json.dumps(prediction),
+            lease_until=None,
         )
 
     def requeue(self, job_id: str) -> bool:
-        """Put a job that was proving back in the queue (its prover stopped, not the job's fault)."""
-        return self._move(job_id, "proving", "queued", "requeued")
+        """Put a job this store was proving back in the queue (its prover stopped, not the job's fault)."""
+        return self._move(job_id, "proving", "queued", REQUEUED, owner=None, lease_until=None)
 
     # -- tokens and the keeper's mark (the store owns every SQL statement of the service)
 
@@ -346,15 +401,84 @@ class JobStore:
         rows = self.db.execute("SELECT MAX(epoch) FROM jobs WHERE model = ? AND idem_key LIKE ?", (model, f"{key_prefix}%"))
         return None if rows[0][0] is None else int(rows[0][0])
 
-    def recover(self) -> int:
-        """After a restart: put the jobs caught ``proving`` back in the queue. Returns how many."""
-        with self.db.transaction():
-            rows = self.db.execute("UPDATE jobs SET state = 'queued' WHERE state = 'proving' RETURNING id")
-            for (job_id,) in rows:
-                self._event(str(job_id), "requeued")
-        return len(rows)
-
     def publishing(self) -> list[Job]:
-        """Jobs that are proved and wait to be published (or whose publication must be checked)."""
+        """Jobs that are proved and wait to be published (or whose publication must be checked), whoever holds them."""
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'publishing' ORDER BY proved, id")
         return [Job.from_row(r) for r in rows]
+
+    # -- leases
+
+    def claim_publishing(self, limit: int = 16) -> list[Job]:
+        """Lease the publishing jobs this store may send now: its own, and those no replica holds (expired, released).
+
+        Only one replica publishes a given job at a time; one that takes a job over finds the transaction
+        hash its previous holder recorded before sending, and checks the receipt first.
+        """
+        with self.db.transaction():
+            rows = self.db.execute(
+                "SELECT id, owner FROM jobs WHERE state = 'publishing' AND (owner = ? OR owner IS NULL) "
+                f"ORDER BY proved, id LIMIT ?{self.db.dialect.skip_locked}",
+                (self.owner, int(limit)),
+            )
+            for job_id, owner in rows:
+                self.db.execute(
+                    f"UPDATE jobs SET owner = ?, lease_until = {self.db.dialect.now} + ? WHERE id = ?", (self.owner, self.lease_s, job_id)
+                )
+                if owner is None:
+                    self._event(str(job_id), "publishing", self.owner)
+        return [job for job in (self.get(str(r[0])) for r in rows) if job is not None]
+
+    def heartbeat(self) -> int:
+        """Extend the lease of every job this store holds (proving or publishing); how many."""
+        rows = self.db.execute(
+            f"UPDATE jobs SET lease_until = {self.db.dialect.now} + ? WHERE owner = ? AND state IN ('proving', 'publishing') RETURNING id",
+            (self.lease_s, self.owner),
+        )
+        return len(rows)
+
+    def expire_leases(self, *, everyone: bool = False) -> int:
+        """Take back the jobs whose lease expired: ``proving`` ones go back to the queue, ``publishing`` ones are freed.
+
+        Every replica calls this periodically and at start; a live lease is never touched.
+
+        Args:
+            everyone: take back every leased job, expired or not. Only for a caller that knows no other
+                service uses the store (SQLite, whose file lock it holds): its jobs were left by a dead run.
+
+        Returns:
+            How many jobs were taken back (each logged as a ``lease_expired`` event naming the old owner).
+        """
+        expired = "" if everyone else f" AND (lease_until IS NULL OR lease_until < {self.db.dialect.now})"
+        with self.db.transaction():
+            rows = self.db.execute(
+                "SELECT id, state, owner FROM jobs WHERE (state = 'proving' OR (state = 'publishing' AND owner IS NOT NULL))"
+                f"{expired}{self.db.dialect.skip_locked}"
+            )
+            for job_id, state, owner in rows:
+                if state == "proving":
+                    self.db.execute("UPDATE jobs SET state = 'queued', owner = NULL, lease_until = NULL WHERE id = ?", (job_id,))
+                else:
+                    self.db.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE id = ?", (job_id,))
+                self._event(str(job_id), LEASE_EXPIRED, None if owner is None else str(owner))
+                if state == "proving":
+                    self._event(str(job_id), REQUEUED, "its lease expired")
+        return len(rows)
+
+    def release_leases(self) -> int:
+        """Give back every job this store holds (a draining replica): proving ones to the queue, publishing ones freed."""
+        with self.db.transaction():
+            rows = self.db.execute(
+                "UPDATE jobs SET state = CASE WHEN state = 'proving' THEN 'queued' ELSE state END, owner = NULL, lease_until = NULL "
+                "WHERE owner = ? AND state IN ('proving', 'publishing') RETURNING id, state",
+                (self.owner,),
+            )
+            for job_id, state in rows:
+                self._event(str(job_id), REQUEUED if state == "queued" else "released", "released at shutdown")
+        return len(rows)
+
+    def count_events(self, kinds: Sequence[str]) -> dict[str, int]:
+        """How many events of each kind the store ever logged (what restarts cannot reset)."""
+        marks = ", ".join("?" for _ in kinds)
+        rows = self.db.execute(f"SELECT kind, COUNT(*) FROM job_events WHERE kind IN ({marks}) GROUP BY kind", tuple(kinds))
+        found = {str(k): int(n) for k, n in rows}
+        return {kind: found.get(kind, 0) for kind in kinds}

@@ -6,6 +6,10 @@ a worker could not start now: claimed jobs are the ones a crash puts back),
 proves the group, verifies each proof in the server process (milliseconds)
 and commits each result with a conditional update, so a job is recorded done
 once even if a restart re-proved it.
+
+Beside it, :class:`LeaseHeartbeat` extends the leases of the jobs this replica
+holds and takes back the jobs whose replica stopped heartbeating (see
+:mod:`zkml.serve.store` for the lease rules).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zkml.serve.backends import Backend
-from zkml.serve.folding import Folder
+from zkml.serve.folding import Folder, is_shutdown
 from zkml.serve.metrics import ServeMetrics
 from zkml.serve.models import ServedModel
 from zkml.serve.store import Job, JobStore
@@ -91,15 +95,21 @@ class Dispatcher(threading.Thread):
                 break
             model, backend = self.models.get(name), self.backends.get(name)
             if model is None or backend is None:
-                for job in self.store.claim(name, 100):
-                    self.store.fail(job.id, "proving", f"model {name!r} is not served here", "UnknownModel")
+                # Alone on its store (SQLite), no one else will ever prove it; beside other replicas, one that serves it will.
+                if self.store.db.dialect.name == "sqlite":
+                    for job in self.store.claim(name, 100):
+                        self.store.fail(job.id, "proving", f"model {name!r} is not served here", "UnknownModel")
                 continue
             folder = self.folders.get(name)
             if folder is not None:
-                busy = folder.step(self.store, self.metrics) or busy
+                busy = folder.step(self.store, self.metrics, halted=self._halt.is_set) or busy
             # With folding, only publishing jobs take the one-by-one path.
             jobs = self.store.claim(name, backend.workers, publish=True if folder is not None else None)
-            if jobs:
+            if jobs and self._halt.is_set():
+                # Stopped between the check and the claim: nothing started, so give them back.
+                for job in jobs:
+                    self.store.requeue(job.id)
+            elif jobs:
                 busy = True
                 self.prove_group(model, backend, jobs)
         return busy
@@ -115,7 +125,7 @@ class Dispatcher(threading.Thread):
         try:
             results = backend.prove_many(paths)
         except Exception as exc:
-            if self._halt.is_set() or _is_shutdown(exc):
+            if self._halt.is_set() or is_shutdown(exc):
                 # The service is stopping: the jobs are not at fault; the next start proves them again.
                 for job in jobs:
                     self.store.requeue(job.id)
@@ -142,7 +152,7 @@ class Dispatcher(threading.Thread):
             prove_seconds=result.prove_seconds,
         )
         if not changed:
-            log.info("job %s was no longer proving (cancelled or already recorded); result dropped", job.id)
+            log.info("job %s is no longer this replica's to record (already recorded, or its lease expired); result dropped", job.id)
             return
         self.metrics.proof_done(job.model, result.prove_seconds, created=job.created, started=job.started)
         if not verified:
@@ -157,9 +167,40 @@ class Dispatcher(threading.Thread):
         self.metrics.failure(kind)
 
 
-def _is_shutdown(exc: BaseException) -> bool:
-    """The executor refused work because it (or the interpreter) is shutting down."""
-    return isinstance(exc, RuntimeError) and "shutdown" in str(exc)
+class LeaseHeartbeat(threading.Thread):
+    """Every ``interval_s``: extend this replica's leases, then take back the jobs whose lease expired elsewhere.
+
+    Args:
+        store: the job store (its owner is this replica).
+        interval_s: seconds between beats (well under the store's lease, so a few may be missed).
+        on_requeued: called when expired jobs went back to the queue (wakes the dispatcher).
+    """
+
+    def __init__(self, store: JobStore, interval_s: float, on_requeued: Callable[[], None] = lambda: None) -> None:
+        super().__init__(name="zkml-serve-heartbeat", daemon=True)
+        self.store = store
+        self.interval_s = interval_s
+        self.on_requeued = on_requeued
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval_s):
+            self.beat()
+
+    def beat(self) -> None:
+        """One heartbeat and one expiry pass (a failure is logged; the next beat retries)."""
+        try:
+            self.store.heartbeat()
+            taken = self.store.expire_leases()
+        except Exception:  # a database hiccup must not end the heartbeat: the lease outlives a few missed beats
+            log.exception("lease heartbeat failed")
+            return
+        if taken:
+            log.warning("took back %d jobs whose replica's lease expired", taken)
+            self.on_requeued()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, poll: float = 0.05) -> bool:
