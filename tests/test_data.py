@@ -213,3 +213,69 @@ def test_rows_of_samples_for_a_one_input_model(tmp_path: Path) -> None:
     ragged.write_text(json.dumps({"input_data": [[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7]]}))
     with pytest.raises(InputDataError):
         read_samples(ragged, spec)
+
+
+# -- issue 21 item 4: one normaliser for files and request bodies
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        EIGHT,
+        [EIGHT],
+        [[EIGHT]],
+        {"input_data": EIGHT},
+        {"input_data": [EIGHT]},
+        {"input_data": [[EIGHT]]},
+        {"input_data": [[[EIGHT]]]},
+        {"input_data": [EIGHT], "output_data": [[0.5]]},
+    ],
+    ids=["bare", "bare-row", "bare-tensor", "flat-input-data", "ezkl", "tensor", "tensor-with-batch-axis", "with-output-data"],
+)
+def test_normalise_input_gives_ezkl_form_for_every_allowed_form(payload: object) -> None:
+    from zkml.data import normalise_input
+
+    assert normalise_input(payload, MLP_SPEC) == {"input_data": [EIGHT]}
+
+
+@pytest.mark.parametrize(("levels", "depth"), [(4, 4), (5, 5)])
+def test_nesting_deeper_than_the_model_shape_is_refused_naming_both(levels: int, depth: int) -> None:
+    from zkml.data import samples_from_payload
+
+    nested: object = EIGHT
+    for _ in range(levels):
+        nested = [nested]
+    with pytest.raises(InputDataError) as info:
+        samples_from_payload({"input_data": nested}, MLP_SPEC, where="input")
+    message = str(info.value)
+    assert message.startswith("input: input 'input' is nested") and f"{depth} lists deep" in message
+    assert "one sample is [8]" in message and "at most 3 levels" in message and "\n" not in message
+
+
+def test_each_input_of_a_two_input_model_is_normalised_on_its_own() -> None:
+    from zkml.data import normalise_input
+
+    two = (TensorSpec("a", (1, 4)), TensorSpec("b", (1, 2, 2)))
+    got = normalise_input({"input_data": [[0.1, 0.2, 0.3, 0.4], [[[1, 2], [3, 4]]]]}, two)
+    assert got == {"input_data": [[0.1, 0.2, 0.3, 0.4], [1.0, 2.0, 3.0, 4.0]]}
+    with pytest.raises(InputDataError, match=r"one flat list of 4 values but the model takes 2 inputs \(a, b\)"):
+        normalise_input([0.1, 0.2, 0.3, 0.4], two)  # a bare list is only for one-input models
+    with pytest.raises(InputDataError, match="different numbers of samples"):
+        normalise_input({"input_data": [[0.1, 0.2, 0.3, 0.4], [1, 2, 3, 4, 5, 6, 7, 8]]}, two)
+
+
+def test_a_file_and_the_same_payload_are_read_alike(tmp_path: Path) -> None:
+    # read_samples is the file reader around samples_from_payload: same result, same message but for the name.
+    from zkml.data import samples_from_payload
+
+    for payload in ({"input_data": [[EIGHT]]}, {"input_data": [[0.1] * 7 + ["x"]]}, {"input_data": [EIGHT], "pad": 1}):
+        path = _file(tmp_path, payload)
+        try:
+            from_file = read_samples(path, MLP_SPEC).arrays[0].tolist()
+        except InputDataError as exc:
+            from_file = str(exc).replace(str(path), "input")
+        try:
+            from_payload = samples_from_payload(payload, MLP_SPEC).arrays[0].tolist()
+        except InputDataError as exc:
+            from_payload = str(exc)
+        assert from_file == from_payload

@@ -10,6 +10,10 @@ circuit work, so a wrong shape or a NaN is a one-line error, not an ezkl panic;
 an input to prove (:func:`read_input`) is also refused unread over a size limit
 (``$ZKML_MAX_INPUT_BYTES``). ezkl is only ever given the checked samples,
 rewritten by :func:`input_payload`, never the file as it came.
+
+:func:`samples_from_payload` is the one normaliser: files (``zkml prove``,
+``prove-many``) and the service's request bodies both go through it, so they
+accept exactly the same inputs; :func:`normalise_input` gives its result in ezkl's form.
 """
 
 from __future__ import annotations
@@ -117,20 +121,12 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _load_payload(path: Path, max_bytes: int | None) -> object:
-    """Parse an input file: size first, then JSON (repeated keys refused), then the top-level keys."""
+    """Parse an input file: size first, then JSON (repeated keys refused); its content is checked by :func:`samples_from_payload`."""
     raw = _read_bounded(path, max_bytes)
     try:
-        payload = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
     except (ValueError, RecursionError) as exc:
         raise InputDataError(f"input file {path} is not valid JSON: {exc}") from exc
-    if isinstance(payload, dict):
-        unknown = sorted(set(payload) - set(INPUT_KEYS))
-        if unknown:
-            raise InputDataError(
-                f"{path}: unknown key {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
-                hint=f"allowed: {', '.join(INPUT_KEYS)}",
-            )
-    return payload
 
 
 def _check_numbers(value: object, where: str) -> None:
@@ -179,29 +175,48 @@ def _nesting_fits(shape: tuple[int, ...], sample_shape: tuple[int, ...]) -> bool
     return any(candidate and list(shape[-len(candidate) :]) == candidate for candidate in (list(sample_shape), core))
 
 
-def _input_array(values: object, spec: TensorSpec, path: Path, index: int) -> npt.NDArray[np.float64]:
+def _depth(value: object) -> int:
+    """How many lists deep ``value`` is, along its first items (numpy's own check covers ragged nesting)."""
+    depth = 0
+    while isinstance(value, list):
+        depth += 1
+        value = value[0] if value else None
+    return depth
+
+
+def _input_array(values: object, spec: TensorSpec, where: str, index: int) -> npt.NDArray[np.float64]:
     """One model input's samples as an ``(n, *spec.shape[1:])`` array, every check passed."""
     import numpy as np
 
-    array = _as_array(values, f"{path} input {index}")
     sample_shape = tuple(int(d) for d in spec.shape[1:])
+    # Rows of samples, each sample at most with the model's own batch axis of 1: anything deeper is a
+    # mistake, refused before numpy sees it (it gives up at 64 dimensions with a message about arrays).
+    deepest = max(len(spec.shape), 1) + 1
+    depth = _depth(values)
+    if depth > deepest:
+        raise InputDataError(
+            f"{where}: input {spec.name!r} is nested {depth} lists deep; "
+            f"one sample is {list(sample_shape)}, so at most {deepest} levels (rows of samples) make sense",
+            hint='give {"input_data": [[flat values of every sample]]}, a bare flat list, or one row per sample',
+        )
+    array = _as_array(values, f"{where} input {index}")
     # Flat (row-major), or nested with one sample's shape innermost; any other nesting is ambiguous.
     if not _nesting_fits(tuple(array.shape), sample_shape):
         raise InputDataError(
-            f"{path}: input {spec.name!r} is nested as {list(array.shape)} but one sample is {list(sample_shape)}",
+            f"{where}: input {spec.name!r} is nested as {list(array.shape)} but one sample is {list(sample_shape)}",
             hint="give a flat list (row-major), or nested lists whose innermost dimensions are one sample's shape",
         )
     flat = array.reshape(-1)
     per_sample = spec.size // max(spec.shape[0], 1) if spec.shape else 1
     if per_sample == 0 or len(flat) == 0 or len(flat) % per_sample:
         raise InputDataError(
-            f"{path}: input {spec.name!r} has {len(flat)} values, not a multiple of one sample's {per_sample} (shape {list(spec.shape)})",
+            f"{where}: input {spec.name!r} has {len(flat)} values, not a multiple of one sample's {per_sample} (shape {list(spec.shape)})",
             hint="give one or more whole samples, flattened row-major",
         )
     bad = np.flatnonzero(~np.isfinite(flat))
     if len(bad):
         raise InputDataError(
-            f"{path}: input {spec.name!r} has NaN or inf at flat index {int(bad[0])} ({len(bad)} in all)",
+            f"{where}: input {spec.name!r} has NaN or inf at flat index {int(bad[0])} ({len(bad)} in all)",
             hint="replace non-finite values before proving",
         )
     return flat.reshape((len(flat) // per_sample, *spec.shape[1:]))
@@ -212,9 +227,7 @@ def read_samples(path: Path, inputs: tuple[TensorSpec, ...], *, max_bytes: int |
 
     Everything is checked, in this order, before anything is returned: the size
     (when ``max_bytes`` is given, before the file is parsed), JSON syntax (a key
-    given twice is refused), the top-level keys (:data:`INPUT_KEYS`), numbers only,
-    the number of inputs, each input's nesting and length, finiteness, and the
-    number of targets.
+    given twice is refused), then the content as :func:`samples_from_payload` checks it.
 
     Args:
         path: JSON in ezkl's ``input_data`` format (flat or nested lists), or a bare list.
@@ -223,34 +236,75 @@ def read_samples(path: Path, inputs: tuple[TensorSpec, ...], *, max_bytes: int |
             :func:`read_input`, which applies :func:`max_input_bytes`).
 
     Raises:
-        InputDataError: a file too large, unreadable or not JSON, an unknown key, a value that is
-            not a number, wrong number of inputs, ambiguous nesting, a length that is not a whole
-            number of samples, differing sample counts, NaN or inf.
+        InputDataError: a file too large, unreadable or not JSON, or content :func:`samples_from_payload` refuses.
     """
     path = Path(path)
-    payload = _load_payload(path, max_bytes)
+    return samples_from_payload(_load_payload(path, max_bytes), inputs, where=str(path))
+
+
+def samples_from_payload(payload: object, inputs: tuple[TensorSpec, ...], *, where: str = "input") -> Samples:
+    """Check an input as a user may give it (already parsed JSON) against the model inputs: the one normaliser.
+
+    The service, ``zkml prove`` and ``zkml prove-many`` all accept exactly what this
+    accepts. Per model input: a flat list of one or more samples (row-major), rows
+    of samples, or nested lists with one sample's shape innermost (at most one level
+    more than the model's own shape); inside ``{"input_data": [...]}`` (ezkl's form,
+    one entry per model input) or, for a one-input model, bare. Checked in this
+    order: the top-level keys (:data:`INPUT_KEYS`), numbers only (no strings,
+    booleans or nulls), the number of inputs, each input's depth, nesting and
+    length, finiteness, equal sample counts, and the number of targets.
+
+    Args:
+        payload: the parsed JSON.
+        inputs: the model's input specs; the first dimension is the batch.
+        where: how the input is named in messages (a file's path, or ``input``).
+
+    Raises:
+        InputDataError: one line naming what was given and what the model wants.
+    """
+    if isinstance(payload, dict):
+        unknown = sorted(set(payload) - set(INPUT_KEYS))
+        if unknown:
+            raise InputDataError(
+                f"{where}: unknown key {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+                hint=f"allowed: {', '.join(INPUT_KEYS)}",
+            )
     data = payload.get("input_data") if isinstance(payload, dict) else payload
     if not isinstance(data, list) or not data:
-        raise InputDataError(f'{path}: expected {{"input_data": [[...], ...]}} with one list per model input')
+        raise InputDataError(f'{where}: expected {{"input_data": [[...], ...]}} with one list per model input')
     # A single-input model may give its one list without the outer wrapper, or its samples as rows
     # (several lists can only be samples when the model takes one input).
     if len(inputs) == 1 and (not any(isinstance(item, list) for item in data) or len(data) > 1):
         data = [data]
+    if len(inputs) > 1 and not any(isinstance(item, list) for item in data):
+        raise InputDataError(
+            f"{where}: is one flat list of {len(data)} values but the model takes {len(inputs)} inputs ({', '.join(s.name for s in inputs)})",
+            hint='give {"input_data": [[...], ...]} with one list per model input',
+        )
     if len(data) != len(inputs):
         raise InputDataError(
-            f"{path}: has {len(data)} input lists but the model takes {len(inputs)} inputs ({', '.join(s.name for s in inputs)})"
+            f"{where}: has {len(data)} input lists but the model takes {len(inputs)} inputs ({', '.join(s.name for s in inputs)})"
         )
-    arrays = [_input_array(values, spec, path, index) for index, (values, spec) in enumerate(zip(data, inputs, strict=True))]
+    arrays = [_input_array(values, spec, where, index) for index, (values, spec) in enumerate(zip(data, inputs, strict=True))]
     counts = {int(array.shape[0]) for array in arrays}
     if len(counts) != 1:
-        raise InputDataError(f"{path}: inputs hold different numbers of samples {sorted(counts)}")
+        raise InputDataError(f"{where}: inputs hold different numbers of samples {sorted(counts)}")
     targets = payload.get("targets") if isinstance(payload, dict) else None
     target_tuple = None
     if targets is not None:
-        target_tuple = tuple(_flatten(targets, f"{path} targets"))
+        target_tuple = tuple(_flatten(targets, f"{where} targets"))
         if len(target_tuple) != next(iter(counts)):
-            raise InputDataError(f"{path}: {len(target_tuple)} targets for {next(iter(counts))} samples")
+            raise InputDataError(f"{where}: {len(target_tuple)} targets for {next(iter(counts))} samples")
     return Samples(tuple(arrays), target_tuple)
+
+
+def normalise_input(payload: object, inputs: tuple[TensorSpec, ...], *, where: str = "input") -> dict[str, Any]:
+    """An input as a user may give it, in exactly the form ezkl's ``gen_witness`` takes (:func:`input_payload`).
+
+    Raises:
+        InputDataError: as :func:`samples_from_payload`.
+    """
+    return input_payload(samples_from_payload(payload, inputs, where=where))
 
 
 def read_input(path: Path, inputs: tuple[TensorSpec, ...]) -> Samples:

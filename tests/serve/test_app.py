@@ -191,3 +191,62 @@ def test_full_queue_answers_429_with_retry_after(served: Any, tmp_path: Path) ->
             assert 'zkml_serve_failures_total{kind="queue_full"}' in client.get("/metrics").text
     finally:
         service.stop()
+
+
+def test_every_json_route_documents_its_response_schema(live: LiveServer) -> None:
+    # Issue 21 item 6: /docs shows every schema. Walk the OpenAPI document: each operation's success
+    # response is JSON with a named schema (or a list of one), and its errors are problem details.
+    spec = live.client().get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    operations = [(path, method, op) for path, item in spec["paths"].items() for method, op in item.items()]
+    assert {(p, m) for p, m, _ in operations} >= {
+        ("/v1/jobs", "post"), ("/v1/jobs", "get"), ("/v1/jobs/{job_id}", "get"), ("/v1/jobs/{job_id}", "delete"),
+        ("/v1/models", "get"), ("/v1/status", "get"), ("/healthz", "get"), ("/v1/predictions", "get"),
+        ("/v1/jobs/{job_id}/provenance", "get"),
+    }  # fmt: skip
+    for path, method, op in operations:
+        successes = {code: r for code, r in op["responses"].items() if code.startswith("2")}
+        assert successes, (path, method)
+        for code, response in successes.items():
+            schema = response["content"]["application/json"]["schema"]
+            ref = schema.get("$ref") or schema.get("items", {}).get("$ref")
+            assert ref, f"{method.upper()} {path} {code} has no response schema: {schema}"
+            name = ref.rsplit("/", 1)[-1]
+            assert schemas[name].get("properties"), (path, name)
+        for code, response in op["responses"].items():
+            if code.startswith(("4", "5")):
+                assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Problem"}, (path, code)
+    assert set(schemas["JobOut"]["properties"]) >= {"id", "state", "outputs", "verified", "proof", "error"}
+    assert "422" in dict(spec["paths"]["/v1/jobs"]["post"]["responses"])
+
+
+def test_response_models_document_without_dropping_or_adding_fields(live: LiveServer, tokens: dict[str, str]) -> None:
+    # The bodies are exactly the library's dicts: a response model must not filter a field out, nor add a null one.
+    client = live.client(tokens["prove"])
+    job = post(client, {"model": "mlp_regressor", "input": sample_input()}).json()
+    stored = live.service.store.get(job["id"])
+    assert stored is not None and job == stored.as_dict()
+    finished = client.get(f"/v1/jobs/{job['id']}", params={"wait": 60}).json()
+    stored = live.service.store.get(job["id"])
+    assert stored is not None and finished == stored.as_dict() and "proof" not in finished
+    assert client.get(f"/v1/jobs/{job['id']}", params={"proof": True}).json() == stored.as_dict(with_proof=True)
+    assert client.get("/v1/models").json() == [m.describe() for m in live.service.models.values()]
+    assert set(client.get("/v1/status").json()) == set(live.service.describe())
+
+
+def test_routers_reach_the_service_they_were_assembled_with(served: Any, tmp_path: Path) -> None:
+    # The routes take the service from app.state through a dependency, so two apps in one process never mix.
+    from fastapi.testclient import TestClient
+
+    from zkml.serve.app import create_app
+
+    small = make_service(served, tmp_path / "small", max_queue=3, run_workers=False).start()
+    large = make_service(served, tmp_path / "large", max_queue=5, run_workers=False).start()
+    try:
+        small.store.submit(served.name, json.dumps(sample_input()))
+        with TestClient(create_app(small)) as a, TestClient(create_app(large)) as b:
+            assert (a.get("/v1/status").json()["max_queue"], b.get("/v1/status").json()["max_queue"]) == (3, 5)
+            assert (len(a.get("/v1/jobs").json()), len(b.get("/v1/jobs").json())) == (1, 0)
+    finally:
+        small.stop()
+        large.stop()

@@ -137,6 +137,7 @@ class ProofResult:
         device: ``cpu`` or ``gpu``.
         worker: pid of the process that proved it.
         attempt: how many times the job was started (>1 after a worker died); 0 when the backend does not say.
+        node: the Ray node that proved it (:mod:`zkml.proving.ray_cluster`); None for local backends.
     """
 
     index: int
@@ -148,6 +149,7 @@ class ProofResult:
     device: str
     worker: int
     attempt: int = 1
+    node: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form for ``--json`` output."""
@@ -162,6 +164,7 @@ class ProofResult:
             "device": self.device,
             "worker": self.worker,
             "attempt": self.attempt,
+            **({"node": self.node} if self.node is not None else {}),
         }
 
 
@@ -327,12 +330,17 @@ class WarmProver:
 
     def check_input(self, input_path: Path) -> Samples:
         """Refuse an input file prove-many would refuse, with the same message (InputDataError); else its samples."""
-        from zkml.data import check_in_range, read_input
+        from zkml.data import read_input
 
-        samples = read_input(input_path, self.spec.inputs)
+        return self.check_samples(read_input(input_path, self.spec.inputs), where=str(input_path))
+
+    def check_samples(self, samples: Samples, *, where: str) -> Samples:
+        """Refuse normalised samples this circuit cannot prove (sample count, calibrated range); ``where`` names them."""
+        from zkml.data import check_in_range
+
         if samples.count != self.spec.batch_size:
             raise InputDataError(
-                f"{input_path} holds {samples.count} samples; this circuit proves batches of {self.spec.batch_size}",
+                f"{where} holds {samples.count} samples; this circuit proves batches of {self.spec.batch_size}",
                 hint=f"give {self.spec.batch_size} samples (rows or one flat list); `zkml prove-many --batch-size "
                 f"{self.spec.batch_size}` groups single samples into batches itself",
             )

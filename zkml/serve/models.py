@@ -1,21 +1,19 @@
 """The models a service proves: one workspace each, its prover spec, and the CLI's input checks.
 
-Inputs are checked in the server by the very function ``zkml prove-many`` runs
-on each input (:class:`zkml.proving.warm.WarmProver`'s check: shape, NaN/inf,
-batch size, calibrated range), so a 422 carries the CLI's message; the only
-change is that the server's staging path is replaced by ``input``.
+Inputs are checked in the server by the very functions ``zkml prove-many`` runs
+on each input (:func:`zkml.data.samples_from_payload`, then
+:meth:`zkml.proving.warm.WarmProver.check_samples`: shape, depth, NaN/inf, batch
+size, calibrated range), so a 422 carries the CLI's message with ``input`` in
+place of the file's path, and the job stores the normalised form ezkl takes.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from zkml.errors import InputDataError
 
 if TYPE_CHECKING:
     from zkml.config import CircuitConfig
@@ -83,24 +81,20 @@ class ServedModel:
             else {"address": self.binding.oracle, "model_id": "0x" + self.binding.model_id.hex(), "feed": self.binding.feed},
         }
 
-    def check_input(self, payload: object, staging: Path) -> str:
-        """Check a submitted input with the CLI's rules; returns it as the JSON text to prove.
+    def check_input(self, payload: object, staging: Path | None = None) -> str:
+        """Check a submitted input with the CLI's rules; returns its normalised form (ezkl's) as the JSON text to store and prove.
+
+        ``staging`` is no longer used (the input is checked in memory); it stays for existing callers.
 
         Raises:
             InputDataError: the CLI's message, with ``input`` in place of the file path.
         """
-        staging.mkdir(parents=True, exist_ok=True)
-        path = staging / f"check-{uuid.uuid4().hex}.json"
-        text = json.dumps(payload)
-        path.write_text(text)
-        try:
-            # The same check prove-many applies to each input (WarmProver proves only what passes it).
-            self.checker.check_input(path)
-        except InputDataError as exc:
-            raise InputDataError(exc.message.replace(str(path), INPUT_LABEL), hint=exc.hint) from exc
-        finally:
-            path.unlink(missing_ok=True)
-        return text
+        from zkml.data import input_payload, samples_from_payload
+
+        # The normaliser zkml prove and prove-many read files with, then the same per-circuit checks
+        # prove-many applies (WarmProver proves only what passes them): what is stored is what ezkl takes.
+        samples = self.checker.check_samples(samples_from_payload(payload, self.spec.inputs, where=INPUT_LABEL), where=INPUT_LABEL)
+        return json.dumps(input_payload(samples))
 
 
 def load_model(pipeline: ProvableCircuit, out_dir: Path, *, device: str = "cpu", binding: OracleBinding | None = None) -> ServedModel:
