@@ -8,6 +8,7 @@ The benchmark harness is not a CLI command: it lives in the checkout's
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,3 +115,6 @@ def _print_rows(summary: ProveManySummary) -> None:
         f"{payload['inputs']} proofs ({batch} inference{'s' if batch > 1 else ''} each) in {payload['prove_wall_seconds']:.2f}s "
         f"({payload['seconds_per_proof']}s/proof, {label}); device {device.used} ({device.reason}); proofs in {summary.out_dir}"
     )
+    nodes = Counter(result.node for result in summary.proofs if result.node is not None)
+    if nodes:
+        click.echo("proofs per Ray node: " + ", ".join(f"{node} {count}" for node, count in sorted(nodes.items())))

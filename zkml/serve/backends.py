@@ -26,8 +26,10 @@ class BackendConfig:
     """How to prove.
 
     Attributes:
-        workers: prover processes per model (or CPUs of a local Ray).
-        ray_address: ``local`` to start a local Ray, an address to join a cluster, None for the process pool.
+        workers: prover processes per model (or CPUs of a local Ray). Joining a Ray cluster, the cluster's
+            CPUs decide instead: the service claims as many jobs at a time as the cluster can prove at once.
+        ray_address: ``local`` to start a local Ray, an address to join a cluster (``ray start --head`` plus
+            worker nodes), None for the process pool.
     """
 
     workers: int = 1
@@ -65,16 +67,30 @@ class PoolBackend:
 
 
 class RayBackend:
-    """A :class:`~zkml.proving.ray_cluster.RayProver` kept connected."""
+    """A :class:`~zkml.proving.ray_cluster.RayProver` kept connected (artifacts shipped to the object store once).
+
+    On a cluster, ``workers`` is the cluster's proving slots, read again after each group of jobs so that
+    nodes joining or leaving change how many jobs are claimed at once.
+    """
 
     def __init__(self, spec: ProverSpec, out_dir: Path, workers: int, address: str) -> None:
         from zkml.proving.ray_cluster import RayProver
 
-        self.workers = workers
-        self._prover = RayProver(spec, out_dir, address=None if address == "local" else address, num_workers=workers).__enter__()
+        self._cluster = address != "local"
+        self._prover = RayProver(spec, out_dir, address=address if self._cluster else None, num_workers=workers).__enter__()
+        self.workers = self._prover.slots if self._cluster else workers
+        log.info("proving on Ray %s with %d slot(s)", address, self.workers)
+
+    @property
+    def split(self) -> dict[str, int]:
+        """Proofs made per Ray node since the service started."""
+        return dict(self._prover.split)
 
     def prove_many(self, inputs: Sequence[Path]) -> list[ProofResult]:
-        return self._prover.prove_many(list(inputs))
+        results = self._prover.prove_many(list(inputs))
+        if self._cluster:
+            self.workers = self._prover.slots
+        return results
 
     def close(self) -> None:
         self._prover.close()
