@@ -11,31 +11,46 @@ def _size(value: int | None) -> str:
 
 
 @click.command("estimate")
-@circuit_target
+@circuit_target(batched=True)
 @json_flag
 def estimate_cmd(target: Target, as_json: bool) -> None:
-    """Predict TARGET's rows, proving-key size, setup/prove memory and time, and verify gas.
+    """Predict TARGET's rows, proving-key size, setup/prove memory and time, and gas per proof and per prediction.
 
     Exports and calibrates (reused from the workspace when current), then
     predicts from the settings with the fitted cost model; no key is made.
-    Exit 2 when key setup would not fit in the memory available.
+    With --batch-size B the figures are the batch-B circuit's: per proof of B
+    samples, and per prediction. Exit 2 when key setup would not fit in the
+    memory available.
     """
     import json
 
-    from zkml.estimate import check_fits, estimate_settings
+    from zkml.estimate import ORACLE_OVERHEAD_MEASURED, check_fits, estimate_batch
 
     settings = target.pipeline().calibrate()
-    est = estimate_settings(settings.path)
+    batch = estimate_batch(settings.path, target.batch_size)
+    est = batch.proof
     if as_json:
-        click.echo(json.dumps(est.as_dict(), indent=2))
+        click.echo(json.dumps(batch.as_dict(), indent=2))
     else:
-        click.echo(f"estimate for {target.config.name} (settings {settings.path})")
-        click.echo(f"  logrows          {est.logrows}  ({est.rows:,} rows used of {2**est.logrows:,})")
-        click.echo(f"  proving key      {_size(est.pk_bytes)}")
-        click.echo(f"  setup            peak {_size(est.setup_peak_bytes)}, {est.setup_seconds:.1f} s")
+        b = batch.batch_size
+        per = batch.per_prediction()
+        samples = f", {b} samples per proof" if b > 1 else ""
+        click.echo(f"estimate for {target.config.name}{samples} (settings {settings.path})")
+        click.echo(f"  logrows          {est.logrows}  ({est.rows:,} rows used of {2**est.logrows:,})  [exact]")
+        click.echo(f"  proving key      {_size(est.pk_bytes)}  [model]")
+        click.echo(f"  setup            peak {_size(est.setup_peak_bytes)}, {est.setup_seconds:.1f} s  [model]")
         click.echo(
-            f"  prove            peak {_size(est.prove_peak_bytes)}, {est.prove_seconds:.1f} s (on the machine the model was fitted on)"
+            f"  prove            peak {_size(est.prove_peak_bytes)}, {est.prove_seconds:.1f} s per proof "
+            f"(on the machine the model was fitted on)  [model]"
         )
-        click.echo(f"  verify gas       {est.verify_gas:,} (plain verifier)")
+        click.echo(f"  verify gas       {est.verify_gas:,} per proof (plain verifier)  [model]")
+        click.echo(
+            f"  oracle submit    {batch.submit_gas:,} per proof: verify + {batch.oracle_overhead_gas:,} oracle overhead "
+            f"[{batch.oracle_basis}: measured at B={', '.join(map(str, sorted(ORACLE_OVERHEAD_MEASURED)))} in oracle_gas.md]"
+        )
+        click.echo(
+            f"  per prediction   prove {per['prove_seconds']:.2f} s, verify gas {per['verify_gas']:,}, "
+            f"attested submit gas {per['submit_gas']:,}"
+        )
         click.echo(f"  memory available {_size(est.available_bytes)}: setup {'fits' if est.fits else 'does NOT fit'}")
     check_fits(est)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 @click.command("verifier")
-@circuit_target(required=False)
+@circuit_target(required=False, batched=True, prebuild=True)
 @click.option("--vk", "vk_path", type=EXISTING_FILE, default=None, help="Verifying key (default: the workspace's).")
 @click.option("--settings", "settings_path", type=EXISTING_FILE, default=None, help="Circuit settings.json (default: the workspace's).")
 @click.option("--srs", "srs_path", type=EXISTING_FILE, default=None, help="SRS the keys were made with (default: the workspace's).")
@@ -80,7 +80,7 @@ def verifier_cmd(target: Target | None, **options: Any) -> None:
 
 
 @click.command("deploy")
-@circuit_target(required=False)
+@circuit_target(required=False, batched=True, prebuild=True)
 @click.option("--verifier-dir", type=PATH, default=None, help="Folder written by `zkml verifier` (default: WORKSPACE/evm/plain).")
 @click.option(
     "--records", "record_dir", type=PATH, default=None, help="Folder for deployments.json (default: the workspace, else --verifier-dir)."
@@ -161,7 +161,7 @@ def _recorded_verifier(target: Target, chain_id: int, *, reusable: bool) -> str:
 
 
 @click.command("verify-onchain")
-@circuit_target(required=False)
+@circuit_target(required=False, batched=True, prebuild=True)
 @click.option("--address", default=None, help="Deployed verifier address (default: the workspace's recorded one on this chain).")
 @click.option("--proof", "proof_path", type=EXISTING_FILE, default=None, help="ezkl proof.json (default: the workspace's).")
 @click.option("--vka", "vka_path", type=EXISTING_FILE, default=None, help="The model's VKA (reusable verifier).")

@@ -3,7 +3,9 @@
 - :func:`circuit_target` adds ``TARGET`` and the options that shape it, and gives the
   command one :class:`Target` (config + workspace): the one way a workspace is addressed.
   ``TARGET`` is a circuit folder, a ``zkml.toml``, an ``.onnx`` file, ``file.py:factory``,
-  or a workspace folder that zkml made (``build/<circuit>``).
+  or a workspace folder that zkml made (``build/<circuit>``). With ``batched=True`` also
+  ``--batch-size B``: the same TARGET then addresses the circuit's batch-B workspace
+  (``build/<circuit>/batch-B``), which is also recognised when given directly.
 - :func:`chain_connection` adds ``--rpc-url``/``--chain-id`` and gives a connected
   :class:`zkml.evm.rpc.Connection`.
 - :data:`json_flag`, :func:`emit`: ``--json`` output.
@@ -54,17 +56,21 @@ class ShapeType(click.ParamType):
 
 @dataclass(frozen=True)
 class Target:
-    """A resolved ``TARGET``: the circuit's config and the workspace folder it builds in."""
+    """A resolved ``TARGET``: the circuit's config, the workspace folder it builds in, and its batch size.
+
+    ``batch_size`` > 1 is the circuit unrolled to ``B`` samples per proof, in a workspace of its own.
+    """
 
     config: CircuitConfig
     workspace: Path
+    batch_size: int = 1
 
     def pipeline(self, *, progress: ProgressCallback | None = None, allow_dev_srs: bool = True) -> Pipeline:
         """A :class:`zkml.pipeline.Pipeline` over this target's workspace."""
         from zkml.pipeline import Pipeline
         from zkml.workspace import Workspace
 
-        return Pipeline(self.config, Workspace(self.workspace), progress=progress, allow_dev_srs=allow_dev_srs)
+        return Pipeline(self.config, Workspace(self.workspace), progress=progress, allow_dev_srs=allow_dev_srs, batch_size=self.batch_size)
 
 
 def _workspace_source(folder: Path) -> tuple[CircuitConfig, Path] | None:
@@ -83,24 +89,67 @@ def _workspace_source(folder: Path) -> tuple[CircuitConfig, Path] | None:
     return None
 
 
-def resolve_target(target: str, build_dir: Path = Path("build"), **changes: Any) -> Target:
+def _batch_source(folder: Path) -> tuple[CircuitConfig, Path, int] | None:
+    """A batched circuit's folder (``batch.json``): the config it was made from (its own manifest's, else its parent
+    workspace's, as prove-many leaves it), the folder, and its batch size; None for any other folder.
+
+    Raises:
+        ConfigError: a batched circuit whose model no manifest records.
+    """
+    from zkml.errors import ConfigError
+    from zkml.workspace import Layout
+
+    try:
+        batch_size = int(json.loads(Layout(folder).batch_stamp.read_text())["batch_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    found = _workspace_source(folder) or _workspace_source(folder.parent)
+    if found is None:
+        raise ConfigError(
+            f"{folder} holds a batch-{batch_size} circuit, but no manifest there or in {folder.parent} names its model",
+            hint=f"address the circuit itself: zkml ... CIRCUIT --batch-size {batch_size}",
+        )
+    return replace(found[0], name=folder.parent.name), folder, batch_size
+
+
+def _checked_batch_size(batch_size: int | None, recorded: int | None, target: str) -> int:
+    """The batch size asked for, checked against the one a batched folder was built for."""
+    from zkml.errors import ConfigError
+
+    if batch_size is not None and batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: a proof covers 1 or more samples", hint="give --batch-size 1 or more")
+    if recorded is not None and batch_size not in (None, recorded):
+        raise ConfigError(
+            f"{target} is the batch-{recorded} circuit, not batch-{batch_size}",
+            hint=f"address the circuit itself with --batch-size {batch_size}",
+        )
+    return recorded or batch_size or 1
+
+
+def resolve_target(target: str, build_dir: Path = Path("build"), *, batch_size: int | None = None, **changes: Any) -> Target:
     """Turn a CLI ``TARGET`` into a :class:`Target`.
 
     Args:
         target: see :data:`TARGET_HELP`.
         build_dir: workspaces go to ``build_dir/<circuit name>`` (a workspace folder is used as it is).
+        batch_size: samples per proof; > 1 addresses the batch-B workspace ``build_dir/<circuit name>/batch-B``
+            (None: 1, or the batch size of a batched folder given as ``target``).
         changes: config fields the command line sets (``input``, ``example_input``, ``input_shape``, ``task``, ``name``).
 
     Raises:
-        ConfigError: not a target zkml knows.
+        ConfigError: not a target zkml knows, a batch size < 1, or one other than a batched folder's.
     """
     from zkml.config import CircuitConfig, config_for_onnx, load_config
     from zkml.errors import ConfigError
-    from zkml.workspace import workspace_name
+    from zkml.workspace import Layout, workspace_name
 
     path = Path(target)
     found: tuple[CircuitConfig, Path] | None = None
-    if path.suffix == ".onnx":
+    batch = _batch_source(path) if path.is_dir() else None
+    batch_size = _checked_batch_size(batch_size, batch[2] if batch else None, target)
+    if batch is not None:
+        config, found = batch[0], (batch[0], batch[1])
+    elif path.suffix == ".onnx":
         # network.onnx, model.onnx, ...: named after the folder, so such models never share a workspace.
         config = replace(config_for_onnx(path), name=workspace_name(path))
     elif path.name.endswith(".toml") or (path / "zkml.toml").is_file():
@@ -116,8 +165,10 @@ def resolve_target(target: str, build_dir: Path = Path("build"), **changes: Any)
     if "input" in given:
         given["input"] = Path(given["input"]).resolve()
     config = replace(config, **given) if given else config
-    workspace = found[1] if found else Path(build_dir) / config.name
-    return Target(config, workspace)
+    home = found[1] if found else Path(build_dir) / config.name
+    # A batched folder given as TARGET is its own workspace; any other's batch-B workspace is inside it.
+    workspace = home if batch is not None else Layout(home).batch_dir(batch_size)
+    return Target(config, workspace, batch_size)
 
 
 def _checked_name(name: str | None) -> str | None:
@@ -143,8 +194,36 @@ _TARGET_OPTIONS = (
 )
 
 
-def circuit_target(func: Callable[..., Any] | None = None, *, required: bool = True) -> Any:
-    """Add ``TARGET`` and its options; the command receives ``target: Target`` (None when optional and absent)."""
+_BATCH_OPTION = click.option(
+    "--batch-size",
+    "batch_size",
+    type=int,
+    default=None,
+    metavar="B",
+    help="Samples per proof: TARGET's batch-B circuit, a workspace of its own (BUILD_DIR/<circuit>/batch-B). Default 1.",
+)
+
+
+def build_batched_workspace(target: Target) -> None:
+    """Build (or reuse, while its inputs' hashes match) a batched target's workspace through its keys, with a progress bar."""
+    from zkml_cli.display import StageProgress
+
+    progress = StageProgress(len(("export", "calibrate", "compile", "srs", "keys")))
+    try:
+        target.pipeline(progress=progress).keys()
+    finally:
+        progress.close()
+
+
+def circuit_target(func: Callable[..., Any] | None = None, *, required: bool = True, batched: bool = False, prebuild: bool = False) -> Any:
+    """Add ``TARGET`` and its options; the command receives ``target: Target`` (None when optional and absent).
+
+    Args:
+        required: TARGET must be given.
+        batched: also ``--batch-size B`` (the batch-B workspace of the same TARGET; see :func:`resolve_target`).
+        prebuild: for the commands that read the workspace's files rather than run its stages (verifier,
+            deploy, the oracle): a batched workspace is built, or reused, through its keys first.
+    """
 
     def decorate(command: Callable[..., Any]) -> Any:
         @functools.wraps(command)
@@ -157,22 +236,31 @@ def circuit_target(func: Callable[..., Any] | None = None, *, required: bool = T
             input_shape: tuple[int, ...] | None,
             task: str | None,
             workspace: str | None,
-            **kwargs: object,
+            **kwargs: Any,
         ) -> Any:
+            # Only ours when this command has --batch-size from here (prove-many's own means something else).
+            batch_size: int | None = kwargs.pop("batch_size") if batched else None
             resolved = None
             if target is not None:
                 resolved = resolve_target(
                     target,
                     build_dir,
+                    batch_size=batch_size,
                     input=input_path,
                     example_input=example,
                     input_shape=input_shape,
                     task=task,
                     name=_checked_name(workspace),
                 )
+                if prebuild and resolved.batch_size > 1:
+                    build_batched_workspace(resolved)
+            elif batch_size is not None:
+                raise click.UsageError("--batch-size needs a TARGET")
             return command(*args, target=resolved, **kwargs)
 
         decorated: Callable[..., Any] = wrapper
+        if batched:
+            decorated = _BATCH_OPTION(decorated)
         for option in reversed(_TARGET_OPTIONS):
             decorated = option(decorated)
         return click.argument("target", required=required, metavar="TARGET")(decorated)
@@ -251,5 +339,6 @@ ray_option = click.option(
     flag_value="local",
     default=None,
     metavar="[ADDRESS]",
-    help="Prove on Ray: --ray alone starts a local Ray; --ray ADDRESS joins a cluster (e.g. auto, ray://head:10001).",
+    help="Prove on Ray: --ray alone starts a local Ray; --ray ADDRESS joins a cluster (head:6379, auto, ray://head:10001) "
+    "whose nodes get the artifacts through Ray's object store (see docs/deploy.md).",
 )

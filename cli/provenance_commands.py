@@ -38,6 +38,13 @@ def _lines(result: Walk) -> list[str]:
     return lines
 
 
+def _with_batched(roots: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The folders to search, plus the batched workspaces inside their workspaces (``build/<circuit>/batch-B``)."""
+    from zkml.workspace import BATCH_DIR_PREFIX
+
+    return roots + tuple(sorted(folder for root in roots for folder in Path(root).glob(f"*/{BATCH_DIR_PREFIX}*") if folder.is_dir()))
+
+
 @click.command("provenance")
 @click.option("--oracle", "oracle_address", required=True, help="The oracle the prediction was published on.")
 @click.argument("ident", metavar="ID")
@@ -45,7 +52,8 @@ def _lines(result: Walk) -> list[str]:
     "--workspace",
     type=PATH,
     default=None,
-    help="The model's workspace, or a folder of workspaces (default: search build/*/ for the prediction's model).",
+    help="The model's workspace (a batched one too), or a folder of workspaces (default: search build/*/ and "
+    "build/*/batch-*/ for the prediction's model).",
 )
 @click.option(
     "--allow-unattested",
@@ -75,7 +83,7 @@ def provenance_cmd(
 
     pid = parse_bytes32(ident)
     given = workspace if workspace is not None and is_workspace(workspace) else None
-    search = (workspace,) if workspace is not None and given is None else (Path("build"),)
+    search = _with_batched((workspace,) if workspace is not None and given is None else (Path("build"),))
     result = walk(conn, oracle_address, pid, workspace=given, search=search, allow_unattested=allow_unattested, rederive=rederive)
     emit(result.as_dict(), as_json, _lines(result))
     if not result.ok:

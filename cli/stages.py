@@ -14,7 +14,7 @@ _no_dev_srs = click.option("--no-dev-srs", is_flag=True, help="Refuse the insecu
 
 
 @click.command("run")
-@circuit_target
+@circuit_target(batched=True)
 @json_file
 @_no_dev_srs
 @click.option("--no-chain", is_flag=True, help="Stop after local verification (skip verifier, deploy, on-chain verify).")
@@ -82,6 +82,11 @@ def _intake_lines(payload: dict[str, Any]) -> list[str]:
             lines.append(f"  {label:<14} {', '.join(f'{v:.6g}' for v in values[:10])}")
     if payload.get("verifier_fallback"):
         lines.append(f"  verifier kind  reusable + VKA: {payload['verifier_fallback']}")
+    if payload.get("batch_size"):
+        taken = payload.get("batch_samples") or {}
+        sources = ", ".join(f"{count} from {source}" for source, count in taken.items())
+        note = "; the padding repeats the first sample: not predictions" if taken.get("padding") else ""
+        lines.append(f"  batch          {payload['batch_size']} samples per proof ({sources}{note})")
     return lines
 
 
@@ -96,7 +101,7 @@ def _rewrite_lines(notes: Any) -> list[str]:
 
 
 @click.command("export")
-@circuit_target
+@circuit_target(batched=True)
 @click.option("-o", "--out", type=PATH, help="Also copy the ONNX model here.")
 def export_cmd(target: Target, out: Path | None) -> None:
     """Export TARGET to a checked ONNX model and keep float reference outputs."""
@@ -117,7 +122,7 @@ def export_cmd(target: Target, out: Path | None) -> None:
 
 
 @click.command("preflight")
-@circuit_target(required=False)
+@circuit_target(required=False, batched=True)
 @click.option("--list-ops", is_flag=True, help="List the ops zkml knows ezkl can compile, and with which conditions.")
 def preflight_cmd(target: Target | None, list_ops: bool) -> None:
     """List every op in TARGET's graph and name the nodes the circuit compiler cannot handle."""
@@ -144,7 +149,7 @@ def preflight_cmd(target: Target | None, list_ops: bool) -> None:
 
 
 @click.command("calibrate")
-@circuit_target
+@circuit_target(batched=True)
 def calibrate_cmd(target: Target) -> None:
     """Generate and calibrate circuit settings for TARGET."""
     settings = target.pipeline().calibrate()
@@ -155,7 +160,7 @@ def calibrate_cmd(target: Target) -> None:
 
 
 @click.command("compile")
-@circuit_target
+@circuit_target(batched=True)
 def compile_cmd(target: Target) -> None:
     """Compile TARGET's circuit and report its fidelity against the float model."""
     circuit = target.pipeline().compile()
@@ -169,7 +174,7 @@ def compile_cmd(target: Target) -> None:
 
 
 @click.command("setup")
-@circuit_target
+@circuit_target(batched=True)
 @_no_dev_srs
 def setup_cmd(target: Target, no_dev_srs: bool) -> None:
     """Make (or reuse) the proving and verifying keys for TARGET."""
@@ -182,7 +187,7 @@ def setup_cmd(target: Target, no_dev_srs: bool) -> None:
 
 
 @click.command("prove")
-@circuit_target
+@circuit_target(batched=True)
 @click.option(
     "--inputs",
     "many_inputs",
@@ -205,7 +210,7 @@ def prove_cmd(target: Target, many_inputs: Path | None) -> None:
 
 
 @click.command("verify")
-@circuit_target
+@circuit_target(batched=True)
 @click.option("--proof", "proof_path", type=PATH, help="Proof to verify (default: the workspace's).")
 @click.pass_context
 def verify_cmd(ctx: click.Context, target: Target, proof_path: Path | None) -> None:

@@ -193,3 +193,34 @@ def test_run_summary_carries_the_estimate_and_settings_lines(mlp: Any) -> None:
 
     text = format_summary(summary.as_dict())
     assert "  estimate       logrows" in text and "  settings       " in text
+
+
+# -- per prediction: batches ------------------------------------------------------------------
+
+
+def test_oracle_overhead_is_measured_at_1_and_16_and_linear_between_and_beyond() -> None:
+    from zkml.estimate import ORACLE_OVERHEAD_MEASURED, oracle_overhead
+
+    assert oracle_overhead(1) == (ORACLE_OVERHEAD_MEASURED[1], "measured")
+    assert oracle_overhead(16) == (ORACLE_OVERHEAD_MEASURED[16], "measured")
+    middle, basis = oracle_overhead(8)
+    assert basis == "interpolated" and ORACLE_OVERHEAD_MEASURED[1] < middle < ORACLE_OVERHEAD_MEASURED[16]
+    far, basis = oracle_overhead(32)
+    assert basis == "extrapolated" and far > ORACLE_OVERHEAD_MEASURED[16]
+    with pytest.raises(ConfigError, match="batch size 0"):
+        oracle_overhead(0)
+
+
+def test_a_batch_estimate_divides_the_proof_by_its_samples() -> None:
+    from zkml.estimate import BatchEstimate, oracle_overhead
+
+    proof = estimate_shape(SHAPE, available=None)
+    overhead, basis = oracle_overhead(16)
+    batch = BatchEstimate(16, proof, overhead, basis, fitted_points=3)
+    per = batch.per_prediction()
+    assert batch.submit_gas == proof.verify_gas + overhead
+    assert per["verify_gas"] == proof.verify_gas // 16 and per["submit_gas"] == batch.submit_gas // 16
+    data = batch.as_dict()
+    # The proof's keys stay at the top (what `zkml estimate --json` always printed), the batch's beside them.
+    assert data["verify_gas"] == proof.verify_gas and data["batch_size"] == 16 and data["per_prediction"] == per
+    assert data["basis"]["oracle_overhead_gas"].startswith("measured") and data["basis"]["rows"].startswith("exact")

@@ -143,3 +143,28 @@ def test_a_forecaster_over_eip170_reaches_an_attested_prediction_through_the_vka
     assert onchain.verifier_runtime_bytes > verifier.EIP170_LIMIT
     assert demo["verifier_kind"] == "reusable+vka" and demo["registration"]["vka_digest"] == onchain.vka_digest
     assert demo["consumer_note"] == "" and demo["gas"]["act"] > 0 and demo["prediction"]["epoch"] == demo["epoch"]
+
+
+@pytest.mark.slow
+def test_a_batched_run_publishes_one_proof_of_consecutive_epochs(anvil: Any, tmp_path: Path) -> None:
+    """``zkml run --batch-size 2`` on the circuit with a consumer: the batch workspace, then the attested batch demo."""
+    from zkml.config import load_config
+    from zkml.evm.onchain import read_proof
+    from zkml.evm.rpc import connect
+    from zkml.flow import run
+    from zkml.oracle import model_spec
+    from zkml.oracle.feed import source_instances
+
+    config = load_config(Path(__file__).resolve().parent.parent / "circuits" / "mlp_regressor")
+    summary = run(config, tmp_path, chain=True, rpc_url=anvil.url, batch_size=2)
+    assert summary.workspace == tmp_path / "mlp_regressor" / "batch-2" and summary.verified
+    assert summary.extra["batch_size"] == 2 and summary.extra["batch_samples"] == {"input": 1, "calibration": 1}
+    assert summary.onchain is not None and summary.onchain.accepted and len(summary.onchain.outputs) == 2
+    demo = summary.demo
+    assert demo is not None and demo["consumer_note"] == "" and demo["gas"]["act"] > 0
+    assert demo["registration"]["max_epoch_lag"] >= 1 and demo["prediction"]["epoch"] == demo["epoch"]
+    # The proof's inputs are the source's windows at the two newest epochs, in order.
+    spec = model_spec(summary.workspace / "settings.json")
+    proved = spec.input_instances(read_proof(Path(demo["proof"])).instances)
+    attested, _ = source_instances(connect(anvil.url), demo["source_address"], [demo["epoch"] - 1, demo["epoch"]])
+    assert [int(v) for v in proved] == [int(v) for v in attested]

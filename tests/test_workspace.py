@@ -162,3 +162,12 @@ def test_a_workspace_of_another_model_is_refused_and_left_untouched(tmp_path: Pa
         Workspace(tmp_path / "build" / "network").claim({"name": "network", "onnx": str(tmp_path / "gru" / "network.onnx")})
     assert "--name" in str(info.value)
     assert ws.manifest_path.read_bytes() == before
+
+
+def test_a_batched_circuit_lives_in_a_folder_of_its_batch_1_workspace(tmp_path: Path) -> None:
+    from zkml.workspace import Layout
+
+    layout = Layout(tmp_path / "mlp_regressor")
+    assert layout.batch_dir(16) == tmp_path / "mlp_regressor" / "batch-16"
+    assert layout.batch_dir(1) == layout.root  # B=1 is the circuit itself
+    assert Layout(layout.batch_dir(16)).batch_example.name == "example_batch.json"

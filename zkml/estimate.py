@@ -244,6 +244,97 @@ def summary_note(settings_path: Path) -> dict[str, Any]:
     return {"estimate": estimate.as_dict(), "estimate_line": estimate.line()}
 
 
+# -- per prediction: a batch of B samples in one proof ---------------------------------------------
+
+# An attested oracle submission's gas minus its bare verifier's (feature-source reads, checks, storage, events),
+# per submission, measured by benchmarks/oracle_gas.py on circuits/mlp_regressor (8 inputs, 1 output, one feed:
+# B=1 steady state; B=16 batch 1 over 16 epochs), benchmarks/results/oracle_gas.md, 2026-12-05. The oracle's
+# work grows with the samples it checks and stores; between and beyond the two points it is taken as linear.
+ORACLE_OVERHEAD_MEASURED = {1: 144_075, 16: 493_627}
+ORACLE_GAS_SOURCE = "benchmarks/results/oracle_gas.md (circuits/mlp_regressor, one feed)"
+
+
+def oracle_overhead(batch_size: int) -> tuple[int, str]:
+    """The oracle's gas per attested submission of ``batch_size`` samples, and its basis.
+
+    Returns:
+        The gas, and ``measured`` (a measured batch size), ``interpolated`` (between them) or
+        ``extrapolated`` (beyond them): the line through the measured points.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch size {batch_size} must be >= 1")
+    if batch_size in ORACLE_OVERHEAD_MEASURED:
+        return ORACLE_OVERHEAD_MEASURED[batch_size], "measured"
+    (b0, g0), (b1, g1) = sorted(ORACLE_OVERHEAD_MEASURED.items())
+    gas = g0 + (g1 - g0) * (batch_size - b0) / (b1 - b0)
+    return int(round(gas)), "interpolated" if b0 < batch_size < b1 else "extrapolated"
+
+
+@dataclass(frozen=True)
+class BatchEstimate:
+    """A batch-``B`` circuit's cost per proof (:class:`Estimate` of its settings) and per prediction.
+
+    Attributes:
+        batch_size: samples per proof.
+        proof: the batched circuit's estimate (rows exact, the rest from the fitted model).
+        oracle_overhead_gas: the oracle's gas per attested submission, beyond the verifier's.
+        oracle_basis: ``measured``, ``interpolated`` or ``extrapolated`` (:func:`oracle_overhead`).
+        fitted_points: how many measured circuits the per-row and gas models were fitted on.
+    """
+
+    batch_size: int
+    proof: Estimate
+    oracle_overhead_gas: int
+    oracle_basis: str
+    fitted_points: int
+
+    @property
+    def submit_gas(self) -> int:
+        """An attested oracle submission of one proof: verification plus the oracle's work."""
+        return self.proof.verify_gas + self.oracle_overhead_gas
+
+    def per_prediction(self) -> dict[str, float]:
+        """Prove seconds, verify gas and attested submission gas per prediction."""
+        b = self.batch_size
+        return {
+            "prove_seconds": round(self.proof.prove_seconds / b, 3),
+            "verify_gas": self.proof.verify_gas // b,
+            "submit_gas": self.submit_gas // b,
+        }
+
+    def basis(self) -> dict[str, str]:
+        """Where each figure comes from."""
+        model = f"model: fitted on {self.fitted_points} measurements, extrapolated to this circuit's shape"
+        return {
+            "rows": "exact: the calibrated settings",
+            "pk_bytes, memory, seconds, verify_gas": model,
+            "oracle_overhead_gas": f"{self.oracle_basis}: {ORACLE_GAS_SOURCE}",
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """The proof's estimate (its keys at the top, as ``zkml estimate --json`` always had) and the batch figures."""
+        return {
+            **self.proof.as_dict(),
+            "batch_size": self.batch_size,
+            "oracle_overhead_gas": self.oracle_overhead_gas,
+            "submit_gas": self.submit_gas,
+            "per_prediction": self.per_prediction(),
+            "basis": self.basis(),
+        }
+
+
+def estimate_batch(settings_path: Path, batch_size: int, *, available: int | None = None) -> BatchEstimate:
+    """:func:`estimate_settings` for a batch-``batch_size`` circuit's settings, with its cost per prediction.
+
+    Raises:
+        CalibrationError: not an ezkl settings file.
+        ConfigError: no fitted model, or ``batch_size`` < 1.
+    """
+    proof = estimate_settings(settings_path, available=available)
+    overhead, basis = oracle_overhead(batch_size)
+    return BatchEstimate(batch_size, proof, overhead, basis, int(load_model().get("points", 0)))
+
+
 def available_memory() -> int | None:
     """Bytes of memory a new process may use now: ``MemAvailable``, capped by the cgroup's limit (None when unknown)."""
     found: list[int] = []
@@ -272,6 +363,10 @@ def _size(value: int) -> str:
 
 __all__ = [
     "GAS_FEATURES",
+    "ORACLE_OVERHEAD_MEASURED",
+    "BatchEstimate",
+    "estimate_batch",
+    "oracle_overhead",
     "MODEL_PATH",
     "NO_CHECK_ENV",
     "ROW_FEATURES",

@@ -13,7 +13,7 @@ import json
 import logging
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkml import _ezkl
 from zkml.artifacts import (
@@ -36,6 +36,9 @@ from zkml.data import Samples, read_prove_input
 from zkml.errors import ConfigError, InputDataError
 from zkml.evm.stages import EvmStages
 from zkml.stage_runner import ProgressCallback, ProgressEvent, StageRunner
+
+if TYPE_CHECKING:
+    from zkml.proving.batch import PreparedBatch
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +75,14 @@ class Pipeline(EvmStages):
         progress: ProgressCallback | None = None,
         allow_dev_srs: bool = True,
         input_path: Path | None = None,
+        batch_size: int = 1,
     ) -> None:
         from zkml.workspace import Workspace
 
+        if batch_size < 1:
+            raise ConfigError(f"batch size {batch_size}: a circuit proves 1 or more samples per proof", hint="give --batch-size 1 or more")
         self.config = config
+        self.batch_size = batch_size  # > 1: the graph unrolled B times, built as prove-many does (zkml.proving.batch)
         self.ws: Workspace = workspace
         self.runner = StageRunner(self.ws, progress)
         self.allow_dev_srs = allow_dev_srs
@@ -89,6 +96,8 @@ class Pipeline(EvmStages):
         self.ws.claim({"name": config.name, "root": str(config.root), "task": config.task, **source})
         self._versions = tool_versions()
         self.ws.set_info("tools", self._versions)
+        if batch_size > 1:
+            self.ws.set_info("batch", {"batch_size": batch_size})
 
     @property
     def progress(self) -> ProgressCallback:
@@ -102,7 +111,9 @@ class Pipeline(EvmStages):
     # -- stages ----------------------------------------------------------------------------
 
     def export(self) -> OnnxModel:
-        """Export the model (or take the given ONNX) and keep float reference outputs."""
+        """Export the model (or take the given ONNX) and keep float reference outputs (a batched model: none)."""
+        if self.batch_size > 1:
+            return self._batched().model
         return self.runner.memo("export", self._export)  # type: ignore[no-any-return]
 
     def _export(self) -> OnnxModel:
@@ -115,6 +126,8 @@ class Pipeline(EvmStages):
     def _export_model(self) -> OnnxModel:  # the export stage alone: nothing derived from the input
         from zkml.export import export_fingerprint, export_model, inspect_onnx, load_callable, random_example
 
+        if self.batch_size > 1:
+            return self._batched().model
         cfg = self.config
         onnx_path = self.ws.onnx
         if cfg.onnx is not None and not cfg.onnx.is_file():
@@ -143,10 +156,19 @@ class Pipeline(EvmStages):
     def _checked_input(self, source: Path, model: OnnxModel, *, one: bool = False) -> Samples:
         """``source`` checked whole (:func:`zkml.data.read_prove_input`), before anything derived from it is written."""
         margin = self.config.circuit.input_range_margin
-        return read_prove_input(source, model.inputs, one=one, calibration=self.config.calibration, margin=margin)
+        batched = self.batch_size > 1
+        samples = read_prove_input(source, model.inputs, one=one and not batched, calibration=self.config.calibration, margin=margin)
+        if one and batched and samples.count != self.batch_size:
+            raise InputDataError(
+                f"{source} holds {samples.count} samples; the batch-{self.batch_size} circuit proves {self.batch_size} per proof",
+                hint=f"give {self.batch_size} samples (rows or one flat list), or prove single samples with --batch-size 1",
+            )
+        return samples
 
     def sample_input(self, model: OnnxModel) -> Path:
-        """The input to prove: the configured one, or a seeded random sample for a bare ONNX."""
+        """The input to prove: the configured one, or a seeded random sample for a bare ONNX (batched: a batch of them)."""
+        if self.batch_size > 1:
+            return self.runner.memo("example_batch", lambda: self._example_batch(model))
         if self.input_path is not None:
             if not self.input_path.is_file():
                 raise InputDataError(f"input file {self.input_path} does not exist")
@@ -171,6 +193,8 @@ class Pipeline(EvmStages):
 
     def calibrate(self) -> Settings:
         """Generate and calibrate settings (reused while model, data and config are unchanged)."""
+        if self.batch_size > 1:
+            return self._batched().circuit.settings
         return self.runner.memo("calibrate", self._calibrate)  # type: ignore[no-any-return]
 
     def _calibration_data(self, model: OnnxModel) -> Path:
@@ -219,6 +243,10 @@ class Pipeline(EvmStages):
         searched = self.runner.run_stage("calibrate", parts, produce)[1].get("searched")
         self.runner.remember("settings_note", choice.note(searched, settings_path))
         settings = read_settings(settings_path)
+        self._record_settings(settings)
+        return settings
+
+    def _record_settings(self, settings: Settings) -> None:
         self.ws.set_info(
             "settings",
             {
@@ -234,10 +262,11 @@ class Pipeline(EvmStages):
                 },
             },
         )
-        return settings
 
     def compile(self) -> CompiledCircuit:
-        """Compile the circuit and measure its fidelity against the float model."""
+        """Compile the circuit and measure its fidelity against the float model (a batched circuit: compiled only)."""
+        if self.batch_size > 1:
+            return self._batched().circuit
         return self.runner.memo("compile", self._compile)  # type: ignore[no-any-return]
 
     def _compile(self) -> CompiledCircuit:
@@ -329,7 +358,12 @@ class Pipeline(EvmStages):
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
             check_setup_fits(circuit.settings.path)  # refuse with the numbers, before the OOM killer would
-            keys = setup_keys(circuit, srs, self.ws.root)
+            if self.batch_size > 1:  # the folder may hold prove-many's keys for it: reused while bound to this circuit and SRS
+                from zkml.proving.batch import load_or_make_keys
+
+                keys = load_or_make_keys(circuit, srs, self.ws.root)[0]
+            else:
+                keys = setup_keys(circuit, srs, self.ws.root)
             return (
                 {"pk": keys.pk_path, "vk": keys.vk_path, "binding": self.ws.keys_binding},
                 {"pk_bytes": keys.pk_path.stat().st_size, "vk_bytes": keys.vk_path.stat().st_size},
@@ -401,6 +435,27 @@ class Pipeline(EvmStages):
         self.ws.set_info("last_verify", {"proof": str(proof.path), "verified": result.verified, "reason": result.reason})
         return result
 
+    # -- a batched circuit (batch_size > 1) ----------------------------------------------------
+
+    def _batched(self) -> PreparedBatch:
+        """The batched circuit up to compile: built or reused (prove-many's cache), and recorded in the manifest."""
+        return self.runner.memo("batched", self._prepare_batched)
+
+    def _prepare_batched(self) -> PreparedBatch:
+        from zkml.proving.batch_workspace import prepare_recorded
+
+        prepared = prepare_recorded(self.ws, self.runner, self.config, self.batch_size, ezkl=self._versions["ezkl"])
+        self._record_settings(prepared.circuit.settings)
+        return prepared
+
+    def _example_batch(self, model: OnnxModel) -> Path:
+        """Write the batch proved by default: the input's samples, then calibration samples, then padding."""
+        from zkml.proving.batch_workspace import write_example_batch
+
+        batch = write_example_batch(self.ws.batch_example, self.config, self.input_path, model.inputs, self.batch_size)
+        self.runner.remember("batch_samples", batch.taken)
+        return self.ws.batch_example
+
     @property
     def last_outputs(self) -> tuple[float, ...]:
         """The circuit's decoded outputs for the last proved input (empty before proving)."""
@@ -422,6 +477,9 @@ class Pipeline(EvmStages):
         summary.srs_provenance = self.srs().provenance
         summary.outputs = self.last_outputs
         summary.extra.update(self.settings_note)
+        if self.batch_size > 1:
+            summary.extra["batch_size"] = self.batch_size
+            summary.extra["batch_samples"] = self.runner.recall("batch_samples")
         return summary
 
     @property

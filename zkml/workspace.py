@@ -47,6 +47,8 @@ CACHE_ENV = "ZKML_CACHE_DIR"
 GENERIC_MODEL_STEMS = frozenset(
     {"network", "model", "net", "graph", "export", "exported", "main", "onnx", "output", "out", "final", "best", "checkpoint", "module"}
 )
+# A batched circuit's workspace is a folder of its batch-1 workspace: build/<circuit>/batch-<B>.
+BATCH_DIR_PREFIX = "batch-"
 # The circuit-info keys that identify which model a workspace belongs to, most specific first.
 _IDENTITY_KEYS = ("toml", "onnx", "factory")
 
@@ -195,6 +197,7 @@ class Layout:
     proof = _File("proof.json", "The proof of the input last proved.")
     deployments = _File("deployments.json", "Contracts deployed from this folder, per chain.")
     batch_stamp = _File("batch.json", "A batched circuit's batch size and inputs digest.")
+    batch_example = _File("example_batch.json", "A batched circuit's default batch: the circuit's example samples.")
     tuned = _File("tuned.json", "The settings `zkml tune` chose.")
     fidelity_report = _File("fidelity_report.json", "The fidelity report (`zkml report`).")
     fidelity_plot = _File("fidelity_report.png", "The fidelity report's plot.")
@@ -202,6 +205,10 @@ class Layout:
     tune_candidates = _File("tune_candidates.json", "Every candidate the tuner measured.")
     tune_fidelity = _File("tune_fidelity.json", "The tuned circuit's fidelity (fidelity.json schema).")
     revalidated = _File("revalidated.json", "Whether tuned settings still meet their budget on changed weights (cached verdict).")
+
+    def batch_dir(self, batch_size: int) -> Path:
+        """Where this circuit's batch-``batch_size`` version lives (its own workspace); the folder itself for 1."""
+        return self.root if batch_size == 1 else self.root / f"{BATCH_DIR_PREFIX}{batch_size}"
 
     def evm_dir(self, *, reusable: bool = False) -> Path:
         """The folder of the plain or the reusable Solidity verifier."""

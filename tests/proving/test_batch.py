@@ -136,3 +136,23 @@ def test_fixed_batch_one_onnx_is_batched(tiny: Any, tmp_path: Path) -> None:
     # The tiny ONNX has its batch axis fixed at 1: each unrolled copy sees exactly that.
     model = export_batched(tiny.pipeline.config, 4, tmp_path / "m.onnx")
     assert model.inputs[0].shape == (4, 4) and model.outputs[0].shape == (4, 2)
+
+
+def test_a_batched_workspace_reuses_what_prove_many_built_and_back(batched_tiny: Any, tmp_path: Path) -> None:
+    """The batch-B workspace (``--batch-size B``) and build_batched (prove-many, the service) share one folder's cache."""
+    import shutil
+
+    from zkml.pipeline import Pipeline
+    from zkml.proving.batch import build_batched
+    from zkml.workspace import Workspace, read_manifest
+
+    folder = tmp_path / "b2"
+    shutil.copytree(batched_tiny.circuit.root, folder)
+    pipeline = Pipeline(batched_tiny.config, Workspace(folder), batch_size=2)
+    assert pipeline.keys().pk_sha256 == batched_tiny.circuit.spec.keys.pk_sha256
+    assert [(t.stage, t.reused) for t in pipeline.timings[:3]] == [("export", True), ("calibrate", True), ("compile", True)]
+    proof = pipeline.prove()
+    assert pipeline.verify(proof).verified and len(pipeline.last_outputs) == 4
+    manifest = read_manifest(folder)
+    assert manifest is not None and manifest["stages"]["calibrate"]["details"]["input_ranges"]
+    assert build_batched(batched_tiny.config, 2, folder, device="cpu").keys_reused

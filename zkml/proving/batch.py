@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,18 +152,16 @@ def build_batched(
     from zkml.proving.device import select_device
     from zkml.srs import resolve_srs
 
-    if batch_size < 1:
-        raise ConfigError(f"batch size {batch_size} must be >= 1")
     if logrows is not None:
         config = config.with_circuit(logrows=logrows)
     layout = Layout(out_dir)
-    layout.root.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
-    model, samples, circuit = _batched_circuit(config, batch_size, layout, seconds)
+    prepared = prepare_batched(config, batch_size, layout, on_stage=lambda stage, state, took: _keep(seconds, stage, state, took))
+    model, samples, circuit = prepared.model, prepared.samples, prepared.circuit
     with _timed(seconds, "srs"):
         srs = resolve_srs(circuit.settings.logrows, allow_dev=allow_dev_srs)
     with _timed(seconds, "keys"):
-        keys, reused = _load_or_make_keys(circuit, srs, layout.root)
+        keys, reused = load_or_make_keys(circuit, srs, layout.root)
     spec = ProverSpec(
         circuit=circuit,
         keys=keys,
@@ -180,6 +178,84 @@ def build_batched(
     return BatchedCircuit(batch_size, layout.root, model, spec, seconds, reused)
 
 
+def _keep(seconds: dict[str, float], stage: str, state: str, took: float) -> None:
+    """Keep a finished stage's time (``reused`` for the folder's circuit taken as it was)."""
+    if state == "done":
+        seconds[stage] = took
+    elif state == "reused":
+        seconds["reused"] = seconds.get("reused", 0.0) + took
+
+
+# Called with (stage, state, seconds): state is ``start``, ``done`` or ``reused`` (seconds 0 for ``start``).
+StageCallback = Callable[[str, str, float], None]
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batched circuit up to its compiled form (no SRS, no keys): what ``zkml estimate`` and the workspace need.
+
+    Attributes:
+        model: the batched ONNX model.
+        samples: the calibration samples, in whole batches.
+        circuit: the compiled circuit and its settings.
+        inputs_digest: the digest of everything that made it (:func:`_inputs_fingerprint`).
+        reused: the folder's circuit was taken as it was (its inputs unchanged).
+    """
+
+    model: OnnxModel
+    samples: Samples
+    circuit: CompiledCircuit
+    inputs_digest: str
+    reused: bool
+
+
+def prepare_batched(config: CircuitConfig, batch_size: int, layout: Layout, *, on_stage: StageCallback | None = None) -> PreparedBatch:
+    """Export, calibrate and compile a batch-``batch_size`` circuit into ``layout``, or reuse the one there.
+
+    The folder's circuit is reused while the digest of everything that made it (model
+    source, data, circuit config, layout, ezkl) is the one its ``batch.json`` records and
+    its compiled circuit still hashes to the recorded value.
+
+    Args:
+        config: the circuit.
+        batch_size: inferences per proof.
+        layout: the folder (created if missing).
+        on_stage: told when ``export``, ``calibrate`` and ``compile`` start and end (or are reused).
+
+    Raises:
+        ConfigError: ``batch_size`` < 1, or no data to calibrate on.
+        ZkmlError: any stage's failure.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch size {batch_size} must be >= 1")
+    layout.root.mkdir(parents=True, exist_ok=True)
+    report: StageCallback = on_stage or (lambda stage, state, took: None)
+    # Export and calibration are not byte-reproducible (so neither is the circuit's hash, to
+    # which the keys are bound): reuse them while the inputs that made them are unchanged.
+    digest = _inputs_fingerprint(config, batch_size)
+    recorded = _read_stamp(layout, digest)
+    if recorded is None:
+        model, samples, circuit = _make_circuit(config, batch_size, layout, digest, report)
+        return PreparedBatch(model, samples, circuit, digest, reused=False)
+    from zkml.data import read_samples
+    from zkml.export import inspect_onnx
+    from zkml.settings import read_settings
+
+    start = time.perf_counter()
+    model = inspect_onnx(layout.onnx, batch_size=batch_size)
+    settings = read_settings(layout.settings)
+    samples = read_samples(layout.calibration, model.inputs)
+    circuit = CompiledCircuit(layout.compiled, recorded["compiled"], settings)
+    took = time.perf_counter() - start
+    for stage in BUILD_STAGES:
+        report(stage, "reused", took / len(BUILD_STAGES))
+    return PreparedBatch(model, samples, circuit, digest, reused=True)
+
+
+# The stages prepare_batched runs, in order (named as the pipeline's).
+BUILD_STAGES = ("export", "calibrate", "compile")
+
+
 @contextlib.contextmanager
 def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
     """Record the wall time of the ``with`` body as ``seconds[stage]``."""
@@ -188,30 +264,17 @@ def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
     seconds[stage] = time.perf_counter() - start
 
 
-def _batched_circuit(
-    config: CircuitConfig, batch_size: int, layout: Layout, seconds: dict[str, float]
-) -> tuple[OnnxModel, Samples, CompiledCircuit]:
-    """The folder's circuit while the inputs that made it are unchanged, else a new one."""
-    # Export and calibration are not byte-reproducible (so neither is the circuit's hash, to
-    # which the keys are bound): reuse them while the inputs that made them are unchanged.
-    digest = _inputs_fingerprint(config, batch_size)
-    recorded = _read_stamp(layout, digest)
-    if recorded is None:
-        return _make_circuit(config, batch_size, layout, digest, seconds)
-    from zkml.data import read_samples
-    from zkml.export import inspect_onnx
-    from zkml.settings import read_settings
-
-    with _timed(seconds, "reused"):
-        model = inspect_onnx(layout.onnx, batch_size=batch_size)
-        settings = read_settings(layout.settings)
-        samples = read_samples(layout.calibration, model.inputs)
-        circuit = CompiledCircuit(layout.compiled, recorded["compiled"], settings)
-    return model, samples, circuit
+@contextlib.contextmanager
+def _reported(report: StageCallback, stage: str) -> Iterator[None]:
+    """Tell ``report`` when the ``with`` body (one stage) starts and how long it took."""
+    report(stage, "start", 0.0)
+    start = time.perf_counter()
+    yield
+    report(stage, "done", time.perf_counter() - start)
 
 
 def _make_circuit(
-    config: CircuitConfig, batch_size: int, layout: Layout, digest: str, seconds: dict[str, float]
+    config: CircuitConfig, batch_size: int, layout: Layout, digest: str, report: StageCallback
 ) -> tuple[OnnxModel, Samples, CompiledCircuit]:
     """Export, calibrate and compile into ``layout``, then stamp the folder with the inputs' digest."""
     from zkml.calibrate import calibrate
@@ -219,13 +282,13 @@ def _make_circuit(
     from zkml.data import write_samples
     from zkml.workspace import write_json_atomic
 
-    with _timed(seconds, "export"):
+    with _reported(report, "export"):
         model = export_batched(config, batch_size, layout.onnx)
-    with _timed(seconds, "calibrate"):
+    with _reported(report, "calibrate"):
         samples = _calibration_batches(config, model, batch_size)
         write_samples(layout.calibration, samples)
         settings = calibrate(model, layout.calibration, layout.settings, config.circuit)
-    with _timed(seconds, "compile"):
+    with _reported(report, "compile"):
         circuit = compile_circuit(model, settings, layout.compiled)
     write_json_atomic(layout.batch_stamp, {"inputs": digest, "compiled": circuit.sha256, "batch_size": batch_size})
     return model, samples, circuit
@@ -244,8 +307,12 @@ def _calibration_batches(config: CircuitConfig, model: OnnxModel, batch_size: in
     return cycle_to_batches(samples, batch_size)
 
 
-def _load_or_make_keys(circuit: CompiledCircuit, srs: Srs, folder: Path) -> tuple[Keys, bool]:
-    """The folder's keys while their binding matches ``circuit`` and ``srs``, else new ones; True when reused."""
+def load_or_make_keys(circuit: CompiledCircuit, srs: Srs, folder: Path) -> tuple[Keys, bool]:
+    """The folder's keys while their binding matches ``circuit`` and ``srs``, else new ones; True when reused.
+
+    Keys made by any earlier build of the same circuit (``prove-many``, the workspace, the
+    service) are reused: the binding in ``keys.json`` names the circuit and SRS they are for.
+    """
     from zkml.keys import check_keys_match, load_keys, setup_keys
 
     try:

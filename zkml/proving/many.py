@@ -104,13 +104,12 @@ class ProveManySummary:
 
 def prover_spec(circuit: ProvableCircuit, batch_size: int, device: str) -> tuple[ProverSpec, Path]:
     """The prover spec (the circuit's own keys, or a batched circuit beside them) and the folder it lives in."""
-    root = circuit.ws.root
     if batch_size > 1:
         from zkml.proving.batch import build_batched
 
-        folder = root / f"batch-{batch_size}"
+        folder = circuit.ws.batch_dir(batch_size)
         return build_batched(circuit.config, batch_size, folder, device=device).spec, folder
-    return ProverSpec.from_pipeline(circuit, device=device), root
+    return ProverSpec.from_pipeline(circuit, device=device), circuit.ws.root
 
 
 def prove_many(
