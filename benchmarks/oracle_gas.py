@@ -494,6 +494,12 @@ def measure(build_dir: Path, batch_size: int, contracts_dir: Path | None = None)
                     view_estimate(conn, contracts.source, bsource.address, "instancesAt", epochs) - TX_BASE
                 )
         gas["batch"] = batches
+        from benchmarks.oracle_gas_feeds import measure_feeds
+
+        # ---- multi-feed: batch_size feeds at one epoch, through the same batch circuit and verifier
+        gas["multi_feed"] = measure_feeds(
+            conn, rec, oracle.address, batched, deployed.address, bounds_used, prices, feed_cfg, policy, contracts, sender
+        )
         sizes = {
             "oracle": code_size(conn, oracle.address),
             "vault": code_size(conn, vault.address),
@@ -573,6 +579,22 @@ SSTORE_UPDATE_WARM = 2_900
 LOG_BASE, LOG_TOPIC, LOG_BYTE = 375, 375, 8
 
 
+def _feeds_columns(result: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
+    m = result["gas"].get("multi_feed")
+    if not m:
+        return []
+    b, data = m["feeds"], m["second"]["breakdown"]
+    return [(f"{b} feeds submit", data), (f"{b} feeds submit / {b}", {k: v // b for k, v in data.items()})]
+
+
+def _feeds_targets(result: dict[str, Any]) -> list[str]:
+    if "multi_feed" not in result["gas"]:
+        return []
+    from benchmarks.oracle_gas_feeds import feeds_targets
+
+    return feeds_targets(result)
+
+
 def _pass(value: int, target: int) -> str:
     if value <= target:
         return f"**pass** ({target - value:,} under)"
@@ -633,6 +655,10 @@ def markdown(result: dict[str, Any]) -> str:
         (f"feature source alone: instancesAt({b} epochs of batch 1), eth_estimateGas − 21,000", g["source_instances_at_batch_estimate_minus_21000"]),
         (f"predictionFromBatch on the B={b} model: sample 0 of batch 1, passing its {b} entries (view, eth_estimateGas, incl. 21,000)", g["batch_read_at_estimate"]),
     ]  # fmt: skip
+    if "multi_feed" in g:
+        from benchmarks.oracle_gas_feeds import feeds_rows
+
+        rows += feeds_rows(result)
     table = [f"| {label} | |" if value is None else f"| {label} | {value:,} |" for label, value in rows]
     sizes = result["runtime_bytes"]
     sstore_same = first["breakdown"]["oracle: SSTORE"] == second["breakdown"]["oracle: SSTORE"]
@@ -665,6 +691,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"{_pass(item['submit_per_prediction'], TARGET_BATCH_PER_PREDICTION)} |"
             for what, item in (("batch 1", b_1), ("batch 2", b_2))
         ),
+        *_feeds_targets(result),
         "",
         "Issue 11 measured, before the redesign (unattested, 6 slots per prediction): B=1 overhead 181k, B=16 188,618 per prediction.",
         "",
@@ -692,10 +719,12 @@ def markdown(result: dict[str, Any]) -> str:
                 (f"B={b} bare", b_2["bare_breakdown"]),
                 (f"B={b} submit", b_2["breakdown"]),
                 (f"B={b} submit / {b}", {k: v // b for k, v in b_2["breakdown"].items()}),
+                *_feeds_columns(result),
             ]
         ),
         "",
-        f"(B=1: the steady-state submission; B={b}: batch 2.) The verifier call inside submit costs the bare verifier's "
+        f"(B=1: the steady-state submission; B={b}: batch 2; {b} feeds: the multi-feed batch 2, its call: source being "
+        f"the {b} sources' latestEpoch + instancesAt([E]).) The verifier call inside submit costs the bare verifier's "
         "execution plus 100 (the code-hash check already warmed the verifier's account).",
         "",
         *_data_lines(result),

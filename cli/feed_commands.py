@@ -28,18 +28,26 @@ def feed_group() -> None:
 @click.option("--decimals", type=int, default=8, show_default=True, help="Answers are price * 10**decimals.")
 @click.option("--description", default="zkml local feed", show_default=True, help="The feed's name, e.g. 'ETH / USD'.")
 @click.option("--record-dir", type=PATH, default=Path("."), show_default=True, help="Folder of the deployments.json it is recorded in.")
+@click.option(
+    "--count",
+    type=click.IntRange(min=1, max=256),
+    default=1,
+    show_default=True,
+    help="Deploy this many feeds (for a multi-feed model): feed k is named 'DESCRIPTION #k' and recorded in RECORD_DIR/feed-k.",
+)
 @chain_connection(sender=True)
 @json_flag
-def deploy_cmd(decimals: int, description: str, record_dir: Path, conn: Connection, sender: Sender, as_json: bool) -> None:
+def deploy_cmd(decimals: int, description: str, record_dir: Path, count: int, conn: Connection, sender: Sender, as_json: bool) -> None:
     """Deploy a PushFeed owned by the sender (or reuse the recorded one with these decimals and description)."""
-    from zkml.oracle.feed import deploy_feed
-    from zkml.workspace import Layout
+    from zkml.oracle.feed import deploy_feeds
 
-    feed = deploy_feed(conn, record_dir, decimals=decimals, description=description, sender=sender)
-    state = "reused" if feed.reused else f"deployed (gas {feed.gas_used:,})"
-    lines = [f"feed {feed.address} ({description!r}, {decimals} decimals) on chain {conn.chain_id}: {state}"]
-    lines.append(f"recorded in {Layout(record_dir).deployments}")
-    emit({**feed.as_dict(), "reused": feed.reused, "decimals": decimals, "description": description}, as_json, lines)
+    feeds = deploy_feeds(conn, record_dir, count, decimals=decimals, description=description, sender=sender)
+    lines = []
+    for name, folder, feed in feeds:
+        state = "reused" if feed.reused else f"deployed (gas {feed.gas_used:,})"
+        lines.append(f"feed {feed.address} ({name!r}, {decimals} decimals) on chain {conn.chain_id}: {state}, recorded in {folder}")
+    items = [{**feed.as_dict(), "reused": feed.reused, "decimals": decimals, "description": name} for name, _, feed in feeds]
+    emit(items[0] if count == 1 else {"feeds": items}, as_json, lines)
 
 
 def _file_prices(path: Path) -> list[Any]:
@@ -65,16 +73,34 @@ def _file_prices(path: Path) -> list[Any]:
 @click.argument("feed")
 @click.argument("prices", nargs=-1)
 @click.option("--file", "price_file", type=EXISTING_FILE, default=None, help="JSON list of prices, or a text file with one per line.")
+@click.option(
+    "--series",
+    "series_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Push a circuit folder's [feed] demo_series (e.g. circuits/mlp_regressor): its last --rounds prices.",
+)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="--series: end this many prices early.")
+@click.option("--rounds", type=click.IntRange(min=1), default=None, help="--series: how many prices (default: [feed] demo_rounds).")
 @chain_connection(sender=True)
 @json_flag
-def push_cmd(feed: str, prices: tuple[str, ...], price_file: Path | None, conn: Connection, sender: Sender, as_json: bool) -> None:
-    """Push PRICES (human numbers, oldest first) to FEED as new rounds (owner only)."""
+def push_cmd(feed: str, prices: tuple[str, ...], price_file: Path | None, series_dir: Path | None, offset: int, rounds: int | None,
+             conn: Connection, sender: Sender, as_json: bool) -> None:  # fmt: skip
+    """Push PRICES (human numbers, oldest first) to FEED as new rounds (owner only).
+
+    With --series, a circuit's example price series instead; feeds pushed with different --offset
+    hold different windows at each round (the assets of a multi-feed model).
+    """
+    from zkml.oracle.demo import series_prices
     from zkml.oracle.feed import feed_decimals, push_prices
     from zkml.oracle.mirror import answer_of
 
-    if bool(prices) == (price_file is not None):
-        raise click.UsageError("give PRICE... or --file (one of them)")
-    given = list(prices) if prices else _file_prices(price_file) if price_file else []
+    if sum(1 for given in (prices, price_file, series_dir) if given) != 1:
+        raise click.UsageError("give PRICE..., --file or --series (one of them)")
+    if series_dir is not None:
+        given: list[Any] = list(series_prices(series_dir, offset=offset, rounds=rounds))
+    else:
+        given = list(prices) if prices else _file_prices(price_file) if price_file else []
     if not given:
         raise click.UsageError(f"{price_file} holds no prices")
     decimals = feed_decimals(conn, feed)

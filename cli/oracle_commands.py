@@ -47,7 +47,7 @@ def oracle_group() -> None:
 
 
 @oracle_group.command("deploy")
-@circuit_target
+@circuit_target(batched=True, prebuild=True)
 @click.option(
     "--consumer/--no-consumer",
     default=False,
@@ -85,11 +85,17 @@ def deploy_cmd(target: Target, consumer: bool, model_id: str | None, conn: Conne
 
 
 @oracle_group.command("register")
-@circuit_target
+@circuit_target(batched=True, prebuild=True)
 @_oracle_option
 @_model_option
 @click.option("--verifier", default=None, help="Verifier address (default: the workspace's deployments.json).")
-@click.option("--feed", "feed_address", default=None, help="Attest the inputs by this AggregatorV3 feed (deploys the source).")
+@click.option(
+    "--feed",
+    "feed_addresses",
+    multiple=True,
+    help="Attest the inputs by this AggregatorV3 feed (deploys the source). Repeat it once per sample of a batched "
+    "circuit for a multi-feed model: sample k reads the k-th feed, all at one epoch.",
+)
 @_source_option
 @click.option("--unattested", is_flag=True, help="Register without a feature source: the submitter chooses the inputs.")
 @click.option("--max-epoch-lag", type=int, default=None, help="Attested: refuse epochs this many rounds behind (default: [feed]).")
@@ -97,45 +103,64 @@ def deploy_cmd(target: Target, consumer: bool, model_id: str | None, conn: Conne
 @unsafe_srs_flag
 @chain_connection(sender=True)
 @json_flag
-def register_cmd(target: Target, oracle_address: str | None, model_id: str | None, verifier: str | None, feed_address: str | None,
+def register_cmd(target: Target, oracle_address: str | None, model_id: str | None, verifier: str | None, feed_addresses: tuple[str, ...],
                  source_address: str | None, unattested: bool, max_epoch_lag: int | None, max_age: int | None,
                  allow_unsafe_srs: bool, conn: Connection, sender: Sender, as_json: bool) -> None:  # fmt: skip
     """Register TARGET's model and verifier on the oracle (owner only; idempotent).
 
     The verifier's code must be the workspace's compiled verifier, and its keys' SRS safe
     for the chain. With --feed (or --source, or a source recorded in the workspace) the
-    model is attested: the oracle accepts only proofs on that source's data.
+    model is attested: the oracle accepts only proofs on that source's data. With --feed
+    repeated (one per sample of the batch) it is a multi-feed model.
     """
     from zkml.oracle.operations import register
 
+    multi = len(feed_addresses) > 1
     reg = register(
-        _model(target), conn, oracle=oracle_address, model_id=model_id, verifier=verifier, feed=feed_address,
+        _model(target), conn, oracle=oracle_address, model_id=model_id, verifier=verifier,
+        feed=feed_addresses[0] if len(feed_addresses) == 1 else None, feeds=feed_addresses if multi else (),
         source=source_address, unattested=unattested, max_epoch_lag=max_epoch_lag, max_age=max_age,
         allow_unsafe_srs=allow_unsafe_srs, sender=sender,
     )  # fmt: skip
     state = "already registered" if reg.reused else f"registered (gas {reg.gas_used:,})"
     mode = f"attested by {reg.source}" if reg.source else "UNATTESTED: submitters choose the inputs"
+    if reg.feeds:
+        mode = f"multi-feed: sample k attested by the k-th of {len(reg.feeds)} sources, one epoch per batch"
     line = f"model 0x{reg.model_id.hex()} -> verifier {reg.verifier} ({reg.spec.binding} inputs, {mode}): {state}"
-    emit(reg.as_dict(), as_json, [line])
+    lines = [line] + [f"  feed {k}: source {s}" for k, s in enumerate(reg.feeds)]
+    emit(reg.as_dict(), as_json, lines)
 
 
 @oracle_group.command("attest")
-@circuit_target
-@click.option("--feed", "feed_address", required=True, help="The AggregatorV3 feed the model's source reads.")
+@circuit_target(batched=True, prebuild=True)
+@click.option(
+    "--feed",
+    "feed_addresses",
+    multiple=True,
+    required=True,
+    help="The AggregatorV3 feed the model's source reads; repeated, the feeds of a multi-feed model in registration order.",
+)
 @click.option("--epoch", type=int, default=None, help="The feed round to prove on (default: the latest).")
 @_oracle_option
 @_model_option
 @click.option("--publish/--no-publish", default=True, show_default=True, help="Publish the proof to the oracle.")
 @chain_connection(sender=True)
 @json_flag
-def attest_cmd(target: Target, feed_address: str, epoch: int | None, oracle_address: str | None, model_id: str | None,
-               publish: bool, conn: Connection, sender: Sender, as_json: bool) -> None:  # fmt: skip
-    """Prove TARGET's attested model on the feed's window at an epoch, and publish it."""
-    from zkml.oracle.operations import attest
+def attest_cmd(target: Target, feed_addresses: tuple[str, ...], epoch: int | None, oracle_address: str | None,
+               model_id: str | None, publish: bool, conn: Connection, sender: Sender, as_json: bool) -> None:  # fmt: skip
+    """Prove TARGET's attested model on the feed's window at an epoch (each feed's, for a multi-feed model), and publish it."""
+    from zkml.oracle.operations import attest, attest_feeds
 
     pipeline = target.pipeline()
+    model = _model(target)
+    if len(feed_addresses) > 1 or model.spec.batch_size > 1:  # one proof of a batch: K feeds, or K epochs of one feed
+        _emit_feeds(attest_feeds(
+            pipeline, model, conn, feeds=feed_addresses, epoch=epoch, oracle=oracle_address, model_id=model_id,
+            publish=publish, sender=sender,
+        ), as_json)  # fmt: skip
+        return
     done = attest(
-        pipeline, _model(target), conn, feed=feed_address, epoch=epoch, oracle=oracle_address, model_id=model_id,
+        pipeline, model, conn, feed=feed_addresses[0], epoch=epoch, oracle=oracle_address, model_id=model_id,
         publish=publish, sender=sender,
     )  # fmt: skip
     lines = [f"epoch {done.epoch}: proved on the feed's window {[round(v, 4) for v in done.input]} -> {done.proof}"]
@@ -146,8 +171,31 @@ def attest_cmd(target: Target, feed_address: str, epoch: int | None, oracle_addr
     emit(done.as_dict(), as_json, lines)
 
 
+def _emit_feeds(done: Any, as_json: bool) -> None:
+    """Print a multi-feed attestation (:class:`zkml.oracle.operations.FeedAttestation`)."""
+    batch = done.batch
+    first, last = min(batch.epochs), max(batch.epochs)
+    what = (
+        f"epoch {last}: proved {len(batch.inputs)} feeds' windows"
+        if first == last
+        else f"epochs {first}..{last}: proved the feed's windows"
+    )
+    lines = [f"{what} in one batch -> {done.proof}"]
+    result = done.publication
+    if done.replayed:
+        lines.append("every sample of the batch is already published: read them with `zkml oracle read` (--index k for a multi-feed model)")
+    elif result is not None:
+        lines.append(f"published {len(result.batch)} predictions (gas {result.gas_used:,}, "
+                     f"{(result.gas_used or 0) // max(len(result.batch), 1):,} per prediction, tx {result.tx_hash})")  # fmt: skip
+        lines += [f"  sample {k}: feed {p_feed} epoch {p.epoch}: {list(p.floats)}"
+                  for k, (p_feed, p) in enumerate(zip(batch.feeds, result.batch, strict=False))]  # fmt: skip
+        if result.skipped:
+            lines.append(f"  {len(result.skipped)} sample(s) already published: skipped")
+    emit(done.as_dict(), as_json, lines)
+
+
 @oracle_group.command("publish")
-@circuit_target
+@circuit_target(batched=True, prebuild=True)
 @click.option("--proof", "proof_path", type=EXISTING_FILE, default=None, help="ezkl proof.json (default: the workspace's).")
 @_oracle_option
 @_model_option
@@ -174,12 +222,14 @@ def publish_cmd(
 
     workspace = target.workspace
     model = _model(target)
+    oracle = model.oracle_address(conn, oracle_address)
+    mid = model.model_id(conn, model_id)
     result = publish(
         conn,
-        model.oracle_address(conn, oracle_address),
-        model.model_id(conn, model_id),
+        oracle,
+        mid,
         proof_path or Layout(workspace).proof,
-        epochs=list(epochs) or None,
+        epochs=_sample_epochs(conn, oracle, mid, epochs),
         on_replay="read" if read_if_published else "raise",
         sender=sender,
     )
@@ -188,12 +238,24 @@ def publish_cmd(
     emit(result.as_dict(), as_json, [f"prediction 0x{p.prediction_id.hex()}: {head}", f"outputs {list(p.floats)} (scale {p.scale})"])
 
 
+def _sample_epochs(conn: Connection, oracle: str, model_id: bytes, epochs: tuple[int, ...]) -> list[int] | None:
+    """The epochs to submit: one given for a multi-feed model stands for every sample (all at one epoch)."""
+    if len(epochs) != 1:
+        return list(epochs) or None
+    from zkml.oracle.multi_feed import feeds_of
+
+    feeds = feeds_of(conn, oracle, model_id)
+    return [epochs[0]] * len(feeds) if feeds else list(epochs)
+
+
 @oracle_group.command("read")
-@circuit_target
+@circuit_target(batched=True, prebuild=True)
 @_oracle_option
 @_model_option
 @click.option("--epoch", type=int, default=None, help="Read an attested model's prediction at this epoch instead of the latest.")
 @click.option("--input-commitment", default=None, help="Read an unattested model's prediction for this input commitment.")
+@click.option("--feed", "feed_address", default=None, help="Multi-feed model: read this feed's prediction (its feed or source).")
+@click.option("--index", "feed_index", type=click.IntRange(min=0), default=None, help="Multi-feed model: read feed k's prediction.")
 @click.option("--consumer", "show_consumer", is_flag=True, help="Also show the ForecastVault's state.")
 @chain_connection
 @json_flag
@@ -203,20 +265,33 @@ def read_cmd(
     model_id: str | None,
     epoch: int | None,
     input_commitment: str | None,
+    feed_address: str | None,
+    feed_index: int | None,
     show_consumer: bool,
     conn: Connection,
     as_json: bool,
 ) -> None:
-    """Read the model's latest fresh prediction (fails if stale, retired or absent)."""
+    """Read the model's latest fresh prediction (fails if stale, retired or absent); per feed for a multi-feed model."""
     from zkml.evm.records import DeploymentStore
     from zkml.oracle import CONSUMER_CONTRACT, consumer_state, parse_bytes32, read_prediction
 
     workspace = target.workspace
     model = _model(target)
     oracle = model.oracle_address(conn, oracle_address)
-    mid = model.model_id(conn, model_id)
+    mid = model.model_id(conn, model_id, multi_feed=feed_address is not None or feed_index is not None)
     commitment = parse_bytes32(input_commitment) if input_commitment else None
-    prediction, gas = read_prediction(conn, oracle, mid, epoch=epoch, commitment=commitment)
+    if feed_address is not None or feed_index is not None:
+        from zkml.oracle.multi_feed import read_feed_prediction
+
+        if feed_address is not None and feed_index is not None:
+            raise click.UsageError("give --feed or --index, not both")
+        prediction, gas = read_feed_prediction(conn, oracle, mid, index=feed_index, feed=feed_address)
+    else:
+        from zkml.oracle.multi_feed import feeds_of
+
+        if feeds_of(conn, oracle, mid):
+            raise click.UsageError(f"model 0x{mid.hex()} is multi-feed: read one feed's prediction with --index k or --feed ADDR")
+        prediction, gas = read_prediction(conn, oracle, mid, epoch=epoch, commitment=commitment)
     payload: dict[str, Any] = {"prediction": prediction.as_dict(), "read_gas_estimate": gas}
     lines = [
         f"prediction 0x{prediction.prediction_id.hex()} of model 0x{mid.hex()}: {list(prediction.floats)} "
@@ -233,7 +308,7 @@ def read_cmd(
 
 
 @oracle_group.command("demo")
-@circuit_target
+@circuit_target(batched=True, prebuild=True)
 @chain_connection(sender=True)
 @json_flag
 def demo_cmd(target: Target, conn: Connection, sender: Sender, as_json: bool) -> None:

@@ -54,8 +54,8 @@ def test_batched_layout_the_oracle_cannot_split_is_refused(chain: Any, batched_t
     cases = {
         "batchSize is zero": (orc.ModelSpec("public", 12, 0, 8, 8, 4, 13, 0), four),
         "do not split": (orc.ModelSpec("public", 12, 0, 8, 8, 4, 13, 3), four),
-        "hashed binding takes one hash instance": (orc.ModelSpec("hashed", 6, 0, 2, 2, 4, 13, 2), []),
-        "hashed inputs cannot be range-checked": (orc.ModelSpec("hashed", 5, 0, 1, 1, 4, 13, 1), [(0, 1)]),
+        "hashed: one hash instance": (orc.ModelSpec("hashed", 6, 0, 2, 2, 4, 13, 2), []),
+        "hashed inputs take no bounds": (orc.ModelSpec("hashed", 5, 0, 1, 1, 4, 13, 1), [(0, 1)]),
         "one bound per input feature": (spec, [(-1000, 1000)] * 8),
         "low is above its high": (spec, [(1, 0)] * 4),
         "beyond int64": (spec, [(-(2**63) - 1, 0)] * 4),

@@ -46,3 +46,16 @@ def test_parse_bytes32() -> None:
         parse_bytes32("0xzz")
     with pytest.raises(OracleError, match="expected 32 bytes, got 2"):
         parse_bytes32("0x1234")
+
+
+def test_feed_key_is_the_oracles_per_feed_replay_scope() -> None:
+    from eth_utils import keccak
+
+    from zkml.oracle.encoding import feed_key
+
+    model = bytes(range(32))
+    # keccak256(abi.encodePacked(modelId, uint16(index))): 34 bytes, never a 64-byte prediction-id preimage.
+    assert feed_key(model, 3) == bytes(keccak(model + b"\x00\x03")) != feed_key(model, 4)
+    assert prediction_id(feed_key(model, 0), 48) != prediction_id(model, 48)
+    with pytest.raises(OracleError, match="outside 0..65535"):
+        feed_key(model, 2**16)

@@ -182,6 +182,32 @@ def test_feed_cli(app: click.Group, conn: Connection, tmp_path: Path) -> None:
     assert "not both" in run("read", feed, "--round", "1", "--last", "2", code=2)
 
 
+def test_feed_cli_makes_the_feeds_of_a_multi_feed_model(app: click.Group, conn: Connection, tmp_path: Path) -> None:
+    from zkml.oracle.demo import series_prices
+
+    from ..conftest import CIRCUITS
+
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> Any:
+        result = runner.invoke(app, ["feed", *args, "--rpc-url", conn.url], obj={})
+        assert result.exit_code == code, result.output
+        return json.loads(result.output) if code == 0 and "--json" in args else result.output
+
+    deployed = run("deploy", "--count", "3", "--description", "asset", "--record-dir", str(tmp_path), "--json")["feeds"]
+    assert [d["description"] for d in deployed] == ["asset #1", "asset #2", "asset #3"] and len({d["address"] for d in deployed}) == 3
+    again = run("deploy", "--count", "3", "--description", "asset", "--record-dir", str(tmp_path), "--json")["feeds"]
+    assert [d["address"] for d in again] == [d["address"] for d in deployed] and all(d["reused"] for d in again)
+    series = CIRCUITS / "mlp_regressor"
+    for k, feed in enumerate(d["address"] for d in deployed):
+        pushed = run("push", feed, "--series", str(series), "--offset", str(k), "--rounds", "12", "--json")
+        assert (pushed["first_round"], pushed["last_round"]) == (1, 12)
+        prices = [r["price"] for r in run("read", feed, "--last", "12", "--json")["rounds"]]
+        assert [float(p) for p in prices] == pytest.approx(series_prices(series, offset=k, rounds=12), rel=1e-8)
+    assert "one of them" in run("push", deployed[0]["address"], "1", "--series", str(series), code=2)
+    assert "do not fit" in run("push", deployed[0]["address"], "--series", str(series), "--offset", "100000", code=2)
+
+
 # --------------------------------------------------------------------------- the property test
 
 

@@ -214,3 +214,13 @@ def test_spec_edges_are_accepted() -> None:
 def test_quantized_return_refuses_what_the_source_calls_a_bad_round(previous: int, price: int) -> None:
     with pytest.raises(OracleError, match="not a positive int192 answer"):
         quantized_return(previous, price, PERCENT)
+
+
+def test_feeds_instances_put_feed_k_as_sample_k() -> None:
+    from zkml.oracle.mirror import feeds_instances
+
+    spec = ReturnsSpec(window=2, scale=4)
+    windows = [[100, 101, 99], [200, 200, 210]]
+    assert feeds_instances(windows, spec) == window_instances(windows[0], spec) + window_instances(windows[1], spec)
+    with pytest.raises(OracleError, match="needs 3 prices"):
+        feeds_instances([[100, 101]], spec)

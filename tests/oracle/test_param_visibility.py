@@ -271,10 +271,10 @@ def test_the_contract_refuses_a_param_hash_left_unpinned(tiny_hashed_params: Any
     unpinned = ModelSpec("public", spec.instance_count, spec.input_offset, spec.input_count, spec.output_offset, spec.output_count,
                          spec.scale, input_scale=spec.input_scale)  # fmt: skip
     attempts = [  # (the contract's reason, entry point, layout, commitment)
-        ("an instance is neither input, output nor pinned param hash", "registerModel", unpinned, None),
-        ("hashed params need their commitment pinned", "registerModel", spec, None),
-        ("hashed params need their commitment pinned", "registerModelWithParams", spec, b"\0" * 32),
-        ("input, output and param ranges overlap", "registerModelWithParams", replace(spec, param_offset=1), pinned),
+        ("an instance is bound to nothing", "registerModel", unpinned, None),
+        ("hashed params need a commitment", "registerModel", spec, None),
+        ("hashed params need a commitment", "registerModelWithParams", spec, b"\0" * 32),
+        ("in/out/param ranges overlap", "registerModelWithParams", replace(spec, param_offset=1), pinned),
     ]
     for reason, fn, layout, commitment in attempts:
         config = layout.config_tuple(verifier, code, b"\0" * 32, 60)
@@ -297,6 +297,6 @@ def test_a_fixed_params_model_takes_no_params_commitment(chain: World, tiny: Any
                            params_commitment=b"\1" * 32, sender=chain.owner, contracts=chain.contracts)  # fmt: skip
     config = reg.spec.config_tuple(chain.tiny_verifier, reg.codehash, b"\0" * 32, 60)
     data = contract(chain).encode_abi("registerModelWithParams", args=[b"\x25" * 32, config, [list(b) for b in reg.bounds], b"\1" * 32])
-    with pytest.raises(OracleRevertError, match="params fixed in the vk take no commitment"):
+    with pytest.raises(OracleRevertError, match="fixed params take no commitment"):
         send(chain, data, "registering")
     publish(chain, reg.model_id, Layout(Path(tiny.pipeline.ws.root)).proof)

@@ -9,7 +9,8 @@ in the repository explains their on-chain rules):
   the claimed epoch, and the prediction is keyed by ``keccak256(modelId, epoch)``;
 - ``PushFeed`` (a local AggregatorV3 feed) and ``ReturnsFeatureSource`` (the last N
   returns of an AggregatorV3 feed, quantized as the circuit quantizes its input);
-- ``ForecastVault`` is an example DeFi consumer pinned to one oracle and one attested modelId.
+- ``ForecastVault`` is an example DeFi consumer pinned to one oracle and one attested modelId
+  (``FeedForecastVault``: one asset of a multi-feed model).
 
 Modules: :mod:`~zkml.oracle.compile` (compile, cached), :mod:`~zkml.oracle.layout`
 (a circuit's instance layout), :mod:`~zkml.oracle.encoding` (ids and fixed point, as the
@@ -17,7 +18,7 @@ contracts compute them), :mod:`~zkml.oracle.client` (deploy, publish, read),
 :mod:`~zkml.oracle.registry` (register models), :mod:`~zkml.oracle.binding` (verifier code,
 SRS and bounds checks), :mod:`~zkml.oracle.mirror` (the source's arithmetic in Python),
 :mod:`~zkml.oracle.feed` (feeds and sources), :mod:`~zkml.oracle.attest` (prove on attested
-data), :mod:`~zkml.oracle.consumer` (the vault)
+data), :mod:`~zkml.oracle.multi_feed` (one batch over many feeds at one epoch), :mod:`~zkml.oracle.consumer` (the vault)
 and :mod:`~zkml.oracle.demo` (the whole flow). Deployments go to the workspace's
 deployments record (:mod:`zkml.evm.records`). Every revert of the contracts' own errors
 becomes an :class:`~zkml.errors.OracleRevertError` naming the error.
@@ -38,6 +39,7 @@ _EXPORTS = {
     "ModelSpec": "zkml.oracle.layout",
     "model_spec": "zkml.oracle.layout",
     "default_model_id": "zkml.oracle.encoding",
+    "feed_key": "zkml.oracle.encoding",
     "input_commitment": "zkml.oracle.encoding",
     "parse_bytes32": "zkml.oracle.encoding",
     "prediction_id": "zkml.oracle.encoding",
@@ -63,6 +65,13 @@ _EXPORTS = {
     "consumer_act": "zkml.oracle.consumer",
     "consumer_state": "zkml.oracle.consumer",
     "deploy_consumer": "zkml.oracle.consumer",
+    "deploy_feed_consumer": "zkml.oracle.consumer",
+    "FeedBatch": "zkml.oracle.multi_feed",
+    "deploy_sources": "zkml.oracle.multi_feed",
+    "feed_batch": "zkml.oracle.multi_feed",
+    "feeds_of": "zkml.oracle.multi_feed",
+    "prove_feed_batch": "zkml.oracle.multi_feed",
+    "read_feed_prediction": "zkml.oracle.multi_feed",
     "demo_flow": "zkml.oracle.demo",
     "ReturnsSpec": "zkml.oracle.mirror",
     "AttestedInput": "zkml.oracle.feed",

@@ -32,10 +32,12 @@ log = logging.getLogger(__name__)
 
 ORACLE_CONTRACT = "VerifiedPredictionOracle"
 CONSUMER_CONTRACT = "ForecastVault"
+# The vault for one feed of a multi-feed model (ForecastVault.sol).
+FEED_CONSUMER_CONTRACT = "FeedForecastVault"
 FEED_CONTRACT = "PushFeed"
 SOURCE_CONTRACT = "ReturnsFeatureSource"
 # Every deployable contract of the package; the cache holds exactly these.
-DEPLOYABLE = (ORACLE_CONTRACT, CONSUMER_CONTRACT, FEED_CONTRACT, SOURCE_CONTRACT)
+DEPLOYABLE = (ORACLE_CONTRACT, CONSUMER_CONTRACT, FEED_CONTRACT, SOURCE_CONTRACT, FEED_CONSUMER_CONTRACT)
 # The oracle is called on every publication and read: optimise for runtime gas, not size.
 OPTIMIZER_RUNS = 200
 CACHE_FOLDER = "oracle"
@@ -52,6 +54,7 @@ class OracleContracts:
         consumer: ``ForecastVault``.
         feed: ``PushFeed``, an owner-pushed AggregatorV3-compatible feed for local work.
         source: ``ReturnsFeatureSource``, a model input attested by an AggregatorV3 feed.
+        feed_consumer: ``FeedForecastVault``, the consumer of one feed of a multi-feed model.
         sources_sha256: the cache key (sources, compiler, optimizer settings).
     """
 
@@ -59,12 +62,13 @@ class OracleContracts:
     consumer: CompiledContract
     feed: CompiledContract
     source: CompiledContract
+    feed_consumer: CompiledContract
     sources_sha256: str
 
     @cached_property
     def errors(self) -> ErrorTable:
         """All four contracts' custom errors, decoded to OracleRevertError and its subclasses."""
-        return oracle_errors(c.abi_list for c in (self.oracle, self.consumer, self.feed, self.source))
+        return oracle_errors(c.abi_list for c in (self.oracle, self.consumer, self.feed, self.source, self.feed_consumer))
 
 
 def contract_sources(folder: Path | None = None) -> dict[str, str]:
@@ -109,6 +113,7 @@ def compile_contracts(compiler: Compiler | None = None, *, folder: Path | None =
         consumer=contracts[CONSUMER_CONTRACT],
         feed=contracts[FEED_CONTRACT],
         source=contracts[SOURCE_CONTRACT],
+        feed_consumer=contracts[FEED_CONSUMER_CONTRACT],
         sources_sha256=key,
     )
     _COMPILED[key] = result
@@ -134,6 +139,7 @@ def _write_cache(path: Path, contracts: dict[str, CompiledContract]) -> None:
 __all__ = [
     "CONSUMER_CONTRACT",
     "DEPLOYABLE",
+    "FEED_CONSUMER_CONTRACT",
     "FEED_CONTRACT",
     "ORACLE_CONTRACT",
     "SOURCE_CONTRACT",

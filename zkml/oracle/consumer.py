@@ -20,7 +20,7 @@ from zkml.evm.records import Deployment
 from zkml.evm.rpc import Connection, Sender, code_at, resolve_sender, transact
 from zkml.evm.solc import CompiledContract
 from zkml.oracle.calls import bind, view
-from zkml.oracle.compile import CONSUMER_CONTRACT, OracleContracts, compile_contracts
+from zkml.oracle.compile import CONSUMER_CONTRACT, FEED_CONSUMER_CONTRACT, OracleContracts, compile_contracts
 from zkml.oracle.encoding import hex32
 
 
@@ -112,6 +112,62 @@ def deploy_consumer(
 PIN_GETTERS = ("oracle", "modelId", "neutralBps", "bpsPerOutputUnit", "maxStepBps", "cooldown")
 
 
+def deploy_feed_consumer(
+    conn: Connection,
+    oracle: str,
+    model_id: bytes,
+    index: int,
+    record_dir: Path,
+    *,
+    config: ConsumerConfig | None = None,
+    sender: Sender | None = None,
+    contracts: OracleContracts | None = None,
+) -> Deployment:
+    """Deploy a FeedForecastVault for feed ``index`` of a multi-feed model, or reuse the recorded one.
+
+    It acts on that feed's prediction for that feed's latest epoch only (the policy is ForecastVault's).
+    Recorded in ``record_dir/feeds/vault-<index>`` (a record holds one vault per oracle and model).
+
+    Raises:
+        OracleRevertError: ``InvalidParameter``: the model is not multi-feed, or has no feed ``index``.
+        ChainError: the RPC, account or transaction failed.
+    """
+    from eth_abi import encode
+
+    from zkml.oracle.multi_feed import FEEDS_DIR
+
+    contracts = contracts or compile_contracts()
+    config = config or ConsumerConfig()
+    compiled = contracts.feed_consumer
+    checksummed = conn.w3.to_checksum_address(oracle)
+    args = encode(["address", "bytes32", "uint256", "uint16", "uint256", "uint16", "uint64"],
+                  [checksummed, bytes(model_id), int(index), *_policy(config)])  # fmt: skip
+    pins = (checksummed.lower(), bytes(model_id), int(index), *_policy(config))
+    vault = Deployable(
+        kind="consumer",
+        name=FEED_CONSUMER_CONTRACT,
+        creation_code=bytes(compiled.bytecode) + args,
+        runtime_sha256=sha256_bytes(compiled.deployed_bytecode),
+        slot={"name": FEED_CONSUMER_CONTRACT, "oracle": checksummed, "model_id": hex32(model_id)},
+        fields={"compiler": compiled.compiler.as_dict()},
+        errors=contracts.errors,
+    )
+    getters = (*PIN_GETTERS[:2], "feedIndex", *PIN_GETTERS[2:])
+
+    def pinned(conn: Connection, deployment: Deployment) -> bool:
+        if not code_at(conn, deployment.address):
+            return False
+        try:
+            doing = f"reading the consumer at {deployment.address}"
+            found = [view(conn, contracts, compiled, deployment.address, name, doing=doing)[0] for name in getters]
+        except (ContractRevertError, OracleError):
+            return False
+        return (str(found[0]).lower(), bytes(found[1]), *(int(v) for v in found[2:])) == pins
+
+    folder = Path(record_dir) / FEEDS_DIR / f"vault-{index}"
+    return deploy_contract(conn, folder, vault, sender=sender, is_live=pinned)
+
+
 def _policy(config: ConsumerConfig) -> tuple[int, int, int, int]:
     return (config.neutral_bps, config.bps_per_output_unit, config.max_step_bps, config.cooldown)
 
@@ -161,4 +217,4 @@ def consumer_act(
     return consumer_state(conn, consumer, contracts=contracts), int(receipt["gasUsed"])
 
 
-__all__ = ["ConsumerState", "consumer_act", "consumer_state", "deploy_consumer"]
+__all__ = ["ConsumerState", "consumer_act", "consumer_state", "deploy_consumer", "deploy_feed_consumer"]

@@ -50,6 +50,29 @@ def demo_prices(pipeline: ProvableCircuit, feed: FeedConfig) -> list[float]:
     return series[-feed.demo_rounds :]
 
 
+def series_prices(circuit_dir: Path, *, offset: int = 0, rounds: int | None = None) -> list[float]:
+    """A circuit's ``[feed] demo_series``: the ``rounds`` prices (default ``demo_rounds``) ending ``offset`` before its end.
+
+    Different offsets give feeds whose windows at one round differ (the assets of a multi-feed demo).
+
+    Raises:
+        ConfigError: the folder has no zkml.toml.
+        OracleError: it declares no series, or the series is too short for the offset and rounds.
+    """
+    from zkml.config import load_config
+    from zkml.export import load_callable
+
+    config = load_config(Path(circuit_dir))
+    feed = config.feed or FeedConfig()
+    if not feed.demo_series:
+        raise OracleError(f"{circuit_dir} declares no [feed] demo_series", hint='add demo_series = "model.py:prices"')
+    series = [float(p) for p in load_callable(feed.demo_series, config.root)()]
+    count = rounds or feed.demo_rounds
+    if offset < 0 or count < 1 or offset + count > len(series):
+        raise OracleError(f"the series has {len(series)} prices: {count} rounds at offset {offset} do not fit")
+    return series[len(series) - offset - count : len(series) - offset]
+
+
 def fill_demo_feed(
     conn: Connection, record_dir: Path, prices: list[float], feed: FeedConfig, *, sender: Sender, contracts: OracleContracts | None
 ) -> tuple[Deployment, int]:
@@ -204,4 +227,4 @@ def _sent_gas(oracle: Deployment, vault: Deployment, registration: Registration,
     }
 
 
-__all__ = ["demo_flow", "demo_prices", "fill_demo_feed"]
+__all__ = ["series_prices", "demo_flow", "demo_prices", "fill_demo_feed"]

@@ -32,6 +32,21 @@ def prediction_id(model_id: bytes, key: bytes | int) -> bytes:
     return bytes(keccak(bytes(model_id) + word))
 
 
+def feed_key(model_id: bytes, index: int) -> bytes:
+    """``keccak256(abi.encodePacked(modelId, uint16(index)))``: feed ``index``'s replay scope in a multi-feed model.
+
+    Its samples' prediction ids are ``prediction_id(feed_key(model_id, index), epoch)``.
+
+    Raises:
+        OracleError: an index outside uint16 (a batch is never that large).
+    """
+    from eth_utils import keccak
+
+    if not 0 <= index < 2**16:
+        raise OracleError(f"feed index {index} is outside 0..65535")
+    return bytes(keccak(bytes(model_id) + int(index).to_bytes(2, "big")))
+
+
 def to_wad(value: int, scale: int) -> int:
     """``value / 2**scale`` as 1e18 fixed point, truncated toward zero (as ``FixedPoint.toWad``)."""
     numerator = value * 10**18
@@ -74,4 +89,4 @@ def hex32(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
 
-__all__ = ["default_model_id", "hex32", "input_commitment", "parse_bytes32", "prediction_id", "to_wad"]
+__all__ = ["default_model_id", "feed_key", "hex32", "input_commitment", "parse_bytes32", "prediction_id", "to_wad"]

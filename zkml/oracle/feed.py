@@ -171,6 +171,24 @@ def deploy_feed(
     return deploy_contract(conn, record_dir, feed, sender=sender, is_live=is_live)
 
 
+def deploy_feeds(
+    conn: Connection, record_dir: Path, count: int, *, decimals: int = 8, description: str = "zkml local feed", sender: Sender | None = None
+) -> list[tuple[str, Path, Deployment]]:
+    """``count`` PushFeeds (one is :func:`deploy_feed` in ``record_dir``; more are named ``DESCRIPTION #k`` and
+    recorded in ``record_dir/feed-k``, since a record holds one feed per chain); (name, record folder, deployment) each."""
+    from zkml.workspace import Layout
+
+    names = (
+        [(description, Path(record_dir))]
+        if count == 1
+        else [(f"{description} #{k}", Path(record_dir) / f"feed-{k}") for k in range(1, count + 1)]
+    )
+    return [
+        (name, Layout(folder).deployments, deploy_feed(conn, folder, decimals=decimals, description=name, sender=sender))
+        for name, folder in names
+    ]
+
+
 def _check_answers(answers: Sequence[int], chunk: int) -> list[int]:
     if not 1 <= chunk <= MAX_CHUNK:
         raise OracleError(f"chunk must be 1..{MAX_CHUNK}, not {chunk}", hint="a chunk is one pushMany transaction")
@@ -458,6 +476,7 @@ __all__ = [
     "Round",
     "attested_input",
     "deploy_feed",
+    "deploy_feeds",
     "deploy_source",
     "feed_decimals",
     "latest_epoch",

@@ -131,6 +131,16 @@ def window_instances(prices: Sequence[int], spec: ReturnsSpec) -> list[int]:
     return [encode_felt(quantized_return(prices[i], prices[i + 1], spec)) for i in range(spec.window)]
 
 
+def feeds_instances(windows: Sequence[Sequence[int]], spec: ReturnsSpec) -> list[int]:
+    """A multi-feed batch's input instances at one epoch: feed k's window as sample k, sample-major
+    (each window ``window + 1`` prices, as :func:`window_instances` takes them).
+
+    Raises:
+        OracleError: a window of the wrong length or with a price that is not a positive int192 answer.
+    """
+    return [felt for prices in windows for felt in window_instances(prices, spec)]
+
+
 def breaker_index(prices: Sequence[int], spec: ReturnsSpec) -> int | None:
     """The first ``i`` whose change ``|p_i - p_{i-1}|`` exceeds ``max_change_bps`` of ``p_{i-1}`` (None: none does, or off).
 
@@ -258,6 +268,7 @@ __all__ = [
     "breaker_index",
     "check_breaker",
     "encode_felt",
+    "feeds_instances",
     "input_values",
     "price_of",
     "quantized_return",

@@ -121,13 +121,26 @@ class OracleModel:
         entry = DeploymentStore.of(self.root).latest(conn.chain_id, SOURCE_CONTRACT)
         return entry.address if entry is not None else None
 
-    def model_id(self, conn: Connection, explicit: str | None = None, *, source: str | None = None) -> bytes:
-        """``explicit``, else the default id of this workspace's keys with ``source`` (else its recorded source)."""
+    def model_id(self, conn: Connection, explicit: str | None = None, *, source: str | None = None, multi_feed: bool = False) -> bytes:
+        """``explicit``, else the default id of this workspace's keys with ``source`` (else its recorded source,
+        else its recorded multi-feed sources; those first with ``multi_feed``, when recorded)."""
         from zkml.oracle.encoding import parse_bytes32
 
         if explicit:
             return parse_bytes32(explicit)
-        return self.workspace.model_id_for(source or self.recorded_source(conn))
+        feeds = self.recorded_feed_sources(conn) if multi_feed and source is None else ()
+        if feeds:
+            return self.workspace.model_id_for(None, feeds=feeds)
+        chosen = source or self.recorded_source(conn)
+        feeds = self.recorded_feed_sources(conn) if chosen is None else ()
+        return self.workspace.model_id_for(chosen, feeds=feeds)
+
+    def recorded_feed_sources(self, conn: Connection) -> tuple[str, ...]:
+        """The feature sources of this workspace's multi-feed registration on the chain (empty: none recorded)."""
+        from zkml.oracle.multi_feed import recorded_feeds
+
+        recorded = recorded_feeds(self.root, conn.chain_id)
+        return recorded[1] if recorded else ()
 
     def plain_verifier(self, conn: Connection) -> str:
         """The newest plain verifier of this workspace whose code is on the chain.

@@ -76,6 +76,7 @@ class Registration:
         bounds: per-feature (low, high) input bounds, scaled by 2^input_scale.
         params_commitment: hashed params: keccak256 of the param-hash instances every submit must
             carry (zero: params fixed in the vk).
+        feeds: a multi-feed model's feature sources, sample k's first (its ``source`` is then the oracle).
     """
 
     model_id: bytes
@@ -91,6 +92,7 @@ class Registration:
     max_epoch_lag: int = 0
     bounds: tuple[tuple[int, int], ...] = ()
     params_commitment: bytes = NO_VKA
+    feeds: tuple[str, ...] = ()
 
     @property
     def attested(self) -> bool:
@@ -121,6 +123,7 @@ class Registration:
             "source": self.source,
             "max_epoch_lag": self.max_epoch_lag,
             "bounds": [list(b) for b in self.bounds],
+            **({"feeds": list(self.feeds)} if self.feeds else {}),
         }
 
 
@@ -129,8 +132,8 @@ def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: Ora
 
     Returns:
         :data:`CONFIG_FIELDS`, ``active``, ``latest`` (prediction id), ``latest_epoch``,
-        ``attested``, ``bounds`` (per-feature (low, high) pairs) and ``params_commitment``
-        (zero for params fixed in the vk).
+        ``attested``, ``bounds`` (per-feature (low, high) pairs), ``params_commitment``
+        (zero for params fixed in the vk) and ``feeds`` (a multi-feed model's sources, else empty).
     """
     contracts = contracts or compile_contracts()
     config, active, exists, latest, latest_epoch = view(
@@ -148,6 +151,10 @@ def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: Ora
             conn, contracts, contracts.oracle, oracle, "paramsCommitmentOf", bytes(model_id), doing="reading the params commitment"
         )
         commitment = bytes(raw)
+    feeds: tuple[str, ...] = ()
+    if str(fields["source"]).lower() == str(oracle).lower():  # the oracle as source: a multi-feed model
+        (raw_feeds,) = view(conn, contracts, contracts.oracle, oracle, "feedsOf", bytes(model_id), doing="reading the model's feeds")
+        feeds = tuple(conn.w3.to_checksum_address(f) for f in raw_feeds)
     return {
         **fields,
         "active": bool(active),
@@ -156,6 +163,7 @@ def read_model(conn: Connection, oracle: str, model_id: bytes, *, contracts: Ora
         "attested": int(str(fields["source"]), 16) != 0,
         "bounds": tuple((int(low), int(high)) for low, high in bounds),
         "params_commitment": commitment,
+        "feeds": feeds,
     }
 
 
@@ -170,7 +178,11 @@ def _binding_differences(existing: dict[str, Any], wanted: dict[str, Any]) -> li
 
 def _reused(existing: dict[str, Any], wanted: Registration, config: dict[str, Any], oracle: str) -> Registration:
     """``wanted`` as already registered (``existing``), or an error naming the fields that differ."""
-    binding = {k: v for k, v in config.items() if k != "max_age"} | {"bounds": wanted.bounds, "params_commitment": wanted.params_commitment}
+    binding = {k: v for k, v in config.items() if k != "max_age"} | {
+        "bounds": wanted.bounds,
+        "params_commitment": wanted.params_commitment,
+        "feeds": wanted.feeds,
+    }
     differs = _binding_differences(existing, binding)
     if differs:
         raise OracleError(
@@ -199,6 +211,7 @@ def register_model(
     vka_digest: bytes | None = None,
     codehash: bytes | None = None,
     params_commitment: bytes | None = None,
+    feeds: Sequence[str] = (),
     sender: Sender | None = None,
     contracts: OracleContracts | None = None,
 ) -> Registration:
@@ -221,11 +234,14 @@ def register_model(
         codehash: the verifier code hash to pin; read from the chain when None.
         params_commitment: hashed params (``spec.param_count`` > 0): keccak256 of the honest
             param-hash instances (:func:`zkml.oracle.binding.params_commitment`); None otherwise.
+        feeds: a multi-feed model: one feature source per sample (``spec.batch_size`` of them, none twice),
+            sample k attested by ``feeds[k]`` at the batch's one epoch; ``source`` must then be None.
         sender: the owner account; resolved from the environment when None.
         contracts: compiled contracts.
 
     Raises:
-        OracleError: hashed params without a commitment (or one for fixed params), the id is
+        OracleError: hashed params without a commitment (or one for fixed params), feeds that are not one
+            per sample or repeat one, the id is
             registered with a different binding (register the new version under a new id), or the
             registration was refused (``NotOwner``, ``VerifierCodeMismatch``, ``InvalidModelConfig``, ...).
     """
@@ -241,24 +257,49 @@ def register_model(
     params = bytes(params_commitment or NO_VKA)
     checksum = conn.w3.to_checksum_address
     pinned = bytes(codehash) if codehash is not None else codehash_of(onchain_code(conn, verifier))
+    feeds = _checked_feeds(feeds, spec, source, checksum)
+    # The oracle's own address as the source marks a multi-feed model.
+    source = checksum(oracle) if feeds else source
     source_address = checksum(source) if source else ZERO_ADDRESS
     config = spec.config_tuple(checksum(verifier), pinned, digest, max_age, source=source_address, max_epoch_lag=max_epoch_lag)
     bounds = tuple((int(low), int(high)) for low, high in bounds)
     result = Registration(bytes(model_id), checksum(verifier), spec, max_age, True, 0, False, digest, pinned,
-                          checksum(source) if source else None, max_epoch_lag, bounds, params)  # fmt: skip
+                          checksum(source) if source else None, max_epoch_lag, bounds, params, feeds)  # fmt: skip
     existing = read_model(conn, oracle, model_id, contracts=contracts)
     if existing is not None:
         return _reused(existing, result, dict(zip(CONFIG_FIELDS, config, strict=True)), oracle)
     contract = bind(conn, oracle, contracts.oracle)
-    args: list[Any] = [bytes(model_id), config, [list(b) for b in bounds]]
-    # Hashed params pin their commitment; the plain entry point takes fixed params only.
-    data = (
-        contract.encode_abi("registerModelWithParams", args=[*args, params])
-        if spec.param_count
-        else contract.encode_abi("registerModel", args=args)
-    )
+    data = _registration_call(contract, result, config)
     receipt = transact(conn, sender or resolve_sender(conn), data, "registering the model", to=contract.address, errors=contracts.errors)
     return replace(result, gas_used=int(receipt["gasUsed"]))
+
+
+def _registration_call(contract: Any, wanted: Registration, config: tuple[Any, ...]) -> str:
+    """The calldata of the entry point that fits: multi-feed, hashed params (pinned commitment), or plain."""
+    args: list[Any] = [bytes(wanted.model_id), config, [list(b) for b in wanted.bounds]]
+    if wanted.feeds:
+        return str(contract.encode_abi("registerModelMultiFeed", args=[*args, list(wanted.feeds), wanted.params_commitment]))
+    if wanted.spec.param_count:
+        return str(contract.encode_abi("registerModelWithParams", args=[*args, wanted.params_commitment]))
+    return str(contract.encode_abi("registerModel", args=args))
+
+
+def _checked_feeds(feeds: Sequence[str], spec: ModelSpec, source: str | None, checksum: Any) -> tuple[str, ...]:
+    """A multi-feed model's sources, checksummed: one per sample, none twice (the oracle leaves the repeat to us)."""
+    if not feeds:
+        return ()
+    if source:
+        raise OracleError("a multi-feed model takes its feeds, not one feature source", hint="pass feeds or source, not both")
+    chosen = tuple(checksum(f) for f in feeds)
+    if len(chosen) != spec.batch_size:
+        raise OracleError(
+            f"{len(chosen)} feeds for a batch of {spec.batch_size}: a multi-feed model reads one feed per sample",
+            hint=f"give {spec.batch_size} feeds, or use the batch-{len(chosen)} build of the circuit",
+        )
+    repeated = sorted({f for f in chosen if chosen.count(f) > 1})
+    if repeated:
+        raise OracleError(f"feed source {repeated[0]} is listed more than once", hint="each sample reads its own feed")
+    return chosen
 
 
 def set_model_active(
@@ -292,13 +333,15 @@ class WorkspaceModel:
         """The default model id of this verifying key and settings (unattested)."""
         return default_model_id(self.vk_sha256, self.settings_sha256)
 
-    def model_id_for(self, feature_source: str | None) -> bytes:
-        """The default model id of this verifying key and settings with that feature source (None: unattested).
+    def model_id_for(self, feature_source: str | None, *, feeds: Sequence[str] = ()) -> bytes:
+        """The default model id of this verifying key and settings with that feature source (None: unattested),
+        or with those ``feeds`` (a multi-feed model: the id covers the sources in order).
 
         With hashed params the id also covers their commitment: such a vk is the same for any
         weights, so two weight sets of one architecture must not share an id.
         """
-        base = default_model_id(self.vk_sha256, self.settings_sha256, source=feature_source)
+        source = "feeds:" + ",".join(f.lower() for f in feeds) if feeds else feature_source
+        base = default_model_id(self.vk_sha256, self.settings_sha256, source=source)
         if not self.spec.param_count:
             return base
         from eth_utils import keccak
@@ -356,6 +399,7 @@ def register_workspace(
     model_id: bytes | None = None,
     verifier: str | None = None,
     feature_source: str | None = None,
+    feeds: Sequence[str] = (),
     max_epoch_lag: int = 0,
     max_age: int = DEFAULT_MAX_AGE,
     allow_unsafe_srs: bool = False,
@@ -382,6 +426,7 @@ def register_workspace(
             (and params commitment, for hashed params).
         verifier: defaults to the verifier recorded in the workspace's deployments record.
         feature_source: register an attested model whose inputs this source gives.
+        feeds: register a multi-feed model: one feature source per sample of the batch.
         max_epoch_lag: attested: how many epochs behind the source's latest an epoch may be.
         max_age: seconds a prediction stays fresh.
         allow_unsafe_srs: register keys from a development or unpinned SRS on a non-dev chain anyway.
@@ -406,7 +451,7 @@ def register_workspace(
     return register_model(
         conn,
         oracle,
-        model_id or model.model_id_for(feature_source),
+        model_id or model.model_id_for(feature_source, feeds=feeds),
         address,
         model.spec,
         bounds=bounds,
@@ -416,6 +461,7 @@ def register_workspace(
         codehash=binding.codehash,
         vka_digest=vka_digest,
         params_commitment=params,
+        feeds=feeds,
         sender=sender,
         contracts=contracts,
     )

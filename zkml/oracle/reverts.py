@@ -54,6 +54,11 @@ HINTS = {
     "EpochOutOfRange": "the epoch has fewer than window + 1 rounds behind it in its feed phase",
     "CircuitBreaker": "no prediction is made on a window holding a jump over the source's maxChangeBps; "
     "epochs whose window no longer holds it work again",
+    "MixedEpochs": "a multi-feed model proves every feed at one epoch: prove the batch on each feed's window at that epoch",
+    "SampleFromAnotherFeed": "each sample of a multi-feed batch must be its own feed's window (sample k: the k-th registered feed)",
+    "FeedsSwapped": "the batch's samples are in another order than the registered feeds; prove them in registration order",
+    "UnknownFeed": "the model has no such feed: read with an index below its feed count, or one of its sources "
+    "(`zkml oracle read --index k`)",
 }
 
 # The errors callers catch by type; every other one is a plain OracleRevertError.
@@ -83,6 +88,9 @@ DETAILS: dict[str, Callable[..., str]] = {
         f"the proof's param hashes commit to 0x{bytes(proved).hex()[:12]}…, the model pinned 0x{bytes(pinned).hex()[:12]}…"
     ),
     "BatchMismatch": lambda model, first: f"the batch from epoch {first} is not the one stored",
+    "MixedEpochs": lambda k, e, first: f"sample {k} is at epoch {e}, the batch's first at epoch {first}",
+    "SampleFromAnotherFeed": lambda k, j, e: f"sample {k} holds feed {j}'s window at epoch {e}, not feed {k}'s",
+    "FeedsSwapped": lambda k, j, e: f"samples {k} and {j} hold each other's feed's window at epoch {e}",
 }
 
 

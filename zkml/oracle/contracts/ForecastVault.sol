@@ -84,6 +84,8 @@ contract ForecastVault {
         if (!exists) revert InvalidParameter("model not registered on the oracle");
         // An unattested model's input is whatever its submitter chose: never act on it.
         if (config.source == address(0)) revert InvalidParameter("model is not attested");
+        // A multi-feed model (its source is the oracle) predicts per asset: one FeedForecastVault per feed.
+        if ((config.source == address(oracle_)) != _perFeed()) revert InvalidParameter("multi-feed: one FeedForecastVault per feed");
         oracle = oracle_;
         modelId = modelId_;
         source = IFeatureSource(config.source);
@@ -97,11 +99,11 @@ contract ForecastVault {
     /// @notice Act on the pinned model's fresh prediction for the feed's latest epoch. Anyone may call it.
     function rebalance() external returns (uint16) {
         // The epoch is the feed's, read now: never one the publisher or the caller picked.
-        uint256 latest = source.latestEpoch();
+        uint256 latest = _latestEpoch();
         if (latest <= lastEpoch) revert NotNewer(latest, lastEpoch);
         // The oracle keeps the highest stored epoch and refuses epochs beyond the source's latest,
         // so anything but `latest` here means the latest window is not published yet.
-        VerifiedPredictionOracle.Prediction memory p = oracle.latestPrediction(modelId);
+        VerifiedPredictionOracle.Prediction memory p = _prediction();
         // The oracle scopes by modelId; checking again keeps the vault safe against a reader bug.
         if (p.modelId != modelId) revert WrongModel(modelId, p.modelId);
         if (p.epoch != latest) revert NotLatestEpoch(p.epoch, latest);
@@ -121,6 +123,21 @@ contract ForecastVault {
         return target;
     }
 
+    /// @dev The feed's latest epoch (the model's source's).
+    function _latestEpoch() internal view virtual returns (uint256) {
+        return source.latestEpoch();
+    }
+
+    /// @dev The model's newest stored prediction.
+    function _prediction() internal view virtual returns (VerifiedPredictionOracle.Prediction memory) {
+        return oracle.latestPrediction(modelId);
+    }
+
+    /// @dev Whether this vault acts on one feed of a multi-feed model.
+    function _perFeed() internal pure virtual returns (bool) {
+        return false;
+    }
+
     /// @notice The allocation a forecast (1e18 fixed point, model output units) maps to, before the step cap.
     function targetFor(int256 forecastWad) public view returns (uint16) {
         int256 shift = (forecastWad * int256(bpsPerOutputUnit)) / 1e18;
@@ -134,5 +151,44 @@ contract ForecastVault {
         if (desired > previous && desired - previous > maxStepBps) return previous + maxStepBps;
         if (previous > desired && previous - desired > maxStepBps) return previous - maxStepBps;
         return desired;
+    }
+}
+
+/// @title FeedForecastVault
+/// @notice ForecastVault for ONE asset of a multi-feed model (one proof, one publication for K feeds at an
+///         epoch): it acts on feed `feedIndex`'s prediction, and only the one for THAT feed's latest epoch
+///         (its own source's `latestEpoch()`), under the same policy, cooldown and step rules. Another feed's
+///         newer round never moves it, and its own new round waits until that epoch is published.
+contract FeedForecastVault is ForecastVault {
+    /// @notice The asset's position in the model's batch (sample k reads the k-th registered feed).
+    uint256 public immutable feedIndex;
+    /// @notice The asset's feature source (the oracle never changes a registered model's feeds).
+    IFeatureSource public immutable feedSource;
+
+    constructor(
+        VerifiedPredictionOracle oracle_,
+        bytes32 modelId_,
+        uint256 feedIndex_,
+        uint16 neutralBps_,
+        uint256 bpsPerOutputUnit_,
+        uint16 maxStepBps_,
+        uint64 cooldown_
+    ) ForecastVault(oracle_, modelId_, neutralBps_, bpsPerOutputUnit_, maxStepBps_, cooldown_) {
+        address[] memory feeds = oracle_.feedsOf(modelId_);
+        if (feedIndex_ >= feeds.length) revert InvalidParameter("no such feed of the model");
+        feedIndex = feedIndex_;
+        feedSource = IFeatureSource(feeds[feedIndex_]);
+    }
+
+    function _latestEpoch() internal view override returns (uint256) {
+        return feedSource.latestEpoch();
+    }
+
+    function _prediction() internal view override returns (VerifiedPredictionOracle.Prediction memory) {
+        return oracle.feedPrediction(modelId, feedIndex);
+    }
+
+    function _perFeed() internal pure override returns (bool) {
+        return true;
     }
 }

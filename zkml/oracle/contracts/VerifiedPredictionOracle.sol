@@ -40,6 +40,13 @@ import {FixedPoint} from "./FixedPoint.sol";
 /// are skipped (event PredictionSkipped) and the rest are stored, so a front-run or duplicate
 /// sample does not sink the others. A batch with nothing new reverts with `Replay` before verifying.
 ///
+/// Multi-feed batches: a model registered with `registerModelMultiFeed` binds its K = batchSize samples
+/// to K feature sources (sample k reads source k; its config's source is the oracle itself). One proof
+/// covers the K feeds at ONE epoch E: `submitAttested` with E given K times. Sample k's inputs must be
+/// source k's instances at E; E must be within `maxEpochLag` of source k's own latest epoch, and fresh.
+/// Replay is keyed per (model, feed index, epoch) (`feedKeyOf`); each feed's newest prediction is kept
+/// in one slot and read with `feedPrediction(modelId, index)` or `feedPredictionOf(modelId, source)`.
+///
 /// Storage:
 ///  - unattested models: one slot per prediction (first output, data timestamp, expiry), plus one
 ///    slot per two further outputs, keyed by prediction id;
@@ -144,6 +151,12 @@ contract VerifiedPredictionOracle {
     /// @dev hashed params: modelId => keccak256 of the param-hash instances, pinned at registration.
     ///      Read only when paramCount != 0, so fixed-params models pay nothing for it.
     mapping(bytes32 => bytes32) private _paramsCommitments;
+    /// @dev multi-feed: modelId => the feature source of each sample, in batch order.
+    mapping(bytes32 => address[]) private _feeds;
+    /// @dev multi-feed: feedKeyOf(modelId, k) => feed k's newest prediction:
+    ///      epoch (80 bits) | dataTimestamp << 80 (48) | expiresAt << 128 (48) | uint80(int80 first output) << 176.
+    ///      Further outputs under the same key in _moreValues; published epochs in _publishedEpochs.
+    mapping(bytes32 => uint256) private _feedLatest;
 
     event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
@@ -191,6 +204,15 @@ contract VerifiedPredictionOracle {
     error NoPrediction(bytes32 modelId, bytes32 predictionId);
     error BatchMismatch(bytes32 modelId, uint256 firstEpoch);
     error Stale(bytes32 predictionId, uint64 expiresAt, uint256 time);
+    /// @notice Multi-feed: every sample of a batch is at one epoch; sample `index` claimed another.
+    error MixedEpochs(uint256 index, uint256 epoch, uint256 batchEpoch);
+    /// @notice Multi-feed: sample `index`'s inputs are feed `fromIndex`'s window, not its own feed's.
+    error SampleFromAnotherFeed(uint256 index, uint256 fromIndex, uint256 epoch);
+    /// @notice Multi-feed: samples `index` and `otherIndex` carry each other's feed's window.
+    error FeedsSwapped(uint256 index, uint256 otherIndex, uint256 epoch);
+    /// @notice No feed of the model at that index (or with that source address); every index of a
+    ///         model that is not multi-feed.
+    error UnknownFeed(bytes32 modelId, uint256 indexOrSource);
 
     modifier onlyOwner() {
         if (msg.sender != owner) revert NotOwner(msg.sender);
@@ -222,7 +244,7 @@ contract VerifiedPredictionOracle {
     ///         registerModelWithParams.
     /// @param bounds per-feature bounds of one sample's inputs (public binding), empty for hashed inputs.
     function registerModel(bytes32 modelId, ModelConfig calldata config, Bound[] calldata bounds) external onlyOwner {
-        _register(modelId, config, bounds, bytes32(0));
+        _register(modelId, config, bounds, bytes32(0), false);
     }
 
     /// @notice As registerModel, for a model whose params are hashed: `paramsCommitment` is keccak256 of
@@ -231,14 +253,31 @@ contract VerifiedPredictionOracle {
         external
         onlyOwner
     {
-        _register(modelId, config, bounds, paramsCommitment);
-        _paramsCommitments[modelId] = paramsCommitment;
-        emit ModelParamsPinned(modelId, paramsCommitment);
+        _register(modelId, config, bounds, paramsCommitment, false);
     }
 
-    function _register(bytes32 modelId, ModelConfig calldata config, Bound[] calldata bounds, bytes32 paramsCommitment) private {
+    /// @notice Register a multi-feed model: sample k of every batch is attested by `sources[k]`
+    ///         (K = batchSize sources, each giving one sample's inputs). `config.source` must be this
+    ///         oracle's address (the mark of a multi-feed model); `paramsCommitment` as for
+    ///         registerModelWithParams, zero for params fixed in the vk.
+    function registerModelMultiFeed(
+        bytes32 modelId,
+        ModelConfig calldata config,
+        Bound[] calldata bounds,
+        address[] calldata sources,
+        bytes32 paramsCommitment
+    ) external onlyOwner {
+        _register(modelId, config, bounds, paramsCommitment, true);
+        _bindFeeds(modelId, config, sources);
+    }
+
+    function _register(bytes32 modelId, ModelConfig calldata config, Bound[] calldata bounds, bytes32 paramsCommitment, bool multi)
+        private
+    {
         if (_models[modelId].exists) revert ModelAlreadyRegistered(modelId);
         if (modelId == bytes32(0)) revert InvalidModelConfig("modelId is zero");
+        // The oracle's own address as the source marks a multi-feed model, and only that.
+        if ((config.source == address(this)) != multi) revert InvalidModelConfig("multi-feed: source is the oracle");
         _checkConfig(config, bounds);
         _checkParamsConfig(config, paramsCommitment);
         if (config.verifier.codehash != config.verifierCodehash) {
@@ -255,14 +294,43 @@ contract VerifiedPredictionOracle {
             packed.push(word);
         }
         _boundCount[modelId] = bounds.length;
-        if (config.source != address(0)) {
-            // The first submissions then update a bitmap word instead of creating one. A source with
-            // no data yet may revert here: the first submission then creates the word.
-            try IFeatureSource(config.source).latestEpoch() returns (uint256 latest) {
-                _publishedEpochs[modelId][latest / EPOCHS_PER_WORD] = WORD_IN_USE;
-            } catch {}
-        }
+        if (config.source != address(0) && !multi) _initBitmap(modelId, config.source);
         emit ModelRegistered(modelId, config.verifier, config.source, config, bounds);
+        if (paramsCommitment != bytes32(0)) {
+            _paramsCommitments[modelId] = paramsCommitment;
+            emit ModelParamsPinned(modelId, paramsCommitment);
+        }
+    }
+
+    /// @dev The first submissions then update a bitmap word instead of creating one. A source with
+    ///      no data yet may revert here: the first submission then creates the word.
+    function _initBitmap(bytes32 key, address source) private {
+        try IFeatureSource(source).latestEpoch() returns (uint256 latest) {
+            _publishedEpochs[key][latest / EPOCHS_PER_WORD] = WORD_IN_USE;
+        } catch {}
+    }
+
+    /// @dev Multi-feed: one source per sample, each a contract of the sample's width. A source listed
+    ///      twice is the owner's mistake, refused off chain (zkml.oracle.registry): it would attest two
+    ///      samples with one window, which wastes a sample but lets no input through unattested.
+    function _bindFeeds(bytes32 modelId, ModelConfig calldata config, address[] calldata sources) private {
+        if (sources.length != config.batchSize) revert InvalidModelConfig("one feed per sample");
+        uint256 width = config.inputCount / config.batchSize;
+        address[] storage feeds = _feeds[modelId];
+        for (uint256 k = 0; k < sources.length; ++k) {
+            address source = sources[k];
+            _checkSource(source, width);
+            feeds.push(source);
+            bytes32 key = feedKeyOf(modelId, k);
+            _initBitmap(key, source);
+            // Epoch 0 reads as "no prediction"; the non-zero word makes the first record an update, not a new slot.
+            _feedLatest[key] = WORD_IN_USE;
+        }
+    }
+
+    function _checkSource(address source, uint256 width) private view {
+        if (source.code.length == 0) revert InvalidModelConfig("no contract at source");
+        if (IFeatureSource(source).width() != width) revert InvalidModelConfig("source width != sample width");
     }
 
     function _checkConfig(ModelConfig calldata config, Bound[] calldata bounds) private view {
@@ -271,23 +339,23 @@ contract VerifiedPredictionOracle {
         if (config.inputCount == 0) revert InvalidModelConfig("no input instances to bind");
         if (config.batchSize == 0) revert InvalidModelConfig("batchSize is zero");
         if (config.inputCount % config.batchSize != 0 || config.outputCount % config.batchSize != 0) {
-            revert InvalidModelConfig("inputs or outputs do not split into batchSize samples");
+            revert InvalidModelConfig("in/outputs do not split by batch");
         }
         if (
             uint256(config.inputOffset) + config.inputCount > config.instanceCount
                 || uint256(config.outputOffset) + config.outputCount > config.instanceCount
-        ) revert InvalidModelConfig("input or output range outside the instances");
+        ) revert InvalidModelConfig("in/output range past instances");
         if (config.maxAge == 0 || config.maxAge > type(uint40).max) revert InvalidModelConfig("maxAge must be 1..2^40-1");
         if (config.scale > 128) revert InvalidModelConfig("scale above 128 bits");
         uint256 width = config.inputCount / config.batchSize;
         if (config.binding == InputBinding.HASHED) {
-            if (config.inputCount != 1) revert InvalidModelConfig("hashed binding takes one hash instance");
+            if (config.inputCount != 1) revert InvalidModelConfig("hashed: one hash instance");
             // One hash over a whole batch cannot be split into per-sample commitments.
             if (config.batchSize != 1) revert InvalidModelConfig("hashed binding cannot be batched");
-            if (config.source != address(0)) revert InvalidModelConfig("an attested model needs public inputs");
-            if (bounds.length != 0) revert InvalidModelConfig("hashed inputs cannot be range-checked");
+            if (config.source != address(0)) revert InvalidModelConfig("attested needs public inputs");
+            if (bounds.length != 0) revert InvalidModelConfig("hashed inputs take no bounds");
         } else if (bounds.length != width) {
-            revert InvalidModelConfig("public inputs need one bound per input feature");
+            revert InvalidModelConfig("one bound per input feature");
         }
         for (uint256 i = 0; i < bounds.length; ++i) {
             if (bounds[i].low > bounds[i].high) revert InvalidModelConfig("a bound's low is above its high");
@@ -295,10 +363,7 @@ contract VerifiedPredictionOracle {
                 revert InvalidModelConfig("a bound is beyond int64");
             }
         }
-        if (config.source != address(0)) {
-            if (config.source.code.length == 0) revert InvalidModelConfig("no contract at source");
-            if (IFeatureSource(config.source).width() != width) revert InvalidModelConfig("source width != inputs per sample");
-        }
+        if (config.source != address(0) && config.source != address(this)) _checkSource(config.source, width);
     }
 
     /// @dev The params binding: hashed params pinned by a non-zero commitment, and no instance left unbound.
@@ -306,17 +371,17 @@ contract VerifiedPredictionOracle {
     ///      like a fixed-params one); it can see instances nobody registered, such as an unpinned param hash.
     function _checkParamsConfig(ModelConfig calldata config, bytes32 paramsCommitment) private pure {
         uint256 params = config.paramCount;
-        if (params == 0 && paramsCommitment != bytes32(0)) revert InvalidModelConfig("params fixed in the vk take no commitment");
-        if (params != 0 && paramsCommitment == bytes32(0)) revert InvalidModelConfig("hashed params need their commitment pinned");
-        if (uint256(config.paramOffset) + params > config.instanceCount) revert InvalidModelConfig("param range outside the instances");
+        if (params == 0 && paramsCommitment != bytes32(0)) revert InvalidModelConfig("fixed params take no commitment");
+        if (params != 0 && paramsCommitment == bytes32(0)) revert InvalidModelConfig("hashed params need a commitment");
+        if (uint256(config.paramOffset) + params > config.instanceCount) revert InvalidModelConfig("param range past instances");
         if (uint256(config.inputCount) + config.outputCount + params != config.instanceCount) {
-            revert InvalidModelConfig("an instance is neither input, output nor pinned param hash");
+            revert InvalidModelConfig("an instance is bound to nothing");
         }
         if (
             _overlap(config.inputOffset, config.inputCount, config.outputOffset, config.outputCount)
                 || _overlap(config.paramOffset, params, config.inputOffset, config.inputCount)
                 || _overlap(config.paramOffset, params, config.outputOffset, config.outputCount)
-        ) revert InvalidModelConfig("input, output and param ranges overlap");
+        ) revert InvalidModelConfig("in/out/param ranges overlap");
     }
 
     function _overlap(uint256 a, uint256 aCount, uint256 b, uint256 bCount) private pure returns (bool) {
@@ -400,7 +465,7 @@ contract VerifiedPredictionOracle {
         // Fixed params (the default) cost this one branch on a field already in memory.
         if (config.paramCount != 0) _checkParams(modelId, config, instances);
         (ids,) = _sampleIds(modelId, config, epochs, instances);
-        times = config.source != address(0) ? _attest(config, epochs, instances) : new uint64[](0);
+        times = config.source != address(0) ? _attest(modelId, config, epochs, instances) : new uint64[](0);
     }
 
     /// @dev The entry point matches the model: plain or reusable verifier, attested or not.
@@ -474,11 +539,15 @@ contract VerifiedPredictionOracle {
         uint256 batch = config.batchSize;
         if (epochs.length != 0 && epochs.length != batch) revert WrongEpochCount(batch, epochs.length);
         ids = new bytes32[](batch);
+        bool multi = config.source == address(this);
         for (uint256 k = 0; k < batch; ++k) {
             if (epochs.length != 0) {
-                if (k > 0 && epochs[k] <= epochs[k - 1]) revert EpochsNotIncreasing(k);
-                ids[k] = predictionIdOf(modelId, bytes32(epochs[k]));
-                if (!_epochPublished(modelId, epochs[k])) ++fresh;
+                // Multi-feed: one epoch for every feed, replay keyed per feed. One feed: increasing epochs.
+                if (multi && epochs[k] != epochs[0]) revert MixedEpochs(k, epochs[k], epochs[0]);
+                if (!multi && k > 0 && epochs[k] <= epochs[k - 1]) revert EpochsNotIncreasing(k);
+                bytes32 scope = multi ? feedKeyOf(modelId, k) : modelId;
+                ids[k] = predictionIdOf(scope, bytes32(epochs[k]));
+                if (!_epochPublished(scope, epochs[k])) ++fresh;
             } else {
                 ids[k] = predictionIdOf(modelId, _sampleCommitment(config, instances, k));
                 if (_records[ids[k]] == 0) ++fresh;
@@ -495,39 +564,104 @@ contract VerifiedPredictionOracle {
         return _publishedEpochs[modelId][epoch / EPOCHS_PER_WORD] & (uint256(1) << (epoch % EPOCHS_PER_WORD)) != 0;
     }
 
-    /// @dev The proof's inputs must be the source's instances for its epochs, recent enough and fresh.
-    function _attest(ModelConfig memory config, uint256[] memory epochs, uint256[] calldata instances)
+    /// @dev The proof's inputs must be the source's instances for its epochs (multi-feed: each
+    ///      sample's own source's at the one epoch), recent enough and fresh.
+    function _attest(bytes32 modelId, ModelConfig memory config, uint256[] memory epochs, uint256[] calldata instances)
         private
         view
         returns (uint64[] memory times)
     {
-        IFeatureSource source = IFeatureSource(config.source);
-        uint256 latest = source.latestEpoch();
         uint256 batch = epochs.length;
-        for (uint256 k = 0; k < batch; ++k) {
-            if (epochs[k] > latest || latest - epochs[k] > config.maxEpochLag) {
-                revert EpochTooOld(epochs[k], latest, config.maxEpochLag);
-            }
-        }
-        uint256[] memory expected;
-        (expected, times) = source.instancesAt(epochs);
         uint256 width = config.inputCount / batch;
+        bool multi = config.source == address(this);
+        uint256[] memory expected;
+        (expected, times) = multi
+            ? _feedInstances(modelId, config, epochs[0], width)
+            : _sourceInstances(IFeatureSource(config.source), epochs, config.maxEpochLag);
         // A source answering with another shape attests nothing.
         if (expected.length != batch * width || times.length != batch) revert InputNotAttested(epochs[0], 0, 0, 0);
+        _checkWindows(expected, instances[config.inputOffset:config.inputOffset + config.inputCount], width, epochs, multi);
+        for (uint256 k = 0; k < batch; ++k) {
+            // uint256: a huge maxAge must not wrap into "already stale".
+            uint256 expires = uint256(times[k]) + config.maxAge;
+            if (expires < block.timestamp) revert StaleData(epochs[k], times[k], uint64(expires));
+        }
+    }
+
+    /// @dev Each sample's inputs equal its window in `expected` (sample-major, `width` per sample).
+    function _checkWindows(uint256[] memory expected, uint256[] calldata inputs, uint256 width, uint256[] memory epochs, bool multi)
+        private
+        pure
+    {
+        for (uint256 k = 0; k < epochs.length; ++k) {
+            uint256 j = _firstDifference(expected, k, inputs, k, width);
+            if (j == width) continue;
+            if (multi) _misattributed(expected, inputs, width, k, epochs[k]);
+            revert InputNotAttested(epochs[k], j, inputs[k * width + j], expected[k * width + j]);
+        }
+    }
+
+    /// @dev One feed: its instances at every epoch of the batch, each epoch within maxEpochLag of its latest.
+    function _sourceInstances(IFeatureSource source, uint256[] memory epochs, uint256 maxEpochLag)
+        private
+        view
+        returns (uint256[] memory, uint64[] memory)
+    {
+        uint256 latest = source.latestEpoch();
+        for (uint256 k = 0; k < epochs.length; ++k) {
+            if (epochs[k] > latest || latest - epochs[k] > maxEpochLag) revert EpochTooOld(epochs[k], latest, maxEpochLag);
+        }
+        return source.instancesAt(epochs);
+    }
+
+    /// @dev Multi-feed: feed k's instances at `epoch` as sample k's, each feed's own latest epoch bounding the lag.
+    function _feedInstances(bytes32 modelId, ModelConfig memory config, uint256 epoch, uint256 width)
+        private
+        view
+        returns (uint256[] memory expected, uint64[] memory times)
+    {
+        address[] storage feeds = _feeds[modelId];
+        uint256 batch = feeds.length;
+        expected = new uint256[](batch * width);
+        times = new uint64[](batch);
+        uint256[] memory one = new uint256[](1);
+        one[0] = epoch;
+        for (uint256 k = 0; k < batch; ++k) {
+            (uint256[] memory got, uint64[] memory time) = _sourceInstances(IFeatureSource(feeds[k]), one, config.maxEpochLag);
+            if (got.length != width || time.length != 1) revert InputNotAttested(epoch, 0, 0, 0);
+            // got holds exactly `width` words (checked above): copy them to sample k's place.
+            assembly {
+                mcopy(add(add(expected, 0x20), shl(5, mul(k, width))), add(got, 0x20), shl(5, width))
+            }
+            times[k] = time[0];
+        }
+    }
+
+    /// @dev Sample k is not its feed's window: name the attack when it is another feed's (only on the revert path).
+    function _misattributed(uint256[] memory expected, uint256[] calldata inputs, uint256 width, uint256 k, uint256 epoch) private pure {
+        uint256 batch = expected.length / width;
+        for (uint256 j = 0; j < batch; ++j) {
+            if (j != k && _firstDifference(expected, j, inputs, k, width) == width) {
+                if (_firstDifference(expected, k, inputs, j, width) == width) revert FeedsSwapped(k, j, epoch);
+                revert SampleFromAnotherFeed(k, j, epoch);
+            }
+        }
+    }
+
+    /// @dev The first feature where sample `sample` of `inputs` differs from window `feed` of `expected`
+    ///      (sample-major, `width` each; the caller keeps both in range); `width` when they are equal.
+    function _firstDifference(uint256[] memory expected, uint256 feed, uint256[] calldata inputs, uint256 sample, uint256 width)
+        private
+        pure
+        returns (uint256 i)
+    {
         unchecked {
-            for (uint256 k = 0; k < batch; ++k) {
-                uint256 start = config.inputOffset + k * width;
-                for (uint256 j = 0; j < width; ++j) {
-                    uint256 proved = instances[start + j];
-                    uint256 want;
-                    assembly {
-                        want := mload(add(add(expected, 0x20), shl(5, add(mul(k, width), j))))
-                    }
-                    if (proved != want) revert InputNotAttested(epochs[k], j, proved, want);
+            for (; i < width; ++i) {
+                uint256 want;
+                assembly {
+                    want := mload(add(add(expected, 0x20), shl(5, add(mul(feed, width), i))))
                 }
-                // uint256: a huge maxAge must not wrap into "already stale" inside unchecked.
-                uint256 expires = uint256(times[k]) + config.maxAge;
-                if (expires < block.timestamp) revert StaleData(epochs[k], times[k], uint64(expires));
+                if (inputs[sample * width + i] != want) return i;
             }
         }
     }
@@ -560,6 +694,7 @@ contract VerifiedPredictionOracle {
         uint64[] memory times,
         uint256[] calldata instances
     ) private returns (uint256 stored) {
+        if (config.source == address(this)) return _storeFeeds(modelId, config, ids, epochs[0], times, instances);
         if (config.source != address(0)) return _storeAttested(modelId, config, ids, epochs, times, instances);
         bytes32 newest;
         for (uint256 k = 0; k < ids.length; ++k) {
@@ -582,7 +717,7 @@ contract VerifiedPredictionOracle {
         uint64 time = uint64(block.timestamp);
         int256[] memory values = _outputs(config, instances, k);
         _write(id, values, time, time + config.maxAge);
-        emit PredictionPublished(modelId, id, 0, _sampleCommitment(config, instances, k), values, time, time + config.maxAge, msg.sender);
+        _published(modelId, id, 0, _sampleCommitment(config, instances, k), values, time, time + config.maxAge);
     }
 
     /// @dev A bitmap word of `_publishedEpochs` held in memory while a batch walks its epochs.
@@ -615,10 +750,50 @@ contract VerifiedPredictionOracle {
             newest = BatchEntry(epochs[k], times[k], times[k] + config.maxAge, _outputs(config, instances, k));
             if (stored == 0) bits.first = epochs[k];
             leaves[stored++] = _leaf(newest);
-            emit PredictionPublished(modelId, ids[k], newest.epoch, bytes32(0), newest.values, newest.dataTimestamp, newest.expiresAt, msg.sender);
+            _published(modelId, ids[k], newest.epoch, bytes32(0), newest.values, newest.dataTimestamp, newest.expiresAt);
         }
         _publishedEpochs[modelId][bits.index] = bits.word;
         if (stored != 0) _commitBatch(modelId, leaves, stored, bits.first, newest);
+    }
+
+    /// @dev Multi-feed: per feed, set the epoch's published bit and keep the feed's newest prediction
+    ///      in one slot (one bitmap word and one record written per new sample, no batch commitment).
+    function _storeFeeds(
+        bytes32 modelId,
+        ModelConfig memory config,
+        bytes32[] memory ids,
+        uint256 epoch,
+        uint64[] memory times,
+        uint256[] calldata instances
+    ) private returns (uint256 stored) {
+        for (uint256 k = 0; k < ids.length; ++k) {
+            bytes32 key = feedKeyOf(modelId, k);
+            uint256 word = _publishedEpochs[key][epoch / EPOCHS_PER_WORD] | WORD_IN_USE;
+            uint256 bit = uint256(1) << (epoch % EPOCHS_PER_WORD);
+            if (word & bit != 0) {
+                emit PredictionSkipped(modelId, ids[k]);
+                continue;
+            }
+            _publishedEpochs[key][epoch / EPOCHS_PER_WORD] = word | bit;
+            int256[] memory values = _outputs(config, instances, k);
+            uint64 expires = times[k] + config.maxAge;
+            // The feed's record holds the first output as an int80.
+            if (values[0] != int80(values[0])) revert OutputOutOfRange(config.outputOffset + k, values[0]);
+            if (epoch > uint80(_feedLatest[key])) {
+                _feedLatest[key] = uint256(uint80(epoch)) | (uint256(times[k]) << 80) | (uint256(expires) << 128)
+                    | (uint256(uint80(int80(values[0]))) << 176);
+                _writeMore(key, values);
+            }
+            ++stored;
+            _published(modelId, ids[k], epoch, bytes32(0), values, times[k], expires);
+        }
+    }
+
+    /// @dev One emit site for the three store paths (smaller code).
+    function _published(bytes32 modelId, bytes32 id, uint256 epoch, bytes32 commitment, int256[] memory values, uint64 time, uint64 expires)
+        private
+    {
+        emit PredictionPublished(modelId, id, epoch, commitment, values, time, expires, msg.sender);
     }
 
     /// @dev Set `epoch`'s published bit in the cached word; false if it was already set.
@@ -808,6 +983,40 @@ contract VerifiedPredictionOracle {
         p.expiresAt = entry.expiresAt;
         p.scale = model.config.scale;
         p.values = entry.values;
+    }
+
+    /// @notice A multi-feed model's newest prediction for feed `index` (its highest epoch); same rules as latestPrediction.
+    function feedPrediction(bytes32 modelId, uint256 index) public view returns (Prediction memory p) {
+        Model storage model = _activeModel(modelId);
+        if (index >= _feeds[modelId].length) revert UnknownFeed(modelId, index);
+        bytes32 key = feedKeyOf(modelId, index);
+        uint256 word = _feedLatest[key];
+        uint256 epoch = uint80(word);
+        if (epoch == 0) revert NoPrediction(modelId, bytes32(0));
+        p = _assemble(model, key, predictionIdOf(key, bytes32(epoch)), epoch, int80(uint80(word >> 176)), uint48(word >> 80), uint48(word >> 128));
+        p.modelId = modelId;
+        return _fresh(p);
+    }
+
+    /// @notice As feedPrediction, for the feed whose feature source is `source`.
+    function feedPredictionOf(bytes32 modelId, address source) external view returns (Prediction memory) {
+        address[] storage feeds = _feeds[modelId];
+        for (uint256 k = 0; k < feeds.length; ++k) {
+            if (feeds[k] == source) return feedPrediction(modelId, k);
+        }
+        revert UnknownFeed(modelId, uint256(uint160(source)));
+    }
+
+    /// @notice A multi-feed model's feature sources, in batch order (empty for other models).
+    function feedsOf(bytes32 modelId) external view returns (address[] memory) {
+        return _feeds[modelId];
+    }
+
+    /// @dev The replay scope of feed `index` of a multi-feed model: keccak256(abi.encodePacked(modelId, uint16(index)))
+    ///      (zkml.oracle.encoding.feed_key). Its samples' ids are predictionIdOf(key, epoch), and
+    ///      isEpochPublished(key, epoch) tells whether feed `index` is published at an epoch.
+    function feedKeyOf(bytes32 modelId, uint256 index) internal pure returns (bytes32) {
+        return keccak256(abi.encodePacked(modelId, uint16(index)));
     }
 
     // ------------------------------------------------------------------ readers (raw)
