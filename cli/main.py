@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("stages", "run_cmd", "Run the whole flow on TARGET, ending with on-chain verification."),
     "export": ("stages", "export_cmd", "Export TARGET to a checked ONNX model."),
     "preflight": ("stages", "preflight_cmd", "Name the nodes the circuit compiler cannot handle."),
+    "backends": ("circom_commands", "backends_cmd", "Say which proof backends (halo2, groth16) can take an ONNX model, and why not."),
     "calibrate": ("stages", "calibrate_cmd", "Generate and calibrate circuit settings."),
     "compile": ("stages", "compile_cmd", "Compile the circuit and report its fidelity."),
     "setup": ("stages", "setup_cmd", "Make (or reuse) the proving and verifying keys."),

@@ -16,6 +16,9 @@ from zkml.errors import ConfigError
 
 VISIBILITIES = ("public", "private", "hashed", "fixed")
 CALIBRATION_TARGETS = ("resources", "accuracy")
+# The proof backend: halo2 (ezkl), circom + snarkjs (groth16, fflonk, plonk), or auto (chosen by measured
+# cost: zkml.circom.choose). Parsed and validated here; `zkml run` proves with halo2 whatever it says.
+BACKENDS = ("auto", "halo2", "groth16", "fflonk", "plonk")
 TASKS = ("regression", "classification")
 
 Task = Literal["regression", "classification"]
@@ -203,8 +206,13 @@ class CircuitConfig:
     feed: FeedConfig | None = None
     # The zkml.toml this config was loaded from (None for a bare ONNX or factory).
     source: Path | None = None
+    # [circuit] backend: kept out of CircuitSettings, whose fields fingerprint calibration (the
+    # backend does not change ezkl's settings, so choosing one must not recalibrate).
+    backend: str = "halo2"
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend = {self.backend!r} is unknown", hint=f"use one of {', '.join(BACKENDS)}")
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ConfigError(f"circuit name {self.name!r} is not a valid folder name")
         if self.task not in TASKS:
@@ -251,8 +259,9 @@ def load_config(path: Path) -> CircuitConfig:
         raise ConfigError(f"{toml_path}: unknown keys {sorted(unknown)}", hint=f"allowed: {sorted(allowed_top)}")
     model = data.get("model", {})
     dataset = data.get("data", {})
-    circuit_keys = {f.name for f in fields(CircuitSettings)}
-    circuit = data.get("circuit", {})
+    circuit_keys = {f.name for f in fields(CircuitSettings)} | {"backend"}
+    circuit = dict(data.get("circuit", {}))
+    backend = circuit.pop("backend", "halo2")
     bad = set(circuit) - circuit_keys
     if bad:
         raise ConfigError(f"{toml_path}: unknown [circuit] keys {sorted(bad)}", hint=f"allowed: {sorted(circuit_keys)}")
@@ -281,6 +290,7 @@ def load_config(path: Path) -> CircuitConfig:
         consumer=_table(ConsumerConfig, "consumer", data.get("consumer"), toml_path),
         feed=_table(FeedConfig, "feed", data.get("feed"), toml_path),
         source=toml_path.resolve(),
+        backend=backend,
     )
 
 

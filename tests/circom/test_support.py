@@ -1,0 +1,37 @@
+"""Which backends take a model, and `zkml backends`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from zkml_cli.main import cli
+
+from tests.circom.models import residual_model, write_model
+from zkml.circom.support import backend_verdicts
+
+
+def test_an_mlp_goes_to_both_backends_with_an_estimated_size(tmp_path: Path) -> None:
+    halo2, groth16 = backend_verdicts(residual_model(tmp_path / "m.onnx"))
+    assert halo2.ok and groth16.ok
+    # 13 rescales at shift 13: a few hundred constraints, the smallest ptau.
+    assert 13 * (13 + 40) < groth16.details["constraints_estimate"] < 13 * 70
+    assert groth16.details["public_signals"] == 7 and groth16.details["ptau_power"] == 10
+
+
+def test_the_reason_a_backend_refuses_is_named(tmp_path: Path) -> None:
+    from onnx import helper
+
+    path = write_model(tmp_path / "s.onnx", [helper.make_node("Sigmoid", ["x"], ["y"])], 2, 2, {})
+    halo2, groth16 = backend_verdicts(path)
+    assert halo2.ok and not groth16.ok and "Sigmoid" in groth16.reason
+
+
+def test_the_backends_command(tmp_path: Path) -> None:
+    path = residual_model(tmp_path / "m.onnx")
+    result = CliRunner().invoke(cli, ["backends", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "halo2: yes" and result.output.splitlines()[1].startswith("groth16: yes (constraints estimate")
+    data = json.loads(CliRunner().invoke(cli, ["backends", str(path), "--json"]).output)
+    assert [(v["backend"], v["ok"]) for v in data] == [("halo2", True), ("groth16", True)]

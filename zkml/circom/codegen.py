@@ -1,0 +1,179 @@
+"""Circom source for a :class:`~zkml.circom.graph.QuantizedGraph`.
+
+The circuit's public signals are the model's inputs then its outputs, in that order, as
+the same BN254 field elements as ezkl's instances (negatives as ``r - |x|``): both are
+declared as public *inputs* of the main template (circom lists public inputs in
+declaration order), and the computed outputs are constrained equal to the given ones.
+A verifier call therefore takes ezkl's instance vector unchanged.
+
+Weights are constants, so a layer's sums are linear and cost no constraints. What costs
+is the rebase ``round(x / 2**k)`` (half away from zero, as ezkl): the prover supplies
+``q0 = floor((x + 2**(k-1)) / 2**k)`` and the remainder ``r``, the circuit checks
+``x + 2**(k-1) == q0 * 2**k + r`` with ``r`` in ``[0, 2**k)`` (k bits) and ``q0`` in a
+signed range of :data:`VALUE_BITS` bits, which also yields the sign bit ``q0 >= 1``. A ReLU
+after it is ``sign * q0`` (one constraint). Without a ReLU, the one case where flooring
+differs from rounding away from zero is a negative exact tie (``r == 0`` and ``q0 <= 0``):
+the result is then ``q0 - 1``. The ranges make ``(q0, r)`` unique, since
+``2**(k + VALUE_BITS)`` is far below the field size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from zkml.circom.graph import AddOp, Dense, QuantizedGraph, ReluOp
+
+# Signed range of every rescaled activation: |value| < 2**(VALUE_BITS-1) at the activation
+# scale (2**26 in float at scale 13). A larger honest value fails witness generation.
+VALUE_BITS = 40
+CIRCOM_VERSION = "2.1.0"
+
+_LIBRARY = """
+template Bits(n) {
+    signal input in;
+    signal output out[n];
+    var acc = 0;
+    var e = 1;
+    for (var i = 0; i < n; i++) {
+        out[i] <-- (in >> i) & 1;
+        out[i] * (out[i] - 1) === 0;
+        acc += out[i] * e;
+        e = e + e;
+    }
+    acc === in;
+}
+
+// floor((in + 2^(k-1)) / 2^k) for a signed in, with its range-checked remainder and sign.
+template FloorShift(k, b) {
+    signal input in;
+    signal output q;
+    signal output r;
+    signal output positive;  // q >= 1
+    var v = in + (1 << (k - 1));
+    var quotient;
+    if (v < 0) {
+        quotient = -((-v + (1 << k) - 1) \\ (1 << k));
+    } else {
+        quotient = v \\ (1 << k);
+    }
+    q <-- quotient;
+    r <-- v - quotient * (1 << k);
+    in + (1 << (k - 1)) === q * (1 << k) + r;
+    component remainder = Bits(k);
+    remainder.in <== r;
+    component range = Bits(b);
+    range.in <== q - 1 + (1 << (b - 1));
+    positive <== range.out[b - 1];
+}
+
+// ReLU(round(in / 2^k)): for q >= 1 the rounding equals the floor, else the ReLU gives 0.
+template RescaleRelu(k, b) {
+    signal input in;
+    signal output out;
+    component f = FloorShift(k, b);
+    f.in <== in;
+    out <== f.positive * f.q;
+}
+
+// round(in / 2^k), half away from zero.
+template Rescale(k, b) {
+    signal input in;
+    signal output out;
+    component f = FloorShift(k, b);
+    f.in <== in;
+    signal inv;
+    signal tie;  // r == 0
+    inv <-- f.r != 0 ? 1 / f.r : 0;
+    tie <== 1 - f.r * inv;
+    f.r * tie === 0;
+    signal negativeTie;
+    negativeTie <== tie * (1 - f.positive);
+    out <== f.q - negativeTie;
+}
+
+// max(in, 0) for a signed in of b bits.
+template Relu(b) {
+    signal input in;
+    signal output out;
+    component range = Bits(b);
+    range.in <== in - 1 + (1 << (b - 1));
+    out <== range.out[b - 1] * in;
+}
+"""
+
+
+def _array(values: Sequence[int]) -> str:
+    return "[" + ", ".join(str(int(v)) for v in values) + "]"
+
+
+def _name(tensor: str, names: dict[str, str]) -> str:
+    if tensor not in names:
+        names[tensor] = f"t{len(names)}"
+    return names[tensor]
+
+
+def _dense(step: Dense, index: int, names: dict[str, str], value_bits: int) -> list[str]:
+    rows, cols = len(step.weight), len(step.weight[0])
+    src, dst = _name(step.src, names), _name(step.dst, names)
+    template = "RescaleRelu" if step.relu else "Rescale"
+    weights = "[" + ", ".join(_array(row) for row in step.weight) + "]"
+    return [
+        f"    // dense {index}: {cols} -> {rows}{' + relu' if step.relu else ''}",
+        f"    var w{index}[{rows}][{cols}] = {weights};",
+        f"    var b{index}[{rows}] = {_array(step.bias)};",
+        f"    signal {dst}[{rows}];",
+        f"    component r{index}[{rows}];",
+        f"    for (var j = 0; j < {rows}; j++) {{",
+        f"        r{index}[j] = {template}({step.shift}, {value_bits});",
+        "        var acc = 0;",
+        f"        for (var i = 0; i < {cols}; i++) {{",
+        f"            acc += w{index}[j][i] * {src}[i];",
+        "        }",
+        f"        r{index}[j].in <== acc + b{index}[j];",
+        f"        {dst}[j] <== r{index}[j].out;",
+        "    }",
+    ]
+
+
+def _elementwise(step: AddOp | ReluOp, index: int, size: int, names: dict[str, str], value_bits: int) -> list[str]:
+    dst = _name(step.dst, names)
+    if isinstance(step, AddOp):
+        a, b = _name(step.a, names), _name(step.b, names)
+        return [f"    signal {dst}[{size}];", f"    for (var j = 0; j < {size}; j++) {{ {dst}[j] <== {a}[j] + {b}[j]; }}"]
+    src = _name(step.src, names)
+    return [
+        f"    signal {dst}[{size}];",
+        f"    component relu{index}[{size}];",
+        f"    for (var j = 0; j < {size}; j++) {{ relu{index}[j] = Relu({value_bits}); relu{index}[j].in <== {src}[j]; {dst}[j] <== relu{index}[j].out; }}",
+    ]
+
+
+def circom_source(graph: QuantizedGraph, *, template: str = "Model", value_bits: int = VALUE_BITS) -> str:
+    """The whole circuit: the helper templates, the model template and its public main component."""
+    names = {graph.input: "inputs"}
+    sizes = {graph.input: graph.input_size}
+    body: list[str] = []
+    for index, step in enumerate(graph.steps):
+        if isinstance(step, Dense):
+            body += _dense(step, index, names, value_bits)
+            sizes[step.dst] = len(step.weight)
+        else:
+            size = sizes[step.a if isinstance(step, AddOp) else step.src]
+            body += _elementwise(step, index, size, names, value_bits)
+            sizes[step.dst] = size
+    result = _name(graph.output, names)
+    lines = [
+        f"pragma circom {CIRCOM_VERSION};",
+        "// Generated by zkml from the model's quantized graph; do not edit.",
+        _LIBRARY,
+        f"template {template}() {{",
+        f"    signal input inputs[{graph.input_size}];",
+        f"    signal input outputs[{graph.output_size}];",
+        *body,
+        f"    for (var j = 0; j < {graph.output_size}; j++) {{ outputs[j] === {result}[j]; }}",
+        "}",
+        "",
+        f"component main {{public [inputs, outputs]}} = {template}();",
+        "",
+    ]
+    return "\n".join(lines)
