@@ -38,7 +38,7 @@ def create_app(service: Service) -> BodyLimit:
         app.include_router(router)
     install_problems(app, service.metrics)
     _count_requests(app)
-    return BodyLimit(app, service.config.max_body_bytes, on_refused=lambda: service.metrics.failure("body_too_large"))
+    return BodyLimit(app, service.config.max_body_bytes, on_refused=service.metrics.failure)
 
 
 def _count_requests(app: FastAPI) -> None:
