@@ -46,7 +46,9 @@ def serve_group() -> None:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Fold up to this many queued jobs into one batched proof.",
+    help="Fold up to this many queued jobs into one batched proof. With --oracle, publishing jobs are folded too: "
+    "B distinct epochs a proof on the first TARGET's registered batch-B workspace (BUILD_DIR/<circuit>/batch-B; "
+    "--model-id its registration), published in one transaction; fewer than B distinct epochs wait for more.",
 )
 @click.option(
     "--batch-wait",
@@ -114,7 +116,10 @@ def start_cmd(targets: tuple[str, ...], build_dir: Path, **options: Any) -> None
     circuit_batch = chosen.pop("circuit_batch") or (chosen["batch_epochs"] if chosen["batch_epochs"] > 1 else None)
     batches = [circuit_batch] + [None] * (len(targets) - 1)
     pipelines = [resolve_target(t, build_dir, batch_size=b).pipeline() for t, b in zip(targets, batches, strict=True)]
-    service, keeper = build_service(pipelines, ServeOptions(**chosen))
+    # Folding with an oracle: publishing jobs go to the registered batch workspace of the folding size.
+    fold = chosen["batch_size"] > 1 and chosen["oracle"] and circuit_batch is None
+    folded = resolve_target(targets[0], build_dir, batch_size=chosen["batch_size"]).pipeline() if fold else None
+    service, keeper = build_service(pipelines, ServeOptions(**chosen), folded=folded)
     with service:
         if keeper is not None:
             keeper.start()

@@ -94,8 +94,38 @@ def keeper_epoch_lag(pipeline: ProvableCircuit, options: ServeOptions) -> int:
     return OracleModel.of(pipeline).max_epoch_lag
 
 
-def build_service(pipelines: Sequence[ProvableCircuit], options: ServeOptions) -> tuple[Service, Keeper | None]:
-    """The service (not started) and its keeper (None without ``options.keeper``)."""
+def folded_binding(folded: ProvableCircuit, options: ServeOptions) -> OracleBinding:
+    """The binding of a registered one-feed batch (what folded publishing sends to).
+
+    Raises:
+        ConfigError: no oracle, or the registration binds several feeds (those batches are one epoch of K
+            feeds, which the keeper publishes; folding publishes B epochs of one feed).
+    """
+    from zkml.errors import ConfigError
+    from zkml.evm.rpc import connect
+    from zkml.oracle.compile import compile_contracts
+    from zkml.oracle.multi_feed import feeds_of
+
+    if not options.oracle:
+        raise ConfigError("folded publishing needs the oracle the batch is registered with", hint="give --oracle (and --model-id)")
+    binding = oracle_binding(folded, options)
+    if feeds_of(connect(binding.rpc_url), binding.oracle, binding.model_id, contracts=compile_contracts()):
+        raise ConfigError(
+            f"model 0x{binding.model_id.hex()} is registered over several feeds; folding publishes B epochs of one feed",
+            hint="serve it with --circuit-batch B and let the keeper publish one batch per epoch",
+        )
+    return binding
+
+
+def build_service(
+    pipelines: Sequence[ProvableCircuit], options: ServeOptions, folded: ProvableCircuit | None = None
+) -> tuple[Service, Keeper | None]:
+    """The service (not started) and its keeper (None without ``options.keeper``).
+
+    Args:
+        folded: the first model's registered batch-B workspace: its publishing jobs are folded B epochs a proof and
+            published under that registration (``options.model_id``, else the batch workspace's own id).
+    """
     from zkml.serve.backends import BackendConfig
     from zkml.serve.folding import FoldingConfig
     from zkml.serve.keeper import Keeper
@@ -104,8 +134,14 @@ def build_service(pipelines: Sequence[ProvableCircuit], options: ServeOptions) -
 
     data_dir = Path(options.data_dir)
     models = {}
+    batch = None
+    if folded is not None:
+        batch = load_model(folded, data_dir / "check-batch", binding=folded_binding(folded, options))
     for index, pipeline in enumerate(pipelines):
-        binding = oracle_binding(pipeline, options) if index == 0 and options.oracle else None
+        if index == 0 and batch is not None:
+            binding = batch.binding  # folded publishing: it takes one-epoch publishing jobs for the batch registration
+        else:
+            binding = oracle_binding(pipeline, options) if index == 0 and options.oracle else None
         model = load_model(pipeline, data_dir / "check", binding=binding)
         models[model.name] = model
     config = ServeConfig(
@@ -119,7 +155,7 @@ def build_service(pipelines: Sequence[ProvableCircuit], options: ServeOptions) -
         lease_s=options.lease_s,
         heartbeat_s=options.heartbeat_s,
     )
-    service = Service(config, models)
+    service = Service(config, models, folded_publishing={next(iter(models)): batch} if batch is not None else None)
     keeper = None
     if options.keeper:
         first = next(iter(models.values()))

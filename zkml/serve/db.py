@@ -61,6 +61,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The lease counters of /metrics count events by kind on every scrape.
         "CREATE INDEX job_events_kind ON job_events (kind)",
     ),
+    (
+        # Folded publication: the jobs proved in one batched proof and published in one transaction share this id.
+        "ALTER TABLE jobs ADD COLUMN batch_id TEXT",
+        "CREATE INDEX jobs_batch ON jobs (batch_id)",
+    ),
 )
 
 

@@ -7,10 +7,20 @@ jobs that do not publish wait until B of them are there, or until the oldest has
 waited ``max_wait_s``; then up to B are claimed, their samples written into one
 batched input (a short batch is filled by repeating its own samples) and proved
 once. Each job gets its own slice of the outputs and shares the proof
-(``batch_size``, ``batch_index`` say where it sits). Publishing jobs are not
-folded here: batched publication comes from the keeper, which queues one job per
-batch of a batch-registered model (K feeds at one epoch, or ``batch_epochs``
-consecutive epochs of one feed; :mod:`zkml.serve.keeper`).
+(``batch_size``, ``batch_index`` say where it sits). (A keeper over a batch-registered
+model served on its batch circuit queues one job per batch itself: K feeds at one epoch, or
+``batch_epochs`` consecutive epochs of one feed; :mod:`zkml.serve.keeper`.)
+
+Publishing jobs (one epoch each) of a model served with folding and an oracle binding registered
+as a one-feed batch of B (:class:`EpochFolder`) are folded B at a time on the REGISTERED batch-B workspace
+(its vk is the one the oracle verifies with), one sample per job, and published in one
+transaction (:mod:`zkml.serve.publisher`). The oracle takes a one-feed batch only at B strictly
+increasing epochs (not necessarily consecutive), and every sample's input must be its feed's
+window at its epoch: a short batch cannot be padded (a repeated epoch is refused, and a padding
+sample would be published as a real epoch). So only full groups of B distinct epochs are folded;
+a job left over (fewer than B distinct epochs queued) waits for more, and a job asking an epoch
+already in another queued job waits for a later group (where the oracle skips the sample as
+already published and the job is recorded as replayed).
 """
 
 from __future__ import annotations
@@ -151,3 +161,58 @@ class Folder:
         if not verified:
             metrics.failure("NotVerified")
         log.info("folded %d jobs of %s into one proof", len(group), self.model.name)
+
+
+class EpochFolder(Folder):
+    """Folds one model's publishing jobs, B distinct epochs at a time, into proofs on the registered batch-B workspace.
+
+    ``spec`` is that workspace's prover spec (batch size B); ``model`` the batch-1 model the jobs were checked
+    against (its input specs read each job's sample).
+    """
+
+    def ready(self, store: JobStore) -> bool:
+        count, _ = store.queued_stats(self.model.name, publish=True)
+        return count > 0  # B distinct epochs or not is the claim's to say; epoch-less jobs are refused meanwhile
+
+    def step(self, store: JobStore, metrics: ServeMetrics, halted: Callable[[], bool] = lambda: False) -> bool:
+        """Prove one full group of B distinct epochs if there is one; True when it proved something."""
+        if not self.ready(store):
+            return False
+        group = store.claim_epoch_group(self.model.name, self.config.batch_size)
+        if not group:
+            self._refuse_epochless(store, metrics)
+            return False
+        try:
+            (result,) = self.backend.prove_many([self._batch_input(group)])
+        except Exception as exc:
+            for job in group:
+                if halted() or is_shutdown(exc):
+                    store.requeue(job.id)
+                    continue
+                store.fail(job.id, "proving", f"the batched proof of epochs {[j.epoch for j in group]} failed: {exc}", type(exc).__name__)
+                metrics.failure(type(exc).__name__)
+            return True
+        self._record_group(store, metrics, group, result)
+        return True
+
+    def _record_group(self, store: JobStore, metrics: ServeMetrics, group: list[Job], result: ProofResult) -> None:
+        # One store transaction for the group: a crash never leaves part of it publishing and part queued.
+        verified = bool(self.checker.verify(result.proof).verified)
+        width = len(result.outputs) // self.config.batch_size
+        outputs = {job.id: result.outputs[i * width : (i + 1) * width] for i, job in enumerate(group)}
+        seconds = (result.witness_seconds, result.prove_seconds)
+        if not store.proved_group(outputs, Path(result.proof.path).read_text(), verified, seconds):
+            log.info("the group of epochs %s is no longer this replica's to record; result dropped", [j.epoch for j in group])
+            return
+        metrics.proof_done(self.model.name, result.prove_seconds)
+        if not verified:
+            metrics.failure("NotVerified")
+        log.info("folded epochs %s of %s into one proof", [j.epoch for j in group], self.model.name)
+
+    def _refuse_epochless(self, store: JobStore, metrics: ServeMetrics) -> None:
+        """Fail queued publishing jobs without an epoch: a one-feed batch registration publishes only at epochs."""
+        for job in store.list_jobs(state="queued", model=self.model.name, limit=10_000):  # bounded by the queue limit
+            if job.publish and job.epoch is None:
+                why = "this model publishes batches of epochs of one feed: a publishing job needs its epoch"
+                if store.fail(job.id, "queued", why, "InputDataError"):
+                    metrics.failure("InputDataError")

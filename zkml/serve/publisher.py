@@ -24,6 +24,13 @@ lease is held, and nothing is sent when it is not; a replica that took a job ove
 finds the previous holder's hash and resolves it from the chain as above. (A
 holder frozen between recording and sending past its lease could still send
 after the new holder did: the oracle's replay guard then reverts the second.)
+
+Folded groups (:class:`zkml.serve.folding.EpochFolder`: B jobs, one proof, one transaction): the same
+rule for the group as a whole. The hash is recorded on every job of the group in one store
+transaction before sending; after a crash the group is resolved from that one hash (mined: all
+recorded from the receipt; never seen: sent once, now); the results are recorded in one store
+transaction, each job its own epoch's prediction and the shared hash. An epoch the oracle skipped
+(already published by someone else) is recorded with ``"replayed": true``.
 """
 
 from __future__ import annotations
@@ -94,10 +101,20 @@ class Publisher(threading.Thread):
         models: the served models by name (their :class:`OracleBinding` says where).
         metrics: the service's metrics.
         proofs_dir: where proof files are written for reading back.
+        groups: models whose publishing jobs are folded into one-feed batches (:class:`zkml.serve.folding.EpochFolder`),
+            with their batch registration's binding: a group is sent, resolved and recorded as one (:meth:`publish_group`).
     """
 
-    def __init__(self, store: JobStore, models: Mapping[str, ServedModel], metrics: ServeMetrics, proofs_dir: Path) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        models: Mapping[str, ServedModel],
+        metrics: ServeMetrics,
+        proofs_dir: Path,
+        groups: Mapping[str, OracleBinding] | None = None,
+    ) -> None:
         super().__init__(name="zkml-serve-publisher", daemon=True)
+        self.groups = dict(groups or {})  # models whose publishing jobs are folded: their batch registration's binding
         self.store = store
         self.models = models
         self.metrics = metrics
@@ -129,6 +146,9 @@ class Publisher(threading.Thread):
 
     def publish_job(self, job: Job) -> None:
         """Publish one job (or resolve its recorded transaction); failures fail the job, never the loop."""
+        if job.batch_id is not None and job.model in self.groups:
+            self.publish_group(job.batch_id, self.groups[job.model])
+            return
         model = self.models.get(job.model)
         try:
             if model is None or model.binding is None:
@@ -144,6 +164,94 @@ class Publisher(threading.Thread):
             log.warning("publishing job %s failed: %s", job.id, why)
             self.store.fail(job.id, "publishing", why, type(exc).__name__)
             self.metrics.failure(type(exc).__name__)
+
+    def publish_group(self, batch_id: str, binding: OracleBinding) -> None:
+        """Publish a folded group in one transaction (or resolve the one it recorded); a failure fails the whole group.
+
+        The group moves as one: its hash is recorded on every job in one store transaction before sending, and
+        its results in one store transaction after the receipt, so after any crash it is all published or all
+        still publishing (with or without the hash), never split.
+        """
+        group = self.store.claim_group(batch_id)
+        if not any(j.state == "publishing" for j in group):
+            return  # an earlier pass recorded it
+        if any(j.state != "publishing" or j.owner != self.store.owner for j in group):
+            # Never split by this store; another replica holds part of it until its lease expires.
+            log.info("group %s is partly held by another replica; left to it", batch_id)
+            return
+        epochs = [int(j.epoch or 0) for j in group]
+        try:
+            self._publish_group(group, binding, epochs)
+        except RpcUnreachableError as exc:
+            log.warning("publishing epochs %s: %s; retrying", epochs, exc)
+            self.metrics.failure(type(exc).__name__)
+            self._halt.wait(2.0)
+        except ZkmlError as exc:
+            why = f"epochs {epochs} (one batched publication): {exc}"
+            log.warning("publishing group %s failed: %s", batch_id, why)
+            self.store.fail_group([j.id for j in group], why, type(exc).__name__)
+            self.metrics.failure(type(exc).__name__)
+
+    def _publish_group(self, group: list[Job], binding: OracleBinding, epochs: list[int]) -> None:
+        from zkml.evm.rpc import get_receipt, succeeded, transaction_known, wait_for_receipt
+        from zkml.oracle.client import publication_from_receipt
+
+        conn = self._conn(binding)
+        tx_hash = group[0].tx_hash  # recorded on every job of the group at once
+        if tx_hash:
+            receipt = get_receipt(conn, tx_hash)
+            if receipt is None and transaction_known(conn, tx_hash):
+                receipt = wait_for_receipt(conn, tx_hash)
+            if receipt is not None:
+                if not succeeded(receipt):
+                    raise ZkmlError(f"the publication {tx_hash} was mined but reverted", hint="see the jobs' proof and the oracle's rules")
+                log.info("epochs %s: recorded transaction %s was mined; recording it, not sending again", epochs, tx_hash)
+                publication = publication_from_receipt(conn, binding.oracle, binding.model_id, receipt, contracts=self._oracle_contracts())
+                self._record_group(group, publication, tx_hash)
+                return
+            log.info("epochs %s: recorded transaction %s never reached the node; sending it now", epochs, tx_hash)
+        self._send_group(group, binding, conn, epochs)
+
+    def _send_group(self, group: list[Job], binding: OracleBinding, conn: Connection, epochs: list[int]) -> None:
+        from zkml.oracle.client import publish
+
+        ids = [j.id for j in group]
+        proof_path = self.proofs_dir / f"{group[0].batch_id}.proof.json"
+        proof_path.write_text(group[0].proof or "")
+        lost: list[str] = []
+
+        def on_sent(tx_hash: str) -> None:
+            if not self.store.record_group_tx(ids, tx_hash):
+                lost.append(tx_hash)
+                raise LeaseLostError(f"the group of epochs {epochs} is no longer this replica's to publish")
+            _fault("after_tx_recorded")
+
+        try:
+            publication = publish(
+                conn, binding.oracle, binding.model_id, proof_path, epochs=epochs, on_replay="read",
+                contracts=self._oracle_contracts(), on_sent=on_sent,
+            )  # fmt: skip
+        except ZkmlError:
+            if lost:
+                log.warning("epochs %s: lease lost before sending; left to the replica that holds them", epochs)
+                return
+            raise
+        _fault("after_receipt")
+        self._record_group(group, publication, publication.tx_hash or group[0].tx_hash)
+
+    def _record_group(self, group: list[Job], publication: Publication, tx_hash: str | None) -> None:
+        """Each job its own epoch's prediction; an epoch the oracle skipped (already published) is recorded as replayed."""
+        stored = {p.epoch: p for p in (publication.batch or (publication.prediction,))}
+        predictions: dict[str, dict[str, Any]] = {}
+        for job in group:
+            found = stored.get(int(job.epoch or 0))
+            if publication.replayed or found is None:
+                predictions[job.id] = {**(found.as_dict() if found else {"epoch": job.epoch}), "replayed": True}
+            else:
+                predictions[job.id] = found.as_dict()
+        if self.store.published_group(predictions, tx_hash=tx_hash, gas_used=publication.gas_used):
+            self.metrics.published.labels(group[0].model).inc(len(group))
+            log.info("published epochs %s in one transaction %s", [j.epoch for j in group], tx_hash)
 
     def _oracle_contracts(self) -> OracleContracts:
         from zkml.oracle.compile import compile_contracts

@@ -26,7 +26,7 @@ from typing import Any
 
 from zkml.errors import ConfigError
 from zkml.serve.backends import Backend, BackendConfig, make_backend
-from zkml.serve.folding import Folder, FoldingConfig, build_folded_spec
+from zkml.serve.folding import EpochFolder, Folder, FoldingConfig, build_folded_spec
 from zkml.serve.metrics import ServeMetrics
 from zkml.serve.models import ServedModel
 from zkml.serve.owner import StoreOwner
@@ -85,13 +85,18 @@ class Service:
     Args:
         config: how it runs.
         models: the served models by name.
+        folded_publishing: per model, its registered batch-B workspace served with the batch registration's binding:
+            that model's publishing jobs are folded B distinct epochs a proof and published in one transaction.
     """
 
-    def __init__(self, config: ServeConfig, models: Mapping[str, ServedModel]) -> None:
+    def __init__(
+        self, config: ServeConfig, models: Mapping[str, ServedModel], folded_publishing: Mapping[str, ServedModel] | None = None
+    ) -> None:
         if not models:
             raise ConfigError("no model to serve", hint="give at least one TARGET")
         self.config = config
         self.models = dict(models)
+        self.folded_publishing = dict(folded_publishing or {})
         self.replica = replica_id()
         self.store = JobStore(config.store_url, owner=self.replica, lease_s=config.lease_s)
         self.metrics = ServeMetrics(self.store.depth, self.store.counts, self.store.count_events)
@@ -121,10 +126,13 @@ class Service:
         for name, model in self.models.items():
             self.backends[name] = make_backend(model.spec, data / "proofs" / name, self.config.backend)
         folders = self._folders(data) if self.config.folding.batch_size > 1 else {}
-        self.publisher = Publisher(self.store, self.models, self.metrics, data / "publish")
+        epoch_folders = self._epoch_folders(data)
+        groups = {name: batch.binding for name, batch in self.folded_publishing.items() if batch.binding is not None}
+        self.publisher = Publisher(self.store, self.models, self.metrics, data / "publish", groups=groups)
         self.dispatcher = Dispatcher(
-            self.store, self.models, self.backends, data, self.metrics, on_proved=self.publisher.wake.set, folders=folders
-        )
+            self.store, self.models, self.backends, data, self.metrics, on_proved=self.publisher.wake.set, folders=folders,
+            epoch_folders=epoch_folders,
+        )  # fmt: skip
         self.heartbeat = LeaseHeartbeat(self.store, self.config.heartbeat_s, on_requeued=self.wake)
         self.publisher.start()
         self.dispatcher.start()
@@ -137,10 +145,25 @@ class Service:
         size = self.config.folding.batch_size
         folders = {}
         for name, model in self.models.items():
-            spec = build_folded_spec(model, size, data / f"batch-{size}" / name)
+            batch = self.folded_publishing.get(name)
+            if batch is not None and batch.spec.batch_size == size:
+                spec = batch.spec  # the registered batch workspace serves both folders: no second batch circuit to build
+            else:
+                spec = build_folded_spec(model, size, data / f"batch-{size}" / name)
             backend = make_backend(spec, data / "proofs" / f"{name}-batch-{size}", self.config.backend)
             self.backends[f"{name}#batch"] = backend
             folders[name] = Folder(model, spec, backend, data / "inputs" / f"batch-{size}", self.config.folding)
+        return folders
+
+    def _epoch_folders(self, data: Path) -> dict[str, EpochFolder]:
+        """Each model folding its publishing jobs: a backend on its registered batch workspace."""
+        folders = {}
+        for name, batch in self.folded_publishing.items():
+            size = batch.spec.batch_size
+            backend = make_backend(batch.spec, data / "proofs" / f"{name}-published-batch-{size}", self.config.backend)
+            self.backends[f"{name}#published-batch"] = backend
+            config = FoldingConfig(batch_size=size, max_wait_s=self.config.folding.max_wait_s)
+            folders[name] = EpochFolder(self.models[name], batch.spec, backend, data / "inputs" / f"published-batch-{size}", config)
         return folders
 
     def wake(self) -> None:

@@ -1,25 +1,18 @@
 """The durable job store: every state change of a proof job is one committed write.
 
-A job moves ``queued -> proving -> done`` (or ``failed``), or, when it asks to
-publish, ``proving -> publishing -> done``; ``cancelled`` from ``queued``. Each
-move is a conditional UPDATE (``WHERE state = <expected>``), so a move that
-lost a race, or that a restart already undid, changes nothing.
+A job moves ``queued -> proving -> done`` (or ``failed``), or, when it asks to publish, ``proving ->
+publishing -> done``; ``cancelled`` from ``queued``. Each move is a conditional UPDATE (``WHERE state =
+<expected>``), so a move that lost a race, or that a restart already undid, changes nothing.
 
-Leases (many replicas on one store): a job that is ``proving`` or ``publishing``
-is held by one replica, its ``owner``, until ``lease_until`` (seconds on the
-database's clock, so replicas' clocks never matter). The owner heartbeats its
-leases (:meth:`JobStore.heartbeat`); any replica puts a job whose lease expired
-back in the queue, or frees it for another publisher
-(:meth:`JobStore.expire_leases`). The rule that makes this safe: **a move out of
-``proving`` or ``publishing`` (a recorded proof, a failure, a recorded
-transaction hash, a publication) changes the job only while the caller is its
-owner**; a replica whose lease expired and was taken over records nothing.
-Starting a replica touches no live lease. What survives a kill -9 at any
-moment: a queued job stays queued; a job caught ``proving`` goes back to the
-queue once its lease expires (at once on SQLite, where the file lock proves its
-only service is gone); a job caught ``publishing`` keeps the transaction hash
-recorded before sending, and the publisher that takes it over checks its receipt
-before anything else (:mod:`zkml.serve.publisher`).
+Leases (many replicas on one store): a ``proving`` or ``publishing`` job is held by one replica, its
+``owner``, until ``lease_until`` (the database's clock). The owner heartbeats its leases; any replica puts
+a job whose lease expired back in the queue, or frees it for another publisher. The rule that makes this
+safe: **a move out of ``proving`` or ``publishing`` changes the job only while the caller is its owner**.
+After a kill -9: a queued job stays queued; a ``proving`` one goes back to the queue once its lease
+expires (at once on SQLite, whose file lock proves its only service is gone); a ``publishing`` one keeps
+the transaction hash recorded before sending, checked first by whoever takes it over
+(:mod:`zkml.serve.publisher`). A folded group (``batch_id``) moves as one: its hash and its results are
+each recorded on all its jobs in one transaction.
 """
 
 from __future__ import annotations
@@ -29,7 +22,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
@@ -41,8 +34,13 @@ ACTIVE = ("queued", "proving", "publishing")
 _COLUMNS = (
     "id, model, state, input_json, publish, epoch, token_id, idem_key, request_hash, attempts, created, started, proved, "
     "finished, witness_seconds, prove_seconds, outputs, proof, verified, tx_hash, gas_used, prediction, error, error_kind, "
-    "batch_size, batch_index, owner, lease_until"
+    "batch_size, batch_index, owner, lease_until, batch_id"
 )
+# What the API shows of a job (in this order); outputs and prediction are parsed from their JSON.
+_API_FIELDS = (
+    "id", "model", "state", "publish", "epoch", "attempts", "created", "started", "proved", "finished", "witness_seconds",
+    "prove_seconds", "outputs", "verified", "tx_hash", "gas_used", "prediction", "error", "error_kind", "batch_size", "batch_index",
+)  # fmt: skip
 # A lease outlives a few missed heartbeats (a busy database, a GC pause) but not a dead replica by long.
 DEFAULT_LEASE_S = 30.0
 # A third of the default lease: two beats may be missed before another replica takes over.
@@ -89,6 +87,7 @@ class Job:
     batch_index: int | None = None
     owner: str | None = None
     lease_until: float | None = None
+    batch_id: str | None = None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Job:
@@ -99,29 +98,9 @@ class Job:
 
     def as_dict(self, *, with_proof: bool = False) -> dict[str, Any]:
         """Plain-JSON form for the API (the proof itself only on request: it is kilobytes)."""
-        data: dict[str, Any] = {
-            "id": self.id,
-            "model": self.model,
-            "state": self.state,
-            "publish": self.publish,
-            "epoch": self.epoch,
-            "attempts": self.attempts,
-            "created": self.created,
-            "started": self.started,
-            "proved": self.proved,
-            "finished": self.finished,
-            "witness_seconds": self.witness_seconds,
-            "prove_seconds": self.prove_seconds,
-            "outputs": json.loads(self.outputs) if self.outputs else None,
-            "verified": self.verified,
-            "tx_hash": self.tx_hash,
-            "gas_used": self.gas_used,
-            "prediction": json.loads(self.prediction) if self.prediction else None,
-            "error": self.error,
-            "error_kind": self.error_kind,
-            "batch_size": self.batch_size,
-            "batch_index": self.batch_index,
-        }
+        data: dict[str, Any] = {name: getattr(self, name) for name in _API_FIELDS}
+        data["outputs"] = json.loads(self.outputs) if self.outputs else None
+        data["prediction"] = json.loads(self.prediction) if self.prediction else None
         if with_proof:
             data["proof"] = json.loads(self.proof) if self.proof else None
         return data
@@ -132,8 +111,7 @@ class JobStore:
 
     Args:
         url: a SQLite path or a ``postgresql://`` URL.
-        owner: the replica id this store claims jobs as (default: a new :func:`replica_id`).
-        lease_s: how long a claim (or a heartbeat) holds a job.
+        owner: the replica id this store claims jobs as (default: a new :func:`replica_id`); ``lease_s``: how long a claim holds.
     """
 
     def __init__(self, url: str, *, owner: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> None:
@@ -215,13 +193,8 @@ class JobStore:
 
     def list_jobs(self, *, state: str | None = None, model: str | None = None, limit: int = 50) -> list[Job]:
         """The newest jobs first, optionally of one state and model."""
-        where, params = [], []
-        if state:
-            where.append("state = ?")
-            params.append(state)
-        if model:
-            where.append("model = ?")
-            params.append(model)
+        given = {k: v for k, v in (("state", state), ("model", model)) if v}
+        where, params = [f"{k} = ?" for k in given], list(given.values())
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs{clause} ORDER BY created DESC, id LIMIT ?", (*params, int(limit)))
         return [Job.from_row(r) for r in rows]
@@ -239,10 +212,8 @@ class JobStore:
 
     def events(self, job_id: str | None = None) -> list[tuple[str, str, float, str | None]]:
         """The state-change log, oldest first: (job id, kind, time, detail)."""
-        if job_id is None:
-            rows = self.db.execute("SELECT job_id, kind, at, detail FROM job_events ORDER BY at")
-        else:
-            rows = self.db.execute("SELECT job_id, kind, at, detail FROM job_events WHERE job_id = ? ORDER BY at", (job_id,))
+        where, params = ("", ()) if job_id is None else (" WHERE job_id = ?", (job_id,))
+        rows = self.db.execute(f"SELECT job_id, kind, at, detail FROM job_events{where} ORDER BY at", params)
         return [(str(a), str(b), float(c), d) for a, b, c, d in rows]
 
     # -- moving jobs
@@ -261,14 +232,17 @@ class JobStore:
                 (model, int(limit)),
             )
             ids = [str(r[0]) for r in rows]
-            for job_id in ids:
-                self.db.execute(
-                    f"UPDATE jobs SET state = 'proving', attempts = attempts + 1, started = ?, owner = ?, "
-                    f"lease_until = {self.db.dialect.now} + ? WHERE id = ?",
-                    (now, self.owner, self.lease_s, job_id),
-                )
-                self._event(job_id, "proving", self.owner)
+            self._lease_queued(ids, now, None)
         return [job for job in (self.get(i) for i in ids) if job is not None]
+
+    def _lease_queued(self, ids: Sequence[str], now: float, batch_id: str | None) -> None:
+        for job_id in ids:
+            self.db.execute(
+                "UPDATE jobs SET state = 'proving', attempts = attempts + 1, started = ?, owner = ?, batch_id = ?, "
+                f"lease_until = {self.db.dialect.now} + ? WHERE id = ?",
+                (now, self.owner, batch_id, self.lease_s, job_id),
+            )
+            self._event(job_id, "proving", self.owner)
 
     def queued_stats(self, model: str, *, publish: bool) -> tuple[int, float | None]:
         """How many jobs of ``model`` (publishing or not) are queued, and when the oldest was queued."""
@@ -307,12 +281,8 @@ class JobStore:
     ) -> bool:
         """Record a finished proof: the job is done, or moves on to ``publishing`` when it asked to publish.
 
-        Args:
-            batch: (jobs in the batched proof, this job's index) for a folded job.
-
-        Returns:
-            False when the job was no longer ``proving`` under this store's lease (already recorded, or
-            its lease expired and the job went back to the queue or to another replica): nothing changed.
+        ``batch``: (jobs in the batched proof, this job's index) for a folded job. False when the job was no longer
+        ``proving`` under this store's lease (already recorded, or its lease expired): nothing changed.
         """
         job = self.get(job_id)
         if job is None:
@@ -341,37 +311,89 @@ class JobStore:
         return self._move(job_id, "queued", "cancelled", "cancelled", finished=time.time())
 
     def record_tx(self, job_id: str, tx_hash: str) -> bool:
-        """Record the publication's transaction hash (called before the transaction is sent).
-
-        Returns:
-            False when this store no longer holds the job's publishing lease: the caller must not send.
-        """
-        with self.db.transaction():
-            rows = self.db.execute(
-                "UPDATE jobs SET tx_hash = ? WHERE id = ? AND state = 'publishing' AND owner = ? RETURNING id",
-                (tx_hash, job_id, self.owner),
-            )
-            if rows:
-                self._event(job_id, "tx", tx_hash)
-        return bool(rows)
+        """Record the publication's transaction hash before it is sent; False: this store lost the lease (send nothing)."""
+        return self.record_group_tx([job_id], tx_hash)
 
     def published(self, job_id: str, *, tx_hash: str | None, gas_used: int | None, prediction: dict[str, Any]) -> bool:
         """Record a mined publication; the job is done (only while this store holds its publishing lease)."""
-        return self._move(
-            job_id,
-            "publishing",
-            "done",
-            "done",
-            finished=time.time(),
-            tx_hash=tx_hash,
-            gas_used=gas_used,
-            prediction=json.dumps(prediction),
-            lease_until=None,
-        )
+        return self.published_group({job_id: prediction}, tx_hash=tx_hash, gas_used=gas_used)
 
     def requeue(self, job_id: str) -> bool:
         """Put a job this store was proving back in the queue (its prover stopped, not the job's fault)."""
         return self._move(job_id, "proving", "queued", REQUEUED, owner=None, lease_until=None)
+
+    # -- folded publication: one batched proof, one transaction, a group of jobs (see zkml.serve.folding)
+
+    def claim_epoch_group(self, model: str, size: int) -> list[Job]:
+        """Lease queued publishing jobs of ``model`` at its ``size`` oldest distinct epochs, increasing (the oracle's rule
+        for a one-feed batch), as one group (a new ``batch_id``), or none; a second job at one epoch waits for a later group."""
+        now, group = time.time(), uuid.uuid4().hex
+        with self.db.transaction():
+            rows = self.db.execute(
+                "SELECT id, epoch FROM jobs WHERE state = 'queued' AND model = ? AND publish = 1 AND epoch IS NOT NULL "
+                f"ORDER BY epoch, created, id{self.db.dialect.skip_locked}",
+                (model,),
+            )
+            firsts = {int(epoch): str(job_id) for job_id, epoch in reversed(rows)}  # reversed: the oldest job per epoch wins
+            ids = [firsts[e] for e in sorted(firsts)][:size]
+            if len(ids) < size:
+                return []
+            self._lease_queued(ids, now, group)
+        return [job for job in (self.get(i) for i in ids) if job is not None]
+
+    def claim_group(self, batch_id: str) -> list[Job]:
+        """Lease every publishing job of a folded group that no live replica holds; the whole group, in batch order."""
+        with self.db.transaction():
+            self.db.execute(
+                f"UPDATE jobs SET owner = ?, lease_until = {self.db.dialect.now} + ? "
+                "WHERE batch_id = ? AND state = 'publishing' AND (owner = ? OR owner IS NULL)",
+                (self.owner, self.lease_s, batch_id, self.owner),
+            )
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE batch_id = ? ORDER BY batch_index, id", (batch_id,))
+        return [Job.from_row(r) for r in rows]
+
+    def _group_move(self, job_ids: Sequence[str], event: str, sets: str, values: Callable[[str], Sequence[object]],
+                    detail: str | None = None, expected: str = "publishing") -> bool:  # fmt: skip
+        """One UPDATE on every job of a group (``expected``, held by this store) in one transaction: all move, or none."""
+        try:
+            with self.db.transaction():
+                for job_id in job_ids:
+                    sql = f"UPDATE jobs SET {sets} WHERE id = ? AND state = ? AND owner = ? RETURNING id"
+                    if not self.db.execute(sql, (*values(job_id), job_id, expected, self.owner)):
+                        raise LookupError(job_id)  # rolls the group back
+                    self._event(job_id, event, detail)
+        except LookupError:
+            return False
+        return True
+
+    def proved_group(self, outputs: Mapping[str, Sequence[float]], proof: str, verified: bool, seconds: tuple[float, float]) -> bool:
+        """Record a folded publishing group's one proof (each job its outputs, in batch order) at once: all ``publishing``
+        (``done`` unverified), or none. ``seconds``: (witness, prove)."""
+        ids, now, state = list(outputs), time.time(), "publishing" if verified else "done"
+        sets = (
+            "state = ?, outputs = ?, proof = ?, verified = ?, witness_seconds = ?, prove_seconds = ?, proved = ?, finished = ?, "
+            "batch_size = ?, batch_index = ?, lease_until = CASE WHEN ? = 1 THEN lease_until END"
+        )
+        done = None if verified else now
+
+        def row(i: str) -> tuple[object, ...]:
+            return (state, json.dumps(list(outputs[i])), proof, int(verified), *seconds, now, done, len(ids), ids.index(i), int(verified))
+
+        return self._group_move(ids, "proved" if verified else "done", sets, row, expected="proving")
+
+    def record_group_tx(self, job_ids: Sequence[str], tx_hash: str) -> bool:
+        """Record a group's transaction hash on all its jobs at once, before sending; False: a lease was lost (send nothing)."""
+        return self._group_move(job_ids, "tx", "tx_hash = ?", lambda _: (tx_hash,), tx_hash)
+
+    def published_group(self, predictions: Mapping[str, dict[str, Any]], *, tx_hash: str | None, gas_used: int | None) -> bool:
+        """Record a group's mined publication: each job done with its own prediction and the shared hash, all or none."""
+        sets, now = "state = 'done', finished = ?, tx_hash = ?, gas_used = ?, prediction = ?, lease_until = NULL", time.time()
+        return self._group_move(list(predictions), "done", sets, lambda i: (now, tx_hash, gas_used, json.dumps(predictions[i])))
+
+    def fail_group(self, job_ids: Sequence[str], error: str, kind: str) -> bool:
+        """Fail every job of a group at once (their shared transaction reverted, or could not be made)."""
+        sets, now = "state = 'failed', finished = ?, error = ?, error_kind = ?, lease_until = NULL", time.time()
+        return self._group_move(job_ids, "failed", sets, lambda _: (now, error, kind))
 
     # -- tokens and the keeper's mark (the store owns every SQL statement of the service)
 
@@ -411,8 +433,7 @@ class JobStore:
     def claim_publishing(self, limit: int = 16) -> list[Job]:
         """Lease the publishing jobs this store may send now: its own, and those no replica holds (expired, released).
 
-        Only one replica publishes a given job at a time; one that takes a job over finds the transaction
-        hash its previous holder recorded before sending, and checks the receipt first.
+        One replica publishes a job at a time; one taking it over finds the hash recorded before sending, and checks it first.
         """
         with self.db.transaction():
             rows = self.db.execute(
@@ -439,14 +460,9 @@ class JobStore:
     def expire_leases(self, *, everyone: bool = False) -> int:
         """Take back the jobs whose lease expired: ``proving`` ones go back to the queue, ``publishing`` ones are freed.
 
-        Every replica calls this periodically and at start; a live lease is never touched.
-
-        Args:
-            everyone: take back every leased job, expired or not. Only for a caller that knows no other
-                service uses the store (SQLite, whose file lock it holds): its jobs were left by a dead run.
-
-        Returns:
-            How many jobs were taken back (each logged as a ``lease_expired`` event naming the old owner).
+        Every replica calls this periodically and at start; a live lease is never touched. ``everyone``: every
+        leased job, expired or not, only for a caller that knows no other service uses the store (SQLite, whose
+        file lock it holds). Returns how many were taken back (each a ``lease_expired`` event naming the old owner).
         """
         expired = "" if everyone else f" AND (lease_until IS NULL OR lease_until < {self.db.dialect.now})"
         with self.db.transaction():

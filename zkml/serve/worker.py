@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zkml.serve.backends import Backend
-from zkml.serve.folding import Folder, is_shutdown
+from zkml.serve.folding import EpochFolder, Folder, is_shutdown
 from zkml.serve.metrics import ServeMetrics
 from zkml.serve.models import ServedModel
 from zkml.serve.store import Job, JobStore
@@ -47,6 +47,7 @@ class Dispatcher(threading.Thread):
         metrics: the service's metrics.
         on_proved: called after a job that publishes was proved (wakes the publisher).
         folders: models whose non-publishing jobs are folded into batched proofs (:mod:`zkml.serve.folding`).
+        epoch_folders: models whose publishing jobs are folded, B distinct epochs a proof (never proved one by one).
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class Dispatcher(threading.Thread):
         metrics: ServeMetrics,
         on_proved: Callable[[], None] = lambda: None,
         folders: Mapping[str, Folder] | None = None,
+        epoch_folders: Mapping[str, EpochFolder] | None = None,
     ) -> None:
         super().__init__(name="zkml-serve-dispatcher", daemon=True)
         self.store = store
@@ -68,6 +70,7 @@ class Dispatcher(threading.Thread):
         self.metrics = metrics
         self.on_proved = on_proved
         self.folders = dict(folders or {})
+        self.epoch_folders = dict(epoch_folders or {})
         self.wake = threading.Event()
         self._halt = threading.Event()
 
@@ -100,11 +103,15 @@ class Dispatcher(threading.Thread):
                     for job in self.store.claim(name, 100):
                         self.store.fail(job.id, "proving", f"model {name!r} is not served here", "UnknownModel")
                 continue
-            folder = self.folders.get(name)
-            if folder is not None:
-                busy = folder.step(self.store, self.metrics, halted=self._halt.is_set) or busy
-            # With folding, only publishing jobs take the one-by-one path.
-            jobs = self.store.claim(name, backend.workers, publish=True if folder is not None else None)
+            folder, epochs = self.folders.get(name), self.epoch_folders.get(name)
+            for fold in (folder, epochs):
+                if fold is not None:
+                    busy = fold.step(self.store, self.metrics, halted=self._halt.is_set) or busy
+            if folder is not None and epochs is not None:
+                continue
+            # With folding, only the jobs no folder takes go one by one.
+            only = None if folder is None and epochs is None else epochs is None
+            jobs = self.store.claim(name, backend.workers, publish=only)
             if jobs and self._halt.is_set():
                 # Stopped between the check and the claim: nothing started, so give them back.
                 for job in jobs:
