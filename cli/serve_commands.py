@@ -47,7 +47,7 @@ def serve_group() -> None:
     default=1,
     show_default=True,
     help="Fold up to this many queued jobs into one batched proof. With --oracle, publishing jobs are folded too: "
-    "B distinct epochs a proof on the first TARGET's registered batch-B workspace (BUILD_DIR/<circuit>/batch-B; "
+    "B distinct epochs per proof, on the first TARGET's registered batch-B workspace (BUILD_DIR/<circuit>/batch-B; "
     "--model-id its registration), published in one transaction; fewer than B distinct epochs wait for more.",
 )
 @click.option(
