@@ -9,7 +9,8 @@ import numpy as np
 SCALE = 13
 
 
-def write_model(path: Path, nodes: list, inputs: int, outputs: int, weights: dict[str, np.ndarray]) -> Path:
+def write_model(path: Path, nodes: list, inputs: int | list[int], outputs: int | list[int], weights: dict[str, np.ndarray]) -> Path:
+    """A one-input one-output model; an int size means shape ``[1, size]``, a list is the full shape."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -17,8 +18,8 @@ def write_model(path: Path, nodes: list, inputs: int, outputs: int, weights: dic
     graph = helper.make_graph(
         nodes,
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, inputs])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, outputs])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, inputs] if isinstance(inputs, int) else inputs)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, outputs] if isinstance(outputs, int) else outputs)],
         initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
@@ -59,6 +60,55 @@ def residual_model(path: Path, seed: int = 3) -> Path:
         "b2": rng.normal(0, 0.3, 3),
     }
     return write_model(path, nodes, 4, 3, weights)
+
+
+def conv2d_model(path: Path, seed: int = 5) -> Path:
+    """Conv2d (stride 2, pad 1) + Relu, Conv2d (asymmetric pads, no bias), AveragePool 2x2, Flatten, Gemm: [1,2,7,7] -> 3."""
+    from onnx import helper
+
+    rng = np.random.default_rng(seed)
+    nodes = [
+        helper.make_node("Conv", ["x", "k0", "c0"], ["v0"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["v0"], ["h0"]),
+        helper.make_node("Conv", ["h0", "k1"], ["v1"], kernel_shape=[2, 2], strides=[1, 1], pads=[1, 0, 0, 0]),
+        helper.make_node("AveragePool", ["v1"], ["p"], kernel_shape=[2, 2], strides=[1, 1]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "w", "b"], ["y"], transB=1),
+    ]
+    # v0: [3,4,4]; v1: [2,4,3]; p: [2,3,2]
+    weights = {
+        "k0": rng.normal(0, 0.5, (3, 2, 3, 3)),
+        "c0": rng.normal(0, 0.3, 3),
+        "k1": rng.normal(0, 0.5, (2, 3, 2, 2)),
+        "w": rng.normal(0, 0.7, (3, 12)),
+        "b": rng.normal(0, 0.3, 3),
+    }
+    return write_model(path, nodes, [1, 2, 7, 7], 3, weights)
+
+
+def conv1d_model(path: Path, seed: int = 6) -> Path:
+    """Conv1d (stride 2, pad 2) + Relu, AveragePool (kernel 2, stride 2, pad 1 counted), Flatten: [1,2,9] -> 12."""
+    from onnx import helper
+
+    rng = np.random.default_rng(seed)
+    nodes = [
+        helper.make_node("Conv", ["x", "k", "c"], ["v"], kernel_shape=[3], pads=[2, 2], strides=[2]),
+        helper.make_node("Relu", ["v"], ["h"]),
+        helper.make_node("AveragePool", ["h"], ["p"], kernel_shape=[2], strides=[2], pads=[1, 1], count_include_pad=1),
+        helper.make_node("Flatten", ["p"], ["y"]),
+    ]
+    # v: [3,6]; p: [3,4]
+    weights = {"k": rng.normal(0, 0.6, (3, 2, 3)), "c": rng.normal(0, 0.3, 3)}
+    return write_model(path, nodes, [1, 2, 9], 12, weights)
+
+
+def pool_model(path: Path, kernel: int, relu: bool) -> Path:
+    """An AveragePool whose window is not a power of two (stride 1), then Relu when ``relu``: [1,2,12] -> [1,2,13-kernel]."""
+    from onnx import helper
+
+    nodes = [helper.make_node("AveragePool", ["x"], ["p" if relu else "y"], kernel_shape=[kernel], strides=[1])]
+    nodes += [helper.make_node("Relu", ["p"], ["y"])] if relu else []
+    return write_model(path, nodes, [1, 2, 12], [1, 2, 13 - kernel], {})
 
 
 def ezkl_settings(onnx_path: Path, settings_path: Path, compiled_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.circom.models import SCALE, residual_model, tie_model
+from tests.circom.models import SCALE, conv2d_model, pool_model, residual_model, tie_model
 from zkml.circom.build import CircomCircuit, compile_model, r1cs_counts
 from zkml.circom.codegen import circom_source
 from zkml.circom.graph import ScaleSettings, evaluate, quantize, read_graph
@@ -73,3 +73,17 @@ def test_the_circuit_refuses_an_output_it_did_not_compute(residual: CircomCircui
     wrong = (honest[0] + 1, *honest[1:])
     with pytest.raises(ProofError, match="computing the witness failed"):
         write_witness(residual, [to_field(v) for v in inputs], tmp_path, claimed_outputs=wrong)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [conv2d_model, lambda p: pool_model(p, 6, False), lambda p: pool_model(p, 3, True)],
+    ids=["conv2d", "pool-of-6", "pool-of-3-relu"],  # conv1d: the slow Groth16 test proves it
+)
+def test_the_circuit_agrees_with_the_graph_through_conv_and_average_pool(make, tmp_path: Path) -> None:
+    circuit = compile_model(make(tmp_path / "m.onnx"), _settings(tmp_path), tmp_path / "circom")
+    rng = np.random.default_rng(7)
+    for index in range(3):
+        values = rng.normal(0, 1.5, circuit.graph.input_size).tolist()
+        _, outputs = write_witness(circuit, [to_field(quantize(v, SCALE)) for v in values], tmp_path / str(index))
+        assert outputs == evaluate(circuit.graph, [quantize(v, SCALE) for v in values])

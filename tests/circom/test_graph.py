@@ -7,7 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.circom.models import SCALE, ezkl_instances, ezkl_settings, residual_model, tie_model, write_model
+from tests.circom.models import (
+    SCALE,
+    conv1d_model,
+    conv2d_model,
+    ezkl_instances,
+    ezkl_settings,
+    pool_model,
+    residual_model,
+    tie_model,
+    write_model,
+)
 from zkml.circom.graph import AddOp, Dense, ScaleSettings, evaluate, quantize, read_graph, rescale
 from zkml.errors import CircuitError
 
@@ -86,3 +96,44 @@ def test_a_cast_to_float_passes_through_and_other_casts_are_refused(tmp_path: Pa
     assert [type(s) for s in graph.steps] == [Dense] and graph.steps[0].src == graph.input
     with pytest.raises(CircuitError, match="does not take Cast"):
         read_graph(model(TensorProto.INT64), SCALES)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [conv2d_model, conv1d_model, lambda p: pool_model(p, 3, False), lambda p: pool_model(p, 6, True), lambda p: pool_model(p, 6, False)],
+    ids=["conv2d", "conv1d", "pool-of-3", "pool-of-6-relu", "pool-of-6"],
+)
+def test_conv_and_average_pool_evaluate_equal_ezkls_witness(make, tmp_path: Path) -> None:
+    onnx_path = make(tmp_path / "m.onnx")
+    settings, compiled = tmp_path / "settings.json", tmp_path / "model.compiled"
+    ezkl_settings(onnx_path, settings, compiled)
+    graph = read_graph(onnx_path, ScaleSettings.read(settings))
+    assert all(isinstance(step, Dense) for step in graph.steps)
+    assert (graph.input_size, graph.output_size) in ((98, 3), (18, 12), (24, 20), (24, 14))
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        values = rng.normal(0, 1.5, graph.input_size).tolist()
+        inputs, outputs = ezkl_instances(compiled, values, tmp_path)
+        assert inputs == [quantize(v, SCALE) for v in values]
+        assert list(evaluate(graph, inputs)) == outputs, values
+
+
+@pytest.mark.parametrize(
+    ("node_args", "kernel", "message"),
+    [
+        ({"op_type": "Conv", "inputs": ["x", "k"], "kernel_shape": [2], "group": 2}, (2, 1, 2), "group=1"),
+        ({"op_type": "Conv", "inputs": ["x", "k"], "kernel_shape": [2], "dilations": [2]}, (2, 2, 2), "unit dilations"),
+        ({"op_type": "AveragePool", "inputs": ["x"], "kernel_shape": [1]}, None, "over 2\\+ elements"),
+        ({"op_type": "AveragePool", "inputs": ["x"], "kernel_shape": [2], "pads": [1, 1]}, None, "padding left out"),
+    ],
+    ids=["grouped", "dilated", "pool-of-1", "pool-pads-not-counted"],
+)
+def test_window_layers_it_cannot_mirror_are_refused_by_name(node_args: dict, kernel: tuple | None, message: str, tmp_path: Path) -> None:
+    from onnx import helper
+
+    args = dict(node_args)
+    node = helper.make_node(args.pop("op_type"), args.pop("inputs"), ["y"], **args)
+    weights = {} if kernel is None else {"k": np.ones(kernel)}
+    path = write_model(tmp_path / "w.onnx", [node], [1, 2, 6], 4, weights)
+    with pytest.raises(CircuitError, match=message):
+        read_graph(path, SCALES)

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from zkml_cli.main import cli
 
-from tests.circom.models import residual_model, write_model
+from tests.circom.models import conv1d_model, residual_model, write_model
 from zkml.circom.support import backend_verdicts
 
 
@@ -35,3 +35,9 @@ def test_the_backends_command(tmp_path: Path) -> None:
     assert result.output.splitlines()[0] == "halo2: yes" and result.output.splitlines()[1].startswith("groth16: yes (constraints estimate")
     data = json.loads(CliRunner().invoke(cli, ["backends", str(path), "--json"]).output)
     assert [(v["backend"], v["ok"]) for v in data] == [("halo2", True), ("groth16", True)]
+
+
+def test_a_conv_and_average_pool_model_goes_to_both_backends(tmp_path: Path) -> None:
+    halo2, groth16 = backend_verdicts(conv1d_model(tmp_path / "c.onnx"))
+    assert halo2.ok and groth16.ok, groth16.reason
+    assert groth16.details["public_signals"] == 18 + 12

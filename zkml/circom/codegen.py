@@ -91,6 +91,60 @@ template Rescale(k, b) {
     out <== f.q - negativeTie;
 }
 
+// floor((in + d\\2) / d) for a signed in and any d >= 2, with its range-checked remainder (k = bits of d-1) and sign.
+template FloorDiv(d, k, b) {
+    signal input in;
+    signal output q;
+    signal output r;
+    signal output positive;  // q >= 1
+    var v = in + d \\ 2;
+    var quotient;
+    if (v < 0) {
+        quotient = -((-v + d - 1) \\ d);
+    } else {
+        quotient = v \\ d;
+    }
+    q <-- quotient;
+    r <-- v - quotient * d;
+    in + d \\ 2 === q * d + r;
+    component low = Bits(k);
+    low.in <== r;
+    component high = Bits(k);
+    high.in <== d - 1 - r;
+    component range = Bits(b);
+    range.in <== q - 1 + (1 << (b - 1));
+    positive <== range.out[b - 1];
+}
+
+// round(in / d), half away from zero: only an even d has ties (r == 0 after adding d/2).
+template RescaleDiv(d, k, b) {
+    signal input in;
+    signal output out;
+    component f = FloorDiv(d, k, b);
+    f.in <== in;
+    if (d % 2 == 0) {
+        signal inv;
+        signal tie;
+        inv <-- f.r != 0 ? 1 / f.r : 0;
+        tie <== 1 - f.r * inv;
+        f.r * tie === 0;
+        signal negativeTie;
+        negativeTie <== tie * (1 - f.positive);
+        out <== f.q - negativeTie;
+    } else {
+        out <== f.q;
+    }
+}
+
+// ReLU(round(in / d)): for q >= 1 the rounding equals the floor, else the ReLU gives 0.
+template RescaleDivRelu(d, k, b) {
+    signal input in;
+    signal output out;
+    component f = FloorDiv(d, k, b);
+    f.in <== in;
+    out <== f.positive * f.q;
+}
+
 // max(in, 0) for a signed in of b bits.
 template Relu(b) {
     signal input in;
@@ -116,6 +170,9 @@ def _dense(step: Dense, index: int, names: dict[str, str], value_bits: int) -> l
     rows, cols = len(step.weight), len(step.weight[0])
     src, dst = _name(step.src, names), _name(step.dst, names)
     template = "RescaleRelu" if step.relu else "Rescale"
+    params = f"{step.shift}, {value_bits}"
+    if step.divisor is not None:  # not a power of two
+        template, params = template.replace("Rescale", "RescaleDiv"), f"{step.divisor}, {(step.divisor - 1).bit_length()}, {value_bits}"
     weights = "[" + ", ".join(_array(row) for row in step.weight) + "]"
     return [
         f"    // dense {index}: {cols} -> {rows}{' + relu' if step.relu else ''}",
@@ -124,7 +181,7 @@ def _dense(step: Dense, index: int, names: dict[str, str], value_bits: int) -> l
         f"    signal {dst}[{rows}];",
         f"    component r{index}[{rows}];",
         f"    for (var j = 0; j < {rows}; j++) {{",
-        f"        r{index}[j] = {template}({step.shift}, {value_bits});",
+        f"        r{index}[j] = {template}({params});",
         "        var acc = 0;",
         f"        for (var i = 0; i < {cols}; i++) {{",
         f"            acc += w{index}[j][i] * {src}[i];",

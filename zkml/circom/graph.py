@@ -11,9 +11,15 @@ decoding then work unchanged). ezkl's rules, measured against ``gen_witness`` of
   re-quantized at the product scale: 150 of 150 random inputs match only this way);
 - the product is rebased to the input scale by dividing by ``2**param_scale`` with
   rounding half away from zero (``-1.5 -> -2``, ``-0.5 -> -1``: measured on a 1-weight
-  circuit at the ties), then ReLU is applied.
+  circuit at the ties), then ReLU is applied;
+- a Conv (1d/2d, group 1, unit dilations: ezkl refuses others) rescales the same way, but
+  its bias is quantized directly at the product scale ``round(b * 2**(s + param_scale))``
+  (the Gemm rule is off by one in 13 to 22 of 48 outputs; this one matches all);
+- an AveragePool is the window's sum divided by the kernel size, padding counted, rounded
+  half away from zero (kernels of 2, 3, 4 and 6 elements, against ezkl's witness).
 
-:func:`read_graph` turns an MLP-shaped ONNX graph into a :class:`QuantizedGraph`;
+Conv and AveragePool become Dense steps over the flattened tensor (:mod:`zkml.circom.windows`).
+:func:`read_graph` turns such an ONNX graph into a :class:`QuantizedGraph`;
 :func:`evaluate` runs it on quantized inputs with those rules, in exact integers.
 """
 
@@ -28,7 +34,9 @@ from zkml.errors import CircuitError
 
 # Ops that only rename a batch-1 vector: its elements keep their row-major order.
 PASSTHROUGH_OPS = frozenset({"Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Dropout"})
-SUPPORTED_OPS = frozenset({"Gemm", "MatMul", "Add", "Relu"}) | PASSTHROUGH_OPS
+SUPPORTED_OPS = frozenset({"Gemm", "MatMul", "Add", "Relu", "Conv", "AveragePool"}) | PASSTHROUGH_OPS
+# Passthrough ops that keep the tensor's shape too (a Conv or pool after them still knows its layout).
+SHAPE_KEEPING_OPS = frozenset({"Identity", "Dropout"})
 ONNX_FLOAT = 1  # TensorProto.FLOAT: a Cast to it (skl2onnx casts its float input) leaves the fixed-point values as they are
 
 
@@ -46,6 +54,8 @@ class Dense:
         bias: ``[out]`` integers at the product scale (input scale + param scale).
         shift: the rebase divides by ``2**shift``.
         relu: a ReLU follows (fused: its sign test reuses the rescale's range check).
+        divisor: when set, the rebase divides by it instead (an AveragePool's window size that is
+            not a power of two); still rounding half away from zero.
     """
 
     src: str
@@ -54,6 +64,12 @@ class Dense:
     bias: tuple[int, ...]
     shift: int
     relu: bool
+    divisor: int | None = None
+
+    @property
+    def denominator(self) -> int:
+        """What the rebase divides by."""
+        return self.divisor if self.divisor is not None else 1 << self.shift
 
 
 @dataclass(frozen=True)
@@ -78,7 +94,7 @@ Step = Dense | AddOp | ReluOp
 
 @dataclass(frozen=True)
 class QuantizedGraph:
-    """A batch-1 MLP-shaped model in ezkl's integers.
+    """A batch-1 model of linear layers, ReLUs and Adds in ezkl's integers.
 
     Attributes:
         input, output: the graph's input and output tensor names.
@@ -118,6 +134,12 @@ def rescale(value: int, shift: int) -> int:
     return magnitude if value >= 0 else -magnitude
 
 
+def divide(value: int, divisor: int) -> int:
+    """Divide by any positive ``divisor``, rounding half away from zero (ezkl's AveragePool of a window of that size)."""
+    magnitude = (2 * abs(value) + divisor) // (2 * divisor)
+    return magnitude if value >= 0 else -magnitude
+
+
 def evaluate(graph: QuantizedGraph, inputs: Sequence[int]) -> tuple[int, ...]:
     """Run ``graph`` on quantized inputs in exact integers: the outputs ezkl's witness holds."""
     if len(inputs) != graph.input_size:
@@ -127,7 +149,7 @@ def evaluate(graph: QuantizedGraph, inputs: Sequence[int]) -> tuple[int, ...]:
         if isinstance(step, Dense):
             x = values[step.src]
             out = [
-                rescale(sum(w * v for w, v in zip(row, x, strict=True)) + b, step.shift)
+                divide(sum(w * v for w, v in zip(row, x, strict=True)) + b, step.denominator)
                 for row, b in zip(step.weight, step.bias, strict=True)
             ]
             values[step.dst] = [max(v, 0) for v in out] if step.relu else out
@@ -175,7 +197,7 @@ class ScaleSettings:
 
 
 def read_graph(onnx_path: Path, scales: ScaleSettings) -> QuantizedGraph:
-    """Read an MLP-shaped ONNX model (Gemm/MatMul(+bias), Relu, Add, Flatten/Reshape) at ezkl's scales.
+    """Read an ONNX model of Gemm/MatMul(+bias), Conv, AveragePool, Relu, Add, Flatten/Reshape at ezkl's scales.
 
     Raises:
         CircuitError: an op the circom backend does not take (named), a batch other than 1,
@@ -193,12 +215,20 @@ def read_graph(onnx_path: Path, scales: ScaleSettings) -> QuantizedGraph:
             constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
     unsupported = sorted({n.op_type for n in graph.node if n.op_type not in SUPPORTED_OPS | {"Constant"} and not _is_float_cast(n)})
     if unsupported:
-        raise CircuitError(f"the circom backend does not take {', '.join(unsupported)}", hint="prove this model with the halo2 backend")
+        why = (
+            " (ezkl computes Sigmoid/Tanh through lookup tables whose rounding is not mirrored yet)"
+            if {"Sigmoid", "Tanh"} & set(unsupported)
+            else ""
+        )
+        raise CircuitError(
+            f"the circom backend does not take {', '.join(unsupported)}{why}", hint="prove this model with the halo2 backend"
+        )
     inputs = [i for i in graph.input if i.name not in constants]
     if len(inputs) != 1 or len(graph.output) != 1:
         raise CircuitError("the circom backend takes models with one input and one output")
     reader = _GraphReader(constants, _consumers(graph.node), scales)
     reader.sizes[inputs[0].name] = _batch1_size(inputs[0])
+    reader.shapes[inputs[0].name] = _batch1_shape(inputs[0])
     for node in graph.node:
         reader.read(node)
     out = reader.alias(graph.output[0].name)
@@ -217,6 +247,12 @@ def _batch1_size(value_info: Any) -> int:
     return size
 
 
+def _batch1_shape(value_info: Any) -> tuple[int, ...]:
+    """The input's shape without its batch axis (a Conv or pool reads its channels and spatial axes from it)."""
+    dims = [d.dim_value if d.HasField("dim_value") else 1 for d in value_info.type.tensor_type.shape.dim]
+    return tuple(dims[1:])
+
+
 def _consumers(nodes: Sequence[Any]) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
     for node in nodes:
@@ -226,7 +262,7 @@ def _consumers(nodes: Sequence[Any]) -> dict[str, list[Any]]:
 
 
 class _GraphReader:
-    """Walks the ONNX nodes in order, fusing MatMul+Add(const) into a Dense and Dense+Relu into one step."""
+    """Walks the ONNX nodes in order, fusing MatMul+Add(const) into a Dense and Dense (or Conv, pool)+Relu into one step."""
 
     def __init__(self, constants: Mapping[str, Any], consumers: Mapping[str, list[Any]], scales: ScaleSettings) -> None:
         self.constants = constants
@@ -234,6 +270,7 @@ class _GraphReader:
         self.scales = scales
         self.steps: list[Step] = []
         self.sizes: dict[str, int] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}  # by ONNX name, batch axis dropped; only where known
         self.aliases: dict[str, str] = {}
         self.fused: set[str] = set()  # outputs of nodes already folded into an earlier step
 
@@ -248,8 +285,12 @@ class _GraphReader:
             return
         if op in PASSTHROUGH_OPS or _is_float_cast(node):
             self.aliases[node.output[0]] = self.alias(node.input[0])
+            if (op in SHAPE_KEEPING_OPS or op == "Cast") and node.input[0] in self.shapes:
+                self.shapes[node.output[0]] = self.shapes[node.input[0]]
         elif op in ("Gemm", "MatMul"):
             self._dense(node)
+        elif op in ("Conv", "AveragePool"):
+            self._window_layer(node)
         elif op == "Add":
             a, b = (self.alias(n) for n in node.input)
             if a not in self.sizes or b not in self.sizes or self.sizes[a] != self.sizes[b]:
@@ -308,3 +349,75 @@ class _GraphReader:
             )
         )
         self.sizes[dst] = rows
+
+    def _window_layer(self, node: Any) -> None:
+        """A Conv (group 1) or an AveragePool as a Dense over the flattened input (see :mod:`zkml.circom.windows`).
+
+        A Conv rescales like a Gemm, its bias quantized at the product scale. An AveragePool is the
+        window's sum divided by the kernel size with padding counted (count_include_pad), rounded
+        half away from zero; a window that leaves padding out is refused.
+        """
+        import numpy as np
+
+        from zkml.circom import windows
+
+        src_name = node.input[0]
+        shape = self.shapes.get(src_name)
+        where = f"{node.op_type} {node.name!r}"
+        if shape is None or len(shape) not in (2, 3):
+            raise CircuitError(f"{where}: the circom backend takes a Conv or pool on a 1d or 2d input of known shape, not {shape}")
+        attrs = {a.name: a for a in node.attribute}
+        relu = self._only_consumer(node.output[0], "Relu")
+        dst = relu.output[0] if relu is not None else node.output[0]
+        scale, param = self.scales.input_scale, self.scales.param_scale
+        if node.op_type == "Conv":
+            if node.input[1] not in self.constants or (len(node.input) > 2 and node.input[2] and node.input[2] not in self.constants):
+                raise CircuitError(f"{where}: the circom backend takes constant weights only")
+            if "group" in attrs and attrs["group"].i != 1:
+                raise CircuitError(f"{where}: the circom backend takes group=1 convolutions, not group={attrs['group'].i}")
+            if "dilations" in attrs and any(d != 1 for d in attrs["dilations"].ints):
+                raise CircuitError(f"{where}: the circom backend takes unit dilations (as ezkl does)")
+            weight = np.asarray(self.constants[node.input[1]], dtype=np.float32)
+            if weight.shape[1] != shape[0]:
+                raise CircuitError(f"{where}: weights {list(weight.shape)} do not take {shape[0]} channels")
+            matrix, out_shape = windows.conv_matrix(weight, shape, windows.window(node, shape[1:], weight.shape[2:]))
+            bias = (
+                np.asarray(self.constants[node.input[2]], dtype=np.float32)
+                if len(node.input) > 2 and node.input[2]
+                else np.zeros(weight.shape[0])
+            )
+            plane = len(matrix) // weight.shape[0]
+            step = Dense(
+                src=self.alias(src_name),
+                dst=dst,
+                weight=tuple(tuple(quantize(w, param) for w in row) for row in matrix),
+                bias=tuple(quantize(float(bias[j // plane]), scale + param) for j in range(len(matrix))),
+                shift=param,
+                relu=relu is not None,
+            )
+        else:
+            kernel = tuple(attrs["kernel_shape"].ints)
+            count = int(np.prod(kernel))
+            include_pad = bool(attrs["count_include_pad"].i) if "count_include_pad" in attrs else False
+            padded = "pads" in attrs and any(attrs["pads"].ints)
+            if count < 2 or (padded and not include_pad) or ("ceil_mode" in attrs and attrs["ceil_mode"].i):
+                raise CircuitError(
+                    f"{where}: the circom backend takes average pools over 2+ elements with padding counted in floor mode, "
+                    f"not kernel {list(kernel)}{' with padding left out' if padded and not include_pad else ''}"
+                )
+            sums, out_shape = windows.sum_pool_matrix(shape, windows.window(node, shape[1:], kernel))
+            power_of_two = count & (count - 1) == 0
+            step = Dense(
+                self.alias(src_name),
+                dst,
+                tuple(tuple(row) for row in sums),
+                (0,) * len(sums),
+                count.bit_length() - 1,
+                relu is not None,
+                divisor=None if power_of_two else count,
+            )
+        if relu is not None:
+            self.fused.add(dst)
+        self.steps.append(step)
+        self.sizes[dst] = len(step.weight)
+        self.shapes[dst] = out_shape

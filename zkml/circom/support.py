@@ -59,15 +59,20 @@ def halo2_verdict(onnx_path: Path) -> BackendVerdict:
     return BackendVerdict("halo2", False, f"ezkl cannot compile {nodes}")
 
 
+def _remainder_bits(step: Any) -> int:
+    """A power-of-two rebase checks its remainder in ``shift`` bits; another divisor, twice (below it and above 0)."""
+    return step.shift if step.divisor is None else 2 * (step.divisor - 1).bit_length()
+
+
 def groth16_verdict(onnx_path: Path, scales: ScaleSettings) -> BackendVerdict:
-    """The circom backend's verdict: the graph must be MLP-shaped, the scales ones it mirrors, the size within its ptau."""
+    """The circom backend's verdict: the graph's ops ones it takes, the scales ones it mirrors, the size within its ptau."""
     try:
         graph = read_graph(Path(onnx_path), scales)
     except ZkmlError as exc:
         return BackendVerdict("groth16", False, exc.message)
     from zkml.circom.graph import Dense
 
-    constraints = sum(len(s.bias) * (s.shift + VALUE_BITS + _RESCALE_EXTRA) for s in graph.steps if isinstance(s, Dense))
+    constraints = sum(len(s.bias) * (_remainder_bits(s) + VALUE_BITS + _RESCALE_EXTRA) for s in graph.steps if isinstance(s, Dense))
     constraints += graph.output_size
     public = graph.input_size + graph.output_size
     try:
