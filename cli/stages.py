@@ -137,15 +137,27 @@ def preflight_cmd(target: Target | None, list_ops: bool) -> None:
         return
     if target is None:
         raise click.UsageError("give a TARGET or --list-ops")
-    model = target.pipeline().export()
+    pipeline = target.pipeline()
+    model = pipeline.export()
     report = pf.preflight(model, strict=False)
     for op, count in report.op_counts.items():
         click.echo(f"  {op:<24}{count:>4}")
     for name, op, condition in report.conditional:
         click.echo(f"  note: {name} ({op}): {condition}")
+    click.echo(_circom_line(model.path, pipeline.ws.settings))
     if not report.ok:
         pf.preflight(model)  # raises the one-line error
     click.echo(f"ok: all {sum(report.op_counts.values())} nodes can be compiled")
+
+
+def _circom_line(onnx_path: Path, settings: Path) -> str:
+    """The second backend's verdict (Groth16, PLONK, FFLONK through circom), at the calibrated scales when there are some."""
+    from zkml.circom.graph import ScaleSettings
+    from zkml.circom.support import groth16_verdict
+
+    scales = ScaleSettings.read(settings) if settings.exists() else ScaleSettings(13, 13)
+    verdict = groth16_verdict(onnx_path, scales)
+    return "  circom backend (groth16, plonk, fflonk): " + verdict.line().split(": ", 1)[1]
 
 
 @click.command("calibrate")

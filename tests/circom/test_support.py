@@ -41,3 +41,17 @@ def test_a_conv_and_average_pool_model_goes_to_both_backends(tmp_path: Path) -> 
     halo2, groth16 = backend_verdicts(conv1d_model(tmp_path / "c.onnx"))
     assert halo2.ok and groth16.ok, groth16.reason
     assert groth16.details["public_signals"] == 18 + 12
+
+
+def test_preflight_names_the_second_backends_verdict(tmp_path: Path) -> None:
+    from onnx import helper
+
+    taken = residual_model(tmp_path / "m.onnx")
+    result = CliRunner().invoke(cli, ["preflight", str(taken), "--build-dir", str(tmp_path / "build")])
+    assert result.exit_code == 0, result.output
+    assert "circom backend (groth16, plonk, fflonk): yes (constraints estimate" in result.output
+
+    refused = write_model(tmp_path / "s.onnx", [helper.make_node("Sigmoid", ["x"], ["y"])], 2, 2, {})
+    result = CliRunner().invoke(cli, ["preflight", str(refused), "--build-dir", str(tmp_path / "build")])
+    assert result.exit_code == 0, result.output  # halo2 takes it; only the second backend refuses, by name
+    assert "circom backend (groth16, plonk, fflonk): no: " in result.output and "Sigmoid" in result.output
