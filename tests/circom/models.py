@@ -36,6 +36,21 @@ def tie_model(path: Path) -> Path:
     return write_model(path, [node], 1, 2, {"w": np.array([[0.5], [-0.5]]), "b": np.zeros(2)})
 
 
+def biased_tie_model(path: Path, *, relu: bool) -> Path:
+    """y = x @ [0.5, -0.5, ...] + small biases (+ ReLU): ties whose rounding changes sign once the bias is added.
+
+    ezkl adds a Gemm's bias after the rebase, ``round(w.x / 2**s) + b``; for ``w.x / 2**s = -0.5``
+    and ``b = 1`` that is 0, where ``round(w.x / 2**s + b)`` would be 1.
+    """
+    from onnx import helper
+
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["g" if relu else "y"], transB=1)]
+    nodes += [helper.make_node("Relu", ["g"], ["y"])] if relu else []
+    halves = np.array([[0.5], [-0.5], [0.5], [-0.5], [0.5], [-0.5]])
+    biases = np.array([1, 1, -1, -1, 2, -3]) / 2.0**SCALE
+    return write_model(path, nodes, 1, 6, {"w": halves, "b": biases})
+
+
 def residual_model(path: Path, seed: int = 3) -> Path:
     """MatMul+Add(bias)+Relu, a Gemm+Relu, a residual Add, a Flatten and a last Gemm: 4 -> 3."""
     from onnx import helper

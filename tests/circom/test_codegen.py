@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.circom.models import SCALE, conv2d_model, pool_model, residual_model, tie_model
+from tests.circom.models import SCALE, biased_tie_model, conv2d_model, pool_model, residual_model, tie_model
 from zkml.circom.build import CircomCircuit, compile_model, r1cs_counts
 from zkml.circom.codegen import circom_source
 from zkml.circom.graph import ScaleSettings, evaluate, quantize, read_graph
@@ -57,6 +57,16 @@ def test_the_circuit_agrees_with_the_graph_on_rounding_ties(tmp_path: Path) -> N
         wtns, outputs = write_witness(circuit, [to_field(t)], tmp_path / f"w{t}")
         assert outputs == ((t + (1 if t > 0 else -1)) // 2, -((t + (1 if t > 0 else -1)) // 2))  # half away from zero
         assert _wtns_outputs(wtns, 2, 1) == list(outputs)
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["gemm", "gemm+relu"])
+def test_the_circuit_adds_a_gemm_bias_after_the_rebase(relu: bool, tmp_path: Path) -> None:
+    from zkml.circom.graph import evaluate
+
+    circuit = compile_model(biased_tie_model(tmp_path / "t.onnx", relu=relu), _settings(tmp_path), tmp_path / "circom")
+    for t in (-7, -3, -1, 1, 3):
+        wtns, outputs = write_witness(circuit, [to_field(t)], tmp_path / f"w{t}")
+        assert list(outputs) == list(evaluate(circuit.graph, [t])) == _wtns_outputs(wtns, 6, 1)
 
 
 def test_the_circuit_agrees_with_the_graph_on_random_inputs(residual: CircomCircuit, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.circom.models import (
     SCALE,
+    biased_tie_model,
     conv1d_model,
     conv2d_model,
     ezkl_instances,
@@ -45,15 +46,15 @@ def test_read_graph_fuses_bias_and_relu_and_keeps_the_residual_add(tmp_path: Pat
     assert isinstance(add, AddOp) and {add.a, add.b} == {first.dst, second.dst}
     assert isinstance(last, Dense) and not last.relu and last.src == add.dst and graph.output == last.dst
     assert (graph.input_size, graph.output_size, graph.rescales) == (4, 3, 13)
-    # The bias is quantized at the param scale and scaled up, not re-quantized at the product scale.
-    assert all(b % (1 << SCALE) == 0 for b in first.bias)
+    # A Gemm's bias is added after the rebase, at the param (== activation) scale.
+    assert first.bias_after_rebase and last.bias_after_rebase and any(first.bias)
 
 
 def test_an_unsupported_op_is_named(tmp_path: Path) -> None:
     from onnx import helper
 
-    path = write_model(tmp_path / "s.onnx", [helper.make_node("Sigmoid", ["x"], ["y"])], 2, 2, {})
-    with pytest.raises(CircuitError, match="Sigmoid"):
+    path = write_model(tmp_path / "s.onnx", [helper.make_node("Softmax", ["x"], ["y"])], 2, 2, {})
+    with pytest.raises(CircuitError, match="Softmax"):
         read_graph(path, SCALES)
 
 
@@ -74,6 +75,21 @@ def test_evaluate_equals_ezkls_witness(make, tmp_path: Path) -> None:
         inputs, outputs = ezkl_instances(compiled, values, tmp_path)
         assert inputs == [quantize(v, SCALE) for v in values]
         assert list(evaluate(graph, inputs)) == outputs, values
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["gemm", "gemm+relu"])
+def test_a_gemm_bias_is_added_after_the_rebase_as_ezkl_does(relu: bool, tmp_path: Path) -> None:
+    onnx_path = biased_tie_model(tmp_path / "m.onnx", relu=relu)
+    settings, compiled = tmp_path / "settings.json", tmp_path / "model.compiled"
+    ezkl_settings(onnx_path, settings, compiled)
+    graph = read_graph(onnx_path, ScaleSettings.read(settings))
+    differs = 0
+    for t in range(-7, 8, 2):  # odd: every product lands on a tie
+        inputs, outputs = ezkl_instances(compiled, [t / 2**SCALE], tmp_path)
+        assert list(evaluate(graph, inputs)) == outputs, t
+        inside = [rescale(w[0] * t + (b << SCALE), SCALE) for w, b in zip(graph.steps[0].weight, graph.steps[0].bias, strict=True)]
+        differs += [max(v, 0) if relu else v for v in inside] != outputs
+    assert differs  # the bias-inside rule would have missed some of these
 
 
 def test_a_dense_layer_over_a_reshaped_matrix_is_refused(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Circom source for a :class:`~zkml.circom.graph.QuantizedGraph`.
 
-The circuit's public signals are the model's inputs then its outputs, in that order, as
+The circuit's public signals are the model's inputs then its outputs, in that order (several
+input or output tensors each concatenated in graph order, as ezkl lists its instances), as
 the same BN254 field elements as ezkl's instances (negatives as ``r - |x|``): both are
 declared as public *inputs* of the main template (circom lists public inputs in
 declaration order), and the computed outputs are constrained equal to the given ones.
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from zkml.circom.graph import AddOp, Dense, QuantizedGraph, ReluOp
+from zkml.circom import elementwise, lookups
+from zkml.circom.graph import AddOp, Dense, QuantizedGraph, ReluOp, slices
 
 # Signed range of every rescaled activation: |value| < 2**(VALUE_BITS-1) at the activation
 # scale (2**26 in float at scale 13). A larger honest value fails witness generation.
@@ -145,6 +147,30 @@ template RescaleDivRelu(d, k, b) {
     out <== f.positive * f.q;
 }
 
+// round(in / 2^k) + bias, then ReLU when relu == 1: a Gemm's bias, which ezkl adds after the rebase
+// (at a tie the rounding direction follows the sign of in alone, not of in + bias * 2^k).
+template RescaleThenBias(k, b, bias, relu) {
+    signal input in;
+    signal output out;
+    if (relu == 1 && bias <= 0) {
+        // floor((in + bias * 2^k + 2^(k-1)) / 2^k) == floor((in + 2^(k-1)) / 2^k) + bias =: q. When q >= 1,
+        // round(in / 2^k) + bias == q (a negative tie of in would need q <= bias <= 0); else the ReLU gives 0.
+        component f = FloorShift(k, b);
+        f.in <== in + bias * (1 << k);
+        out <== f.positive * f.q;
+    } else {
+        component g = Rescale(k, b);
+        g.in <== in;
+        if (relu == 1) {
+            component z = Relu(b);
+            z.in <== g.out + bias;
+            out <== z.out;
+        } else {
+            out <== g.out + bias;
+        }
+    }
+}
+
 // max(in, 0) for a signed in of b bits.
 template Relu(b) {
     signal input in;
@@ -171,7 +197,12 @@ def _dense(step: Dense, index: int, names: dict[str, str], value_bits: int) -> l
     src, dst = _name(step.src, names), _name(step.dst, names)
     template = "RescaleRelu" if step.relu else "Rescale"
     params = f"{step.shift}, {value_bits}"
-    if step.divisor is not None:  # not a power of two
+    bias_inside = f" + b{index}[j]"
+    if step.bias_after_rebase:  # a Gemm's: round(W.x / 2^k) + b, per row (the template depends on the bias)
+        if step.divisor is not None:
+            raise ValueError("a bias after the rebase is a Gemm's, whose rebase is a power of two")
+        template, params, bias_inside = "RescaleThenBias", f"{step.shift}, {value_bits}, b{index}[j], {int(step.relu)}", ""
+    elif step.divisor is not None:  # not a power of two
         template, params = template.replace("Rescale", "RescaleDiv"), f"{step.divisor}, {(step.divisor - 1).bit_length()}, {value_bits}"
     weights = "[" + ", ".join(_array(row) for row in step.weight) + "]"
     return [
@@ -186,7 +217,7 @@ def _dense(step: Dense, index: int, names: dict[str, str], value_bits: int) -> l
         f"        for (var i = 0; i < {cols}; i++) {{",
         f"            acc += w{index}[j][i] * {src}[i];",
         "        }",
-        f"        r{index}[j].in <== acc + b{index}[j];",
+        f"        r{index}[j].in <== acc{bias_inside};",
         f"        {dst}[j] <== r{index}[j].out;",
         "    }",
     ]
@@ -205,29 +236,61 @@ def _elementwise(step: AddOp | ReluOp, index: int, size: int, names: dict[str, s
     ]
 
 
+def _input_lines(graph: QuantizedGraph, names: dict[str, str]) -> list[str]:
+    """The public ``inputs`` are the input tensors concatenated: one tensor is ``inputs`` itself, several are slices of it."""
+    if len(graph.inputs) == 1:
+        names[graph.input] = "inputs"
+        return []
+    lines = []
+    for tensor, offset, size in slices(graph.inputs):
+        signal = _name(tensor, names)
+        lines += [
+            f"    // input {tensor!r}: inputs[{offset}..{offset + size})",
+            f"    signal {signal}[{size}];",
+            f"    for (var j = 0; j < {size}; j++) {{ {signal}[j] <== inputs[{offset} + j]; }}",
+        ]
+    return lines
+
+
+def _output_lines(graph: QuantizedGraph, names: dict[str, str]) -> list[str]:
+    """The public ``outputs`` must equal the output tensors concatenated, in graph order."""
+    lines = []
+    for tensor, offset, size in slices(graph.outputs):
+        index = f"{offset} + j" if offset else "j"
+        lines.append(f"    for (var j = 0; j < {size}; j++) {{ outputs[{index}] === {_name(tensor, names)}[j]; }}")
+    return lines
+
+
 def circom_source(graph: QuantizedGraph, *, template: str = "Model", value_bits: int = VALUE_BITS) -> str:
     """The whole circuit: the helper templates, the model template and its public main component."""
-    names = {graph.input: "inputs"}
-    sizes = {graph.input: graph.input_size}
-    body: list[str] = []
+    names: dict[str, str] = {}
+    body = _input_lines(graph, names)
+    sizes = {name: size for name, size in graph.inputs}
     for index, step in enumerate(graph.steps):
         if isinstance(step, Dense):
             body += _dense(step, index, names, value_bits)
             sizes[step.dst] = len(step.weight)
+        elif isinstance(step, elementwise.STEPS):  # Mul, Sub, BatchNormalization, comparisons, ...: zkml.circom.elementwise
+            body += step.emit(index, lambda tensor: _name(tensor, names), value_bits)
+            sizes[step.dst] = step.size
+        elif isinstance(step, lookups.Lookup):  # Sigmoid, Tanh: a table of thresholds (zkml.circom.lookups)
+            sizes[step.dst] = step.size
+            body += lookups.lookup_lines(step, index, _name(step.src, names), _name(step.dst, names), value_bits)
         else:
             size = sizes[step.a if isinstance(step, AddOp) else step.src]
             body += _elementwise(step, index, size, names, value_bits)
             sizes[step.dst] = size
-    result = _name(graph.output, names)
     lines = [
         f"pragma circom {CIRCOM_VERSION};",
         "// Generated by zkml from the model's quantized graph; do not edit.",
         _LIBRARY,
+        *([elementwise.LIBRARY] if any(isinstance(s, elementwise.STEPS) for s in graph.steps) else []),
+        *{lookups.template_name(s): lookups.lookup_template(s, value_bits) for s in graph.steps if isinstance(s, lookups.Lookup)}.values(),
         f"template {template}() {{",
         f"    signal input inputs[{graph.input_size}];",
         f"    signal input outputs[{graph.output_size}];",
         *body,
-        f"    for (var j = 0; j < {graph.output_size}; j++) {{ outputs[j] === {result}[j]; }}",
+        *_output_lines(graph, names),
         "}",
         "",
         f"component main {{public [inputs, outputs]}} = {template}();",

@@ -6,17 +6,23 @@ decoding then work unchanged). ezkl's rules, measured against ``gen_witness`` of
 
 - every float (input, weight, bias) is quantized as ``round(x * 2**scale)`` in f64 from its
   f32 value, rounding half away from zero (Rust's ``f64::round``);
-- a Gemm/MatMul multiplies inputs at scale ``s`` by weights at ``param_scale`` and adds the
-  bias quantized at ``param_scale`` then multiplied by ``2**s`` (the bias is *not*
-  re-quantized at the product scale: 150 of 150 random inputs match only this way);
-- the product is rebased to the input scale by dividing by ``2**param_scale`` with
-  rounding half away from zero (``-1.5 -> -2``, ``-0.5 -> -1``: measured on a 1-weight
-  circuit at the ties), then ReLU is applied;
+- a Gemm/MatMul multiplies inputs at scale ``s`` by weights at ``param_scale``, rebases the
+  product to the input scale by dividing by ``2**param_scale`` with rounding half away from
+  zero (``-1.5 -> -2``, ``-0.5 -> -1``: measured on a 1-weight circuit at the ties), and
+  only then adds the bias quantized at ``param_scale`` (== ``s``): ``round(W.x / 2**p) + b``,
+  then ReLU. Adding the bias before the rebase (``round((W.x + b * 2**p) / 2**p)``) differs
+  exactly at ties whose rounding changes sign: at scale 7 it missed 7 to 11 of 4,800 outputs
+  (Gemm, MatMul+Add, each with and without ReLU), the rule here 0 of 4,800;
 - a Conv (1d/2d, group 1, unit dilations: ezkl refuses others) rescales the same way, but
   its bias is quantized directly at the product scale ``round(b * 2**(s + param_scale))``
   (the Gemm rule is off by one in 13 to 22 of 48 outputs; this one matches all);
 - an AveragePool is the window's sum divided by the kernel size, padding counted, rounded
-  half away from zero (kernels of 2, 3, 4 and 6 elements, against ezkl's witness).
+  half away from zero (kernels of 2, 3, 4 and 6 elements, against ezkl's witness);
+- a Sigmoid or Tanh is ezkl's lookup table at the activation scale, its input already rebased
+  (the measured rule and the circuit's gadget: :mod:`zkml.circom.lookups`).
+- Mul/Div/Add/Sub by constants, BatchNormalization, ReduceSum, Transpose, products with a
+  constant first operand and comparisons with constants (0/1 at scale 0), and constant
+  subgraphs folded ahead as tract does: the measured rules are in :mod:`zkml.circom.elementwise`.
 
 Conv and AveragePool become Dense steps over the flattened tensor (:mod:`zkml.circom.windows`).
 :func:`read_graph` turns such an ONNX graph into a :class:`QuantizedGraph`;
@@ -28,13 +34,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from zkml.circom import elementwise, elementwise_reader
+from zkml.circom.fixed_point import Dense, dense_row, divide, quantize, rescale
+from zkml.circom.lookups import LOOKUP_OPS, Lookup, apply, read_lookup
 from zkml.errors import CircuitError
 
 # Ops that only rename a batch-1 vector: its elements keep their row-major order.
 PASSTHROUGH_OPS = frozenset({"Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Dropout"})
-SUPPORTED_OPS = frozenset({"Gemm", "MatMul", "Add", "Relu", "Conv", "AveragePool"}) | PASSTHROUGH_OPS
+SUPPORTED_OPS = (
+    frozenset({"Gemm", "MatMul", "Add", "Relu", "Conv", "AveragePool"}) | PASSTHROUGH_OPS | frozenset(LOOKUP_OPS) | elementwise.OPS
+)
 # Passthrough ops that keep the tensor's shape too (a Conv or pool after them still knows its layout).
 SHAPE_KEEPING_OPS = frozenset({"Identity", "Dropout"})
 ONNX_FLOAT = 1  # TensorProto.FLOAT: a Cast to it (skl2onnx casts its float input) leaves the fixed-point values as they are
@@ -42,34 +54,6 @@ ONNX_FLOAT = 1  # TensorProto.FLOAT: a Cast to it (skl2onnx casts its float inpu
 
 def _is_float_cast(node: Any) -> bool:
     return bool(node.op_type == "Cast" and any(a.name == "to" and a.i == ONNX_FLOAT for a in node.attribute))
-
-
-@dataclass(frozen=True)
-class Dense:
-    """``dst = rescale(weight @ src + bias)``, then ReLU when ``relu``.
-
-    Attributes:
-        src, dst: tensor names.
-        weight: ``[out][in]`` integers at the param scale.
-        bias: ``[out]`` integers at the product scale (input scale + param scale).
-        shift: the rebase divides by ``2**shift``.
-        relu: a ReLU follows (fused: its sign test reuses the rescale's range check).
-        divisor: when set, the rebase divides by it instead (an AveragePool's window size that is
-            not a power of two); still rounding half away from zero.
-    """
-
-    src: str
-    dst: str
-    weight: tuple[tuple[int, ...], ...]
-    bias: tuple[int, ...]
-    shift: int
-    relu: bool
-    divisor: int | None = None
-
-    @property
-    def denominator(self) -> int:
-        """What the rebase divides by."""
-        return self.divisor if self.divisor is not None else 1 << self.shift
 
 
 @dataclass(frozen=True)
@@ -89,19 +73,26 @@ class ReluOp:
     dst: str
 
 
-Step = Dense | AddOp | ReluOp
+Step = Dense | AddOp | ReluOp | Lookup | elementwise.ElementwiseStep
 
 
 @dataclass(frozen=True)
 class QuantizedGraph:
     """A batch-1 model of linear layers, ReLUs and Adds in ezkl's integers.
 
+    Its inputs and outputs are each the concatenation of the model's input (output) tensors in
+    graph order, every one flattened: ezkl's instance order (each input, then each output;
+    measured on the proof of a 2-input 2-output model), so the circuit's public signals are
+    ezkl's instances and zkml's decoder splits them per tensor unchanged.
+
     Attributes:
-        input, output: the graph's input and output tensor names.
-        input_size, output_size: their element counts.
+        input, output: the first input and output tensor names (the only ones of most models).
+        input_size, output_size: the element counts of all inputs and of all outputs, concatenated.
         scale: the activations' fixed-point scale (ezkl's input scale; outputs have it too).
         param_scale: the weights' scale.
         steps: the operations in order.
+        inputs, outputs: every input (output) tensor as ``(name, size)`` in graph order; left empty,
+            the one ``(input, input_size)`` (``(output, output_size)``).
     """
 
     input: str
@@ -111,53 +102,54 @@ class QuantizedGraph:
     scale: int
     param_scale: int
     steps: tuple[Step, ...]
+    inputs: tuple[tuple[str, int], ...] = ()
+    outputs: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        for field, first, size in (("inputs", self.input, self.input_size), ("outputs", self.output, self.output_size)):
+            tensors = getattr(self, field) or ((first, size),)
+            if tensors[0][0] != first or sum(n for _, n in tensors) != size:
+                raise ValueError(f"{field} {tensors} do not start with {first!r} and add up to {size} elements")
+            object.__setattr__(self, field, tuple(tensors))
 
     @property
     def rescales(self) -> int:
         """How many divisions with a range-checked remainder the circuit needs."""
         return sum(len(step.bias) for step in self.steps if isinstance(step, Dense))
 
-
-def quantize(value: float, scale: int) -> int:
-    """ezkl's quantization of one float: ``round(f32(value) * 2**scale)``, half away from zero."""
-    import numpy as np
-
-    scaled = float(np.float32(value)) * 2.0**scale
-    magnitude = int(abs(scaled) + 0.5)
-    return magnitude if scaled >= 0 else -magnitude
+    def single_io(self) -> bool:
+        """The model has one input tensor and one output tensor."""
+        return len(self.inputs) == 1 and len(self.outputs) == 1
 
 
-def rescale(value: int, shift: int) -> int:
-    """Divide by ``2**shift``, rounding half away from zero (ezkl's rebase)."""
-    half = 1 << (shift - 1)
-    magnitude = (abs(value) + half) >> shift
-    return magnitude if value >= 0 else -magnitude
-
-
-def divide(value: int, divisor: int) -> int:
-    """Divide by any positive ``divisor``, rounding half away from zero (ezkl's AveragePool of a window of that size)."""
-    magnitude = (2 * abs(value) + divisor) // (2 * divisor)
-    return magnitude if value >= 0 else -magnitude
+def slices(tensors: Sequence[tuple[str, int]]) -> list[tuple[str, int, int]]:
+    """``(name, offset, size)`` of each tensor in their concatenation."""
+    found, offset = [], 0
+    for name, size in tensors:
+        found.append((name, offset, size))
+        offset += size
+    return found
 
 
 def evaluate(graph: QuantizedGraph, inputs: Sequence[int]) -> tuple[int, ...]:
     """Run ``graph`` on quantized inputs in exact integers: the outputs ezkl's witness holds."""
     if len(inputs) != graph.input_size:
         raise CircuitError(f"the model takes {graph.input_size} inputs, got {len(inputs)}")
-    values: dict[str, list[int]] = {graph.input: [int(v) for v in inputs]}
+    values = {name: [int(v) for v in inputs[offset : offset + size]] for name, offset, size in slices(graph.inputs)}
     for step in graph.steps:
         if isinstance(step, Dense):
             x = values[step.src]
-            out = [
-                divide(sum(w * v for w, v in zip(row, x, strict=True)) + b, step.denominator)
-                for row, b in zip(step.weight, step.bias, strict=True)
-            ]
+            out = [dense_row(step, row, b, x) for row, b in zip(step.weight, step.bias, strict=True)]
             values[step.dst] = [max(v, 0) for v in out] if step.relu else out
+        elif isinstance(step, elementwise.STEPS):  # Mul, Sub, BatchNormalization, comparisons, ...: zkml.circom.elementwise
+            values[step.dst] = step.evaluate(values)
         elif isinstance(step, AddOp):
             values[step.dst] = [a + b for a, b in zip(values[step.a], values[step.b], strict=True)]
+        elif isinstance(step, Lookup):
+            values[step.dst] = apply(step, values[step.src])
         else:
             values[step.dst] = [max(v, 0) for v in values[step.src]]
-    return tuple(values[graph.output])
+    return tuple(v for name, _ in graph.outputs for v in values[name])
 
 
 # --------------------------------------------------------------------------- reading ONNX
@@ -197,11 +189,13 @@ class ScaleSettings:
 
 
 def read_graph(onnx_path: Path, scales: ScaleSettings) -> QuantizedGraph:
-    """Read an ONNX model of Gemm/MatMul(+bias), Conv, AveragePool, Relu, Add, Flatten/Reshape at ezkl's scales.
+    """Read an ONNX model of Gemm/MatMul(+bias), Conv, AveragePool, Relu, Sigmoid, Tanh, Add, Flatten/Reshape at ezkl's scales.
+
+    Several inputs and outputs are taken in graph order (see :class:`QuantizedGraph`).
 
     Raises:
         CircuitError: an op the circom backend does not take (named), a batch other than 1,
-            or scales it cannot mirror.
+            scales it cannot mirror, or an output not at the input scale (named).
     """
     import onnx
     from onnx import numpy_helper
@@ -213,28 +207,60 @@ def read_graph(onnx_path: Path, scales: ScaleSettings) -> QuantizedGraph:
     for node in graph.node:
         if node.op_type == "Constant":
             constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    unsupported = sorted({n.op_type for n in graph.node if n.op_type not in SUPPORTED_OPS | {"Constant"} and not _is_float_cast(n)})
+    folded = elementwise_reader.fold_constants(graph.node, constants, model.opset_import)  # as tract does for ezkl
+    unsupported = sorted(
+        {
+            n.op_type
+            for n in graph.node
+            if n.op_type not in SUPPORTED_OPS | {"Constant"} and not _is_float_cast(n) and n.output[0] not in folded
+        }
+    )
     if unsupported:
-        why = (
-            " (ezkl computes Sigmoid/Tanh through lookup tables whose rounding is not mirrored yet)"
-            if {"Sigmoid", "Tanh"} & set(unsupported)
-            else ""
-        )
-        raise CircuitError(
-            f"the circom backend does not take {', '.join(unsupported)}{why}", hint="prove this model with the halo2 backend"
-        )
+        raise CircuitError(f"the circom backend does not take {', '.join(unsupported)}", hint="prove this model with the halo2 backend")
     inputs = [i for i in graph.input if i.name not in constants]
-    if len(inputs) != 1 or len(graph.output) != 1:
-        raise CircuitError("the circom backend takes models with one input and one output")
-    reader = _GraphReader(constants, _consumers(graph.node), scales)
-    reader.sizes[inputs[0].name] = _batch1_size(inputs[0])
-    reader.shapes[inputs[0].name] = _batch1_shape(inputs[0])
+    if not inputs:
+        raise CircuitError("the circom backend takes models with at least one input that is not a constant")
+    reader = _GraphReader(constants, _consumers(graph.node, [o.name for o in graph.output]), scales)
+    reader.fused |= folded
+    reader.value_shapes.update(elementwise_reader.static_shapes(model))
+    for value in inputs:
+        reader.sizes[value.name] = _batch1_size(value)
+        reader.shapes[value.name] = _batch1_shape(value)
     for node in graph.node:
         reader.read(node)
-    out = reader.alias(graph.output[0].name)
+    ins = tuple((value.name, reader.sizes[value.name]) for value in inputs)
+    outs = _read_outputs(reader, [o.name for o in graph.output])
     return QuantizedGraph(
-        inputs[0].name, out, reader.sizes[inputs[0].name], reader.sizes[out], scales.input_scale, scales.param_scale, tuple(reader.steps)
+        ins[0][0],
+        outs[0][0],
+        sum(n for _, n in ins),
+        sum(n for _, n in outs),
+        scales.input_scale,
+        scales.param_scale,
+        tuple(reader.steps),
+        ins,
+        outs,
     )
+
+
+def _read_outputs(reader: _GraphReader, names: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    """Each graph output as ``(computed tensor, size)``, in graph order; each must be computed at the input scale.
+
+    ezkl gives every output its own scale (``model_output_scales``: a comparison's 0/1 is at 0);
+    the circom path publishes outputs at the input scale only, so another scale is refused, by name.
+    """
+    outs = []
+    for name in names:
+        out = reader.alias(name)
+        if out not in reader.sizes:
+            raise CircuitError(f"the model's output {name!r} is not computed from its inputs (a constant?)")
+        try:
+            elementwise_reader.check_output(reader, out)
+        except CircuitError as exc:
+            message = exc.message if len(names) == 1 else f"{exc.message} (output {name!r})"
+            raise CircuitError(message, hint=exc.hint) from exc
+        outs.append((out, reader.sizes[out]))
+    return tuple(outs)
 
 
 def _batch1_size(value_info: Any) -> int:
@@ -253,11 +279,18 @@ def _batch1_shape(value_info: Any) -> tuple[int, ...]:
     return tuple(dims[1:])
 
 
-def _consumers(nodes: Sequence[Any]) -> dict[str, list[Any]]:
+# Stands for "read by the graph's caller": a graph output has it among its consumers, so no later
+# node fuses into the step that computes it (a Gemm whose output is published and also ReLU'd).
+_GRAPH_OUTPUT = SimpleNamespace(op_type="graph output", input=(), output=())
+
+
+def _consumers(nodes: Sequence[Any], outputs: Sequence[str]) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
     for node in nodes:
         for name in node.input:
             found.setdefault(name, []).append(node)
+    for name in outputs:
+        found.setdefault(name, []).append(_GRAPH_OUTPUT)
     return found
 
 
@@ -273,6 +306,8 @@ class _GraphReader:
         self.shapes: dict[str, tuple[int, ...]] = {}  # by ONNX name, batch axis dropped; only where known
         self.aliases: dict[str, str] = {}
         self.fused: set[str] = set()  # outputs of nodes already folded into an earlier step
+        self.value_shapes: dict[str, tuple[int, ...]] = {}  # by ONNX name, full shapes from shape inference
+        self.tensor_scales: dict[str, int] = {}  # tensors not at the input scale (a comparison's 0/1 is at 0)
 
     def alias(self, name: str) -> str:
         while name in self.aliases:
@@ -287,6 +322,8 @@ class _GraphReader:
             self.aliases[node.output[0]] = self.alias(node.input[0])
             if (op in SHAPE_KEEPING_OPS or op == "Cast") and node.input[0] in self.shapes:
                 self.shapes[node.output[0]] = self.shapes[node.input[0]]
+        elif elementwise_reader.takes(node, self):  # Mul, Sub, BatchNormalization, comparisons, ...
+            elementwise_reader.read_node(self, node)
         elif op in ("Gemm", "MatMul"):
             self._dense(node)
         elif op in ("Conv", "AveragePool"):
@@ -297,6 +334,10 @@ class _GraphReader:
                 raise CircuitError(f"Add {node.name!r}: the circom backend adds two activations of one size, or a bias after a MatMul")
             self.steps.append(AddOp(a, b, node.output[0]))
             self.sizes[node.output[0]] = self.sizes[a]
+        elif op in LOOKUP_OPS:  # Sigmoid, Tanh: see zkml.circom.lookups
+            src = self.alias(node.input[0])
+            self.steps.append(read_lookup(op, src, node.output[0], self.scales.input_scale, self.sizes[src]))
+            self.sizes[node.output[0]] = self.sizes[src]
         else:  # a Relu that no Dense could take
             src = self.alias(node.input[0])
             self.steps.append(ReluOp(src, node.output[0]))
@@ -337,15 +378,16 @@ class _GraphReader:
             if bias_name is None
             else np.broadcast_to(np.asarray(self.constants[bias_name], dtype=np.float32).reshape(-1), (rows,))
         )
-        scale, param = self.scales.input_scale, self.scales.param_scale
+        param = self.scales.param_scale
         self.steps.append(
             Dense(
                 src=src,
                 dst=dst,
                 weight=tuple(tuple(quantize(float(w), param) for w in row) for row in weight),
-                bias=tuple(quantize(float(b), param) << scale for b in bias),  # ezkl scales the bias up; it does not re-quantize it
+                bias=tuple(quantize(float(b), param) for b in bias),  # at param == input scale: ezkl adds it after the rebase
                 shift=param,
                 relu=relu is not None,
+                bias_after_rebase=True,
             )
         )
         self.sizes[dst] = rows
@@ -421,3 +463,19 @@ class _GraphReader:
         self.steps.append(step)
         self.sizes[dst] = len(step.weight)
         self.shapes[dst] = out_shape
+
+
+__all__ = [  # the fixed-point primitives stay importable from here, where the rules are described
+    "AddOp",
+    "Dense",
+    "QuantizedGraph",
+    "ReluOp",
+    "ScaleSettings",
+    "Step",
+    "divide",
+    "evaluate",
+    "quantize",
+    "read_graph",
+    "rescale",
+    "slices",
+]

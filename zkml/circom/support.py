@@ -4,6 +4,16 @@ Read from the ONNX graph (and, when there is one, the calibrated settings) befor
 is compiled. The Groth16 verdict also estimates the circuit's size: each rescale costs about
 ``shift + VALUE_BITS + 5`` constraints (a remainder range check, a signed range check of the
 quotient, the sign and the ReLU or tie test); the weights cost none (constant coefficients).
+A ReLU not fused into a rescale (after an Add, or of an output also published) costs a
+signed range check of ``VALUE_BITS`` bits (the bits and their sum) and its product:
+``VALUE_BITS + 2`` per element (measured: 4 and 8 ReLUs of the inputs compile to 43 per element
+with the output's equality).
+A Sigmoid or Tanh element costs about ``2 * sqrt(3 * N)`` constraints for its table of ``N``
+levels (~2**s for Sigmoid, ~2**(s+1) for Tanh) plus two ``VALUE_BITS`` range checks
+(:func:`zkml.circom.lookups.constraints_estimate`): 401 and 531 at scale 13.
+Element-wise steps (:mod:`zkml.circom.elementwise`) cost what their ``constraints`` say: a
+rebase as a Dense row's, a comparison one signed range check of ``VALUE_BITS + 1`` bits, an exact
+sum (ReduceSum, Transpose, a constant added) one linear constraint per element.
 """
 
 from __future__ import annotations
@@ -64,6 +74,37 @@ def _remainder_bits(step: Any) -> int:
     return step.shift if step.divisor is None else 2 * (step.divisor - 1).bit_length()
 
 
+def _relu_constraints(graph: Any) -> int:
+    """What the graph's standalone ReLUs cost (one not fused into a rescale): a signed range check and a product per element."""
+    from zkml.circom.graph import AddOp, Dense, ReluOp
+
+    sizes = dict(graph.inputs)
+    constraints = 0
+    for step in graph.steps:
+        if isinstance(step, ReluOp):
+            sizes[step.dst] = sizes[step.src]
+            constraints += (VALUE_BITS + 2) * sizes[step.src]
+        elif isinstance(step, AddOp):
+            sizes[step.dst] = sizes[step.a]
+        else:  # a Dense (one output per weight row), a lookup or an element-wise step
+            sizes[step.dst] = len(step.weight) if isinstance(step, Dense) else step.size
+    return constraints
+
+
+def _lookup_constraints(graph: Any) -> int:
+    """What the graph's Sigmoid/Tanh lookups cost."""
+    from zkml.circom.lookups import Lookup, constraints_estimate
+
+    return sum(constraints_estimate(step, VALUE_BITS) for step in graph.steps if isinstance(step, Lookup))
+
+
+def _elementwise_constraints(graph: Any) -> int:
+    """What the graph's element-wise steps cost: a rebase as a Dense row's, a comparison one signed range check, a sum one."""
+    from zkml.circom.elementwise import STEPS
+
+    return sum(step.constraints(VALUE_BITS) for step in graph.steps if isinstance(step, STEPS))
+
+
 def groth16_verdict(onnx_path: Path, scales: ScaleSettings) -> BackendVerdict:
     """The circom backend's verdict: the graph's ops ones it takes, the scales ones it mirrors, the size within its ptau."""
     try:
@@ -73,7 +114,14 @@ def groth16_verdict(onnx_path: Path, scales: ScaleSettings) -> BackendVerdict:
     from zkml.circom.graph import Dense
 
     constraints = sum(len(s.bias) * (_remainder_bits(s) + VALUE_BITS + _RESCALE_EXTRA) for s in graph.steps if isinstance(s, Dense))
+    # A ReLU after a Gemm row whose bias (added after the rebase) is positive needs its own sign test (a Relu, as below).
+    constraints += sum(
+        (VALUE_BITS + 2) * sum(b > 0 for b in s.bias) for s in graph.steps if isinstance(s, Dense) and s.relu and s.bias_after_rebase
+    )
     constraints += graph.output_size
+    constraints += _relu_constraints(graph)
+    constraints += _lookup_constraints(graph)
+    constraints += _elementwise_constraints(graph)
     public = graph.input_size + graph.output_size
     try:
         power = power_for(constraints, public)
