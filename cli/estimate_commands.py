@@ -12,25 +12,37 @@ def _size(value: int | None) -> str:
 
 @click.command("estimate")
 @circuit_target(batched=True)
+@click.option(
+    "--compile-circom", is_flag=True, help="Compile the circom circuit (seconds for small models) for exact constraints and PLONK gates."
+)
 @json_flag
-def estimate_cmd(target: Target, as_json: bool) -> None:
+def estimate_cmd(target: Target, compile_circom: bool, as_json: bool) -> None:
     """Predict TARGET's rows, proving-key size, setup/prove memory and time, and gas per proof and per prediction.
 
     Exports and calibrates (reused from the workspace when current), then
     predicts from the settings with the fitted cost model; no key is made.
     With --batch-size B the figures are the batch-B circuit's: per proof of B
-    samples, and per prediction. Exit 2 when key setup would not fit in the
-    memory available.
+    samples, and per prediction. The circom backend's figures follow (its
+    constraints, powers of tau, and prove seconds and verify gas per snarkjs
+    system), or why it cannot take the model. Exit 2 when key setup would not
+    fit in the memory available.
     """
     import json
 
+    from zkml.circom.estimate import compile_and_estimate, estimate_circom
     from zkml.estimate import ORACLE_OVERHEAD_MEASURED, check_fits, estimate_batch
 
-    settings = target.pipeline().calibrate()
+    pipeline = target.pipeline()
+    settings = pipeline.calibrate()
     batch = estimate_batch(settings.path, target.batch_size)
     est = batch.proof
+    onnx = pipeline.ws.onnx
+    if compile_circom:
+        circom = compile_and_estimate(onnx, settings.path, pipeline.ws.root / "circom")
+    else:
+        circom = estimate_circom(onnx, settings.path)
     if as_json:
-        click.echo(json.dumps(batch.as_dict(), indent=2))
+        click.echo(json.dumps({**batch.as_dict(), "circom": circom.as_dict()}, indent=2))
     else:
         b = batch.batch_size
         per = batch.per_prediction()
@@ -53,4 +65,6 @@ def estimate_cmd(target: Target, as_json: bool) -> None:
             f"attested submit gas {per['submit_gas']:,}"
         )
         click.echo(f"  memory available {_size(est.available_bytes)}: setup {'fits' if est.fits else 'does NOT fit'}")
+        for line in circom.lines():
+            click.echo(f"  {line}")
     check_fits(est)

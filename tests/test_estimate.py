@@ -166,6 +166,18 @@ def test_estimate_command_predicts_before_any_key(tmp_path: Path) -> None:
     data = json.loads(out.output)
     assert data["logrows"] >= 1 and data["pk_bytes"] > 0 and data["prove_seconds"] > 0 and data["verify_gas"] > 0
     assert not (tmp_path / "mlp_regressor" / "pk.key").exists()
+    # The circom backend takes the MLP: its size (predicted from the graph, not compiled) and each snarkjs system's cost.
+    circom = data["circom"]
+    assert circom["takes"] and not circom["exact"] and circom["public_signals"] == 9 and circom["constraints"] > 1000
+    groth16 = circom["systems"]["groth16"]
+    from zkml.circom.ptau import power_for
+
+    assert groth16["verify_gas"] > groth16["verify_gas_floor"] and groth16["ptau_power"] == power_for(circom["constraints"], 9)
+    assert circom["systems"]["fflonk"]["verify_gas"] < groth16["verify_gas"] < data["verify_gas"]
+    assert not (tmp_path / "mlp_regressor" / "circom").exists()
+    text = CliRunner().invoke(cli, ["estimate", str(CIRCUITS / "mlp_regressor"), "--build-dir", str(tmp_path)])
+    assert text.exit_code == 0, text.output
+    assert "public signals  [predicted]" in text.output and f"groth16  ptau 2^{groth16['ptau_power']}" in text.output
 
 
 def test_the_pipeline_refuses_setup_that_would_not_fit(mlp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,14 +2,22 @@
 
 :func:`compile_model` goes from the ONNX model and ezkl's settings to an R1CS and the
 wasm witness generator circom emits; :func:`setup_groth16` makes the per-model phase 2
-(zkey) on the cached development powers of tau and exports the verification key;
+(zkey) on the cached powers of tau and exports the verification key;
 :func:`setup_universal` makes a PLONK or FFLONK zkey from the powers of tau alone.
+
+The powers of tau are an imported ceremony ptau of a sufficient power when one is cached,
+else the development one (:func:`zkml.circom.ptau.resolve_ptau`); the keys record which, and
+that decides whether :func:`zkml.evm.deploy.check_srs_guard` lets their verifier onto a public
+chain. Groth16's phase 2 on a development ptau is a public beacon (development only, like the
+ptau); on an imported one it is a contribution from fresh randomness that snarkjs discards:
+a phase 2 with only a public beacon has a known delta, which lets anyone forge proofs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +26,7 @@ from zkml.artifacts import Srs, sha256_file
 from zkml.circom import tools
 from zkml.circom.codegen import circom_source
 from zkml.circom.graph import QuantizedGraph, ScaleSettings, read_graph
-from zkml.circom.ptau import DEV_BEACON, MAX_POWER, dev_ptau, power_for
+from zkml.circom.ptau import DEV_BEACON, MAX_POWER, power_for, resolve_ptau
 from zkml.circom.systems import plonk_gates, system, universal_ptau_power
 from zkml.errors import CircuitError, KeysError, SrsError
 
@@ -124,25 +132,32 @@ def compile_model(onnx_path: Path, settings_path: Path, folder: Path) -> CircomC
 
 
 def setup_groth16(circuit: CircomCircuit) -> SnarkKeys:
-    """The per-model Groth16 phase 2 on the development ptau, with a public development beacon.
+    """The per-model Groth16 phase 2 on the imported ptau if one is cached (else the development one).
+
+    Phase 2 is a public development beacon on the development ptau, and a contribution of fresh
+    randomness on an imported one (snarkjs mixes its own 64 random bytes in, and keeps none).
 
     Raises:
-        SrsError: the ptau could not be made.
+        SrsError: the ptau could not be made, or a cached import is corrupt.
         KeysError: snarkjs's setup failed.
     """
-    ptau = dev_ptau(power_for(circuit.constraints, circuit.public_signals))
+    ptau = resolve_ptau(power_for(circuit.constraints, circuit.public_signals))
     folder = circuit.folder
     zkey0, zkey, vk = folder / "model_0000.zkey", folder / "model.zkey", folder / "verification_key.json"
     tools.run("snarkjs", ["groth16", "setup", circuit.r1cs, ptau.path, zkey0], doing="the Groth16 setup", error=KeysError)
-    beacon: list[str | Path] = ["zkey", "beacon", zkey0, zkey, DEV_ZKEY_BEACON, "10", "-n=zkml dev phase 2"]
-    tools.run("snarkjs", beacon, doing="the development phase 2 beacon", error=KeysError)
+    if ptau.provenance == "dev-unsafe":
+        phase2: list[str | Path] = ["zkey", "beacon", zkey0, zkey, DEV_ZKEY_BEACON, "10", "-n=zkml dev phase 2"]
+        tools.run("snarkjs", phase2, doing="the development phase 2 beacon", error=KeysError)
+    else:
+        phase2 = ["zkey", "contribute", zkey0, zkey, "-n=zkml phase 2", f"-e={secrets.token_hex(32)}"]
+        tools.run("snarkjs", phase2, doing="the phase 2 contribution", error=KeysError)
     zkey0.unlink()
     tools.run("snarkjs", ["zkey", "export", "verificationkey", zkey, vk], doing="exporting the verification key", error=KeysError)
     return _record(SnarkKeys(zkey, vk, sha256_file(zkey), sha256_file(vk), circuit.r1cs_sha256, ptau), folder)
 
 
 def setup_universal(circuit: CircomCircuit, name: str) -> SnarkKeys:
-    """A PLONK or FFLONK zkey from the development ptau alone (no per-circuit ceremony).
+    """A PLONK or FFLONK zkey from the powers of tau alone (no per-circuit ceremony): imported if cached, else development.
 
     The ptau is sized by snarkjs's own rule for the system (:mod:`zkml.circom.systems`): FFLONK
     needs 8x PLONK's, which needs 2x Groth16's for mlp_regressor.
@@ -161,7 +176,7 @@ def setup_universal(circuit: CircomCircuit, name: str) -> SnarkKeys:
             f"a {name} setup for {gates:,} PLONK gates needs powers of tau 2^{power}, above the circom backend's 2^{MAX_POWER}",
             hint="use groth16 or the halo2 backend",
         )
-    ptau = dev_ptau(power, prepared=name == "plonk")
+    ptau = resolve_ptau(power, prepared=name == "plonk")
     folder = circuit.folder
     zkey, vk = folder / f"model.{name}.zkey", folder / f"verification_key.{name}.json"
     tools.run("snarkjs", [name, "setup", circuit.r1cs, ptau.path, zkey], doing=f"the {name} setup", error=KeysError)
@@ -181,13 +196,27 @@ def _record(keys: SnarkKeys, folder: Path) -> SnarkKeys:
                 "zkey_sha256": keys.zkey_sha256,
                 "vk_sha256": keys.vk_sha256,
                 "r1cs_sha256": keys.r1cs_sha256,
-                "ptau": {"path": str(ptau.path), "sha256": ptau.sha256, "power": ptau.logrows, "provenance": ptau.provenance},
+                "ptau": {
+                    "path": str(ptau.path),
+                    "sha256": ptau.sha256,
+                    "power": ptau.logrows,
+                    "provenance": ptau.provenance,
+                    "pinned": ptau.pinned,
+                },
+                "phase2": _phase2(keys),
                 "unsafe_reason": ptau.unsafe_reason,
             },
             indent=2,
         )
     )
     return keys
+
+
+def _phase2(keys: SnarkKeys) -> str | None:
+    """How the per-circuit phase 2 was made (None for the universal systems, which have none)."""
+    if keys.system != "groth16":
+        return None
+    return "public development beacon" if keys.ptau.provenance == "dev-unsafe" else "one contribution of fresh randomness (discarded)"
 
 
 def setup_keys(circuit: CircomCircuit, name: str = "groth16") -> SnarkKeys:
