@@ -8,6 +8,7 @@ from typing import Any
 import click
 from zkml_cli.options import PATH, Target, circuit_target, json_file, unsafe_srs_flag, write_json_output
 
+from zkml.config import BACKENDS
 from zkml.evm.context import RPC_URL_ENV
 
 _no_dev_srs = click.option("--no-dev-srs", is_flag=True, help="Refuse the insecure development SRS; require an imported one.")
@@ -29,6 +30,12 @@ _no_dev_srs = click.option("--no-dev-srs", is_flag=True, help="Refuse the insecu
     is_flag=True,
     help="Refuse a plain verifier over EIP-170 instead of deploying the reusable verifier with this model's VKA.",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=None,
+    help="The proof backend on chain, over [circuit] backend: halo2, a circom system, or auto (measured, then chosen).",
+)
 @click.pass_context
 def run_cmd(
     ctx: click.Context,
@@ -39,6 +46,7 @@ def run_cmd(
     rpc_url: str | None,
     allow_unsafe_srs: bool,
     no_reusable_fallback: bool,
+    backend: str | None,
 ) -> None:
     """Run the whole flow on TARGET: export ... prove, verify locally, then verifier, deploy, verify on-chain.
 
@@ -50,6 +58,10 @@ def run_cmd(
 
     from zkml.flow import run_pipeline, stage_names
 
+    if backend is not None:
+        from dataclasses import replace
+
+        target = replace(target, config=replace(target.config, backend=backend))
     progress = StageProgress(len(stage_names(target.config, chain=not no_chain)))
     try:
         pipeline = target.pipeline(progress=progress, allow_dev_srs=not no_dev_srs)
@@ -80,6 +92,8 @@ def _intake_lines(payload: dict[str, Any]) -> list[str]:
         for name, values in by_name.items():
             label = f"output {name}"
             lines.append(f"  {label:<14} {', '.join(f'{v:.6g}' for v in values[:10])}")
+    if payload.get("backend"):
+        lines.append(f"  backend        {payload['backend']['reason']}")
     if payload.get("verifier_fallback"):
         lines.append(f"  verifier kind  reusable + VKA: {payload['verifier_fallback']}")
     if payload.get("batch_size"):

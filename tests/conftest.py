@@ -64,12 +64,16 @@ class ProvedCircuit:
 @pytest.fixture(scope="session")
 def mlp(tmp_path_factory: pytest.TempPathFactory, zkml_cache: Path) -> ProvedCircuit:
     """circuits/mlp_regressor proved and verified once."""
+    from dataclasses import replace
+
     from zkml.config import load_config
     from zkml.pipeline import Pipeline
     from zkml.workspace import Workspace
 
     build = tmp_path_factory.mktemp("build")
-    config = load_config(CIRCUITS / "mlp_regressor")
+    # halo2, as the default suite has always run it: its zkml.toml's backend = "auto" measures the
+    # circom systems too (minutes with a fresh ptau cache): tests/circom/test_auto_backend.py, slow.
+    config = replace(load_config(CIRCUITS / "mlp_regressor"), backend="halo2")
     pipeline = Pipeline(config, Workspace(build / config.name))
     summary = pipeline.run()
     return ProvedCircuit(pipeline, build, summary)

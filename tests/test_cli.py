@@ -38,7 +38,8 @@ def test_help_is_instant_and_lists_stages() -> None:
 
 def test_run_again_reuses_keys_and_writes_json(build: Path, tmp_path: Path) -> None:
     out = tmp_path / "summary.json"
-    result = invoke("run", MLP, "--build-dir", str(build), "--json", str(out))
+    # The default suite stays on halo2: auto measures the circom systems (tests/circom/test_auto_backend.py, slow).
+    result = invoke("run", MLP, "--build-dir", str(build), "--json", str(out), "--backend", "halo2")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     assert "verified       True" in result.output  # type: ignore[attr-defined]
     summary = json.loads(out.read_text())
@@ -121,7 +122,7 @@ def test_debug_shows_the_exception(build: Path, tmp_path: Path) -> None:
 def test_key_mismatch_via_swapped_key_file(build: Path, tiny: ProvedCircuit) -> None:
     # A pk from another circuit dropped into the workspace: detected, keys remade, proof verifies.
     shutil.copyfile(tiny.workspace / "pk.key", build / "mlp_regressor" / "pk.key")
-    result = invoke("run", MLP, "--build-dir", str(build), "--json", "-")
+    result = invoke("run", MLP, "--build-dir", str(build), "--json", "-", "--backend", "halo2")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     summary = json.loads(result.output[result.output.index("{") :])  # type: ignore[attr-defined]
     keys = next(s for s in summary["stages"] if s["stage"] == "keys")

@@ -307,6 +307,81 @@ class OnchainRun:
         return data
 
 
+@dataclass(frozen=True)
+class BackendRow:
+    """One proof backend's row of the frontier ``[circuit] backend = "auto"`` chooses from.
+
+    Attributes:
+        backend: ``halo2``, ``groth16``, ``plonk`` or ``fflonk``.
+        max_abs_error: fidelity: max abs error against the float model on the run's held-out samples.
+        prove_s: seconds to prove the run's input.
+        verify_gas: gas of a mined verify transaction on the run's chain.
+        key_bytes: proving key bytes (halo2 ``pk.key``, snarkjs zkey).
+        setup_trust: what the keys trust (a universal SRS, a per-model phase 2, and their provenance).
+        note: where the numbers come from, or why the backend was not measured (then the numbers are None).
+    """
+
+    backend: str
+    max_abs_error: float | None
+    prove_s: float | None
+    verify_gas: int | None
+    key_bytes: int | None
+    setup_trust: str
+    note: str = ""
+
+    @property
+    def measured(self) -> bool:
+        return self.max_abs_error is not None and self.prove_s is not None and self.verify_gas is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "measured": self.measured,
+            "max_abs_error": self.max_abs_error,
+            "prove_s": self.prove_s,
+            "verify_gas": self.verify_gas,
+            "key_bytes": self.key_bytes,
+            "setup_trust": self.setup_trust,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class BackendReport:
+    """The backend ``zkml run`` went on chain with, why (one line), and the frontier it chose from.
+
+    Attributes:
+        requested: ``[circuit] backend`` (``auto`` or a pinned backend).
+        chosen: the backend the oracle demo went through.
+        reason: the one line the CLI prints.
+        max_abs_error_budget: the fidelity budget, and ``budget_source`` where it came from.
+        frontier: every candidate backend, measured or not (with why not).
+        verifier_address: the verifier the chosen backend's proofs go to (the adapter, for a circom system).
+        cached: the circom measurements were read from the workspace, not measured in this run.
+    """
+
+    requested: str
+    chosen: str
+    reason: str
+    max_abs_error_budget: float
+    budget_source: str
+    frontier: tuple[BackendRow, ...]
+    verifier_address: str = ""
+    cached: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requested": self.requested,
+            "chosen": self.chosen,
+            "reason": self.reason,
+            "max_abs_error_budget": self.max_abs_error_budget,
+            "budget_source": self.budget_source,
+            "frontier": [row.as_dict() for row in self.frontier],
+            "verifier_address": self.verifier_address,
+            "cached": self.cached,
+        }
+
+
 @dataclass
 class RunSummary:
     """What ``zkml run`` reports: per-stage seconds and the headline numbers.
@@ -329,6 +404,8 @@ class RunSummary:
     extra: dict[str, Any] = field(default_factory=dict)
     onchain: OnchainRun | None = None
     demo: DemoResult | None = None
+    # [circuit] backend other than halo2: the choice, its reason and the frontier (zkml.circom.auto).
+    backend: BackendReport | None = None
 
     def timing(self, stage: str) -> StageTiming | None:
         """The timing of one stage, if it ran."""
@@ -350,4 +427,5 @@ class RunSummary:
             **self.extra,
             **(self.onchain.as_dict() if self.onchain is not None else {}),
             **({"oracle": dict(self.demo)} if self.demo is not None else {}),
+            **({"backend": self.backend.as_dict()} if self.backend is not None else {}),
         }

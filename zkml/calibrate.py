@@ -26,6 +26,8 @@ def calibrate(
     calibration_data: Path,
     out_path: Path,
     circuit: CircuitSettings,
+    *,
+    rebase_multipliers: tuple[int, ...] | None = None,
 ) -> Settings:
     """Generate settings for ``model`` and calibrate them on ``calibration_data``.
 
@@ -34,6 +36,9 @@ def calibrate(
         calibration_data: samples in ezkl's ``input_data`` format.
         out_path: where to write ``settings.json``.
         circuit: visibility, calibration target and optional pinned values.
+        rebase_multipliers: the ``scale_rebase_multiplier`` values ezkl may choose from (default:
+            ezkl's own). ``(1,)`` rebases after every product, the one arithmetic the circom
+            backend mirrors (:meth:`zkml.circom.graph.ScaleSettings.check_supported`).
 
     Raises:
         CalibrationError: ezkl could not generate or calibrate the settings.
@@ -67,6 +72,7 @@ def calibrate(
                 lookup_safety_margin=circuit.lookup_safety_margin,
                 scales=scales,
                 max_logrows=circuit.max_logrows,
+                **({"scale_rebase_multiplier": list(rebase_multipliers)} if rebase_multipliers else {}),
             )
         except _ezkl.EzklFailure as exc:
             raise CalibrationError(f"calibration failed: {exc}", hint="check the calibration data, or raise max_logrows") from exc

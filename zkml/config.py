@@ -17,7 +17,7 @@ from zkml.errors import ConfigError
 VISIBILITIES = ("public", "private", "hashed", "fixed")
 CALIBRATION_TARGETS = ("resources", "accuracy")
 # The proof backend: halo2 (ezkl), circom + snarkjs (groth16, fflonk, plonk), or auto (chosen by measured
-# cost: zkml.circom.choose). Parsed and validated here; `zkml run` proves with halo2 whatever it says.
+# cost: zkml.circom.choose). Parsed and validated here; `zkml run` acts on it on chain (zkml.circom.auto).
 BACKENDS = ("auto", "halo2", "groth16", "fflonk", "plonk")
 TASKS = ("regression", "classification")
 

@@ -13,16 +13,18 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from zkml.artifacts import DemoResult, OnchainRun, RunSummary
+from zkml.artifacts import BackendReport, DemoResult, OnchainRun, RunSummary
 from zkml.config import CircuitConfig
 from zkml.pipeline import EVM_STAGES, STAGES, Pipeline, ProgressCallback
 
 DEMO_STAGE = "oracle"
+BACKEND_STAGE = "backend"
 
 
 def stage_names(config: CircuitConfig, *, chain: bool) -> tuple[str, ...]:
     """The stages ``zkml run`` goes through for ``config`` (for a progress display)."""
     names = STAGES + (EVM_STAGES if chain else ())
+    names += (BACKEND_STAGE,) if chain and config.backend != "halo2" else ()
     return names + ((DEMO_STAGE,) if chain and config.consumer is not None else ())
 
 
@@ -33,8 +35,12 @@ def run_onchain(
     rpc_url: str | None = None,
     allow_unsafe_srs: bool = False,
     reusable_fallback: bool = True,
+    choose_backend: bool = True,
 ) -> None:
     """Verifier, deployment, on-chain verification, and the declared consumer's demo: ``summary.onchain`` and ``summary.demo``.
+
+    With ``[circuit] backend`` other than halo2 (and ``choose_backend``), the backends are then
+    measured and the chosen one carries the demo; ``choose_backend=False`` stops at halo2's verification.
 
     The chain is :func:`zkml.evm.context.chain_context`'s: ``rpc_url``, ``$ZKML_RPC_URL``,
     the ``zkml chain up`` chain, else an anvil started for the duration. A plain verifier over EIP-170 is
@@ -62,7 +68,12 @@ def run_onchain(
         # The demo proves the feed's window into attested/, so the workspace's proof is still the run's.
         decoded = decode_instances(read_proof(pipeline.ws.proof).instances, pipeline.compile().settings)
         consumer = pipeline.config.consumer
-        if result.accepted and consumer is not None:
+        if result.accepted and choose_backend and pipeline.config.backend != "halo2" and pipeline.batch_size == 1:
+            gas = result.gas_used or result.gas_estimate or 0
+            summary.backend = _choose_backend(pipeline, summary, conn, gas, deployment.address, allow_unsafe_srs=allow_unsafe_srs)
+        if result.accepted and summary.backend is not None and summary.backend.chosen != "halo2":
+            _circom_onchain(pipeline, summary, conn, summary.backend, allow_unsafe_srs=allow_unsafe_srs)
+        elif result.accepted and consumer is not None:
             summary.demo = _demo(pipeline, conn, deployment.address, consumer, reusable=reusable)
     summary.timings = list(pipeline.timings)
     summary.onchain = OnchainRun(
@@ -80,6 +91,37 @@ def run_onchain(
     if not result.accepted:
         summary.verified = False
         summary.verify_reason = f"rejected on-chain: {result.reason}"
+
+
+def _choose_backend(
+    pipeline: Pipeline, summary: RunSummary, conn: Any, gas: int, verifier: str, *, allow_unsafe_srs: bool
+) -> BackendReport:
+    """``[circuit] backend`` other than halo2: measure the frontier (or read it from the workspace) and choose."""
+    from zkml.circom.auto import choose_for_run
+
+    def choose() -> BackendReport:
+        return choose_for_run(pipeline, summary, conn, verify_gas=gas, verifier=verifier, allow_unsafe_srs=allow_unsafe_srs)
+
+    return pipeline.runner.timed(BACKEND_STAGE, choose, reused=lambda report: report.cached)
+
+
+def _circom_onchain(pipeline: Pipeline, summary: RunSummary, conn: Any, report: BackendReport, *, allow_unsafe_srs: bool) -> None:
+    """The chosen circom system from here on: its adapter is the verifier the oracle demo registers and goes through."""
+    from dataclasses import replace
+
+    from zkml.circom.demo import circom_demo_flow, deploy_chosen
+
+    if pipeline.config.consumer is None:
+        _, _, deployed = deploy_chosen(pipeline, conn, report.chosen, allow_unsafe_srs=allow_unsafe_srs)
+        summary.backend = replace(report, verifier_address=deployed.adapter.address)
+        return
+
+    def demo() -> DemoResult:
+        result, adapter = circom_demo_flow(pipeline, conn, report.chosen, allow_unsafe_srs=allow_unsafe_srs)
+        summary.backend = replace(report, verifier_address=adapter)
+        return result
+
+    summary.demo = pipeline.runner.timed(DEMO_STAGE, demo)
 
 
 def _fallback(pipeline: Pipeline, plain_bytes: int, digest: str, register_gas: int | None) -> dict[str, Any]:
@@ -189,12 +231,16 @@ def run_pipeline(
     rpc_url: str | None = None,
     allow_unsafe_srs: bool = False,
     reusable_fallback: bool = True,
+    choose_backend: bool = True,
 ) -> RunSummary:
     """Every stage to local verification, then, with ``chain`` and a verified proof, the EVM stages (and the declared demo)."""
     summary = pipeline.run()
     summary.extra.update(intake_details(pipeline))
     if chain and summary.verified:
-        run_onchain(pipeline, summary, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs, reusable_fallback=reusable_fallback)
+        run_onchain(
+            pipeline, summary, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs, reusable_fallback=reusable_fallback,
+            choose_backend=choose_backend,
+        )  # fmt: skip
     return summary
 
 
@@ -245,4 +291,4 @@ def run(
     return run_pipeline(pipeline, chain=chain, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs, reusable_fallback=reusable_fallback)
 
 
-__all__ = ["DEMO_STAGE", "batched_demo", "intake_details", "run", "run_onchain", "run_pipeline", "stage_names"]
+__all__ = ["BACKEND_STAGE", "DEMO_STAGE", "batched_demo", "intake_details", "run", "run_onchain", "run_pipeline", "stage_names"]

@@ -226,17 +226,19 @@ class Pipeline(EvmStages):
         # Tuned settings (workspace, committed, or tuned now for a [budget]) when made for this model;
         # they are part of the fingerprint, so adopting or dropping them recalibrates.
         choice = choose_settings(self.config, self.ws, model, self.sample_input(model), calibration=data_path)
-        parts = {
+        rebase = (1,) if self.config.backend != "halo2" else None  # circom mirrors rebase-every-product; keyed only then
+        parts: dict[str, Any] = {
             "model": model.sha256,
             "data": sha256_file(data_path),
             # input_range_margin only guards prove-time inputs: changing it must not recalibrate.
             "circuit": {k: v for k, v in vars(choice.circuit).items() if k != "input_range_margin"},
             "ezkl": self._versions["ezkl"],
+            **({"scale_rebase_multipliers": list(rebase)} if rebase else {}),
         }
         settings_path = self.ws.settings
 
         def produce() -> tuple[dict[str, Path], dict[str, Any]]:
-            settings, searched = calibrate_or_search(data_path, settings_path, choice)
+            settings, searched = calibrate_or_search(data_path, settings_path, choice, rebase_multipliers=rebase)
             ranges = feature_ranges(read_samples(data_path, model.inputs))
             return {"settings": settings_path}, {"logrows": settings.logrows, "input_ranges": ranges, "searched": searched}
 

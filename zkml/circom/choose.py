@@ -91,11 +91,15 @@ def choose_backend(
         for m in sorted(rows.values(), key=lambda m: m.verify_gas)
         if m is not best
     ]
+    speeds = (
+        f"{best.backend} is the fastest, {best.prove_s:g} s: cap {cap:g} s"
+        if best is fastest
+        else f"{fastest.backend} {fastest.prove_s:g} s: cap {cap:g} s; {best.backend} {best.prove_s:g} s"
+    )
     return BackendChoice(
         best.backend,
         f"{best.backend}: {best.verify_gas:,} verify gas, the cheapest within max abs error {max_abs_error:g} and "
-        f"{prove_time_multiple:g}x the fastest prove ({fastest.backend} {fastest.prove_s:g} s: cap {cap:g} s; "
-        f"{best.backend} {best.prove_s:g} s); others: {', '.join(others) or 'none'}",
+        f"{prove_time_multiple:g}x the fastest prove ({speeds}); others: {', '.join(others) or 'none'}",
     )
 
 

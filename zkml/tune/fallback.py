@@ -49,13 +49,16 @@ LOGROWS_SLACK = 2
 MAX_MEASURED = 4
 
 
-def calibrate_or_search(data: Path, out_path: Path, choice: SettingsChoice) -> tuple[Settings, str | None]:
+def calibrate_or_search(
+    data: Path, out_path: Path, choice: SettingsChoice, *, rebase_multipliers: tuple[int, ...] | None = None
+) -> tuple[Settings, str | None]:
     """ezkl's calibration with ``choice.circuit``; when it finds no parameters, the tuner's search.
 
     Args:
         data: calibration samples.
         out_path: where the settings go.
         choice: the settings, config, workspace and prepared model (:func:`zkml.tune.auto.choose_settings`).
+        rebase_multipliers: passed to ezkl's calibration (:func:`zkml.calibrate.calibrate`).
 
     Returns:
         The settings (written to ``out_path``), and a short description of the
@@ -69,7 +72,7 @@ def calibrate_or_search(data: Path, out_path: Path, choice: SettingsChoice) -> t
 
     circuit = choice.circuit
     try:
-        return calibrate(choice.prepared.model, data, out_path, circuit), None
+        return calibrate(choice.prepared.model, data, out_path, circuit, rebase_multipliers=rebase_multipliers), None
     except CalibrationError as exc:
         pinned = [k for k in ("input_scale", "param_scale", "decomp_base", "decomp_legs", "logrows") if getattr(circuit, k) is not None]
         if NO_PARAMETERS not in exc.message or pinned:
