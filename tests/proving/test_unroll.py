@@ -21,7 +21,7 @@ def _linear_relu(opset: int, batch_axis: int | str = 1) -> Any:
     graph = helper.make_graph(
         [
             helper.make_node("MatMul", ["x", "W"], ["h"], name="mm"),
-            helper.make_node("Add", ["h", "b"], ["z"]),  # unnamed: copies are named after the op type
+            helper.make_node("Add", ["h", "b"], ["z"]),  # unnamed: copies are named after the op type and position
             helper.make_node("Relu", ["z"], ["y"], name="relu"),
         ],
         "linear",
@@ -59,11 +59,27 @@ def test_weights_are_shared_and_copies_renamed_per_sample() -> None:
     # W and b once; the slice axes once; a start and an end per sample.
     assert names == {"W", "b", "zkml_batch/axes", "zkml_batch/start0", "zkml_batch/end0", "zkml_batch/start1", "zkml_batch/end1"}
     nodes = [n.name for n in unrolled.graph.node]
-    assert nodes[:4] == ["zkml_batch/slice0/x", "s0/mm", "s0/Add", "s0/relu"]
+    assert nodes[:4] == ["zkml_batch/slice0/x", "s0/mm", "s0/Add_1", "s0/relu"]
     assert nodes[-1] == "zkml_batch/concat/y"
-    add = next(n for n in unrolled.graph.node if n.name == "s1/Add")
+    add = next(n for n in unrolled.graph.node if n.name == "s1/Add_1")
     assert list(add.input) == ["s1/h", "b"] and list(add.output) == ["s1/z"]
     assert unrolled.ir_version == proto.ir_version and len(proto.graph.node) == 3  # the source is left alone
+
+
+def test_unnamed_nodes_of_one_op_get_distinct_names() -> None:
+    """ezkl (tract) refuses a graph with two nodes of one name: two unnamed Gemms must not both become s0/Gemm."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    square = np.eye(4, dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "W"], ["h"]), helper.make_node("Gemm", ["h", "W"], ["y"])],
+        "two",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        initializer=[numpy_helper.from_array(square, "W")],
+    )
+    names = [n.name for n in unroll_batch(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), 2).graph.node]
+    assert len(names) == len(set(names)) and {"s0/Gemm_0", "s0/Gemm_1"} <= set(names)
 
 
 def test_batch_of_one_is_the_same_model() -> None:

@@ -126,10 +126,11 @@ def _copy_nodes(graph: onnx.GraphProto, i: int, rename: dict[str, str], shared: 
         return rename.setdefault(name, f"s{i}/{name}")
 
     copies = []
-    for node in graph.node:
+    for index, node in enumerate(graph.node):
         copy = onnx.NodeProto()
         copy.CopyFrom(node)
-        copy.name = f"s{i}/{node.name or node.op_type}"
+        # Unnamed nodes get their position: two unnamed Gemms named alike make ezkl (tract) refuse the graph.
+        copy.name = f"s{i}/{node.name or f'{node.op_type}_{index}'}"
         copy.input[:] = [renamed(name) for name in node.input]
         copy.output[:] = [renamed(name) for name in node.output]
         copies.append(copy)
