@@ -29,6 +29,9 @@ The rules below were measured against ``gen_witness`` of ezkl 23.0.5 at input an
   the quantized integers (the constant at the activation scale) and give 0/1 at scale 0
   (11 of 11 each, inputs on, above and below every threshold; ``Equal`` as zkml's rewrite
   ``Not(Or(Less, Greater))`` proves it, since ezkl's own ``Equal`` gives true as ``2**-scale``).
+- ``Not``, ``Or``, ``And`` and ``Xor`` of 0/1s (a comparison's, or another of these) give 0/1 at
+  scale 0: ``1 - a``, ``a + b - a*b``, ``a*b`` and ``a + b - 2*a*b`` (exported float_equal_op10's
+  ``Not(Or(Less, Greater))`` and a band ``And``/``Xor``, every combination of inputs).
 
 Every linear op becomes one :class:`Linear` step (a sparse integer matrix, an optional rebase
 and an offset after it), built by applying the op to the basis vectors in
@@ -41,10 +44,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-OPS = frozenset(
-    {"Mul", "Div", "Sub", "ReduceSum", "BatchNormalization", "Transpose", "LessOrEqual", "Less", "Greater", "GreaterOrEqual", "Equal"}
-)
 COMPARISONS = frozenset({"LessOrEqual", "Less", "Greater", "GreaterOrEqual", "Equal"})
+BOOLEAN_OPS = frozenset({"Not", "Or", "And", "Xor"})
+OPS = frozenset({"Mul", "Div", "Sub", "ReduceSum", "BatchNormalization", "Transpose"}) | COMPARISONS | BOOLEAN_OPS
 # The circom library this module's steps use, beside codegen's (Bits and the rescales).
 LIBRARY = """
 // 1 when in >= 0, for a signed in with |in| < 2^(b-1).
@@ -221,5 +223,46 @@ class Compare:
         return lines
 
 
-STEPS = (Linear, Combine, Compare)
-ElementwiseStep = Linear | Combine | Compare
+# Each boolean op as (constant, a's, b's and a*b's coefficients): the result is their sum, exact on 0/1s.
+_BOOLEAN_TERMS = {"Not": (1, -1, 0, 0), "Or": (0, 1, 1, -1), "And": (0, 0, 0, 1), "Xor": (0, 1, 1, -2)}
+
+
+@dataclass(frozen=True)
+class Logic:
+    """``dst = Not a``, ``a Or b``, ``a And b`` or ``a Xor b`` on 0/1s, as polynomials (a 0/1 at scale 0).
+
+    Sound only on 0/1 inputs (on others ``a + b - a*b`` is no Or): the reader takes these ops only
+    on tensors a :class:`Compare` or another :class:`Logic` computed. One constraint per element
+    (``Not`` is linear: one that circom's simplification may drop).
+    """
+
+    op: str
+    a: str
+    b: str | None
+    dst: str
+    size: int
+
+    def evaluate(self, values: Mapping[str, list[int]]) -> list[int]:
+        constant, ka, kb, kab = _BOOLEAN_TERMS[self.op]
+        xs = values[self.a]
+        ys = values[self.b] if self.b is not None else [0] * len(xs)
+        return [constant + ka * x + kb * y + kab * x * y for x, y in zip(xs, ys, strict=True)]
+
+    def constraints(self, value_bits: int) -> int:
+        return self.size
+
+    def emit(self, index: int, signal: Callable[[str], str], value_bits: int) -> list[str]:
+        constant, ka, kb, kab = _BOOLEAN_TERMS[self.op]
+        a, dst = signal(self.a), signal(self.dst)
+        b = signal(self.b) if self.b is not None else None
+        terms = [(ka, f"{a}[j]"), (kb, f"{b}[j]"), (kab, f"{a}[j] * {b}[j]")]
+        expression = " + ".join([*(term if k == 1 else f"{k} * {term}" for k, term in terms if k), *([str(constant)] if constant else [])])
+        return [
+            f"    // {self.op} {index}",
+            f"    signal {dst}[{self.size}];",
+            f"    for (var j = 0; j < {self.size}; j++) {{ {dst}[j] <== {expression}; }}",
+        ]
+
+
+STEPS = (Linear, Combine, Compare, Logic)
+ElementwiseStep = Linear | Combine | Compare | Logic

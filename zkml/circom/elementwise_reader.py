@@ -2,7 +2,8 @@
 
 :mod:`zkml.circom.graph`'s reader hands a node here when :func:`takes` says so; each op becomes one
 step whose integers are the constants quantized as ezkl quantizes them. Tensor scales are tracked
-(a comparison's 0/1 is at scale 0, and a product of it with a constant is not rebased).
+(a comparison's 0/1 is at scale 0, and a product of it with a constant is not rebased; Not/Or/And/Xor
+are taken only on such 0/1s, which the circuit already constrains).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, Protocol
 
-from zkml.circom.elementwise import OPS, Combine, Compare, Linear, quantize_array
+from zkml.circom.elementwise import BOOLEAN_OPS, OPS, Combine, Compare, Linear, Logic, quantize_array
 from zkml.errors import CircuitError
 
 
@@ -99,6 +100,8 @@ def read_node(reader: Reader, node: Any) -> None:
         _rearrange(reader, node)
     elif op in ("Gemm", "MatMul"):
         _product(reader, node)
+    elif op in BOOLEAN_OPS:
+        _logic(reader, node)
     else:
         _compare(reader, node)
 
@@ -184,7 +187,7 @@ def _append(reader: Reader, node: Any, src: str, matrix: Any, shift: int, out_sc
 
 def _bound(reader: Reader, step: Any) -> int | None:
     """A bound on ``|value|`` of an exact step's outputs computed from 0/1s (None when only the value bits bound them)."""
-    if isinstance(step, Compare):
+    if isinstance(step, Compare | Logic):
         return 1
     if not isinstance(step, Linear) or step.shift:
         return None
@@ -356,4 +359,32 @@ def _compare(reader: Reader, node: Any) -> None:
     dst = node.output[0]
     reader.steps.append(Compare(reader.alias(x), dst, tuple(int(t) for t in thresholds), op))
     reader.sizes[dst] = len(thresholds)
+    reader.tensor_scales[dst] = 0
+
+
+def _is_boolean(reader: Reader, name: str) -> bool:
+    """``name`` holds 0/1s the circuit enforces: a :class:`Compare`'s or a :class:`Logic`'s output."""
+    source = reader.alias(name)
+    producer = next((s for s in reversed(reader.steps) if s.dst == source), None)
+    return isinstance(producer, Compare | Logic)
+
+
+def _logic(reader: Reader, node: Any) -> None:
+    """Not, Or, And, Xor of 0/1s, refused on anything the circuit does not already constrain to 0/1."""
+    operands = [name for name in node.input if name]
+    if any(name in reader.constants for name in operands):
+        raise CircuitError(f"{_where(node)}: the circom backend takes this op on comparisons' outputs, not on a constant")
+    for name in operands:
+        if not _is_boolean(reader, name):
+            raise CircuitError(
+                f"{_where(node)}: the circom backend takes {node.op_type} only on 0/1s computed by a comparison, not {name!r}"
+            )
+    shapes = {_shape(reader, node, name) for name in operands}
+    if len(shapes) > 1:
+        raise CircuitError(f"{_where(node)}: the circom backend combines booleans of one shape, not {sorted(map(list, shapes))}")
+    a, b = (reader.alias(name) for name in operands) if len(operands) == 2 else (reader.alias(operands[0]), None)
+    dst = node.output[0]
+    size = reader.sizes[a]
+    reader.steps.append(Logic(node.op_type, a, b, dst, size))
+    reader.sizes[dst] = size
     reader.tensor_scales[dst] = 0
