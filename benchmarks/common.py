@@ -36,11 +36,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_results(name: str, rows: list[dict[str, Any]], columns: list[tuple[str, str]], title: str, notes: str = "") -> Path:
-    """Write ``results/<name>.json`` and ``results/<name>.md`` (a markdown table)."""
-    RESULTS.mkdir(exist_ok=True)
+def write_results(
+    name: str, rows: list[dict[str, Any]], columns: list[tuple[str, str]], title: str, notes: str = "", *, results: Path = RESULTS
+) -> Path:
+    """Write ``results/<name>.json`` and ``results/<name>.md`` (a markdown table) into ``results`` (default: benchmarks/results)."""
+    results.mkdir(parents=True, exist_ok=True)
     info = machine()
-    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
+    (results / f"{name}.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
     lines = [
         f"# {title}",
         "",
@@ -57,6 +59,6 @@ def write_results(name: str, rows: list[dict[str, Any]], columns: list[tuple[str
             value = row.get(key, "")
             cells.append(f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value))
         lines.append("| " + " | ".join(cells) + " |")
-    path = RESULTS / f"{name}.md"
+    path = results / f"{name}.md"
     path.write_text("\n".join(lines) + "\n")
     return path
