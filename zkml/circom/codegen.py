@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from zkml.circom import elementwise, lookups
+from zkml.circom import elementwise, lookups, softmax
 from zkml.circom.graph import AddOp, Dense, QuantizedGraph, ReluOp, slices
 
 # Signed range of every rescaled activation: |value| < 2**(VALUE_BITS-1) at the activation
@@ -270,7 +270,7 @@ def circom_source(graph: QuantizedGraph, *, template: str = "Model", value_bits:
         if isinstance(step, Dense):
             body += _dense(step, index, names, value_bits)
             sizes[step.dst] = len(step.weight)
-        elif isinstance(step, elementwise.STEPS):  # Mul, Sub, BatchNormalization, comparisons, ...: zkml.circom.elementwise
+        elif isinstance(step, (*elementwise.STEPS, softmax.Softmax)):  # Mul, Sub, comparisons, ...: zkml.circom.elementwise; softmax
             body += step.emit(index, lambda tensor: _name(tensor, names), value_bits)
             sizes[step.dst] = step.size
         elif isinstance(step, lookups.Lookup):  # Sigmoid, Tanh: a table of thresholds (zkml.circom.lookups)
@@ -286,6 +286,7 @@ def circom_source(graph: QuantizedGraph, *, template: str = "Model", value_bits:
         _LIBRARY,
         *([elementwise.LIBRARY] if any(isinstance(s, elementwise.STEPS) for s in graph.steps) else []),
         *{lookups.template_name(s): lookups.lookup_template(s, value_bits) for s in graph.steps if isinstance(s, lookups.Lookup)}.values(),
+        *softmax.templates([s for s in graph.steps if isinstance(s, softmax.Softmax)], value_bits),
         f"template {template}() {{",
         f"    signal input inputs[{graph.input_size}];",
         f"    signal input outputs[{graph.output_size}];",

@@ -20,6 +20,7 @@ decoding then work unchanged). ezkl's rules, measured against ``gen_witness`` of
   half away from zero (kernels of 2, 3, 4 and 6 elements, against ezkl's witness);
 - a Sigmoid or Tanh is ezkl's lookup table at the activation scale, its input already rebased
   (the measured rule and the circuit's gadget: :mod:`zkml.circom.lookups`).
+- a Softmax subtracts the max, looks ``Exp`` up and multiplies by a rounded reciprocal (:mod:`zkml.circom.softmax`).
 - Mul/Div/Add/Sub by constants, BatchNormalization, ReduceSum, Transpose, products with a
   constant first operand and comparisons with constants (0/1 at scale 0), and constant
   subgraphs folded ahead as tract does: the measured rules are in :mod:`zkml.circom.elementwise`.
@@ -37,7 +38,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from zkml.circom import elementwise, elementwise_reader
+from zkml.circom import elementwise, elementwise_reader, softmax
 from zkml.circom.fixed_point import Dense, dense_row, divide, quantize, rescale
 from zkml.circom.lookups import LOOKUP_OPS, Lookup, apply, read_lookup
 from zkml.errors import CircuitError
@@ -45,7 +46,10 @@ from zkml.errors import CircuitError
 # Ops that only rename a batch-1 vector: its elements keep their row-major order.
 PASSTHROUGH_OPS = frozenset({"Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Dropout"})
 SUPPORTED_OPS = (
-    frozenset({"Gemm", "MatMul", "Add", "Relu", "Conv", "AveragePool"}) | PASSTHROUGH_OPS | frozenset(LOOKUP_OPS) | elementwise.OPS
+    frozenset({"Gemm", "MatMul", "Add", "Relu", "Conv", "AveragePool", "Softmax"})
+    | PASSTHROUGH_OPS
+    | frozenset(LOOKUP_OPS)
+    | elementwise.OPS
 )
 # Passthrough ops that keep the tensor's shape too (a Conv or pool after them still knows its layout).
 SHAPE_KEEPING_OPS = frozenset({"Identity", "Dropout"})
@@ -73,7 +77,7 @@ class ReluOp:
     dst: str
 
 
-Step = Dense | AddOp | ReluOp | Lookup | elementwise.ElementwiseStep
+Step = Dense | AddOp | ReluOp | Lookup | elementwise.ElementwiseStep | softmax.Softmax
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def evaluate(graph: QuantizedGraph, inputs: Sequence[int]) -> tuple[int, ...]:
             x = values[step.src]
             out = [dense_row(step, row, b, x) for row, b in zip(step.weight, step.bias, strict=True)]
             values[step.dst] = [max(v, 0) for v in out] if step.relu else out
-        elif isinstance(step, elementwise.STEPS):  # Mul, Sub, BatchNormalization, comparisons, ...: zkml.circom.elementwise
+        elif isinstance(step, (*elementwise.STEPS, softmax.Softmax)):  # Mul, Sub, comparisons, ...: zkml.circom.elementwise; softmax
             values[step.dst] = step.evaluate(values)
         elif isinstance(step, AddOp):
             values[step.dst] = [a + b for a, b in zip(values[step.a], values[step.b], strict=True)]
@@ -334,6 +338,8 @@ class _GraphReader:
                 raise CircuitError(f"Add {node.name!r}: the circom backend adds two activations of one size, or a bias after a MatMul")
             self.steps.append(AddOp(a, b, node.output[0]))
             self.sizes[node.output[0]] = self.sizes[a]
+        elif op == "Softmax":  # max, Exp table, reciprocal: see zkml.circom.softmax
+            softmax.read_node(self, node)
         elif op in LOOKUP_OPS:  # Sigmoid, Tanh: see zkml.circom.lookups
             src = self.alias(node.input[0])
             self.steps.append(read_lookup(op, src, node.output[0], self.scales.input_scale, self.sizes[src]))

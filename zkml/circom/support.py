@@ -13,7 +13,8 @@ levels (~2**s for Sigmoid, ~2**(s+1) for Tanh) plus two ``VALUE_BITS`` range che
 (:func:`zkml.circom.lookups.constraints_estimate`): 401 and 531 at scale 13.
 Element-wise steps (:mod:`zkml.circom.elementwise`) cost what their ``constraints`` say: a
 rebase as a Dense row's, a comparison one signed range check of ``VALUE_BITS + 1`` bits, an exact
-sum (ReduceSum, Transpose, a constant added) one linear constraint per element.
+sum (ReduceSum, Transpose, a constant added) one linear constraint per element. A Softmax group costs
+its ``Exp`` table lookups, the reciprocal and the rebases (:meth:`zkml.circom.softmax.Softmax.constraints`).
 """
 
 from __future__ import annotations
@@ -99,10 +100,11 @@ def _lookup_constraints(graph: Any) -> int:
 
 
 def _elementwise_constraints(graph: Any) -> int:
-    """What the graph's element-wise steps cost: a rebase as a Dense row's, a comparison one signed range check, a sum one."""
+    """What the graph's element-wise and softmax steps cost: a rebase as a Dense row's, a comparison one signed range check, a sum one."""
     from zkml.circom.elementwise import STEPS
+    from zkml.circom.softmax import Softmax
 
-    return sum(step.constraints(VALUE_BITS) for step in graph.steps if isinstance(step, STEPS))
+    return sum(step.constraints(VALUE_BITS) for step in graph.steps if isinstance(step, (*STEPS, Softmax)))
 
 
 def groth16_verdict(onnx_path: Path, scales: ScaleSettings) -> BackendVerdict:
