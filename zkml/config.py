@@ -206,8 +206,9 @@ class CircuitConfig:
     feed: FeedConfig | None = None
     # The zkml.toml this config was loaded from (None for a bare ONNX or factory).
     source: Path | None = None
-    # [circuit] backend: kept out of CircuitSettings, whose fields fingerprint calibration (the
-    # backend does not change ezkl's settings, so choosing one must not recalibrate).
+    # [circuit] backend: kept out of CircuitSettings, whose fields fingerprint calibration. Its one
+    # effect on ezkl's settings: anything but halo2 calibrates with a rebase after every product (the
+    # arithmetic the circom path mirrors), keyed in the calibrate stage only then (zkml.pipeline).
     backend: str = "halo2"
 
     def __post_init__(self) -> None:

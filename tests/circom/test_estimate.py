@@ -36,7 +36,8 @@ def test_the_measured_rows_are_the_benchmarks() -> None:
         row = rows[(model, system)]
         assert (row["constraints"], row["prove_s"], row["verify_gas"]) == (constraints, prove_s, gas)
         predicted = next(s for s in predict_systems(constraints, gates, public) if s.system == system)
-        assert predicted.ptau_power == row["ptau_power"]  # snarkjs's rule, on the compiled sizes
+        # snarkjs's rule on the compiled sizes; the run may have used a larger cached ptau (it serves smaller circuits).
+        assert predicted.ptau_power <= row["ptau_power"]
     assert {row[1] for row in MEASURED} == set(SYSTEM_NAMES)
 
 
@@ -90,9 +91,9 @@ def test_an_estimate_from_the_compiled_circuit(tmp_path: Path) -> None:
 def test_a_model_the_backend_cannot_take_says_why(tmp_path: Path) -> None:
     from onnx import helper
 
-    onnx = write_model(tmp_path / "s.onnx", [helper.make_node("Softmax", ["x"], ["y"])], 2, 2, {})
+    onnx = write_model(tmp_path / "s.onnx", [helper.make_node("Exp", ["x"], ["y"])], 2, 2, {})
     estimate = estimate_circom(onnx, _settings(tmp_path))
-    assert not estimate.takes and "Softmax" in estimate.reason and estimate.systems == ()
+    assert not estimate.takes and "Exp" in estimate.reason and estimate.systems == ()
     assert estimate.lines() == [f"circom: no: {estimate.reason}"]
     assert compile_and_estimate(onnx, _settings(tmp_path), tmp_path / "circom") == estimate
     assert not (tmp_path / "circom").exists()

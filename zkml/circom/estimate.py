@@ -2,8 +2,8 @@
 
 What is exact and what is predicted:
 
-- Constraints: support.py's estimate from the quantized graph (within 4% of the compiled count
-  on the 6 models measured: 407 vs 416 ... 1,538 vs 1,594), or exact from a compiled ``.r1cs``.
+- Constraints: support.py's estimate from the quantized graph (a few percent off the compiled
+  count on the measured models), or exact from a compiled ``.r1cs``.
 - PLONK gates (PLONK's and FFLONK's size): ``2 * constraints + public signals`` predicted (the
   compiled circuits measured 1.88x to 2.01x their constraints), or exact from the ``.r1cs``
   (:func:`zkml.circom.systems.plonk_gates`).
@@ -17,8 +17,8 @@ Groth16's verify gas is driven by its public signals. By the EIP-1108 precompile
 floor is ``21,000 + 181,000 + 6,150 * public``: the transaction base, a 4-pairing check
 (45,000 + 4 x 34,000), and per public signal one ecMul (6,000) and one ecAdd (150); calldata,
 the verifier's field checks and the oracle adapter (~5k) come on top. The line fitted through
-the measured rows is about ``211,600 + 7,060 * public``. Groth16's prove seconds show no trend over
-the measured sizes (416 to 1,950 constraints: node start-up dominates), so its line is flat: their mean.
+the measured rows is about ``211,200 + 7,070 * public`` (10 models, 2026-12-05). Groth16's prove seconds
+show little trend over the measured sizes (node start-up dominates); a line never slopes down (:func:`fit_line`).
 """
 
 from __future__ import annotations
@@ -27,33 +27,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-# (model, system, R1CS constraints, PLONK gates, public signals, prove s, verify tx gas through the oracle adapter), from
-# benchmarks/results/backends.json (one run of benchmarks/backends.py, 2 shared cores, 2026-12-05). PLONK gates: the
-# compiled circuits' count (zkml.circom.systems.plonk_gates), which that run used for the ptau power but did not record.
-MEASURED: tuple[tuple[str, str, int, int, int, float, int], ...] = (
-    ("mlp_regressor", "groth16", 1950, 3910, 9, 0.94, 275683),
-    ("mlp_regressor", "plonk", 1950, 3910, 9, 4.96, 309216),
-    ("mlp_regressor", "fflonk", 1950, 3910, 9, 6.97, 229623),
-    ("torch_mlp_op11", "groth16", 596, 1120, 6, 0.92, 253797),
-    ("torch_mlp_op11", "plonk", 596, 1120, 6, 2.96, 306235),
-    ("torch_mlp_op11", "fflonk", 596, 1120, 6, 3.78, 225464),
-    ("torch_mlp_op17", "groth16", 596, 1120, 6, 0.71, 253809),
-    ("torch_mlp_op17", "plonk", 596, 1120, 6, 3.36, 305759),
-    ("torch_mlp_op17", "fflonk", 596, 1120, 6, 4.84, 225452),
-    ("skl2onnx_mlp_regressor", "groth16", 416, 780, 5, 0.88, 246650),
-    ("skl2onnx_mlp_regressor", "plonk", 416, 780, 5, 1.92, 304372),
-    ("skl2onnx_mlp_regressor", "fflonk", 416, 780, 5, 1.94, 224136),
-    ("torch_conv_op13", "groth16", 1186, 2351, 27, 0.62, 402249),
-    ("torch_conv_op13", "plonk", 1186, 2351, 27, 3.26, 330821),
-    ("torch_conv_op13", "fflonk", 1186, 2351, 27, 4.45, 249681),
-    ("torch_conv_pool_op17", "groth16", 1594, 3059, 27, 0.61, 402261),
-    ("torch_conv_pool_op17", "plonk", 1594, 3059, 27, 3.3, 329805),
-    ("torch_conv_pool_op17", "fflonk", 1594, 3059, 27, 4.6, 249621),
-    ("torch_conv_bn_op13", "groth16", 1186, 2351, 27, 0.61, 401901),
-    ("torch_conv_bn_op13", "plonk", 1186, 2351, 27, 3.34, 330057),
-    ("torch_conv_bn_op13", "fflonk", 1186, 2351, 27, 4.52, 249285),
-)
-MEASURED_SOURCE = "benchmarks/results/backends.md (one run, 2 shared cores, 2026-12-05)"
+# (model, system, R1CS constraints, PLONK gates, public signals, prove s, verify tx gas through the oracle adapter): the
+# rows of the last committed run of benchmarks/backends.py (benchmarks/results/backends.json) with all three systems
+# proved, written by that run into estimate_rows.json beside this module (PLONK gates counted on its compiled circuits).
+ROWS_FILE = Path(__file__).with_name("estimate_rows.json")
+
+
+def _measured() -> tuple[tuple[tuple[str, str, int, int, int, float, int], ...], str]:
+    import json
+
+    data = json.loads(ROWS_FILE.read_text())
+    rows = tuple((str(m), str(s), int(c), int(g), int(p), float(t), int(gas)) for m, s, c, g, p, t, gas in data["rows"])
+    return rows, str(data["source"])
+
+
+MEASURED, MEASURED_SOURCE = _measured()
 SYSTEM_NAMES = ("groth16", "plonk", "fflonk")
 # EIP-1108 (Istanbul) prices: the transaction base, a 4-pairing check, and one ecMul + one ecAdd per public signal.
 TX_BASE_GAS, GROTH16_PAIRING_GAS, GAS_PER_PUBLIC_SIGNAL = 21_000, 45_000 + 4 * 34_000, 6_000 + 150
