@@ -58,15 +58,23 @@ def run_cmd(
 
     from zkml.flow import run_pipeline, stage_names
 
-    if backend is not None:
+    # --backend halo2 only skips the choice on chain: the workspace keeps the calibration its zkml.toml
+    # asks for (a circuit bound for circom rebases after every product), so nothing is remade.
+    choose = backend != "halo2"
+    if backend is not None and choose:
         from dataclasses import replace
 
         target = replace(target, config=replace(target.config, backend=backend))
-    progress = StageProgress(len(stage_names(target.config, chain=not no_chain)))
+    progress = StageProgress(len(stage_names(target.config, chain=not no_chain, choose_backend=choose)))
     try:
         pipeline = target.pipeline(progress=progress, allow_dev_srs=not no_dev_srs)
         summary = run_pipeline(
-            pipeline, chain=not no_chain, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs, reusable_fallback=not no_reusable_fallback
+            pipeline,
+            chain=not no_chain,
+            rpc_url=rpc_url,
+            allow_unsafe_srs=allow_unsafe_srs,
+            reusable_fallback=not no_reusable_fallback,
+            choose_backend=choose,
         )
     finally:
         progress.close()

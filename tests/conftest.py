@@ -64,16 +64,15 @@ class ProvedCircuit:
 @pytest.fixture(scope="session")
 def mlp(tmp_path_factory: pytest.TempPathFactory, zkml_cache: Path) -> ProvedCircuit:
     """circuits/mlp_regressor proved and verified once."""
-    from dataclasses import replace
-
     from zkml.config import load_config
     from zkml.pipeline import Pipeline
     from zkml.workspace import Workspace
 
     build = tmp_path_factory.mktemp("build")
-    # halo2, as the default suite has always run it: its zkml.toml's backend = "auto" measures the
-    # circom systems too (minutes with a fresh ptau cache): tests/circom/test_auto_backend.py, slow.
-    config = replace(load_config(CIRCUITS / "mlp_regressor"), backend="halo2")
+    # As its zkml.toml says (backend = "auto": calibrated for both backends). Nothing here goes on chain, so
+    # no backend is measured; tests that do pass choose_backend=False or --backend halo2 (the choice is
+    # tests/circom/test_auto_backend.py's, slow), and every one shares this calibration.
+    config = load_config(CIRCUITS / "mlp_regressor")
     pipeline = Pipeline(config, Workspace(build / config.name))
     summary = pipeline.run()
     return ProvedCircuit(pipeline, build, summary)

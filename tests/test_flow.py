@@ -40,7 +40,7 @@ def test_a_declared_consumer_acts_on_an_attested_prediction(mlp: Any, anvil: Any
     pipeline = _copy(mlp, tmp_path)
     # The session's mlp workspace was proved without a chain, so without the consumer's demo.
     without_consumer = {name: sha256_file(getattr(pipeline.ws, name)) for name in ("input", "proof")}
-    summary = run_pipeline(pipeline, chain=True, rpc_url=anvil.url)
+    summary = run_pipeline(pipeline, chain=True, rpc_url=anvil.url, choose_backend=False)  # the halo2 demo
     demo = summary.demo
     assert demo is not None
     # The demo proved into attested/: the workspace's input and proof are the run's own.

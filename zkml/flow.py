@@ -21,10 +21,10 @@ DEMO_STAGE = "oracle"
 BACKEND_STAGE = "backend"
 
 
-def stage_names(config: CircuitConfig, *, chain: bool) -> tuple[str, ...]:
+def stage_names(config: CircuitConfig, *, chain: bool, choose_backend: bool = True) -> tuple[str, ...]:
     """The stages ``zkml run`` goes through for ``config`` (for a progress display)."""
     names = STAGES + (EVM_STAGES if chain else ())
-    names += (BACKEND_STAGE,) if chain and config.backend != "halo2" else ()
+    names += (BACKEND_STAGE,) if chain and choose_backend and config.backend != "halo2" else ()
     return names + ((DEMO_STAGE,) if chain and config.consumer is not None else ())
 
 
