@@ -31,7 +31,8 @@ def test_the_keys_are_the_system_s_on_the_ptau_it_needs(universal: UniversalMode
 
     keys = universal.keys
     assert keys.ptau.unsafe_reason == "dev-unsafe"
-    assert keys.ptau.logrows == universal_ptau_power(keys.system, plonk_gates(universal.circuit.r1cs))
+    # The power the system needs, or a larger cached development ptau (it serves smaller circuits).
+    assert keys.ptau.logrows >= universal_ptau_power(keys.system, plonk_gates(universal.circuit.r1cs))
     assert json.loads(keys.vk.read_text())["protocol"] == keys.system
     assert universal.proof.outputs == (2, -2)  # 3 * 0.5 and 3 * -0.5, half away from zero
     assert len(universal.proof.proof) == 24 * 32

@@ -55,7 +55,10 @@ MIN_POWER, MAX_POWER = 8, 20  # 2**20 constraints takes hours in JS; larger mode
 # The beacon makes the file byte-identical wherever it is made (two caches gave the same digest
 # with snarkjs 0.7.6); its contributions section records the beacon's hash, which is what
 # recognises one (:func:`is_dev_ptau`), the digests a second check.
-KNOWN_DEV_DIGESTS = {11: "936b897875c73cbfaadd4d0f59921f5187839fce6c40c11303e76926b0743918"}
+KNOWN_DEV_DIGESTS = {
+    11: "936b897875c73cbfaadd4d0f59921f5187839fce6c40c11303e76926b0743918",
+    12: "219b9ceebe43adfc940b23a276d243ba8b2d574ce1f6b14e9827b5ed9b2910af",  # the same in two caches, 2026-12-05
+}
 
 
 def is_dev_ptau(path: Path) -> bool:
