@@ -201,13 +201,24 @@ def grid(level_count: int) -> tuple[int, int]:
 def lookup_template(step: Lookup, value_bits: int) -> str:
     """The circom template of one lookup (``Bits`` comes from codegen's library): ``in`` -> ``out``."""
     t = table(step.function, step.scale, value_bits)
+    comment = (
+        f"// {step.function} at scale {step.scale} (ezkl's lookup): {t.levels} levels from {t.first}; level first+k owns [t[k], t[k+1])."
+    )
+    return grid_lookup_source(template_name(step), comment, t, check_bits="b")
+
+
+def grid_lookup_source(name: str, comment: str, t: Table, *, check_bits: str) -> str:
+    """An index function and the template ``name(b)``: ``in`` -> ``t.first + k`` for the k with ``t[k] <= in < t[k+1]``.
+
+    The two-level selector of this module's docstring; ``check_bits`` is the width of the two
+    range checks (``b``, or ``b + 1`` for a table over a wider input: zkml.circom.softmax's Exp).
+    """
     rows, columns = grid(t.levels)
     # Past the last level, empty levels [high, high) fill the grid: no x is in one (the docstring's soundness).
     padded = t.bounds + (t.bounds[-1],) * (rows * columns - t.levels)
     bounds = ", ".join(str(b) for b in padded)
-    name = template_name(step)
     return f"""
-// {step.function} at scale {step.scale} (ezkl's lookup): {t.levels} levels from {t.first}; level first+k owns [t[k], t[k+1]).
+{comment}
 // k = {columns} * row + column: one-hot row and column selectors (zkml.circom.lookups).
 function {name}_index(x) {{
     var t[{len(padded)}] = [{bounds}];
@@ -261,9 +272,9 @@ template {name}(b) {{
     }}
     columnTotal === 1;
     out <== level;
-    component above = Bits(b);  // in >= t[k]
+    component above = Bits({check_bits});  // in >= t[k]
     above.in <== in - lower;
-    component below = Bits(b);  // in < t[k+1]
+    component below = Bits({check_bits});  // in < t[k+1]
     below.in <== upper - 1 - in;
 }}
 """

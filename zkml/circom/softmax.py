@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from zkml.circom.lookups import MAX_SCALE, Table, grid
+from zkml.circom.lookups import MAX_SCALE, Table, grid, grid_lookup_source
 from zkml.errors import CircuitError
 
 # ezkl's Exp lookup takes e as an f32 (its settings say "base": 2.7182817) and raises it in f64.
@@ -145,68 +145,8 @@ def exp_table(scale: int, value_bits: int) -> Table:
 def _exp_template(scale: int, value_bits: int) -> str:
     """The Exp lookup of ``d <= 0`` (``in``) -> ``out``: :mod:`zkml.circom.lookups`'s gadget over ``[-2**b, 1)``, ``b + 1``-bit checks."""
     t = exp_table(scale, value_bits)
-    rows, columns = grid(t.levels)
-    padded = t.bounds + (t.bounds[-1],) * (rows * columns - t.levels)  # empty levels [1, 1) past the last
-    bounds = ", ".join(str(b) for b in padded)
-    name = f"SoftmaxExp_{scale}"
-    return f"""
-// ezkl's Exp at scale {scale} for d <= 0: {t.levels} levels; level k owns [t[k], t[k+1]) (zkml.circom.softmax).
-function {name}_index(x) {{
-    var t[{len(padded)}] = [{bounds}];
-    var lo = 0;
-    var hi = {t.levels - 1};
-    while (lo < hi) {{
-        var mid = (lo + hi + 1) \\ 2;
-        if (t[mid] <= x) {{ lo = mid; }} else {{ hi = mid - 1; }}
-    }}
-    return lo;
-}}
-
-template {name}(b) {{
-    signal input in;
-    signal output out;
-    var t[{len(padded)}] = [{bounds}];
-    var k = {name}_index(in);
-    signal row[{rows}];
-    signal column[{columns}];
-    signal lowerTerm[{columns}];
-    signal upperTerm[{columns}];
-    var rowTotal = 0;
-    var columnTotal = 0;
-    var level = 0;
-    for (var r = 0; r < {rows}; r++) {{
-        row[r] <-- r == k \\ {columns} ? 1 : 0;
-        row[r] * (row[r] - 1) === 0;
-        rowTotal += row[r];
-        level += row[r] * (r * {columns});
-    }}
-    rowTotal === 1;
-    var lower = 0;
-    var upper = 0;
-    for (var c = 0; c < {columns}; c++) {{
-        column[c] <-- c == k % {columns} ? 1 : 0;
-        column[c] * (column[c] - 1) === 0;
-        columnTotal += column[c];
-        level += column[c] * c;
-        var lowerInRow = 0;
-        var upperInRow = 0;
-        for (var r = 0; r < {rows}; r++) {{
-            lowerInRow += row[r] * t[r * {columns} + c];
-            upperInRow += row[r] * t[r * {columns} + c + 1];
-        }}
-        lowerTerm[c] <== column[c] * lowerInRow;
-        upperTerm[c] <== column[c] * upperInRow;
-        lower += lowerTerm[c];
-        upper += upperTerm[c];
-    }}
-    columnTotal === 1;
-    out <== level;
-    component above = Bits(b + 1);  // in >= t[k]
-    above.in <== in - lower;
-    component below = Bits(b + 1);  // in < t[k+1]
-    below.in <== upper - 1 - in;
-}}
-"""
+    comment = f"// ezkl's Exp at scale {scale} for d <= 0: {t.levels} levels; level k owns [t[k], t[k+1]) (zkml.circom.softmax)."
+    return grid_lookup_source(f"SoftmaxExp_{scale}", comment, t, check_bits="b + 1")
 
 
 def _softmax_template(step: Softmax) -> str:
