@@ -320,14 +320,16 @@ def demo_cmd(target: Target, conn: Connection, sender: Sender, as_json: bool) ->
     from zkml.oracle.demo import demo_flow
 
     result = demo_flow(target.pipeline(), conn, consumer=target.config.consumer, sender=sender)
-    state = result["consumer"]
+    state, gas, b = result["consumer"], result["gas"], target.batch_size
+    epochs = f"epoch {result['epoch']}" if b == 1 else f"epochs {result['epoch'] - b + 1}..{result['epoch']}"
+    per = f" ({gas['submit_per_prediction']:,} per prediction)" if b > 1 and gas.get("submit_per_prediction") else ""
     emit(
         result,
         as_json,
         [
-            f"feed {result['feed_address']} epoch {result['epoch']}: attested input {[round(v, 4) for v in result['input']]}",
-            f"oracle {result['oracle_address']}: prediction {result['prediction']['floats']}"
-            + (" (already published, read back)" if result["replayed"] else f" published, {result['gas']['submit']:,} gas"),
+            f"feed {result['feed_address']} {epochs}: attested input {[round(v, 4) for v in result['input']]}",
+            f"oracle {result['oracle_address']}: prediction {result['prediction']['floats']} at epoch {result['epoch']}"
+            + (" (already published, read back)" if result["replayed"] else f" published, {gas['submit']:,} gas{per}"),
             f"consumer {result['consumer_address']}: target risky allocation {state['target_risky_bps']} bps"
             + (f" ({result['consumer_note']})" if result["consumer_note"] else ""),
         ],

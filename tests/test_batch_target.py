@@ -1,8 +1,8 @@
 """``--batch-size B``: the same TARGET addresses the circuit's batch-B workspace, for every command.
 
-The fast tests resolve targets (no ezkl); the slow one builds the tiny circuit's batch-2
-workspace through the CLI and takes it through verify, verifier, deploy and verify-onchain
-on the session's anvil.
+The fast tests resolve targets (no ezkl); the slow ones build a batch-2 workspace through the
+CLI and take it through verify, verifier, deploy and verify-onchain (the tiny circuit) or the
+oracle demo (mlp_regressor) on the session's anvil.
 """
 
 from __future__ import annotations
@@ -190,3 +190,29 @@ def test_a_batched_tiny_circuit_goes_to_the_chain_through_the_cli(tmp_path: Path
     assert checked.exit_code == 0, checked.output
     result = json.loads(checked.output[checked.output.index("{") :])
     assert result["accepted"] and len(result["outputs"][0]) == 4
+
+
+@pytest.mark.slow  # about 30 s: mlp_regressor's batch-2 keys, then two demos
+def test_the_oracle_demo_proves_a_batch_of_consecutive_epochs_through_the_cli(tmp_path: Path, anvil: Any) -> None:
+    """``zkml oracle demo --batch-size 2``: one proof of the feed's two newest windows; a re-run on the same chain is no error."""
+    from zkml.evm.onchain import read_proof
+    from zkml.evm.rpc import connect
+    from zkml.oracle import model_spec
+    from zkml.oracle.feed import source_instances
+
+    target = (str(MLP), "--batch-size", "2", "--build-dir", str(tmp_path), "--rpc-url", anvil.url)
+    for step in ("verifier", "deploy"):
+        done = _cli(step, *(target if step == "deploy" else target[:-2]))
+        assert done.exit_code == 0, done.output
+    shown = _cli("oracle", "demo", *target)
+    assert shown.exit_code == 0, shown.output
+    assert "epochs " in shown.output and "per prediction" in shown.output, shown.output
+    ran = _cli("oracle", "demo", *target, "--json")
+    assert ran.exit_code == 0, ran.output
+    demo = json.loads(ran.output[ran.output.index("{") :])
+    assert demo["registration"]["max_epoch_lag"] >= 1 and len(demo["input"]) == 2 * 8
+    assert demo["gas"]["submit_per_prediction"] == demo["gas"]["submit"] // 2
+    spec = model_spec(tmp_path / "mlp_regressor" / "batch-2" / "settings.json")
+    proved = spec.input_instances(read_proof(Path(demo["proof"])).instances)
+    attested, _ = source_instances(connect(anvil.url), demo["source_address"], [demo["epoch"] - 1, demo["epoch"]])
+    assert [int(v) for v in proved] == [int(v) for v in attested]

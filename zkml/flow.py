@@ -145,83 +145,9 @@ def _fallback(pipeline: Pipeline, plain_bytes: int, digest: str, register_gas: i
 def _demo(pipeline: Pipeline, conn: Any, verifier: str, consumer: Any, *, reusable: bool) -> DemoResult:
     from zkml.oracle.demo import demo_flow
 
-    # The point of it all: a DeFi contract acting on the verified prediction (through the VKA when reusable).
-    def demo() -> DemoResult:
-        if pipeline.batch_size > 1:
-            return batched_demo(pipeline, conn, verifier=verifier, consumer=consumer, reusable=reusable)
-        return demo_flow(pipeline, conn, verifier=verifier, consumer=consumer, reusable=reusable)
-
-    return pipeline.runner.timed(DEMO_STAGE, demo)
-
-
-def batched_demo(pipeline: Pipeline, conn: Any, *, verifier: str, consumer: Any, reusable: bool = False) -> DemoResult:
-    """The oracle demo for a batch-B workspace: one proof over the demo feed's latest B epochs, published at once.
-
-    As :func:`zkml.oracle.demo.demo_flow` (a fresh feed filled with the ``[feed]`` demo series,
-    its feature source, the attested registration, the vault), except that the model is proved
-    on B consecutive epochs' windows and registered with ``max_epoch_lag`` at least B - 1 (the
-    oracle bounds every sample's epoch by the source's latest); the vault acts on the newest.
-
-    Raises:
-        AttestationError: a window outside the registered bounds, or proved inputs that differ from the source's.
-        OracleError, ChainError: a refused step.
-    """
-    from dataclasses import replace
-
-    from zkml.evm.rpc import resolve_sender
-    from zkml.oracle.attest import ATTESTED_DIR, check_bounds, proof_inputs
-    from zkml.oracle.client import deploy_oracle, publish, read_prediction
-    from zkml.oracle.compile import compile_contracts
-    from zkml.oracle.consumer import consumer_act, deploy_consumer
-    from zkml.oracle.demo import demo_prices, fill_demo_feed
-    from zkml.oracle.feed import attested_input, deploy_source, latest_epoch
-    from zkml.oracle.oracle_model import OracleModel
-    from zkml.oracle.registry import register_workspace, workspace_vka
-    from zkml.proving.warm import ProverSpec, WarmProver
-    from zkml.workspace import write_json_atomic
-
-    b, model, sender, contracts = pipeline.batch_size, OracleModel.of(pipeline), resolve_sender(conn), compile_contracts()
-    spec = model.returns_spec()
-    feed = replace(model.feed, demo_rounds=max(model.feed.demo_rounds, b + spec.window + 1))
-    oracle = deploy_oracle(conn, model.root, sender=sender, contracts=contracts)
-    price_feed, push_gas = fill_demo_feed(conn, model.root, demo_prices(pipeline, feed), feed, sender=sender, contracts=contracts)
-    source = deploy_source(conn, model.root, price_feed.address, spec, sender=sender, contracts=contracts)
-    registration = register_workspace(
-        conn, oracle.address, pipeline, verifier=verifier, feature_source=source.address, max_epoch_lag=max(model.max_epoch_lag, b - 1),
-        max_age=model.max_age, reusable=reusable, sender=sender, contracts=contracts,
-    )  # fmt: skip
-    vault = deploy_consumer(conn, oracle.address, registration.model_id, model.root, config=consumer, sender=sender, contracts=contracts)
-    top = latest_epoch(conn, price_feed.address, contracts=contracts)
-    epochs = list(range(top - b + 1, top + 1))
-    windows = [attested_input(conn, price_feed.address, epoch, spec, contracts=contracts) for epoch in epochs]
-    for window in windows:
-        check_bounds(window.instances, registration.bounds, epoch=window.epoch)
-    folder, name = model.root / ATTESTED_DIR, f"epochs-{epochs[0]}-{epochs[-1]}"
-    write_json_atomic(folder / f"{name}.input.json", {"input_data": [[v for w in windows for v in w.values]]})
-    proof = WarmProver(ProverSpec.from_pipeline(pipeline), folder).prove(folder / f"{name}.input.json", name=name).proof
-    if tuple(proof_inputs(proof.path, model.spec)) != tuple(v for w in windows for v in w.instances):
-        from zkml.errors import AttestationError
-
-        raise AttestationError(f"the batch proof's inputs differ from the source's at epochs {epochs[0]}..{epochs[-1]}")
-    words = workspace_vka(model.root).words if reusable else None
-    publication = publish(
-        conn, oracle.address, registration.model_id, proof.path, epochs=epochs, on_replay="read", vka_words=words,
-        sender=sender, contracts=contracts,
-    )  # fmt: skip
-    _, read_gas = read_prediction(conn, oracle.address, registration.model_id, epoch=top, contracts=contracts)
-    state, act_gas = consumer_act(conn, vault.address, sender=sender, contracts=contracts)
-    sent = {"deploy_oracle": oracle, "deploy_feed": price_feed, "deploy_source": source, "deploy_consumer": vault}
-    gas = {key: None if d.reused else d.gas_used for key, d in sent.items()}
-    gas |= {"push_rounds": push_gas, "register": None if registration.reused else registration.gas_used}
-    gas |= {"submit": publication.gas_used, "submit_per_prediction": (publication.gas_used or 0) // b, "read": read_gas, "act": act_gas}
-    return {
-        "oracle_address": oracle.address, "feed_address": price_feed.address, "source_address": source.address,
-        "consumer_address": vault.address, "model_id": "0x" + registration.model_id.hex(), "epoch": top,
-        "input": [v for w in windows for v in w.values], "proof": str(proof.path),
-        "verifier_kind": "reusable+vka" if reusable else "plain", "registration": registration.as_dict(),
-        "replayed": publication.replayed, "tx_hash": publication.tx_hash, "prediction": publication.prediction.as_dict(),
-        "gas": gas, "consumer": state.as_dict(), "consumer_note": "",
-    }  # fmt: skip
+    # The point of it all: a DeFi contract acting on the verified prediction (through the VKA when reusable);
+    # a batch-B workspace proves and publishes its feed's B newest epochs at once.
+    return pipeline.runner.timed(DEMO_STAGE, lambda: demo_flow(pipeline, conn, verifier=verifier, consumer=consumer, reusable=reusable))
 
 
 def run_pipeline(
@@ -291,4 +217,4 @@ def run(
     return run_pipeline(pipeline, chain=chain, rpc_url=rpc_url, allow_unsafe_srs=allow_unsafe_srs, reusable_fallback=reusable_fallback)
 
 
-__all__ = ["BACKEND_STAGE", "DEMO_STAGE", "batched_demo", "intake_details", "run", "run_onchain", "run_pipeline", "stage_names"]
+__all__ = ["BACKEND_STAGE", "DEMO_STAGE", "intake_details", "run", "run_onchain", "run_pipeline", "stage_names"]

@@ -97,6 +97,10 @@ def demo_flow(
 ) -> DemoResult:
     """From a workspace with a deployed verifier to the DeFi consumer acting on an attested prediction.
 
+    A batch-B workspace is proved once on the feed's B newest epochs' windows, registered with
+    ``max_epoch_lag`` at least B - 1 (the oracle bounds every sample's epoch by the source's
+    latest) and published at once; the vault acts on the newest.
+
     Args:
         pipeline: a :class:`zkml.pipeline.Pipeline` whose verifier is deployed on ``conn``.
         conn: the chain.
@@ -108,48 +112,53 @@ def demo_flow(
             digest and every submission carries the VKA (a model whose plain verifier is over EIP-170).
 
     Returns:
-        A :class:`zkml.artifacts.DemoResult` (JSON as it is): addresses, ``model_id``, ``epoch``,
-        ``prediction``, ``gas`` per step, ``consumer`` (the vault's state) and ``consumer_note``
+        A :class:`zkml.artifacts.DemoResult` (JSON as it is): addresses, ``model_id``, ``epoch`` (the
+        newest proved), ``input`` (every sample's window, sample-major), ``prediction``, ``gas`` per step, ``consumer`` (the vault's state) and ``consumer_note``
         when the vault did not act.
 
     Raises:
         OracleError: no [feed] demo series, a window outside the model's bounds, or a refused step.
         ChainError: the RPC, account or a transaction failed.
     """
-    from zkml.oracle.attest import prove_attested
-    from zkml.oracle.feed import attested_input, latest_epoch
+    from dataclasses import replace
+
+    from zkml.oracle.feed import latest_epoch
     from zkml.oracle.oracle_model import OracleModel
     from zkml.oracle.registry import workspace_vka
 
     model = OracleModel(
         workspace_model(pipeline), feed or pipeline.config.feed or FeedConfig(), consumer or pipeline.config.consumer or ConsumerConfig()
     )
+    b = model.spec.batch_size
+    if b > 1:  # B consecutive epochs need B windows' worth of rounds past the first window
+        model = replace(model, feed=replace(model.feed, demo_rounds=max(model.feed.demo_rounds, b + model.returns_spec().window + 1)))
     sender = sender or resolve_sender(conn)
     contracts = compile_contracts()
     chain = _deploy(pipeline, model, conn, verifier=verifier, reusable=reusable, sender=sender, contracts=contracts)
     registration = chain.registration
-    epoch = latest_epoch(conn, chain.feed.address)
-    attested = attested_input(conn, chain.feed.address, epoch, model.returns_spec())
-    proof_path = prove_attested(pipeline, attested, model.spec, registration.bounds)
+    top = latest_epoch(conn, chain.feed.address, contracts=contracts)
+    epochs = list(range(top - b + 1, top + 1))
+    proof_path, values = _prove_epochs(pipeline, model, conn, chain, epochs, contracts=contracts)
     words = workspace_vka(model.root).words if reusable else None
     publication = publish(
-        conn, chain.oracle.address, registration.model_id, proof_path, epochs=[epoch], on_replay="read", vka_words=words,
+        conn, chain.oracle.address, registration.model_id, proof_path, epochs=epochs, on_replay="read", vka_words=words,
         sender=sender, contracts=contracts,
     )  # fmt: skip
     gas = _sent_gas(chain.oracle, chain.vault, registration, publication) | {
         "deploy_feed": chain.feed.gas_used,
         "push_rounds": chain.push_gas,
+        "submit_per_prediction": None if publication.gas_used is None else publication.gas_used // b,
     }
     gas["deploy_source"] = None if chain.source.reused else chain.source.gas_used
-    state, note = _read_and_act(conn, chain, epoch, gas, sender=sender, contracts=contracts)
+    state, note = _read_and_act(conn, chain, top, gas, sender=sender, contracts=contracts)
     return {
         "oracle_address": chain.oracle.address,
         "feed_address": chain.feed.address,
         "source_address": chain.source.address,
         "consumer_address": chain.vault.address,
         "model_id": hex32(registration.model_id),
-        "epoch": epoch,
-        "input": list(attested.values),
+        "epoch": top,
+        "input": values,
         "proof": str(proof_path),
         "verifier_kind": "reusable+vka" if reusable else "plain",
         "registration": registration.as_dict(),
@@ -160,6 +169,24 @@ def demo_flow(
         "consumer": state.as_dict(),
         "consumer_note": note,
     }
+
+
+def _prove_epochs(
+    pipeline: ProvableCircuit, model: OracleModel, conn: Connection, chain: _DemoChain, epochs: list[int], *, contracts: OracleContracts
+) -> tuple[Path, list[float]]:
+    """Prove the model on the feed's windows at ``epochs`` (one, or a batch's B consecutive ones); the proof and its inputs."""
+    from zkml.oracle.attest import ATTESTED_DIR, prove_attested
+    from zkml.oracle.feed import attested_input
+    from zkml.oracle.multi_feed import epochs_batch, prove_feed_batch
+    from zkml.proving.warm import ProverSpec
+
+    spec, bounds = model.returns_spec(), chain.registration.bounds
+    if len(epochs) == 1:
+        attested = attested_input(conn, chain.feed.address, epochs[0], spec, contracts=contracts)
+        return prove_attested(pipeline, attested, model.spec, bounds), list(attested.values)
+    batch = epochs_batch(conn, chain.feed.address, epochs, spec, contracts=contracts)
+    proof = prove_feed_batch(ProverSpec.from_pipeline(pipeline), Path(pipeline.ws.root) / ATTESTED_DIR, batch, model.spec, bounds)
+    return proof, [v for item in batch.inputs for v in item.values]
 
 
 def _read_and_act(
@@ -206,7 +233,8 @@ def _deploy(
     price_feed, push_gas = fill_demo_feed(conn, model.root, prices, model.feed, sender=sender, contracts=contracts)
     source = deploy_source(conn, model.root, price_feed.address, model.returns_spec(), sender=sender, contracts=contracts)
     registration = register_workspace(
-        conn, oracle.address, pipeline, verifier=verifier, feature_source=source.address, max_epoch_lag=model.max_epoch_lag,
+        conn, oracle.address, pipeline, verifier=verifier, feature_source=source.address,
+        max_epoch_lag=max(model.max_epoch_lag, model.spec.batch_size - 1),  # every sample's epoch within the lag of the latest
         max_age=model.max_age, reusable=reusable, sender=sender, contracts=contracts,
     )  # fmt: skip
     vault = deploy_consumer(
