@@ -1,4 +1,4 @@
-"""``zkml oracle``: deploy the verified-prediction oracle, register a model, publish, read, and the demo.
+"""``zkml oracle``: deploy the verified-prediction oracle, register a model, publish, read, let a vault act, and the demo.
 
 Thin wrappers over :mod:`zkml.oracle`. TARGET addresses the workspace as for every
 command; the workspace holds the settings, keys, proof and ``deployments.json``
@@ -54,28 +54,40 @@ def oracle_group() -> None:
     show_default=True,
     help="Also deploy a ForecastVault pinned to the model (registered, attested).",
 )
+@click.option(
+    "--feed-index",
+    "feed_indexes",
+    type=click.IntRange(min=0),
+    multiple=True,
+    help="Multi-feed model: deploy the FeedForecastVault of feed k (repeat it for several feeds); implies --consumer.",
+)
 @_model_option
 @chain_connection(sender=True)
 @json_flag
-def deploy_cmd(target: Target, consumer: bool, model_id: str | None, conn: Connection, sender: Sender, as_json: bool) -> None:
-    """Deploy (or reuse) the oracle, and optionally a consumer pinned to TARGET's attested model."""
-    from zkml.oracle import compile_contracts, deploy_consumer, deploy_oracle
+def deploy_cmd(
+    target: Target, consumer: bool, feed_indexes: tuple[int, ...], model_id: str | None, conn: Connection, sender: Sender, as_json: bool
+) -> None:
+    """Deploy (or reuse) the oracle, and optionally the consumers pinned to TARGET's attested model."""
+    from zkml.oracle import compile_contracts, deploy_consumer, deploy_feed_consumer, deploy_oracle
 
     workspace = target.workspace
     contracts = compile_contracts()
     oracle = deploy_oracle(conn, workspace, sender=sender, contracts=contracts)
     payload: dict[str, Any] = {"oracle": {**oracle.as_dict(), "reused": oracle.reused}}
     lines = [_deployed(f"oracle on chain {conn.chain_id}", oracle)]
-    if consumer:
-        vault = deploy_consumer(
-            conn,
-            oracle.address,
-            _model(target).model_id(conn, model_id),
-            workspace,
-            config=target.config.consumer,
-            sender=sender,
-            contracts=contracts,
-        )
+    if feed_indexes:
+        mid = _model(target).model_id(conn, model_id, multi_feed=True)
+        vaults = {
+            k: deploy_feed_consumer(
+                conn, oracle.address, mid, k, workspace, config=target.config.consumer, sender=sender, contracts=contracts
+            )
+            for k in dict.fromkeys(feed_indexes)
+        }
+        payload["feed_consumers"] = [{**v.as_dict(), "feed_index": k, "reused": v.reused} for k, v in vaults.items()]
+        lines += [_deployed(f"feed {k}'s consumer for model 0x{mid.hex()}", v) for k, v in vaults.items()]
+    elif consumer:
+        mid = _model(target).model_id(conn, model_id)
+        vault = deploy_consumer(conn, oracle.address, mid, workspace, config=target.config.consumer, sender=sender, contracts=contracts)
         payload["consumer"] = {**vault.as_dict(), "reused": vault.reused}
         lines.append(_deployed(f"consumer for model {vault.model_id}", vault))
     from zkml.workspace import Layout
@@ -256,7 +268,9 @@ def _sample_epochs(conn: Connection, oracle: str, model_id: bytes, epochs: tuple
 @click.option("--input-commitment", default=None, help="Read an unattested model's prediction for this input commitment.")
 @click.option("--feed", "feed_address", default=None, help="Multi-feed model: read this feed's prediction (its feed or source).")
 @click.option("--index", "feed_index", type=click.IntRange(min=0), default=None, help="Multi-feed model: read feed k's prediction.")
-@click.option("--consumer", "show_consumer", is_flag=True, help="Also show the ForecastVault's state.")
+@click.option(
+    "--consumer", "show_consumer", is_flag=True, help="Also show the recorded vault's state (with --index, that feed's FeedForecastVault)."
+)
 @chain_connection
 @json_flag
 def read_cmd(
@@ -272,10 +286,8 @@ def read_cmd(
     as_json: bool,
 ) -> None:
     """Read the model's latest fresh prediction (fails if stale, retired or absent); per feed for a multi-feed model."""
-    from zkml.evm.records import DeploymentStore
-    from zkml.oracle import CONSUMER_CONTRACT, consumer_state, parse_bytes32, read_prediction
+    from zkml.oracle import consumer_state, parse_bytes32, read_prediction
 
-    workspace = target.workspace
     model = _model(target)
     oracle = model.oracle_address(conn, oracle_address)
     mid = model.model_id(conn, model_id, multi_feed=feed_address is not None or feed_index is not None)
@@ -297,14 +309,38 @@ def read_cmd(
         f"prediction 0x{prediction.prediction_id.hex()} of model 0x{mid.hex()}: {list(prediction.floats)} "
         f"(epoch {prediction.epoch}, data time {prediction.data_timestamp}, expires {prediction.expires_at}; read gas estimate {gas:,})"
     ]
-    entry = DeploymentStore.of(workspace).latest(conn.chain_id, CONSUMER_CONTRACT, oracle=oracle, model_id="0x" + mid.hex())
-    if show_consumer and entry is not None:
-        state = consumer_state(conn, entry.address)
+    vault = model.consumer_address(conn, oracle, mid, index=feed_index) if show_consumer else None
+    if vault is not None:
+        state = consumer_state(conn, vault)
         payload["consumer"] = state.as_dict()
         lines.append(
             f"consumer {state.address}: target risky {state.target_risky_bps} bps (forecast {state.last_forecast_wad / 1e18:+.6f})"
         )
     emit(payload, as_json, lines)
+
+
+@oracle_group.command("act")
+@circuit_target(batched=True, prebuild=True)
+@_oracle_option
+@_model_option
+@click.option("--index", "feed_index", type=click.IntRange(min=0), default=None, help="Multi-feed model: feed k's FeedForecastVault acts.")
+@click.option("--consumer", "consumer_address", default=None, help="The vault (default: the one recorded in the workspace).")
+@chain_connection(sender=True)
+@json_flag
+def act_cmd(target: Target, oracle_address: str | None, model_id: str | None, feed_index: int | None, consumer_address: str | None,
+            conn: Connection, sender: Sender, as_json: bool) -> None:  # fmt: skip
+    """Let TARGET's vault rebalance on the prediction for its feed's latest epoch (anyone may send this)."""
+    from zkml.oracle.operations import act
+
+    state, gas = act(
+        _model(target), conn, oracle=oracle_address, model_id=model_id, index=feed_index, consumer=consumer_address, sender=sender
+    )
+    emit(
+        {"consumer": state.as_dict(), "gas_used": gas},
+        as_json,
+        [f"consumer {state.address} acted on epoch {state.last_epoch} (gas {gas:,}): target risky {state.target_risky_bps} bps "
+         f"(forecast {state.last_forecast_wad / 1e18:+.6f})"],
+    )  # fmt: skip
 
 
 @oracle_group.command("demo")

@@ -1,4 +1,4 @@
-"""``zkml oracle deploy/register/attest/publish/read/demo`` against the session anvil.
+"""``zkml oracle deploy/register/attest/publish/read/act/demo`` against the session anvil.
 
 The commands run on a copy of the market's prover workspace (tests/oracle/conftest.py),
 whose cached proof is of the feed's latest window: ``attest`` at that epoch reuses it.
@@ -71,6 +71,14 @@ def test_oracle_commands(market: Market, chain: World, mlp: Any, tmp_path: Path)
     read = run("read", "--consumer")
     assert read["prediction"] == published and read["read_gas_estimate"] > 0
     assert read["consumer"]["address"] == deployed["consumer"]["address"]
+    out = run("act", "--index", "0", code=2)  # a one-feed model has no feed vaults: none recorded, told how to deploy one
+    assert "no vault recorded" in out and "--feed-index 0" in out and len(out.strip().splitlines()) == 1, out
+    acted = run("act")  # the recorded vault acts on the published latest epoch
+    assert acted["consumer"]["address"] == deployed["consumer"]["address"] and acted["gas_used"] > 0
+    assert acted["consumer"]["last_epoch"] == market.latest and acted["consumer"]["last_prediction_id"] == published["prediction_id"]
+    assert run("read", "--consumer")["consumer"] == acted["consumer"]
+    out = run("act", code=2)  # nothing newer to act on: the vault's refusal, in one line
+    assert "NotNewer" in out and len(out.strip().splitlines()) == 1, out
 
 
 def test_oracle_demo_needs_a_demo_series(chain: World, tiny: Any, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Issue 25's multi-feed flow from the command line only: `zkml feed deploy --count K`, `feed push --series --offset`,
-`oracle register/attest --feed ×K`, `oracle read --index/--feed`, on a batch-2 build of circuits/mlp_regressor.
+`oracle register/attest --feed ×K`, `oracle read --index/--feed`, `oracle deploy --feed-index`, `oracle act --index`,
+on a batch-2 build of circuits/mlp_regressor.
 
 The same commands at B=16 over 16 feeds are the issue's must-show (129,406 gas per prediction, see
 benchmarks/results/oracle_gas.md); B=2 keeps the build to seconds. Everything runs through click on the
@@ -68,3 +69,13 @@ def test_k_feeds_at_one_epoch_from_the_cli(conn: Any, tmp_path: Path) -> None:
 
     again = run("oracle", "attest", *target, *feed_args)  # the same epoch again: nothing new, nothing sent
     assert again["replayed"] is True and again.get("publication") is None
+
+    # Each asset's FeedForecastVault, deployed and acting from the CLI on its own feed's prediction.
+    vaults = run("oracle", "deploy", *target, *(a for k in range(K) for a in ("--feed-index", str(k))))["feed_consumers"]
+    assert [v["feed_index"] for v in vaults] == list(range(K)) and len({v["address"] for v in vaults}) == K
+    for k in range(K):
+        acted = run("oracle", "act", *target, "--index", str(k))["consumer"]
+        assert acted["address"] == vaults[k]["address"] and acted["last_prediction_id"] == batch[k]["prediction_id"]
+        assert run("oracle", "read", *target, "--index", str(k), "--consumer")["consumer"] == acted
+    out = run("oracle", "act", *target, "--index", "0", code=2)
+    assert "NotNewer" in out, out

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from zkml.evm.rpc import Connection, Sender
     from zkml.oracle.client import Publication
+    from zkml.oracle.consumer import ConsumerState
     from zkml.oracle.multi_feed import FeedBatch
     from zkml.oracle.oracle_model import OracleModel
     from zkml.oracle.registry import Registration
@@ -293,4 +294,44 @@ def attest(
     return Attestation(at, tuple(attested.values), proof, publication)
 
 
-__all__ = ["Attestation", "FeedAttestation", "attest", "attest_feeds", "register", "source_for"]
+def act(
+    model: OracleModel,
+    conn: Connection,
+    *,
+    oracle: str | None = None,
+    model_id: str | None = None,
+    index: int | None = None,
+    consumer: str | None = None,
+    sender: Sender | None = None,
+) -> tuple[ConsumerState, int]:
+    """Let the workspace's vault rebalance on the prediction for its feed's latest epoch (anyone may call it).
+
+    Args:
+        index: a multi-feed model's feed: its FeedForecastVault acts on that feed's prediction.
+        consumer: the vault's address; default: the one this workspace deployed for the oracle and model.
+
+    Returns:
+        The vault's state afterwards and the gas used.
+
+    Raises:
+        OracleError: no vault is recorded for the oracle and model (deploy one first).
+        OracleRevertError: the vault refused: ``NotLatestEpoch`` (the feed's latest epoch is not published),
+            ``NotNewer`` (it already acted on it), ``CooldownActive``, ``Stale``, ...
+    """
+    from zkml.errors import OracleError
+    from zkml.oracle.consumer import consumer_act
+
+    address = model.oracle_address(conn, oracle)
+    mid = model.model_id(conn, model_id, multi_feed=index is not None)
+    vault = consumer or model.consumer_address(conn, address, mid, index=index)
+    if vault is None:
+        which = "a ForecastVault" if index is None else f"feed {index}'s FeedForecastVault"
+        flag = "" if index is None else f" --feed-index {index}"
+        raise OracleError(
+            f"no vault recorded in {model.root} for model 0x{mid.hex()} on chain {conn.chain_id}",
+            hint=f"deploy {which} with `zkml oracle deploy --consumer{flag}`, or pass --consumer ADDR",
+        )
+    return consumer_act(conn, vault, sender=sender)
+
+
+__all__ = ["Attestation", "FeedAttestation", "act", "attest", "attest_feeds", "register", "source_for"]

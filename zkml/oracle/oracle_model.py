@@ -113,6 +113,20 @@ class OracleModel:
             )
         return entry.address
 
+    def consumer_address(self, conn: Connection, oracle: str, model_id: bytes, *, index: int | None = None) -> str | None:
+        """The vault this workspace deployed for ``oracle`` and ``model_id``: its ForecastVault, or with ``index``
+        the FeedForecastVault of feed ``index`` of a multi-feed model; None when none is recorded."""
+        from zkml.evm.records import DeploymentStore
+        from zkml.oracle.compile import CONSUMER_CONTRACT, FEED_CONSUMER_CONTRACT
+        from zkml.oracle.encoding import hex32
+        from zkml.oracle.multi_feed import FEEDS_DIR
+
+        folder, name = (
+            (self.root, CONSUMER_CONTRACT) if index is None else (self.root / FEEDS_DIR / f"vault-{index}", FEED_CONSUMER_CONTRACT)
+        )
+        entry = DeploymentStore.of(folder).latest(conn.chain_id, name, oracle=conn.w3.to_checksum_address(oracle), model_id=hex32(model_id))
+        return entry.address if entry is not None else None
+
     def recorded_source(self, conn: Connection) -> str | None:
         """The feature source this workspace last deployed on the chain, if any."""
         from zkml.evm.records import DeploymentStore
