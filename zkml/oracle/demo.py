@@ -120,18 +120,11 @@ def demo_flow(
         OracleError: no [feed] demo series, a window outside the model's bounds, or a refused step.
         ChainError: the RPC, account or a transaction failed.
     """
-    from dataclasses import replace
-
     from zkml.oracle.feed import latest_epoch
-    from zkml.oracle.oracle_model import OracleModel
     from zkml.oracle.registry import workspace_vka
 
-    model = OracleModel(
-        workspace_model(pipeline), feed or pipeline.config.feed or FeedConfig(), consumer or pipeline.config.consumer or ConsumerConfig()
-    )
+    model = _demo_model(pipeline, feed, consumer)
     b = model.spec.batch_size
-    if b > 1:  # B consecutive epochs need B windows' worth of rounds past the first window
-        model = replace(model, feed=replace(model.feed, demo_rounds=max(model.feed.demo_rounds, b + model.returns_spec().window + 1)))
     sender = sender or resolve_sender(conn)
     contracts = compile_contracts()
     chain = _deploy(pipeline, model, conn, verifier=verifier, reusable=reusable, sender=sender, contracts=contracts)
@@ -169,6 +162,20 @@ def demo_flow(
         "consumer": state.as_dict(),
         "consumer_note": note,
     }
+
+
+def _demo_model(pipeline: ProvableCircuit, feed: FeedConfig | None, consumer: ConsumerConfig | None) -> OracleModel:
+    """The workspace's model with the demo's feed and consumer policy (given, else the config's, else the defaults)."""
+    from dataclasses import replace
+
+    from zkml.oracle.oracle_model import OracleModel
+
+    config = pipeline.config
+    model = OracleModel(workspace_model(pipeline), feed or config.feed or FeedConfig(), consumer or config.consumer or ConsumerConfig())
+    b = model.spec.batch_size
+    if b > 1:  # B consecutive epochs need B windows' worth of rounds past the first window
+        model = replace(model, feed=replace(model.feed, demo_rounds=max(model.feed.demo_rounds, b + model.returns_spec().window + 1)))
+    return model
 
 
 def _prove_epochs(
