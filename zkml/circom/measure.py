@@ -8,7 +8,10 @@ proof: ``verify_gas`` is the mined transaction's ``gasUsed``, as ``benchmarks/ba
 measures it and as the halo2 run's own on-chain verification does. Fidelity is the max abs error
 of the circuit's outputs (:func:`zkml.circom.graph.evaluate`, ezkl's integer rules, which the
 circuit constrains) against the float outputs the halo2 run compared with, on the same held-out
-samples (the workspace's ``fidelity.json``): one metric for every backend.
+samples (the workspace's ``fidelity.json``): one metric for every backend. On those samples the
+circuit's outputs must also equal ezkl's witness outputs exactly (the same file's
+``circuit_outputs``): where one differs (a model whose rounding the circom path mirrors wrongly),
+every circom system is left out with the sample and values, before any key or proof is made.
 
 The powers-of-tau rule (what keeps ``make demo`` from silently spending minutes): a system is
 measured when the powers of tau its setup needs are cached (``~/.cache/zkml/ptau``: the development
@@ -130,19 +133,35 @@ def load_or_setup_keys(circuit: CircomCircuit, name: str) -> SnarkKeys:
     return setup_keys(circuit, name)
 
 
-def circom_fidelity(circuit: CircomCircuit, fidelity_path: Path) -> tuple[float, int]:
-    """(max abs error, samples) of the circuit's outputs against the float outputs in the halo2 run's ``fidelity.json``."""
+def circom_fidelity(circuit: CircomCircuit, fidelity_path: Path) -> tuple[float, int, str]:
+    """(max abs error, samples, disagreement) of the circuit's outputs on the halo2 run's held-out samples.
+
+    The error is against the float outputs in the run's ``fidelity.json``. The disagreement is
+    checked against ezkl's own witness outputs there (``circuit_outputs``): the circom path must
+    compute ezkl's integers exactly, so any difference (an op combination whose rounding zkml
+    mirrors wrongly) is described ("3 of 64 held-out samples (first: ...)"); "" when none differ.
+    """
     from zkml.circom.graph import evaluate, quantize
 
     report = json.loads(Path(fidelity_path).read_text())
     payload = json.loads(Path(report["data"]).read_text())
     graph = circuit.graph
     samples = samples_of(payload["input_data"], [size for _, size in graph.inputs])[: len(report["float_outputs"])]
-    worst = 0.0
-    for sample, reference in zip(samples, report["float_outputs"], strict=True):
+    witnessed = report.get("circuit_outputs") or [None] * len(samples)
+    worst, differing, first = 0.0, 0, ""
+    for k, (sample, reference, ezkl) in enumerate(zip(samples, report["float_outputs"], witnessed, strict=True)):
         outputs = evaluate(graph, [quantize(v, graph.scale) for v in sample])
         worst = max(worst, *(abs(o / 2**graph.scale - float(r)) for o, r in zip(outputs, _flatten(reference), strict=True)))
-    return worst, len(samples)
+        if ezkl is None:
+            continue
+        expected = [round(float(v) * 2**graph.scale) for v in _flatten(ezkl)]
+        if list(outputs) != expected:
+            differing += 1
+            j = next((j for j, (a, b) in enumerate(zip(outputs, expected, strict=False)) if a != b), min(len(outputs), len(expected)))
+            mine, theirs = (seq[j] if j < len(seq) else "none" for seq in (outputs, expected))
+            first = first or f"sample {k}, output {j}: {mine} against ezkl's {theirs} at scale {graph.scale}"
+    disagreement = f"{differing} of {len(samples)} held-out samples (first: {first})" if differing else ""
+    return worst, len(samples), disagreement
 
 
 def samples_of(input_data: list[Any], sizes: list[int]) -> list[list[float]]:
@@ -244,7 +263,13 @@ def measure_circom(
                 for r in data["rows"]
             )
             return CircomRun(reread, cached=True)
-    fidelity, samples = circom_fidelity(circuit, fidelity_path)
+    fidelity, samples, disagreement = circom_fidelity(circuit, fidelity_path)
+    if disagreement:  # not ezkl's function: its proofs would publish other predictions than halo2's for the same inputs
+        reason = f"not measured: the circom circuit's outputs differ from ezkl's witness on {disagreement}"
+        log.warning("circom: %s", reason)
+        refused = tuple(BackendRow(name, None, None, None, None, "", reason) for name in SYSTEMS)
+        write_json_atomic(cache, {"key": key, "samples": samples, "measured_at": time.time(), "rows": [r.as_dict() for r in refused]})
+        return CircomRun(refused, cached=False)
     inputs = quantize_inputs(circuit, _flatten(json.loads(Path(input_path).read_text())["input_data"])[: circuit.graph.input_size])
     rows: list[BackendRow] = []
     failed = False
