@@ -117,6 +117,25 @@ def conv1d_model(path: Path, seed: int = 6) -> Path:
     return write_model(path, nodes, [1, 2, 9], 12, weights)
 
 
+def reshaped_conv1d_model(path: Path, seed: int = 7) -> Path:
+    """A flat [1,18] input reshaped to [1,2,9] (a Constant shape), then :func:`conv1d_model`'s layers: the Conv's input
+    shape is known only from ONNX shape inference."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    shape = numpy_helper.from_array(np.array([1, 2, 9], dtype=np.int64))
+    nodes = [
+        helper.make_node("Constant", [], ["s"], value=shape),
+        helper.make_node("Reshape", ["x", "s"], ["r"]),
+        helper.make_node("Conv", ["r", "k", "c"], ["v"], kernel_shape=[3], pads=[2, 2], strides=[2]),
+        helper.make_node("Relu", ["v"], ["h"]),
+        helper.make_node("AveragePool", ["h"], ["p"], kernel_shape=[2], strides=[2], pads=[1, 1], count_include_pad=1),
+        helper.make_node("Flatten", ["p"], ["y"]),
+    ]
+    weights = {"k": rng.normal(0, 0.6, (3, 2, 3)), "c": rng.normal(0, 0.3, 3)}
+    return write_model(path, nodes, 18, 12, weights)
+
+
 def pool_model(path: Path, kernel: int, relu: bool) -> Path:
     """An AveragePool whose window is not a power of two (stride 1), then Relu when ``relu``: [1,2,12] -> [1,2,13-kernel]."""
     from onnx import helper

@@ -15,6 +15,7 @@ from tests.circom.models import (
     ezkl_instances,
     ezkl_settings,
     pool_model,
+    reshaped_conv1d_model,
     residual_model,
     tie_model,
     write_model,
@@ -116,8 +117,15 @@ def test_a_cast_to_float_passes_through_and_other_casts_are_refused(tmp_path: Pa
 
 @pytest.mark.parametrize(
     "make",
-    [conv2d_model, conv1d_model, lambda p: pool_model(p, 3, False), lambda p: pool_model(p, 6, True), lambda p: pool_model(p, 6, False)],
-    ids=["conv2d", "conv1d", "pool-of-3", "pool-of-6-relu", "pool-of-6"],
+    [
+        conv2d_model,
+        conv1d_model,
+        reshaped_conv1d_model,
+        lambda p: pool_model(p, 3, False),
+        lambda p: pool_model(p, 6, True),
+        lambda p: pool_model(p, 6, False),
+    ],
+    ids=["conv2d", "conv1d", "conv1d-after-reshape", "pool-of-3", "pool-of-6-relu", "pool-of-6"],
 )
 def test_conv_and_average_pool_evaluate_equal_ezkls_witness(make, tmp_path: Path) -> None:
     onnx_path = make(tmp_path / "m.onnx")

@@ -410,7 +410,8 @@ class _GraphReader:
         from zkml.circom import windows
 
         src_name = node.input[0]
-        shape = self.shapes.get(src_name)
+        inferred = self.value_shapes.get(src_name)  # a Conv's input is [N, C, ...]: N is the batch of 1 inference assumed
+        shape = self.shapes.get(src_name) or (inferred[1:] if inferred and inferred[0] == 1 else None)
         where = f"{node.op_type} {node.name!r}"
         if shape is None or len(shape) not in (2, 3):
             raise CircuitError(f"{where}: the circom backend takes a Conv or pool on a 1d or 2d input of known shape, not {shape}")
