@@ -121,3 +121,39 @@ def test_lookups_batch_elementwise() -> None:
     samples = _samples(3, 2)
     batched = batch_graph(single, 3)
     assert evaluate(batched, [v for sample in samples for v in sample]) == batch_outputs(single, samples)
+
+
+def _softmax_after_gemm(path: Path) -> Path:
+    from onnx import helper
+
+    from tests.circom.models import write_model
+
+    rng = np.random.default_rng(9)
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["g"], transB=1), helper.make_node("Softmax", ["g"], ["y"], axis=1)]
+    return write_model(path, nodes, 4, 3, {"w": rng.normal(0, 1.5, (3, 4)), "b": rng.normal(0, 0.5, 3)})
+
+
+@pytest.mark.parametrize("make", ["tree", "affine", "softmax"])
+def test_element_wise_and_softmax_steps_batch_as_the_compiled_batch_circuit_computes(make: str, tmp_path: Path) -> None:
+    """The batch graph of a tree (Linear, comparisons, Relu), a BatchNormalization and a Softmax: its outputs are the
+    samples' one after another, and the compiled batch-3 circuit (3 instances of the batch-1 template) takes them."""
+    from tests.circom.test_elementwise import affine_model, tree_model
+    from zkml.circom.prove import to_field, write_witness
+    from zkml.errors import ProofError
+
+    scale = 7 if make == "softmax" else SCALE  # a 129-level Exp table compiles in about a second
+    onnx_path = {"tree": tree_model, "affine": affine_model, "softmax": _softmax_after_gemm}[make](tmp_path / "m.onnx")
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"run_args": {"input_scale": scale, "param_scale": scale, "scale_rebase_multiplier": 1}}))
+    single = read_graph(onnx_path, ScaleSettings(scale, scale))
+    rng = np.random.default_rng(5)
+    samples = [[quantize(v, scale) for v in row] for row in rng.normal(0, 1.2, (3, single.input_size))]
+    flat = [v for sample in samples for v in sample]
+    batched = batch_graph(single, 3)
+    assert evaluate(batched, flat) == batch_outputs(single, samples)
+    circuit = compile_batch(onnx_path, settings, 3, tmp_path / "b3")
+    _, outputs = write_witness(circuit, [to_field(v) for v in flat], tmp_path / "witness")
+    assert outputs == batch_outputs(single, samples)
+    wrong = (*outputs[:-1], outputs[-1] + 1)  # the last sample's last output, one off
+    with pytest.raises(ProofError, match="computing the witness failed"):
+        write_witness(circuit, [to_field(v) for v in flat], tmp_path / "lie", claimed_outputs=wrong)

@@ -11,7 +11,7 @@ oracle's batch submit and its input checks take its proofs unchanged:
   template whose public inputs are ``inputs[B*n]`` then ``outputs[B*m]``. The source stays
   the size of the batch-1 one; the constraints are ``B`` times the batch-1 circuit's.
 - :func:`batch_graph` is the same function as one :class:`~zkml.circom.graph.QuantizedGraph`
-  (block-diagonal weights; Dense, Add, Relu and lookup steps), so :func:`zkml.circom.graph.evaluate` and
+  (block-diagonal weights, element-wise steps over the concatenated samples), so :func:`zkml.circom.graph.evaluate` and
   :func:`zkml.circom.prove.prove` compute the batch's outputs in that order unchanged.
   It is the circuit's *meaning*, for witness and checks; it is not compiled (its zero blocks
   would make the source grow as ``B**2``).
@@ -23,14 +23,16 @@ oracle's batch submit and its input checks take its proofs unchanged:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from zkml.circom.build import CIRCUIT_NAME, CircomCircuit, r1cs_counts
 from zkml.circom.codegen import VALUE_BITS, circom_source
+from zkml.circom.elementwise import Combine, Compare, Linear, Logic
 from zkml.circom.graph import AddOp, Dense, QuantizedGraph, ReluOp, ScaleSettings, Step, evaluate, read_graph
 from zkml.circom.lookups import Lookup
+from zkml.circom.softmax import Softmax
 from zkml.errors import CircuitError
 
 log = logging.getLogger(__name__)
@@ -103,9 +105,10 @@ def _block_diagonal(steps: Sequence[Dense], batch_size: int) -> Dense:
 def batch_graph(graph: QuantizedGraph, batch_size: int) -> QuantizedGraph:
     """``graph`` on ``batch_size`` samples as one graph: sample-major inputs in, sample-major outputs out.
 
-    Every Dense becomes block-diagonal (one block per sample) and every Add or ReLU acts on the
-    concatenated samples, so :func:`zkml.circom.graph.evaluate` of it equals the per-sample
-    evaluations concatenated, in ezkl's batched instance order.
+    Every Dense becomes block-diagonal (one block per sample), an element-wise step acts on the
+    concatenated samples (its per-element constants repeated per sample, a Linear's input indices
+    shifted per sample) and a Softmax takes each sample's groups, so :func:`zkml.circom.graph.evaluate`
+    of it equals the per-sample evaluations concatenated, in ezkl's batched instance order.
 
     Raises:
         CircuitError: ``batch_size`` < 1.
@@ -114,19 +117,8 @@ def batch_graph(graph: QuantizedGraph, batch_size: int) -> QuantizedGraph:
     if batch_size == 1:
         return graph
     _check_one_tensor_each(graph, batch_size)
-    steps: list[Step] = []
-    for step in graph.steps:
-        if isinstance(step, Dense):
-            steps.append(_block_diagonal([step] * batch_size, batch_size))
-        elif isinstance(step, AddOp | ReluOp):
-            steps.append(step)  # element-wise without constants: the same op on the concatenated samples
-        elif isinstance(step, Lookup):
-            steps.append(replace(step, size=step.size * batch_size))  # element-wise: a table, no per-element constants
-        else:  # zkml.circom.elementwise steps may hold per-element constants of one sample
-            raise CircuitError(
-                f"the circom batch circuit takes Dense, Add, Relu, Sigmoid and Tanh steps, not {type(step).__name__}",
-                hint="prove batches of this model with the halo2 backend (zkml ... --batch-size B)",
-            )
+    sizes = _tensor_sizes(graph)
+    steps = [_batched_step(step, batch_size, sizes) for step in graph.steps]
     return QuantizedGraph(
         graph.input,
         graph.output,
@@ -136,6 +128,40 @@ def batch_graph(graph: QuantizedGraph, batch_size: int) -> QuantizedGraph:
         graph.param_scale,
         tuple(steps),
     )
+
+
+def _tensor_sizes(graph: QuantizedGraph) -> dict[str, int]:
+    """Every tensor's element count in one sample: the inputs', then each step's output's."""
+    sizes = dict(graph.inputs)
+    for step in graph.steps:
+        if isinstance(step, Dense):
+            sizes[step.dst] = len(step.weight)
+        elif isinstance(step, AddOp):
+            sizes[step.dst] = sizes[step.a]
+        elif isinstance(step, ReluOp):
+            sizes[step.dst] = sizes[step.src]
+        else:
+            sizes[step.dst] = step.size
+    return sizes
+
+
+def _batched_step(step: Step, batch_size: int, sizes: Mapping[str, int]) -> Step:
+    """``step`` on ``batch_size`` samples laid one after another: per-sample constants repeated, indices shifted per sample."""
+    if isinstance(step, Dense):
+        return _block_diagonal([step] * batch_size, batch_size)
+    if isinstance(step, AddOp | ReluOp):
+        return step  # element-wise without constants: the same op on the concatenated samples
+    if isinstance(step, Lookup | Combine | Logic):
+        return replace(step, size=step.size * batch_size)  # element-wise, no per-element constants
+    if isinstance(step, Softmax):
+        return replace(step, groups=step.groups * batch_size)  # each sample's groups, one after another
+    if isinstance(step, Compare):
+        return replace(step, thresholds=step.thresholds * batch_size)
+    if isinstance(step, Linear):
+        n = sizes[step.src]
+        rows = tuple(tuple((i + b * n, c) for i, c in row) for b in range(batch_size) for row in step.rows)
+        return replace(step, rows=rows, offset=step.offset * batch_size)
+    raise CircuitError(f"the circom batch circuit does not take {type(step).__name__} steps")  # a new step type: batch it here
 
 
 def batch_outputs(graph: QuantizedGraph, samples: Sequence[Sequence[int]]) -> tuple[int, ...]:

@@ -18,9 +18,6 @@ from zkml.artifacts import DemoResult
 log = logging.getLogger(__name__)
 
 ATTESTED_SUBDIR = "attested"
-# A re-run on a long-lived chain: the vault may have acted on this epoch already, be cooling down,
-# or wait for the feed's newer latest epoch (as zkml.oracle.demo).
-_EXPECTED_ON_RERUN = ("NotNewer", "CooldownActive", "NotLatestEpoch")
 
 
 def deploy_chosen(pipeline: Any, conn: Any, system: str, *, allow_unsafe_srs: bool = False) -> tuple[Any, Any, Any]:
@@ -61,7 +58,7 @@ def circom_demo_flow(pipeline: Any, conn: Any, system: str, *, allow_unsafe_srs:
     from zkml.oracle.client import deploy_oracle, publish
     from zkml.oracle.compile import compile_contracts
     from zkml.oracle.consumer import deploy_consumer
-    from zkml.oracle.demo import demo_prices, fill_demo_feed
+    from zkml.oracle.demo import demo_prices, fill_demo_feed, read_and_act
     from zkml.oracle.feed import attested_input, deploy_source, latest_epoch
     from zkml.oracle.oracle_model import OracleModel
 
@@ -97,7 +94,7 @@ def circom_demo_flow(pipeline: Any, conn: Any, system: str, *, allow_unsafe_srs:
         "register": None if registration.reused else registration.gas_used,
         "submit": publication.gas_used,
     }
-    state, note = _read_and_act(conn, oracle.address, registration.model_id, vault.address, epoch, gas, sender=sender, contracts=contracts)
+    state, note = read_and_act(conn, oracle.address, registration.model_id, vault.address, epoch, gas, sender=sender, contracts=contracts)
     result: DemoResult = {
         "oracle_address": oracle.address, "feed_address": price_feed.address, "source_address": source.address,
         "consumer_address": vault.address, "model_id": "0x" + registration.model_id.hex(), "epoch": epoch,
@@ -106,23 +103,3 @@ def circom_demo_flow(pipeline: Any, conn: Any, system: str, *, allow_unsafe_srs:
         "prediction": publication.prediction.as_dict(), "gas": gas, "consumer": state.as_dict(), "consumer_note": note,
     }  # fmt: skip
     return result, adapter.adapter.address
-
-
-def _read_and_act(
-    conn: Any, oracle: str, model_id: bytes, vault: str, epoch: int, gas: dict[str, int | None], *, sender: Any, contracts: Any
-) -> tuple[Any, str]:
-    """Read the prediction and let the vault act (gas into ``gas``); on a re-run the vault's refusal is the note."""
-    from zkml.errors import OracleRevertError
-    from zkml.oracle.client import read_prediction
-    from zkml.oracle.consumer import consumer_act, consumer_state
-
-    try:
-        _, gas["read"] = read_prediction(conn, oracle, model_id, epoch=epoch, contracts=contracts)
-        state, gas["act"] = consumer_act(conn, vault, sender=sender, contracts=contracts)
-        return state, ""
-    except OracleRevertError as exc:
-        if exc.error not in _EXPECTED_ON_RERUN:
-            raise
-        gas.setdefault("read", None)
-        gas.setdefault("act", None)
-        return consumer_state(conn, vault, contracts=contracts), str(exc)

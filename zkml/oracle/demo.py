@@ -143,7 +143,9 @@ def demo_flow(
         "submit_per_prediction": None if publication.gas_used is None else publication.gas_used // b,
     }
     gas["deploy_source"] = None if chain.source.reused else chain.source.gas_used
-    state, note = _read_and_act(conn, chain, top, gas, sender=sender, contracts=contracts)
+    state, note = read_and_act(
+        conn, chain.oracle.address, registration.model_id, chain.vault.address, top, gas, sender=sender, contracts=contracts
+    )
     return {
         "oracle_address": chain.oracle.address,
         "feed_address": chain.feed.address,
@@ -196,18 +198,26 @@ def _prove_epochs(
     return proof, [v for item in batch.inputs for v in item.values]
 
 
-def _read_and_act(
-    conn: Connection, chain: _DemoChain, epoch: int, gas: dict[str, int | None], *, sender: Sender, contracts: OracleContracts
-) -> tuple[ConsumerState, str]:
-    """Read the prediction and let the vault act (gas into ``gas``); on a re-run the vault's refusal is the note."""
+def read_and_act(
+    conn: Connection, oracle: str, model_id: bytes, vault: str, epoch: int, gas: dict[str, int | None], *, sender: Sender,
+    contracts: OracleContracts,
+) -> tuple[ConsumerState, str]:  # fmt: skip
+    """Read the prediction at ``epoch`` and let the vault act (their gas into ``gas``); on a re-run the vault's refusal is the note.
+
+    A demo re-run on a long-lived chain finds the vault already acted on this epoch (``NotNewer``),
+    cooling down, or waiting for a newer epoch someone pushed: those refusals are the returned note
+    (the vault's state is read instead); any other refusal is raised.
+    """
     try:
-        _, gas["read"] = read_prediction(conn, chain.oracle.address, chain.registration.model_id, epoch=epoch, contracts=contracts)
-        state, gas["act"] = consumer_act(conn, chain.vault.address, sender=sender, contracts=contracts)
+        _, gas["read"] = read_prediction(conn, oracle, model_id, epoch=epoch, contracts=contracts)
+        state, gas["act"] = consumer_act(conn, vault, sender=sender, contracts=contracts)
         return state, ""
     except OracleRevertError as exc:
         if exc.error not in _EXPECTED_ON_RERUN:
             raise
-        return consumer_state(conn, chain.vault.address, contracts=contracts), str(exc)
+        gas.setdefault("read", None)
+        gas.setdefault("act", None)
+        return consumer_state(conn, vault, contracts=contracts), str(exc)
 
 
 @dataclass(frozen=True)
@@ -262,4 +272,4 @@ def _sent_gas(oracle: Deployment, vault: Deployment, registration: Registration,
     }
 
 
-__all__ = ["series_prices", "demo_flow", "demo_prices", "fill_demo_feed"]
+__all__ = ["demo_flow", "demo_prices", "fill_demo_feed", "read_and_act", "series_prices"]
