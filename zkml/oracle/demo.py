@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from zkml.artifacts import DemoResult
 from zkml.config import ConsumerConfig, FeedConfig
@@ -32,6 +32,83 @@ if TYPE_CHECKING:
 # A re-run on a long-lived chain: the vault may have acted on this epoch already, be cooling down,
 # or (someone pushed a round since) wait for the feed's newer latest epoch to be published.
 _EXPECTED_ON_RERUN = ("NotNewer", "CooldownActive", "NotLatestEpoch")
+
+
+class DemoBackend(Protocol):
+    """What the demo's proof system brings: the model's registration with its verifier, and proofs of the feed's windows.
+
+    :class:`Halo2Demo` is the workspace's own (ezkl) verifier; :class:`zkml.circom.demo.CircomDemo`
+    a circom system's adapter. Everything else in the demo (feed, source, oracle, vault, publish,
+    act) is the same for both, here.
+    """
+
+    @property
+    def kind(self) -> str:
+        """``verifier_kind`` in the demo's result."""
+        ...
+
+    def register(
+        self, conn: Connection, oracle: str, model: OracleModel, *, feature_source: str, max_epoch_lag: int, sender: Sender,
+        contracts: OracleContracts,
+    ) -> Registration:  # fmt: skip
+        """Register the model as attested by ``feature_source`` with this backend's verifier (idempotent)."""
+        ...
+
+    def prove(
+        self, conn: Connection, model: OracleModel, feed: str, epochs: list[int], bounds: tuple[tuple[int, int], ...],
+        contracts: OracleContracts,
+    ) -> tuple[Path, list[float]]:  # fmt: skip
+        """Prove the model on ``feed``'s windows at ``epochs`` (checked against ``bounds``): the proof and its inputs."""
+        ...
+
+    def vka_words(self, model: OracleModel) -> tuple[bytes, ...] | None:
+        """The VKA every submission carries (the reusable halo2 verifier), else None."""
+        ...
+
+
+@dataclass(frozen=True)
+class Halo2Demo:
+    """The workspace's halo2 verifier (plain, or the reusable one with the model's VKA) and ezkl's proofs."""
+
+    pipeline: ProvableCircuit
+    verifier: str | None = None
+    reusable: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "reusable+vka" if self.reusable else "plain"
+
+    def register(
+        self, conn: Connection, oracle: str, model: OracleModel, *, feature_source: str, max_epoch_lag: int, sender: Sender,
+        contracts: OracleContracts,
+    ) -> Registration:  # fmt: skip
+        return register_workspace(
+            conn, oracle, self.pipeline, verifier=self.verifier, feature_source=feature_source, max_epoch_lag=max_epoch_lag,
+            max_age=model.max_age, reusable=self.reusable, sender=sender, contracts=contracts,
+        )  # fmt: skip
+
+    def prove(
+        self, conn: Connection, model: OracleModel, feed: str, epochs: list[int], bounds: tuple[tuple[int, int], ...],
+        contracts: OracleContracts,
+    ) -> tuple[Path, list[float]]:  # fmt: skip
+        from zkml.oracle.attest import ATTESTED_DIR, prove_attested
+        from zkml.oracle.feed import attested_input
+        from zkml.oracle.multi_feed import epochs_batch, prove_feed_batch
+        from zkml.proving.warm import ProverSpec
+
+        spec = model.returns_spec()
+        if len(epochs) == 1:
+            attested = attested_input(conn, feed, epochs[0], spec, contracts=contracts)
+            return prove_attested(self.pipeline, attested, model.spec, bounds), list(attested.values)
+        batch = epochs_batch(conn, feed, epochs, spec, contracts=contracts)
+        folder = Path(self.pipeline.ws.root) / ATTESTED_DIR
+        proof = prove_feed_batch(ProverSpec.from_pipeline(self.pipeline), folder, batch, model.spec, bounds)
+        return proof, [v for item in batch.inputs for v in item.values]
+
+    def vka_words(self, model: OracleModel) -> tuple[bytes, ...] | None:
+        from zkml.oracle.registry import workspace_vka
+
+        return tuple(workspace_vka(model.root).words) if self.reusable else None
 
 
 def demo_prices(pipeline: ProvableCircuit, feed: FeedConfig) -> list[float]:
@@ -94,6 +171,7 @@ def demo_flow(
     sender: Sender | None = None,
     verifier: str | None = None,
     reusable: bool = False,
+    backend: DemoBackend | None = None,
 ) -> DemoResult:
     """From a workspace with a deployed verifier to the DeFi consumer acting on an attested prediction.
 
@@ -110,6 +188,7 @@ def demo_flow(
         verifier: the verifier address; read from the deployments record when None.
         reusable: the verifier is the reusable one: the model is registered with its VKA's
             digest and every submission carries the VKA (a model whose plain verifier is over EIP-170).
+        backend: the proof system; default: :class:`Halo2Demo` with ``verifier`` and ``reusable``.
 
     Returns:
         A :class:`zkml.artifacts.DemoResult` (JSON as it is): addresses, ``model_id``, ``epoch`` (the
@@ -121,21 +200,20 @@ def demo_flow(
         ChainError: the RPC, account or a transaction failed.
     """
     from zkml.oracle.feed import latest_epoch
-    from zkml.oracle.registry import workspace_vka
 
+    backend = backend or Halo2Demo(pipeline, verifier, reusable)
     model = _demo_model(pipeline, feed, consumer)
     b = model.spec.batch_size
     sender = sender or resolve_sender(conn)
     contracts = compile_contracts()
-    chain = _deploy(pipeline, model, conn, verifier=verifier, reusable=reusable, sender=sender, contracts=contracts)
+    chain = _deploy(pipeline, model, conn, backend, sender=sender, contracts=contracts)
     registration = chain.registration
     top = latest_epoch(conn, chain.feed.address, contracts=contracts)
     epochs = list(range(top - b + 1, top + 1))
-    proof_path, values = _prove_epochs(pipeline, model, conn, chain, epochs, contracts=contracts)
-    words = workspace_vka(model.root).words if reusable else None
+    proof_path, values = backend.prove(conn, model, chain.feed.address, epochs, registration.bounds, contracts)
     publication = publish(
-        conn, chain.oracle.address, registration.model_id, proof_path, epochs=epochs, on_replay="read", vka_words=words,
-        sender=sender, contracts=contracts,
+        conn, chain.oracle.address, registration.model_id, proof_path, epochs=epochs, on_replay="read",
+        vka_words=backend.vka_words(model), sender=sender, contracts=contracts,
     )  # fmt: skip
     gas = _sent_gas(chain.oracle, chain.vault, registration, publication) | {
         "deploy_feed": chain.feed.gas_used,
@@ -155,7 +233,7 @@ def demo_flow(
         "epoch": top,
         "input": values,
         "proof": str(proof_path),
-        "verifier_kind": "reusable+vka" if reusable else "plain",
+        "verifier_kind": backend.kind,
         "registration": registration.as_dict(),
         "replayed": publication.replayed,
         "tx_hash": publication.tx_hash,
@@ -178,24 +256,6 @@ def _demo_model(pipeline: ProvableCircuit, feed: FeedConfig | None, consumer: Co
     if b > 1:  # B consecutive epochs need B windows' worth of rounds past the first window
         model = replace(model, feed=replace(model.feed, demo_rounds=max(model.feed.demo_rounds, b + model.returns_spec().window + 1)))
     return model
-
-
-def _prove_epochs(
-    pipeline: ProvableCircuit, model: OracleModel, conn: Connection, chain: _DemoChain, epochs: list[int], *, contracts: OracleContracts
-) -> tuple[Path, list[float]]:
-    """Prove the model on the feed's windows at ``epochs`` (one, or a batch's B consecutive ones); the proof and its inputs."""
-    from zkml.oracle.attest import ATTESTED_DIR, prove_attested
-    from zkml.oracle.feed import attested_input
-    from zkml.oracle.multi_feed import epochs_batch, prove_feed_batch
-    from zkml.proving.warm import ProverSpec
-
-    spec, bounds = model.returns_spec(), chain.registration.bounds
-    if len(epochs) == 1:
-        attested = attested_input(conn, chain.feed.address, epochs[0], spec, contracts=contracts)
-        return prove_attested(pipeline, attested, model.spec, bounds), list(attested.values)
-    batch = epochs_batch(conn, chain.feed.address, epochs, spec, contracts=contracts)
-    proof = prove_feed_batch(ProverSpec.from_pipeline(pipeline), Path(pipeline.ws.root) / ATTESTED_DIR, batch, model.spec, bounds)
-    return proof, [v for item in batch.inputs for v in item.values]
 
 
 def read_and_act(
@@ -236,9 +296,8 @@ def _deploy(
     pipeline: ProvableCircuit,
     model: OracleModel,
     conn: Connection,
+    backend: DemoBackend,
     *,
-    verifier: str | None,
-    reusable: bool,
     sender: Sender,
     contracts: OracleContracts,
 ) -> _DemoChain:
@@ -249,10 +308,10 @@ def _deploy(
     prices = demo_prices(pipeline, model.feed)
     price_feed, push_gas = fill_demo_feed(conn, model.root, prices, model.feed, sender=sender, contracts=contracts)
     source = deploy_source(conn, model.root, price_feed.address, model.returns_spec(), sender=sender, contracts=contracts)
-    registration = register_workspace(
-        conn, oracle.address, pipeline, verifier=verifier, feature_source=source.address,
+    registration = backend.register(
+        conn, oracle.address, model, feature_source=source.address,
         max_epoch_lag=max(model.max_epoch_lag, model.spec.batch_size - 1),  # every sample's epoch within the lag of the latest
-        max_age=model.max_age, reusable=reusable, sender=sender, contracts=contracts,
+        sender=sender, contracts=contracts,
     )  # fmt: skip
     vault = deploy_consumer(
         conn, oracle.address, registration.model_id, model.root, config=model.consumer, sender=sender, contracts=contracts
@@ -272,4 +331,4 @@ def _sent_gas(oracle: Deployment, vault: Deployment, registration: Registration,
     }
 
 
-__all__ = ["demo_flow", "demo_prices", "fill_demo_feed", "read_and_act", "series_prices"]
+__all__ = ["DemoBackend", "Halo2Demo", "demo_flow", "demo_prices", "fill_demo_feed", "read_and_act", "series_prices"]
