@@ -71,6 +71,9 @@ def format_summary(payload: dict[str, Any]) -> str:
         gas = oracle.get("gas", {})
         prediction = oracle.get("prediction") or {}
         published = "already published, read back" if oracle.get("replayed") else f"published, {gas.get('submit') or 0:,} gas"
+        per, submit = gas.get("submit_per_prediction"), gas.get("submit") or 0
+        if per and per != submit and not oracle.get("replayed"):  # a batch: one proof of B epochs
+            published += f" for {round(submit / per)} epochs ({per:,} per prediction)"
         values = ", ".join(f"{v:.6g}" for v in prediction.get("floats", [])[:10])
         if oracle.get("feed_address"):
             lines.append(f"  feed           {oracle['feed_address']}: epoch {oracle['epoch']}, source {oracle['source_address']}")

@@ -147,7 +147,8 @@ def test_a_forecaster_over_eip170_reaches_an_attested_prediction_through_the_vka
 
 @pytest.mark.slow
 def test_a_batched_run_publishes_one_proof_of_consecutive_epochs(anvil: Any, tmp_path: Path) -> None:
-    """``zkml run --batch-size 2`` on the circuit with a consumer: the batch workspace, then the attested batch demo."""
+    """``zkml run --batch-size 2`` on the circuit with a consumer: the batch workspace, the backend choice, then the attested
+    batch demo through the chosen verifier."""
     from zkml.config import load_config
     from zkml.evm.onchain import read_proof
     from zkml.evm.rpc import connect
@@ -163,6 +164,13 @@ def test_a_batched_run_publishes_one_proof_of_consecutive_epochs(anvil: Any, tmp
     demo = summary.demo
     assert demo is not None and demo["consumer_note"] == "" and demo["gas"]["act"] > 0
     assert demo["registration"]["max_epoch_lag"] >= 1 and demo["prediction"]["epoch"] == demo["epoch"]
+    # mlp_regressor's backend is "auto": the batch's frontier is measured too, and the demo goes through the choice.
+    report = summary.backend
+    assert report is not None and report.frontier[0].backend == "halo2" and report.max_abs_error_budget == 0.0
+    for row in report.frontier:  # measured: the halo2 batch's outputs, exactly; else why not (a ptau this session lacks)
+        assert row.max_abs_error == 0.0 if row.measured else row.note.startswith("not measured: "), row
+    kind = "plain" if report.chosen == "halo2" else f"{report.chosen}+adapter"
+    assert demo["verifier_kind"] == kind and demo["gas"]["submit_per_prediction"] == demo["gas"]["submit"] // 2
     # The proof's inputs are the source's windows at the two newest epochs, in order.
     spec = model_spec(summary.workspace / "settings.json")
     proved = spec.input_instances(read_proof(Path(demo["proof"])).instances)

@@ -21,6 +21,16 @@ from zkml.workspace import atomic_path
 log = logging.getLogger(__name__)
 
 
+def rebase_multipliers_for(backend: str) -> tuple[int, ...] | None:
+    """The ``scale_rebase_multiplier`` values calibration may choose for ``[circuit] backend``.
+
+    Any backend but halo2 may go on chain through the circom path, which mirrors only ezkl's
+    rebase after every product: ``(1,)``. halo2 alone: None (ezkl's own choice). Callers key their
+    caches on the value only when it is not None, so halo2 workspaces keep theirs.
+    """
+    return None if backend == "halo2" else (1,)
+
+
 def calibrate(
     model: OnnxModel,
     calibration_data: Path,

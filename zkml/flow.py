@@ -68,7 +68,7 @@ def run_onchain(
         # The demo proves the feed's window into attested/, so the workspace's proof is still the run's.
         decoded = decode_instances(read_proof(pipeline.ws.proof).instances, pipeline.compile().settings)
         consumer = pipeline.config.consumer
-        if result.accepted and choose_backend and pipeline.config.backend != "halo2" and pipeline.batch_size == 1:
+        if result.accepted and choose_backend and pipeline.config.backend != "halo2":
             gas = result.gas_used or result.gas_estimate or 0
             summary.backend = _choose_backend(pipeline, summary, conn, gas, deployment.address, allow_unsafe_srs=allow_unsafe_srs)
         if result.accepted and summary.backend is not None and summary.backend.chosen != "halo2":

@@ -215,6 +215,7 @@ class Pipeline(EvmStages):
         return target
 
     def _calibrate(self) -> Settings:
+        from zkml.calibrate import rebase_multipliers_for
         from zkml.data import feature_ranges, read_samples
         from zkml.settings import read_settings
         from zkml.tune.auto import choose_settings
@@ -226,7 +227,7 @@ class Pipeline(EvmStages):
         # Tuned settings (workspace, committed, or tuned now for a [budget]) when made for this model;
         # they are part of the fingerprint, so adopting or dropping them recalibrates.
         choice = choose_settings(self.config, self.ws, model, self.sample_input(model), calibration=data_path)
-        rebase = (1,) if self.config.backend != "halo2" else None  # circom mirrors rebase-every-product; keyed only then
+        rebase = rebase_multipliers_for(self.config.backend)  # keyed only when not None
         parts: dict[str, Any] = {
             "model": model.sha256,
             "data": sha256_file(data_path),

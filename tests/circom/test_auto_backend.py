@@ -107,3 +107,52 @@ def test_held_out_samples_are_cut_per_input_in_graph_order() -> None:
     assert samples_of([[1, 2], [3, 4]], [2]) == [[1, 2], [3, 4]]  # one input: any nesting, cut by its size
     with pytest.raises(CircuitError, match="does not split"):
         samples_of([[1, 2, 3], [4]], [2, 1])
+
+
+def _linear_forecaster(tmp_path: Path, backend: str) -> Path:
+    """mlp_regressor's folder (feed, consumer, data) with its model swapped for one Gemm 8 -> 1: a batch-2 Groth16
+    circuit of a few hundred constraints, whose development ptau a test session makes in seconds."""
+    import numpy as np
+    from onnx import helper
+
+    from tests.circom.models import write_model
+    from tests.conftest import CIRCUITS
+
+    folder = tmp_path / "linear_forecaster"
+    shutil.copytree(CIRCUITS / "mlp_regressor", folder, ignore=shutil.ignore_patterns("tuned.json", "weights.safetensors"))
+    rng = np.random.default_rng(12)
+    node = helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)
+    write_model(folder / "linear.onnx", [node], 8, 1, {"w": rng.normal(0, 0.3, (1, 8)), "b": np.array([0.05])})
+    toml = (folder / "zkml.toml").read_text()
+    toml = toml.replace('name = "mlp_regressor"', 'name = "linear_forecaster"')
+    toml = toml.replace('factory = "model.py:build"\nexample_input = "model.py:example_input"', 'onnx = "linear.onnx"')
+    (folder / "zkml.toml").write_text(toml.replace('backend = "auto"', f'backend = "{backend}"'))
+    return folder
+
+
+@pytest.mark.slow  # about a minute: the batch-2 halo2 run, the circom batch circuit's Groth16 setup, the demo
+def test_a_batch_goes_on_chain_through_the_circom_backend(anvil: Any, tmp_path: Path) -> None:
+    """``zkml run --batch-size 2`` with a circom system: one Groth16 proof of the feed's two newest epochs, published
+    through the adapter; its public signals are the source's windows and the halo2 batch circuit's outputs."""
+    from zkml.config import load_config
+    from zkml.evm.onchain import read_proof
+    from zkml.evm.rpc import connect
+    from zkml.flow import run
+    from zkml.oracle import model_spec
+    from zkml.oracle.feed import source_instances
+
+    config = load_config(_linear_forecaster(tmp_path, "groth16"))
+    summary = run(config, tmp_path / "build", chain=True, rpc_url=anvil.url, batch_size=2)
+    report, demo = summary.backend, summary.demo
+    assert summary.verified and report is not None and report.chosen == "groth16", report
+    rows = {row.backend: row for row in report.frontier}
+    assert rows["groth16"].measured and rows["groth16"].max_abs_error == 0.0 and report.max_abs_error_budget == 0.0
+    assert demo is not None and demo["verifier_kind"] == "groth16+adapter" and demo["consumer_note"] == ""
+    assert demo["registration"]["verifier"] == report.verifier_address and demo["registration"]["max_epoch_lag"] >= 1
+    assert demo["gas"]["submit_per_prediction"] == demo["gas"]["submit"] // 2 and demo["gas"]["act"]
+    proof = read_proof(Path(demo["proof"]))
+    spec = model_spec(summary.workspace / "settings.json")
+    attested, _ = source_instances(connect(anvil.url), demo["source_address"], [demo["epoch"] - 1, demo["epoch"]])
+    assert [int(v) for v in spec.input_instances(proof.instances)] == [int(v) for v in attested]
+    halo2 = read_proof(summary.workspace / "proof.json")  # the same circuit as halo2's batch: its outputs on these inputs
+    assert len(proof.instances) == len(halo2.instances) == 2 * (8 + 1)

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tests.circom.models import SCALE, ezkl_instances, ezkl_settings, residual_model
 from zkml.circom.graph import ScaleSettings, read_graph
@@ -70,3 +71,54 @@ def test_a_circuit_that_is_not_ezkls_function_is_left_out_before_any_key_is_made
     assert not list(workspace.rglob("*.zkey")) and not list(workspace.rglob("proof*"))
     again = measure_circom(workspace, onnx_path, settings, tmp_path / "input.json", report, conn=None, allow_unsafe_srs=True)
     assert again.cached and [row.note for row in again.rows] == [row.note for row in run.rows]
+
+
+def _proof_file(path: Path, signed: list[int]) -> Path:
+    """An ezkl-shaped proof.json whose instances are ``signed`` (inputs then outputs) as field elements."""
+    from zkml.circom.prove import to_field
+
+    path.write_text(json.dumps({"hex_proof": "0x00", "instances": [[to_field(v).to_bytes(32, "little").hex() for v in signed]]}))
+    return path
+
+
+def test_the_halo2_proofs_outputs_must_be_the_circuits_on_its_inputs(tmp_path: Path) -> None:
+    from zkml.circom.graph import evaluate, quantize
+    from zkml.circom.measure import instances_disagreement
+
+    onnx_path = residual_model(tmp_path / "m.onnx")
+    circuit: Any = SimpleNamespace(graph=read_graph(onnx_path, ScaleSettings(SCALE, SCALE)))
+    inputs = [quantize(v, SCALE) for v in (0.5, -1.25, 2.0, 0.75)]
+    outputs = list(evaluate(circuit.graph, inputs))
+    assert instances_disagreement(circuit, _proof_file(tmp_path / "ok.json", [*inputs, *outputs])) == ""
+    off = [*outputs[:-1], outputs[-1] - 1]
+    said = instances_disagreement(circuit, _proof_file(tmp_path / "off.json", [*inputs, *off]))
+    assert said == f"the run's proof (output {len(outputs) - 1}: {outputs[-1]} against ezkl's {outputs[-1] - 1})"
+    said = instances_disagreement(circuit, _proof_file(tmp_path / "short.json", [*inputs, *outputs[:-1]]))
+    assert (
+        said == f"the halo2 proof has {len(inputs) + len(outputs) - 1} instances, the circuit {len(inputs) + len(outputs)} public signals"
+    )
+
+
+def test_a_batch_workspace_makes_its_batch_1_models_batch_circuit(tmp_path: Path) -> None:
+    from zkml.circom.batch import batch_graph
+    from zkml.circom.measure import circuit_source, load_or_compile
+    from zkml.errors import CircuitError
+    from zkml.workspace import Layout
+
+    plain, batched = tmp_path / "plain", tmp_path / "batch-3"
+    for folder in (plain, batched):
+        folder.mkdir()
+    assert circuit_source(plain) == (Layout(plain).onnx, 1)
+    Layout(batched).batch_stamp.write_text(json.dumps({"batch_size": 3, "inputs": "x", "compiled": "y"}))
+    with pytest.raises(CircuitError, match="no batch-1 model model.b1.onnx"):
+        circuit_source(batched)
+    single = residual_model(batched / "model.b1.onnx")
+    assert circuit_source(batched) == (single, 3)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"run_args": {"input_scale": SCALE, "param_scale": SCALE, "scale_rebase_multiplier": 1}}))
+    circuit = load_or_compile(single, settings, batched / "circom", batch_size=3)
+    graph = read_graph(single, ScaleSettings(SCALE, SCALE))
+    assert circuit.public_signals == 3 * (graph.input_size + graph.output_size) and circuit.graph == batch_graph(graph, 3)
+    compiled_at = (batched / "circom" / "model.r1cs").stat().st_mtime_ns
+    again = load_or_compile(single, settings, batched / "circom", batch_size=3)  # the same source: not compiled again
+    assert again.r1cs_sha256 == circuit.r1cs_sha256 and (batched / "circom" / "model.r1cs").stat().st_mtime_ns == compiled_at

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -72,22 +73,39 @@ def choose_for_run(
     """
     from zkml.circom.choose import choose_backend
     from zkml.circom.graph import ScaleSettings
-    from zkml.circom.measure import measure_circom
+    from zkml.circom.measure import circuit_source, measure_circom
     from zkml.circom.support import groth16_verdict
 
     ws, config = pipeline.ws, pipeline.config
+    onnx_path, batch = circuit_source(Path(ws.root))
     rows = [halo2_row(pipeline, summary, verify_gas, verifier)]
-    verdict = groth16_verdict(Path(ws.onnx), ScaleSettings.read(Path(ws.settings)))
+    if batch > 1:  # no held-out fidelity in a batch workspace: each backend must give the halo2 batch circuit's outputs exactly
+        rows[0] = replace(rows[0], max_abs_error=0.0, note=rows[0].note.replace("held-out fidelity", "error 0: its own outputs"))
+    verdict = groth16_verdict(onnx_path, ScaleSettings.read(Path(ws.settings)))
     cached = False
     if verdict.ok:
         circom = measure_circom(
-            ws.root, Path(ws.onnx), Path(ws.settings), Path(ws.input), Path(ws.fidelity), conn, allow_unsafe_srs=allow_unsafe_srs
-        )
+            ws.root, onnx_path, Path(ws.settings), Path(ws.input), Path(ws.fidelity) if batch == 1 else None, conn,
+            allow_unsafe_srs=allow_unsafe_srs, batch_size=batch, halo2_proof=Path(ws.proof),
+        )  # fmt: skip
         rows += circom.rows
         cached = circom.cached
     else:
         rows += [BackendRow(name, None, None, None, None, "", f"not measured: {verdict.reason}") for name in ("groth16", "plonk", "fflonk")]
-    budget, source = fidelity_budget(config, Path(ws.root), rows[0].max_abs_error or 0.0)
+    if batch > 1:
+        budget, source = 0.0, f"batch-{batch}: the halo2 batch circuit's outputs, exactly (fidelity is the batch-1 circuit's)"
+    else:
+        budget, source = fidelity_budget(config, Path(ws.root), rows[0].max_abs_error or 0.0)
+    pinned = next((r for r in rows if r.backend == config.backend and not r.measured), None)
+    if pinned is not None:  # say why, not only that it was not measured
+        from zkml.errors import ConfigError
+
+        ptau = "powers of tau" in pinned.note
+        raise ConfigError(
+            f"backend = {config.backend!r}: {pinned.note or 'not measured'}",
+            hint=("import a powers of tau (`zkml srs import-ptau`), or " if ptau else "")
+            + 'set backend = "auto" to choose among the measured ones',
+        )
     measured = [m for m in (row_measurement(r) for r in rows) if m is not None]
     choice = choose_backend(measured, max_abs_error=budget, requested=config.backend)
     reason = choice.reason + _left_out(rows)

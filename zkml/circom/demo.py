@@ -30,10 +30,11 @@ def deploy_chosen(pipeline: Any, conn: Any, system: str, *, allow_unsafe_srs: bo
         :class:`zkml.circom.evm.Groth16Deployment`).
     """
     from zkml.circom.evm import compile_contracts, deploy
-    from zkml.circom.measure import CIRCOM_DIR, load_or_compile, load_or_setup_keys
+    from zkml.circom.measure import CIRCOM_DIR, circuit_source, load_or_compile, load_or_setup_keys
 
     ws = pipeline.ws
-    circuit = load_or_compile(Path(ws.onnx), Path(ws.settings), Path(ws.root) / CIRCOM_DIR)
+    onnx_path, batch = circuit_source(Path(ws.root))  # a batch workspace: its batch-1 model's batch circuit
+    circuit = load_or_compile(onnx_path, Path(ws.settings), Path(ws.root) / CIRCOM_DIR, batch_size=batch)
     keys = load_or_setup_keys(circuit, system)
     contracts = compile_contracts(keys, circuit.public_signals, circuit.folder / f"evm-{system}")
     return circuit, keys, deploy(conn, contracts, keys, circuit.folder / "records", allow_unsafe_srs=allow_unsafe_srs)

@@ -39,6 +39,7 @@ from typing import Any
 from zkml.artifacts import BackendRow, Srs, sha256_file
 from zkml.circom.build import CircomCircuit, SnarkKeys, compile_model, r1cs_counts, setup_keys
 from zkml.circom.systems import SYSTEMS, plonk_gates, universal_ptau_power
+from zkml.errors import CircuitError
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,35 @@ def ptau_verdict(circuit: CircomCircuit, name: str) -> str:
     )
 
 
-def load_or_compile(onnx_path: Path, settings_path: Path, folder: Path) -> CircomCircuit:
-    """The compiled circuit in ``folder`` when its source is what the generator makes now, else compiled again."""
+def circuit_source(workspace: Path) -> tuple[Path, int]:
+    """The batch-1 ONNX a workspace's circom circuit is generated from, and its batch size.
+
+    A batch-B workspace (``zkml ... --batch-size B``) keeps its batch-1 model as ``model.b1.onnx``:
+    its circom circuit is that model's, B times (:mod:`zkml.circom.batch`). Any other workspace: its
+    ``model.onnx``, batch 1.
+
+    Raises:
+        CircuitError: a batch workspace without its batch-1 model.
+    """
+    from zkml.workspace import Layout
+
+    layout = Layout(Path(workspace))
+    onnx_path = Path(layout.onnx)
+    batch = int(json.loads(layout.batch_stamp.read_text())["batch_size"]) if layout.batch_stamp.is_file() else 1
+    if batch == 1:
+        return onnx_path, 1
+    single = onnx_path.with_name(f"{onnx_path.stem}.b1.onnx")
+    if not single.is_file():
+        raise CircuitError(f"the batch-{batch} workspace {workspace} has no batch-1 model {single.name}", hint="build it again")
+    return single, batch
+
+
+def load_or_compile(onnx_path: Path, settings_path: Path, folder: Path, *, batch_size: int = 1) -> CircomCircuit:
+    """The compiled circuit in ``folder`` when its source is what the generator makes now, else compiled again.
+
+    ``onnx_path`` is the batch-1 model; ``batch_size`` B > 1 makes its batch circuit (:func:`zkml.circom.batch.compile_graph`).
+    """
+    from zkml.circom.batch import batch_graph, batch_source, compile_graph
     from zkml.circom.build import CIRCUIT_NAME
     from zkml.circom.codegen import circom_source
     from zkml.circom.graph import ScaleSettings, read_graph
@@ -105,10 +133,30 @@ def load_or_compile(onnx_path: Path, settings_path: Path, folder: Path) -> Circo
     graph = read_graph(Path(onnx_path), ScaleSettings.read(Path(settings_path)))
     source, r1cs = folder / f"{CIRCUIT_NAME}.circom", folder / f"{CIRCUIT_NAME}.r1cs"
     wasm = folder / f"{CIRCUIT_NAME}_js" / f"{CIRCUIT_NAME}.wasm"
-    if source.is_file() and r1cs.is_file() and wasm.is_file() and source.read_text() == circom_source(graph):
+    text = circom_source(graph) if batch_size == 1 else batch_source(graph, batch_size)
+    if source.is_file() and r1cs.is_file() and wasm.is_file() and source.read_text() == text:
         constraints, public = r1cs_counts(r1cs)
-        return CircomCircuit(folder, graph, constraints, public, sha256_file(r1cs))
-    return compile_model(onnx_path, settings_path, folder)
+        return CircomCircuit(folder, batch_graph(graph, batch_size), constraints, public, sha256_file(r1cs))
+    return compile_model(onnx_path, settings_path, folder) if batch_size == 1 else compile_graph(graph, batch_size, folder)
+
+
+def instances_disagreement(circuit: CircomCircuit, halo2_proof: Path) -> str:
+    """Where the circuit's public signals on the halo2 proof's inputs differ from that proof's instances ("" when equal).
+
+    The circom circuit must compute ezkl's integers: on the inputs the halo2 run proved, its
+    outputs (:func:`zkml.circom.graph.evaluate`) must be the halo2 proof's outputs exactly.
+    """
+    from zkml.circom.graph import evaluate
+    from zkml.circom.prove import from_field
+    from zkml.evm.onchain import read_proof
+
+    instances = [from_field(v) for v in read_proof(halo2_proof).instances]
+    n = circuit.graph.input_size
+    if len(instances) != n + circuit.graph.output_size:
+        return f"the halo2 proof has {len(instances)} instances, the circuit {n + circuit.graph.output_size} public signals"
+    mine, theirs = list(evaluate(circuit.graph, instances[:n])), instances[n:]
+    j = next((j for j, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b), None)
+    return "" if j is None else f"the run's proof (output {j}: {mine[j]} against ezkl's {theirs[j]})"
 
 
 def load_or_setup_keys(circuit: CircomCircuit, name: str) -> SnarkKeys:
@@ -235,24 +283,42 @@ def _cache_key(circuit: CircomCircuit, parts: dict[str, Any], verdicts: dict[str
 
 
 def measure_circom(
-    workspace: Path, onnx_path: Path, settings_path: Path, input_path: Path, fidelity_path: Path, conn: Any, *, allow_unsafe_srs: bool
+    workspace: Path,
+    onnx_path: Path,
+    settings_path: Path,
+    input_path: Path,
+    fidelity_path: Path | None,
+    conn: Any,
+    *,
+    allow_unsafe_srs: bool,
+    batch_size: int = 1,
+    halo2_proof: Path | None = None,
 ) -> CircomRun:
     """Every circom system's row of the frontier for a halo2 workspace (measured now, or read from its cache).
 
     Args:
         workspace: the halo2 workspace (the cache and ``circom/`` go there).
+        onnx_path: the batch-1 model (:func:`circuit_source`).
         input_path: the run's input (ezkl ``input_data``), proved by each system.
-        fidelity_path: the halo2 run's ``fidelity.json`` (held-out data and float outputs).
+        fidelity_path: the halo2 run's ``fidelity.json`` (held-out data and float outputs); None for a
+            batch workspace, which measures no fidelity (its B copies are the batch-1 circuit, whose
+            fidelity the batch-1 workspace reports): the rows' error is then 0, the halo2 batch circuit's
+            outputs, exactly.
         conn: the run's chain.
+        batch_size: B > 1: the batch circuit of ``onnx_path``.
+        halo2_proof: the run's halo2 proof: its outputs must be the circuit's on its inputs.
     """
     from zkml.circom.prove import quantize_inputs
     from zkml.errors import ZkmlError
     from zkml.workspace import write_json_atomic
 
-    circuit = load_or_compile(onnx_path, settings_path, Path(workspace) / CIRCOM_DIR)
+    circuit = load_or_compile(onnx_path, settings_path, Path(workspace) / CIRCOM_DIR, batch_size=batch_size)
     verdicts = {name: ptau_verdict(circuit, name) for name in SYSTEMS}
-    parts = {name: sha256_file(path) for name, path in (("onnx", onnx_path), ("settings", settings_path), ("input", input_path))}
-    parts["fidelity_data"] = json.loads(Path(fidelity_path).read_text())["data"]
+    # The halo2 proof is not keyed: its instances follow from the model, settings and input, which are.
+    parts: dict[str, Any] = {
+        name: sha256_file(path) for name, path in (("onnx", onnx_path), ("settings", settings_path), ("input", input_path))
+    }
+    parts["fidelity_data"] = json.loads(Path(fidelity_path).read_text())["data"] if fidelity_path is not None else None
     key, cache = _cache_key(circuit, parts, verdicts), Path(workspace) / MEASUREMENTS_FILE
     if cache.is_file():
         data = json.loads(cache.read_text())
@@ -263,7 +329,9 @@ def measure_circom(
                 for r in data["rows"]
             )
             return CircomRun(reread, cached=True)
-    fidelity, samples, disagreement = circom_fidelity(circuit, fidelity_path)
+    fidelity, samples, disagreement = circom_fidelity(circuit, fidelity_path) if fidelity_path is not None else (0.0, 0, "")
+    if not disagreement and halo2_proof is not None:
+        disagreement = instances_disagreement(circuit, halo2_proof)
     if disagreement:  # not ezkl's function: its proofs would publish other predictions than halo2's for the same inputs
         reason = f"not measured: the circom circuit's outputs differ from ezkl's witness on {disagreement}"
         log.warning("circom: %s", reason)

@@ -277,7 +277,7 @@ def _make_circuit(
     config: CircuitConfig, batch_size: int, layout: Layout, digest: str, report: StageCallback
 ) -> tuple[OnnxModel, Samples, CompiledCircuit]:
     """Export, calibrate and compile into ``layout``, then stamp the folder with the inputs' digest."""
-    from zkml.calibrate import calibrate
+    from zkml.calibrate import calibrate, rebase_multipliers_for
     from zkml.circuit import compile_circuit
     from zkml.data import write_samples
     from zkml.workspace import write_json_atomic
@@ -287,7 +287,9 @@ def _make_circuit(
     with _reported(report, "calibrate"):
         samples = _calibration_batches(config, model, batch_size)
         write_samples(layout.calibration, samples)
-        settings = calibrate(model, layout.calibration, layout.settings, config.circuit)
+        settings = calibrate(
+            model, layout.calibration, layout.settings, config.circuit, rebase_multipliers=rebase_multipliers_for(config.backend)
+        )
     with _reported(report, "compile"):
         circuit = compile_circuit(model, settings, layout.compiled)
     write_json_atomic(layout.batch_stamp, {"inputs": digest, "compiled": circuit.sha256, "batch_size": batch_size})
@@ -327,6 +329,7 @@ def _inputs_fingerprint(config: CircuitConfig, batch_size: int) -> str:
     """A digest of everything that makes the batched circuit: model, data, settings, layout, ezkl."""
     from zkml import _ezkl
     from zkml.artifacts import sha256_file
+    from zkml.calibrate import rebase_multipliers_for
     from zkml.export import source_digest
     from zkml.workspace import fingerprint
 
@@ -342,6 +345,9 @@ def _inputs_fingerprint(config: CircuitConfig, batch_size: int) -> str:
     }
     for label, path in (("calibration", config.calibration), ("input", config.input)):
         parts[label] = sha256_file(path) if path is not None and Path(path).is_file() else None
+    rebase = rebase_multipliers_for(config.backend)
+    if rebase is not None:  # keyed only then: halo2 batch folders keep their digest
+        parts["scale_rebase_multipliers"] = list(rebase)
     return fingerprint(parts)
 
 
