@@ -224,8 +224,7 @@ class Pipeline(EvmStages):
         model = self.export()
         self.preflight()
         data_path = self._calibration_data(model)
-        # Tuned settings (workspace, committed, or tuned now for a [budget]) when made for this model;
-        # they are part of the fingerprint, so adopting or dropping them recalibrates.
+        # Tuned settings (workspace, committed, or tuned now for a [budget]) when made for this model: in the fingerprint.
         choice = choose_settings(self.config, self.ws, model, self.sample_input(model), calibration=data_path)
         rebase = rebase_multipliers_for(self.config.backend)  # keyed only when not None
         parts: dict[str, Any] = {
