@@ -319,6 +319,7 @@ def measure_circom(
         name: sha256_file(path) for name, path in (("onnx", onnx_path), ("settings", settings_path), ("input", input_path))
     }
     parts["fidelity_data"] = json.loads(Path(fidelity_path).read_text())["data"] if fidelity_path is not None else None
+    parts["exactness"] = "witness outputs and proof instances"  # measurements cached before these checks are made again
     key, cache = _cache_key(circuit, parts, verdicts), Path(workspace) / MEASUREMENTS_FILE
     if cache.is_file():
         data = json.loads(cache.read_text())
