@@ -29,18 +29,14 @@ def estimate_cmd(target: Target, compile_circom: bool, as_json: bool) -> None:
     """
     import json
 
-    from zkml.circom.estimate import compile_and_estimate, estimate_circom
+    from zkml.circom.estimate import estimate_workspace
     from zkml.estimate import ORACLE_OVERHEAD_MEASURED, check_fits, estimate_batch
 
     pipeline = target.pipeline()
     settings = pipeline.calibrate()
     batch = estimate_batch(settings.path, target.batch_size)
     est = batch.proof
-    onnx = pipeline.ws.onnx
-    if compile_circom:
-        circom = compile_and_estimate(onnx, settings.path, pipeline.ws.root / "circom")
-    else:
-        circom = estimate_circom(onnx, settings.path)
+    circom = estimate_workspace(pipeline.ws.root, settings.path, compile_circuit=compile_circom)
     if as_json:
         click.echo(json.dumps({**batch.as_dict(), "circom": circom.as_dict()}, indent=2))
     else:

@@ -97,3 +97,26 @@ def test_a_model_the_backend_cannot_take_says_why(tmp_path: Path) -> None:
     assert estimate.lines() == [f"circom: no: {estimate.reason}"]
     assert compile_and_estimate(onnx, _settings(tmp_path), tmp_path / "circom") == estimate
     assert not (tmp_path / "circom").exists()
+
+
+def test_a_batch_workspace_is_estimated_as_its_batch_circuit(tmp_path: Path) -> None:
+    """``zkml estimate --batch-size B``: the batch-1 model's circuit B times (not the unrolled ONNX, whose Concat and Slice
+    the circom path does not read); compiled, the sizes are the batch circuit's exactly."""
+    from zkml.circom.estimate import estimate_workspace
+    from zkml.workspace import Layout
+
+    workspace = tmp_path / "batch-3"
+    workspace.mkdir()
+    single = residual_model(workspace / "model.b1.onnx")
+    Layout(workspace).batch_stamp.write_text(json.dumps({"batch_size": 3, "inputs": "x", "compiled": "y"}))
+    one, three = estimate_circom(single, _settings(tmp_path)), estimate_workspace(workspace, _settings(tmp_path))
+    assert three.takes and (three.constraints, three.public_signals) == (3 * one.constraints, 3 * one.public_signals)
+    exact = estimate_workspace(workspace, _settings(tmp_path), compile_circuit=True)
+    assert exact.exact and exact.public_signals == 3 * 7 and (workspace / "circom" / "model.r1cs").is_file()
+    compiled_one = compile_and_estimate(single, _settings(tmp_path), tmp_path / "one")
+    assert exact.constraints == 3 * compiled_one.constraints
+    empty = tmp_path / "batch-2"
+    empty.mkdir()
+    Layout(empty).batch_stamp.write_text(json.dumps({"batch_size": 2, "inputs": "x", "compiled": "y"}))
+    refused = estimate_workspace(empty, _settings(tmp_path))
+    assert not refused.takes and "no batch-1 model" in refused.reason

@@ -179,8 +179,11 @@ def predict_systems(constraints: int, gates: int, public_signals: int) -> tuple[
     return tuple(found)
 
 
-def estimate_circom(onnx_path: Path, settings_path: Path, *, r1cs: Path | None = None) -> CircomEstimate:
+def estimate_circom(onnx_path: Path, settings_path: Path, *, r1cs: Path | None = None, batch_size: int = 1) -> CircomEstimate:
     """The circom backend's cost for a model at its calibrated scales (``r1cs``: a compiled circuit, for exact sizes).
+
+    ``batch_size`` B > 1: the batch circuit of the batch-1 ``onnx_path`` (B copies: B times its
+    constraints and public signals, :mod:`zkml.circom.batch`); ``r1cs`` is then the batch circuit's.
 
     Never raises for a model the backend cannot take: the estimate says why instead.
 
@@ -200,24 +203,39 @@ def estimate_circom(onnx_path: Path, settings_path: Path, *, r1cs: Path | None =
         constraints, public = r1cs_counts(r1cs)
         gates = plonk_gates(r1cs)
     else:
-        constraints, public = verdict.details["constraints_estimate"], verdict.details["public_signals"]
+        constraints, public = batch_size * verdict.details["constraints_estimate"], batch_size * verdict.details["public_signals"]
         gates = 2 * constraints + public
     return CircomEstimate(True, "", constraints, gates, public, r1cs is not None, predict_systems(constraints, gates, public))
 
 
-def compile_and_estimate(onnx_path: Path, settings_path: Path, folder: Path) -> CircomEstimate:
+def compile_and_estimate(onnx_path: Path, settings_path: Path, folder: Path, *, batch_size: int = 1) -> CircomEstimate:
     """:func:`estimate_circom` with exact sizes: compile the circuit into ``folder`` first (seconds for small models).
 
     A model the backend cannot take is not compiled: the estimate says why.
     """
-    from zkml.circom.build import compile_model
+    from zkml.circom.measure import load_or_compile
     from zkml.errors import CircuitError
 
-    first = estimate_circom(onnx_path, settings_path)
+    first = estimate_circom(onnx_path, settings_path, batch_size=batch_size)
     if not first.takes:
         return first
     try:
-        circuit = compile_model(Path(onnx_path), Path(settings_path), folder)
+        circuit = load_or_compile(Path(onnx_path), Path(settings_path), folder, batch_size=batch_size)
     except CircuitError as exc:
         return CircomEstimate(False, exc.message)
-    return estimate_circom(onnx_path, settings_path, r1cs=circuit.r1cs)
+    return estimate_circom(onnx_path, settings_path, r1cs=circuit.r1cs, batch_size=batch_size)
+
+
+def estimate_workspace(workspace: Path, settings_path: Path, *, compile_circuit: bool = False) -> CircomEstimate:
+    """:func:`estimate_circom` (or, with ``compile_circuit``, :func:`compile_and_estimate`) for a workspace's circuit:
+    a batch workspace's is its batch-1 model's batch circuit (:func:`zkml.circom.measure.circuit_source`)."""
+    from zkml.circom.measure import CIRCOM_DIR, circuit_source
+    from zkml.errors import CircuitError
+
+    try:
+        onnx_path, batch = circuit_source(Path(workspace))
+    except CircuitError as exc:
+        return CircomEstimate(False, exc.message)
+    if compile_circuit:
+        return compile_and_estimate(onnx_path, settings_path, Path(workspace) / CIRCOM_DIR, batch_size=batch)
+    return estimate_circom(onnx_path, settings_path, batch_size=batch)
