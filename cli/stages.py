@@ -166,20 +166,31 @@ def preflight_cmd(target: Target | None, list_ops: bool) -> None:
         click.echo(f"  {op:<24}{count:>4}")
     for name, op, condition in report.conditional:
         click.echo(f"  note: {name} ({op}): {condition}")
-    click.echo(_circom_line(model.path, pipeline.ws.settings))
+    click.echo(_circom_line(Path(pipeline.ws.root), pipeline.ws.settings))
     if not report.ok:
         pf.preflight(model)  # raises the one-line error
     click.echo(f"ok: all {sum(report.op_counts.values())} nodes can be compiled")
 
 
-def _circom_line(onnx_path: Path, settings: Path) -> str:
-    """The second backend's verdict (Groth16, PLONK, FFLONK through circom), at the calibrated scales when there are some."""
-    from zkml.circom.graph import ScaleSettings
-    from zkml.circom.support import groth16_verdict
+def _circom_line(workspace: Path, settings: Path) -> str:
+    """The second backend's verdict (Groth16, PLONK, FFLONK through circom), at the calibrated scales when there are some.
 
+    A batch workspace's circom circuit is its batch-1 model, B times: the verdict is that model's, per sample.
+    """
+    from zkml.circom.graph import ScaleSettings
+    from zkml.circom.measure import circuit_source
+    from zkml.circom.support import groth16_verdict
+    from zkml.errors import CircuitError
+
+    head = "  circom backend (groth16, plonk, fflonk): "
+    try:
+        onnx_path, batch = circuit_source(workspace)
+    except CircuitError as exc:
+        return head + f"no: {exc.message}"
     scales = ScaleSettings.read(settings) if settings.exists() else ScaleSettings(13, 13)
     verdict = groth16_verdict(onnx_path, scales)
-    return "  circom backend (groth16, plonk, fflonk): " + verdict.line().split(": ", 1)[1]
+    per_sample = f" per sample; the batch circuit is {batch} copies" if batch > 1 and verdict.ok else ""
+    return head + verdict.line().split(": ", 1)[1] + per_sample
 
 
 @click.command("calibrate")

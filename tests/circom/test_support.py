@@ -55,6 +55,12 @@ def test_preflight_names_the_second_backends_verdict(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["preflight", str(taken), "--build-dir", str(tmp_path / "build")])
     assert result.exit_code == 0, result.output
     assert "circom backend (groth16, plonk, fflonk): yes (constraints estimate" in result.output
+    # The batch-2 workspace's unrolled ONNX (Concat, Slice) is not what the circom path reads: its batch-1 model is.
+    (tmp_path / "two.json").write_text('{"input_data": [[0.5, -1.0, 0.25, 2.0, -0.5, 1.5, 0.0, -2.0]]}')
+    batched = ["--batch-size", "2", "--input", str(tmp_path / "two.json"), "--build-dir", str(tmp_path / "build")]
+    result = CliRunner().invoke(cli, ["preflight", str(taken), *batched])
+    assert result.exit_code == 0, result.output
+    assert "yes (constraints estimate" in result.output and "per sample; the batch circuit is 2 copies" in result.output
 
     refused = write_model(tmp_path / "s.onnx", [helper.make_node("Exp", ["x"], ["y"])], 2, 2, {})
     result = CliRunner().invoke(cli, ["preflight", str(refused), "--build-dir", str(tmp_path / "build")])
